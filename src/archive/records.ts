@@ -1,0 +1,93 @@
+/**
+ * The records of the mailvault dump format, version 1 (spec: formats/dump-v1.md). These types are the
+ * archive's own: they do not import the storage engine (operations map between the two).
+ */
+
+/** The format version this code writes. */
+export const FORMAT_VERSION_WRITTEN = 1;
+/** The newest format version this code reads. */
+export const FORMAT_VERSION_MAX_READ = 1;
+export const FORMAT_NAME = 'mailvault-dump';
+
+export type DumpKind = 'full' | 'incremental';
+
+/** First member, `mailvault/header.json`. */
+export interface HeaderRecord {
+  readonly type: 'header';
+  readonly format: typeof FORMAT_NAME;
+  readonly version: number;
+  /** "mailvault 0.1.0" */
+  readonly creator: string;
+  /** ISO 8601 UTC, e.g. 2026-11-28T14:00:00Z */
+  readonly created: string;
+  /** Random UUID of this run. */
+  readonly runId: string;
+  readonly kind: DumpKind;
+  /** For incrementals: the run this dump follows. */
+  readonly base: { readonly runId: string; readonly created: string } | null;
+  /** What was read: driver name, location (Dovecot syntax) or IMAP URL, host name. */
+  readonly source: { readonly driver: string; readonly location: string; readonly host: string };
+  /** The options that shaped the dump (mailbox filters, since, compression). Informational. */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** `users/<user>/user.json`, before that user's mailboxes. */
+export interface UserRecord {
+  readonly type: 'user';
+  readonly user: string;
+  /** Subscribed mailbox names (UTF-8, "/"), sorted. */
+  readonly subscriptions: readonly string[];
+}
+
+/** `users/<user>/mailboxes/<name>/mailbox.json`, before that mailbox's messages. */
+export interface MailboxRecord {
+  readonly type: 'mailbox';
+  readonly user: string;
+  /** UTF-8, "/" separated. */
+  readonly name: string;
+  readonly guid: string | null;
+  readonly uidValidity: number;
+  readonly uidNext: number;
+  readonly highestModseq: string | null;
+  readonly messageCount: number;
+  readonly specialUse: readonly string[];
+  readonly subscribed: boolean;
+  readonly selectable: boolean;
+  /** Reserved: IMAP METADATA entries (RFC 5464), name -> value. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Reserved: ACL entries (RFC 4314), identifier -> rights. */
+  readonly acl: Readonly<Record<string, string>>;
+}
+
+/** Envelope fields for `list` (taken from the message header at backup time; may be empty). */
+export interface MessageSummary {
+  readonly from: string;
+  readonly subject: string;
+  readonly messageId: string;
+  /** The Date: header as written, or "". */
+  readonly date: string;
+}
+
+/** `users/<user>/mailboxes/<name>/<uid>.json`, immediately after the body member `<uid>.eml`. */
+export interface MessageRecord {
+  readonly type: 'message';
+  readonly user: string;
+  readonly mailbox: string;
+  readonly uid: number;
+  readonly guid: string | null;
+  readonly flags: readonly string[];
+  readonly keywords: readonly string[];
+  /** INTERNALDATE, ISO 8601 UTC with seconds. */
+  readonly internalDate: string;
+  readonly saveDate: string | null;
+  readonly modseq: string | null;
+  /** Size of the full message in bytes. */
+  readonly size: number;
+  /** sha256 (hex) of the full message bytes. */
+  readonly sha256: string;
+  readonly summary: MessageSummary;
+  readonly extra: Readonly<Record<string, string>>;
+}
+
+/** Input to DumpWriter.writeMessage: the record without the fields the writer computes. */
+export type MessageInput = Omit<MessageRecord, 'type' | 'sha256'>;

@@ -1,0 +1,204 @@
+/**
+ * The storage engine's contract. A driver gives access to ONE user's mail store (what Dovecot calls a
+ * mail_user with its namespace): mailboxes, their state, and their messages. Backup reads through
+ * `MessageSource`; restore writes through `MessageSink`. Operations import only these types, never a
+ * driver class; they test `capabilities`, never `instanceof`.
+ *
+ * Conventions shared by every driver:
+ * - Mailbox names are UTF-8 with "/" as the hierarchy separator (the virtual name an IMAP client sees
+ *   with separator "/"), whatever the on-disk encoding (mUTF-7, Maildir++ dots, LAYOUT=fs dirs).
+ *   "INBOX" is always spelled "INBOX".
+ * - System flags are the IMAP spellings `\Seen \Answered \Flagged \Deleted \Draft`. `\Recent` is never
+ *   reported or accepted (it is session state). Keywords are IMAP atoms, case preserved.
+ * - Times are integer Unix seconds (IMAP INTERNALDATE has second precision).
+ * - Message bodies are the bytes as stored (Dovecot Maildir/dbox: LF line ends unless the file has CRLF).
+ *   `size` is known before the body is read, and the body stream yields exactly `size` bytes; a driver
+ *   that finds otherwise fails the stream with an IntegrityError naming mailbox and UID.
+ * - Methods may throw MailvaultError subclasses (StorageNotFoundError, StorageCorruptError,
+ *   StorageLockTimeoutError, PermissionDeniedError, DiskFullError, ...); never raw Node errors.
+ */
+import type { Readable } from 'node:stream';
+
+export type SystemFlag = '\\Seen' | '\\Answered' | '\\Flagged' | '\\Deleted' | '\\Draft';
+export const SYSTEM_FLAGS: readonly SystemFlag[] = ['\\Answered', '\\Deleted', '\\Draft', '\\Flagged', '\\Seen'];
+
+export interface DriverCapabilities {
+  /** Can save a message with a caller-chosen UID (>= the mailbox's UIDNEXT). */
+  readonly preservesUids: boolean;
+  /** Can create a mailbox with a caller-chosen UIDVALIDITY and mailbox GUID. */
+  readonly preservesMailboxIdentity: boolean;
+  /** Messages have GUIDs the driver reports, and can be saved with a caller-chosen GUID. */
+  readonly hasMessageGuids: boolean;
+  /** Reports per-message modseq and mailbox HIGHESTMODSEQ. */
+  readonly hasModseq: boolean;
+  /** Reports the save date (date.saved) of messages. */
+  readonly hasSaveDate: boolean;
+  /** Messages may be stored with external attachment references (Dovecot SIS); see openMessageParts. */
+  readonly sis: boolean;
+  /** One file per message (Maildir, sdbox): a body can be read without touching others. */
+  readonly filePerMessage: boolean;
+  /** Implements MessageSink. */
+  readonly writable: boolean;
+}
+
+export type SpecialUse = '\\All' | '\\Archive' | '\\Drafts' | '\\Flagged' | '\\Junk' | '\\Sent' | '\\Trash' | (string & {});
+
+export interface MailboxInfo {
+  /** UTF-8, "/" separated, INBOX spelled "INBOX". */
+  readonly name: string;
+  /** Mailbox GUID, 32 lowercase hex digits, or null where the store has none. */
+  readonly guid: string | null;
+  readonly uidValidity: number;
+  /** max(recorded next UID, highest UID + 1). */
+  readonly uidNext: number;
+  /** HIGHESTMODSEQ as a decimal string (can exceed 2^53), or null where unknown. */
+  readonly highestModseq: string | null;
+  readonly messageCount: number;
+  readonly specialUse: readonly SpecialUse[];
+  /** false for a \NoSelect parent that exists only as a hierarchy level. */
+  readonly selectable: boolean;
+}
+
+export interface MessageInfo {
+  readonly uid: number;
+  /** Message GUID as Dovecot reports it (Maildir: uidlist G<..> or the base file name; dbox: G metadata). */
+  readonly guid: string | null;
+  /** System flags, sorted as in SYSTEM_FLAGS. */
+  readonly flags: readonly SystemFlag[];
+  /** Keywords, sorted by code point, no duplicates. */
+  readonly keywords: readonly string[];
+  /** INTERNALDATE, Unix seconds. */
+  readonly internalDate: number;
+  /** Save date, Unix seconds, where known. */
+  readonly saveDate: number | null;
+  /** Exact byte size of the body as openMessage yields it. */
+  readonly size: number;
+  /** Per-message modseq (decimal string) where known. */
+  readonly modseq: string | null;
+  /**
+   * Driver-specific metadata that must be carried, not dropped (dbox unknown keys, POP3 UIDL/order).
+   * Keys are short ASCII names; values strings.
+   */
+  readonly extra?: Readonly<Record<string, string>>;
+}
+
+/** One piece of a message split for attachment deduplication (Dovecot SIS, or MIME splitting). */
+export type MessagePart =
+  | { readonly kind: 'inline'; readonly data: Buffer }
+  | {
+      readonly kind: 'attachment';
+      /** Number of bytes this part contributes to the full message. */
+      readonly size: number;
+      /** How the stored content is turned into message bytes. */
+      readonly encoding: { readonly type: 'raw' } | { readonly type: 'base64'; readonly lineLength: number; readonly crlf: boolean };
+      /** Size of the stored (decoded) content. */
+      readonly contentSize: number;
+      /** Opens the stored (decoded) content. */
+      open(): Promise<Readable>;
+    };
+
+export interface MessageListOptions {
+  /** Only messages with UID >= this. */
+  readonly minUid?: number;
+  /** Only messages whose modseq is > this (drivers with hasModseq). */
+  readonly changedSinceModseq?: string;
+}
+
+export interface MailboxReader {
+  readonly info: MailboxInfo;
+  /** Message metadata in ascending UID order. Reading metadata never opens message bodies where the store avoids it. */
+  messages(options?: MessageListOptions): AsyncIterable<MessageInfo>;
+  /** The message bytes; exactly `message.size` bytes. */
+  openMessage(message: MessageInfo): Promise<Readable>;
+  /**
+   * Only with capabilities.sis: the message as inline parts and attachment references whose
+   * concatenation (attachments encoded as described) is byte-identical to openMessage's output.
+   * Returns null for a message stored whole.
+   */
+  openMessageParts?(message: MessageInfo): Promise<MessagePart[] | null>;
+  close(): Promise<void>;
+}
+
+/** Read side of one user's store. */
+export interface MessageSource {
+  readonly driverName: string;
+  readonly capabilities: DriverCapabilities;
+  readonly user: string;
+  /** All mailboxes (selectable and \NoSelect), sorted by name in UTF-8 byte order. */
+  listMailboxes(): Promise<MailboxInfo[]>;
+  /** Subscribed mailbox names (UTF-8, "/"), sorted; may name mailboxes that do not exist. */
+  listSubscriptions(): Promise<string[]>;
+  /** Throws StorageNotFoundError if the mailbox does not exist. */
+  openMailbox(name: string): Promise<MailboxReader>;
+  close(): Promise<void>;
+}
+
+export interface CreateMailboxOptions {
+  readonly name: string;
+  /** Requested identity; honoured by drivers with preservesMailboxIdentity. */
+  readonly guid?: string | null;
+  readonly uidValidity?: number;
+  readonly specialUse?: readonly SpecialUse[];
+}
+
+export interface SaveMetadata {
+  /** Requested UID. Honoured by drivers with preservesUids when >= the mailbox's UIDNEXT; otherwise a new UID is assigned. */
+  readonly uid?: number;
+  readonly guid?: string | null;
+  readonly flags: readonly SystemFlag[];
+  readonly keywords: readonly string[];
+  readonly internalDate: number;
+  /** Exact size of the body stream. */
+  readonly size: number;
+  readonly extra?: Readonly<Record<string, string>>;
+}
+
+export interface SavedMessage {
+  /** The UID the message will have after commit (or null where the driver learns it only then). */
+  readonly uid: number | null;
+  readonly guid: string | null;
+}
+
+export interface CommitResult {
+  /** UIDs in save order, as assigned. */
+  readonly uids: readonly number[];
+  readonly uidValidity: number;
+}
+
+/**
+ * A save transaction on one mailbox: save()* then commit() or rollback(). Nothing saved is visible to
+ * other readers (Dovecot, IMAP clients) before commit(). commit() and rollback() consume the
+ * transaction; any later call throws. If save() throws, the transaction is still open and the caller
+ * must roll back (or commit the messages saved before).
+ */
+export interface SaveTransaction {
+  readonly mailbox: MailboxInfo;
+  save(metadata: SaveMetadata, body: Readable): Promise<SavedMessage>;
+  commit(): Promise<CommitResult>;
+  rollback(): Promise<void>;
+}
+
+/** Write side of one user's store. */
+export interface MessageSink {
+  readonly driverName: string;
+  readonly capabilities: DriverCapabilities;
+  readonly user: string;
+  /** null if the mailbox does not exist. */
+  getMailbox(name: string): Promise<MailboxInfo | null>;
+  /** Creates the mailbox (and missing parents). Throws if it exists. */
+  createMailbox(options: CreateMailboxOptions): Promise<MailboxInfo>;
+  /**
+   * Give an existing EMPTY mailbox (no messages, none ever: uidNext 1) a new identity.
+   * Only with preservesMailboxIdentity. Throws if the mailbox is not empty.
+   */
+  resetMailboxIdentity?(name: string, identity: { guid?: string | null; uidValidity: number }): Promise<MailboxInfo>;
+  /** GUIDs of the messages present in the mailbox (to make restores idempotent). */
+  listMessageGuids(name: string): AsyncIterable<{ uid: number; guid: string | null }>;
+  beginSave(mailboxName: string): Promise<SaveTransaction>;
+  /** Adds subscriptions (existing ones kept). */
+  subscribe(names: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A driver that can both read and write (Maildir, IMAP, memory). */
+export interface MailStore extends MessageSource, MessageSink {}
