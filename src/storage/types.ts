@@ -178,6 +178,19 @@ export interface SaveTransaction {
   rollback(): Promise<void>;
 }
 
+/** What restore knows about a message when it asks a sink whether the message is already there. */
+export interface ExistenceProbe {
+  readonly guid: string | null;
+  readonly size: number;
+  readonly internalDate: number;
+  /** sha256 (hex) of the exact bytes. */
+  readonly sha256: string;
+  /** Message-ID header value ("" if none). */
+  readonly messageId: string;
+  /** Opens the bytes (may be called more than once). */
+  openBody(): Readable;
+}
+
 /** Write side of one user's store. */
 export interface MessageSink {
   readonly driverName: string;
@@ -192,8 +205,19 @@ export interface MessageSink {
    * Only with preservesMailboxIdentity. Throws if the mailbox is not empty.
    */
   resetMailboxIdentity?(name: string, identity: { guid?: string | null; uidValidity: number }): Promise<MailboxInfo>;
+  /**
+   * Raise the mailbox's UIDNEXT to at least `uidNext` (never lowers it), so that a restored mailbox keeps
+   * the gap left by expunged messages at its end. Only with preservesUids.
+   */
+  raiseUidNext?(name: string, uidNext: number): Promise<MailboxInfo>;
   /** GUIDs of the messages present in the mailbox (to make restores idempotent). */
   listMessageGuids(name: string): AsyncIterable<{ uid: number; guid: string | null }>;
+  /**
+   * Optional, for sinks that cannot keep message GUIDs (IMAP APPEND assigns new ones): how many
+   * messages equal to `probe` (same bytes as the server would serve them, same INTERNALDATE) the mailbox
+   * already holds. When a sink has it, restore uses it instead of listMessageGuids to stay idempotent.
+   */
+  countExisting?(mailboxName: string, probe: ExistenceProbe): Promise<number>;
   beginSave(mailboxName: string): Promise<SaveTransaction>;
   /** Adds subscriptions (existing ones kept). */
   subscribe(names: readonly string[]): Promise<void>;

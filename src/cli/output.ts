@@ -1,0 +1,84 @@
+/**
+ * Human output for the front ends: summaries and progress on stderr (progress only when stderr is a
+ * TTY), and the guard that refuses to write a binary dump to a terminal.
+ */
+import { createWriteStream } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { UsageError, fromSystemError } from '../core/errors.js';
+import type { ProgressCallback } from '../operations/progress.js';
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+export function formatRate(bytes: number, seconds: number): string {
+  return seconds > 0 ? `${formatBytes(bytes / seconds)}/s` : '-';
+}
+
+/** A progress line on stderr, redrawn at most 5 times a second, only on a TTY. */
+export function stderrProgress(label: string): { onProgress: ProgressCallback | undefined; done(): void } {
+  if (!process.stderr.isTTY) return { onProgress: undefined, done() {} };
+  let last = 0;
+  let shown = false;
+  return {
+    onProgress(event) {
+      const now = Date.now();
+      if (now - last < 200 && event.phase !== 'done') return;
+      last = now;
+      shown = true;
+      const where = event.user ? ` ${event.user}${event.mailbox ? `/${event.mailbox}` : ''}` : '';
+      process.stderr.write(`\r\x1b[K${label}: ${event.messages} messages, ${formatBytes(event.bytes)}${where}`.slice(0, (process.stderr.columns ?? 100) + 5));
+    },
+    done() {
+      if (shown) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+export function note(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+export interface DumpOutput {
+  stream: Writable;
+  /** Make the output final (rename the temp file into place). */
+  commit(): Promise<void>;
+  /** Remove a partial output file. */
+  discard(): Promise<void>;
+}
+
+/**
+ * Where a dump goes: a file (written as FILE.partial, renamed on success, so a failed run never leaves
+ * something that looks like a dump) or stdout, which must not be a terminal.
+ */
+export function openDumpOutput(file: string | undefined): DumpOutput {
+  if (!file || file === '-') {
+    if (process.stdout.isTTY) {
+      throw new UsageError('refusing to write a binary dump to a terminal', { hint: 'redirect stdout (mailvault backup ... > dump.mvd) or give --output FILE' });
+    }
+    return { stream: process.stdout, commit: async () => {}, discard: async () => {} };
+  }
+  const partial = `${file}.partial`;
+  const stream = createWriteStream(partial, { flags: 'w', mode: 0o600 });
+  return {
+    stream,
+    async commit() {
+      try {
+        await rename(partial, file);
+      } catch (e) {
+        throw fromSystemError(e, 'move the finished dump into place', { path: file });
+      }
+    },
+    async discard() {
+      await unlink(partial).catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * backup: read users' mail through the storage engine (MessageSource) and write one dump
+ * (DumpWriter). Users, mailboxes and messages are written in a deterministic order (users and
+ * mailboxes by UTF-8 bytes, messages by UID). A message that cannot be read is skipped and listed
+ * (exit "partial"); a failure of the output aborts.
+ */
+import { pipeline } from 'node:stream/promises';
+import { PassThrough } from 'node:stream';
+import type { DumpWriter } from '../archive/writer.js';
+import type { MailboxInfo, MessageInfo, MessageSource } from '../storage/types.js';
+import { MailvaultError, UnexpectedError, InterruptedError } from '../core/errors.js';
+import { mailboxMatcher } from './selection.js';
+import { SummaryTap } from './message-summary.js';
+import { skipUnreadableItems, type ItemErrorPolicy, type ProgressCallback, type SkippedItem } from './progress.js';
+
+export interface BackupOptions {
+  /** Mailbox patterns (`*`, `%`); empty = all. */
+  readonly mailboxes: readonly string[];
+  readonly onItemError: ItemErrorPolicy;
+  readonly onProgress?: ProgressCallback;
+  readonly signal?: AbortSignal;
+}
+
+export function defaultBackupOptions(overrides: Partial<BackupOptions> = {}): BackupOptions {
+  return { mailboxes: [], onItemError: skipUnreadableItems, ...overrides };
+}
+
+export interface BackupSummary {
+  users: number;
+  mailboxes: number;
+  messages: number;
+  /** Message bytes written (bodies). */
+  bytes: number;
+  skipped: SkippedItem[];
+  startedAt: string;
+  finishedAt: string;
+  seconds: number;
+}
+
+/** Opens one user's store; supplied by the front end, which knows the drivers. */
+export type SourceOpener = (user: string) => Promise<MessageSource>;
+
+const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+function toIso(seconds: number | null): string | null {
+  return seconds === null ? null : new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+function asMailvaultError(e: unknown): MailvaultError {
+  return e instanceof MailvaultError ? e : new UnexpectedError(e instanceof Error ? e.message : String(e), { cause: e });
+}
+
+export async function backup(users: readonly string[], openSource: SourceOpener, writer: DumpWriter, options: BackupOptions): Promise<BackupSummary> {
+  const started = Date.now();
+  const summary: BackupSummary = { users: 0, mailboxes: 0, messages: 0, bytes: 0, skipped: [], startedAt: new Date(started).toISOString(), finishedAt: '', seconds: 0 };
+  const wantMailbox = mailboxMatcher(options.mailboxes);
+  const checkAbort = (): void => {
+    if (options.signal?.aborted) throw new InterruptedError('backup interrupted; the dump is incomplete and has no trailer', { hint: 'run the backup again' });
+  };
+  const skip = (item: { user: string; mailbox?: string; uid?: number }, e: unknown): void => {
+    const err = asMailvaultError(e);
+    if (options.onItemError(item, err) === 'abort') throw err;
+    summary.skipped.push({ ...item, code: err.code, reason: err.message });
+  };
+
+  for (const user of [...new Set(users)].sort(byteOrder)) {
+    checkAbort();
+    let source: MessageSource;
+    try {
+      source = await openSource(user);
+    } catch (e) {
+      skip({ user }, e);
+      continue;
+    }
+    try {
+      const mailboxes = (await source.listMailboxes()).filter((m) => wantMailbox(m.name)).sort((a, b) => byteOrder(a.name, b.name));
+      const subscriptions = await source.listSubscriptions();
+      const subscribed = new Set(subscriptions);
+      await writer.writeUser({ user, subscriptions });
+      summary.users++;
+      options.onProgress?.({ phase: 'user', user, messages: summary.messages, bytes: summary.bytes });
+      for (const mailbox of mailboxes) {
+        checkAbort();
+        await backupMailbox(source, user, mailbox, subscribed.has(mailbox.name), writer, options, summary, skip, checkAbort);
+      }
+    } finally {
+      await source.close();
+    }
+  }
+  const finished = Date.now();
+  summary.finishedAt = new Date(finished).toISOString();
+  summary.seconds = (finished - started) / 1000;
+  options.onProgress?.({ phase: 'done', messages: summary.messages, bytes: summary.bytes });
+  return summary;
+}
+
+async function backupMailbox(
+  source: MessageSource,
+  user: string,
+  mailbox: MailboxInfo,
+  isSubscribed: boolean,
+  writer: DumpWriter,
+  options: BackupOptions,
+  summary: BackupSummary,
+  skip: (item: { user: string; mailbox?: string; uid?: number }, e: unknown) => void,
+  checkAbort: () => void,
+): Promise<void> {
+  const record = {
+    user,
+    name: mailbox.name,
+    guid: mailbox.guid,
+    uidValidity: mailbox.uidValidity,
+    uidNext: mailbox.uidNext,
+    highestModseq: mailbox.highestModseq,
+    messageCount: mailbox.messageCount,
+    specialUse: [...mailbox.specialUse],
+    subscribed: isSubscribed,
+    selectable: mailbox.selectable,
+    metadata: {},
+    acl: {},
+  };
+  if (!mailbox.selectable) {
+    await writer.writeMailbox(record);
+    summary.mailboxes++;
+    return;
+  }
+  let reader;
+  try {
+    reader = await source.openMailbox(mailbox.name);
+  } catch (e) {
+    skip({ user, mailbox: mailbox.name }, e);
+    return;
+  }
+  try {
+    // The reader's info is fresher than the listing (it synced the mailbox).
+    await writer.writeMailbox({ ...record, uidValidity: reader.info.uidValidity, uidNext: reader.info.uidNext, guid: reader.info.guid, highestModseq: reader.info.highestModseq, messageCount: reader.info.messageCount });
+    summary.mailboxes++;
+    options.onProgress?.({ phase: 'mailbox', user, mailbox: mailbox.name, messages: summary.messages, bytes: summary.bytes });
+    for await (const message of reader.messages()) {
+      checkAbort();
+      let body;
+      try {
+        body = await reader.openMessage(message);
+      } catch (e) {
+        skip({ user, mailbox: mailbox.name, uid: message.uid }, e);
+        continue;
+      }
+      await writeOneMessage(writer, user, mailbox.name, message, body);
+      summary.messages++;
+      summary.bytes += message.size;
+      options.onProgress?.({ phase: 'message', user, mailbox: mailbox.name, messages: summary.messages, bytes: summary.bytes });
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
+async function writeOneMessage(writer: DumpWriter, user: string, mailbox: string, message: MessageInfo, body: NodeJS.ReadableStream): Promise<void> {
+  const tap = new SummaryTap();
+  const out = new PassThrough();
+  // The record is written after the body, so the summary (parsed while the body streams) is final by then.
+  const input = {
+    user,
+    mailbox,
+    uid: message.uid,
+    guid: message.guid,
+    flags: [...message.flags],
+    keywords: [...message.keywords],
+    internalDate: toIso(message.internalDate)!,
+    saveDate: toIso(message.saveDate),
+    modseq: message.modseq,
+    size: message.size,
+    get summary() {
+      return { ...tap.summary };
+    },
+    extra: { ...(message.extra ?? {}) },
+  };
+  // If the writer fails, destroying `out` also ends the pipeline, so neither promise is left hanging.
+  const writing = writer.writeMessage(input, out).catch((e: unknown) => {
+    out.destroy(e instanceof Error ? e : new Error(String(e)));
+    throw e;
+  });
+  const results = await Promise.allSettled([writing, pipeline(body, tap, out)]);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    out.destroy();
+    throw failed.reason;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The one place that maps a parsed mail_location to a concrete driver. Front ends call this; the
+ * operations layer only ever sees the MessageSource / MessageSink interfaces.
+ */
+import type { MailLocation } from './location.js';
+import type { MailStore, MessageSource } from './types.js';
+import { UnsupportedLocationError } from '../core/errors.js';
+import { openMaildirStore } from './maildir/index.js';
+import { openSdboxStore } from './dbox/single/index.js';
+import { openMdboxStore } from './dbox/multi/index.js';
+
+export interface OpenStoreOptions {
+  /** Dovecot mail_attachment_dir for dbox SIS (absolute). */
+  readonly attachmentDir?: string | null;
+  readonly lockTimeoutMs?: number;
+  /** Create the mail root if missing (restore targets). */
+  readonly create?: boolean;
+}
+
+export async function openMessageSource(location: MailLocation, user: string, options: OpenStoreOptions = {}): Promise<MessageSource> {
+  switch (location.driver) {
+    case 'maildir':
+      return openMaildirStore(location, user, { ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}) });
+    case 'sdbox':
+      return openSdboxStore(location, user, { attachmentDir: options.attachmentDir ?? null });
+    case 'mdbox':
+      return openMdboxStore(location, user, { attachmentDir: options.attachmentDir ?? null });
+  }
+}
+
+export async function openMailStore(location: MailLocation, user: string, options: OpenStoreOptions = {}): Promise<MailStore> {
+  if (location.driver !== 'maildir') {
+    throw new UnsupportedLocationError(`cannot restore into ${location.driver} files directly (${location.raw})`, {
+      hint: 'restore into a live Dovecot through IMAP (--imap), or into a Maildir location (maildir:...)',
+    });
+  }
+  return openMaildirStore(location, user, {
+    ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
+    ...(options.create !== undefined ? { create: options.create } : {}),
+  });
+}
