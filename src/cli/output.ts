@@ -82,3 +82,12 @@ export function openDumpOutput(file: string | undefined): DumpOutput {
     },
   };
 }
+
+/** Write a line (or raw text) to a stream, waiting for drain: large listings respect backpressure. */
+export function writeLine(stream: NodeJS.WritableStream, text: string, newline = true): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ok = stream.write(newline ? `${text}\n` : text, (err) => (err ? reject(err) : undefined));
+    if (ok) resolve();
+    else stream.once('drain', resolve);
+  });
+}

@@ -131,6 +131,12 @@ export class MemoryStore implements MailStore {
     return box.info;
   }
 
+  async raiseUidNext(name: string, uidNext: number): Promise<MailboxInfo> {
+    const box = this.box(name);
+    if (uidNext > box.info.uidNext) box.info = { ...box.info, uidNext };
+    return box.info;
+  }
+
   async *listMessageGuids(name: string): AsyncIterable<{ uid: number; guid: string | null }> {
     for (const m of this.box(name).messages) yield { uid: m.info.uid, guid: m.info.guid };
   }
