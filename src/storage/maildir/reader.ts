@@ -1,0 +1,243 @@
+/**
+ * Reading one Maildir mailbox (MailboxReader): the uidlist joined with the files in new/ and cur/ by base
+ * name (maildir-sync.c, maildir-uidlist.c).
+ *
+ * - Files without a uidlist record have no UID yet (Dovecot assigns one at its next sync): they are not
+ *   messages yet and are skipped. Records without a file are expunged messages.
+ * - Flags come from the `:2,` info, keywords from its a..z letters via dovecot-keywords. The index is not
+ *   consulted, so a flag change Dovecot still has pending ("dirty" index records) and keywords beyond 26
+ *   are not seen.
+ * - INTERNALDATE = file mtime. saveDate = null: Dovecot takes it from its cache or the file ctime, and
+ *   ctime changes at every flag rename, so it is not a save date.
+ * - size = `,S=` in the name, else the record's S extension, else the file size. openMessage yields
+ *   exactly that many bytes or fails with an IntegrityError.
+ * - A message renamed (flag change) or moved new/ -> cur/ by Dovecot meanwhile is found again by
+ *   rescanning both directories for its base name.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import { IntegrityError, StorageNotFoundError, fromSystemError } from '../../core/errors.js';
+import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions } from '../types.js';
+import { baseName, filenameSize, parseInfo } from './filename.js';
+import { KeywordMap, readKeywords } from './keywords.js';
+import type { MailboxPaths } from './mailbox-names.js';
+import { readUidlist, type Uidlist, type UidlistRecord } from './uidlist.js';
+
+export const UIDLIST_FILE = 'dovecot-uidlist';
+export const KEYWORDS_FILE = 'dovecot-keywords';
+
+export interface FileEntry {
+  readonly sub: 'new' | 'cur';
+  readonly name: string;
+}
+
+/** Files in new/ and cur/ by base name (cur/ wins a duplicate). Missing directories count as empty. */
+export async function scanMailDirs(mailDir: string, onlyBase?: string): Promise<Map<string, FileEntry>> {
+  const files = new Map<string, FileEntry>();
+  for (const sub of ['new', 'cur'] as const) {
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(path.join(mailDir, sub));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      throw fromSystemError(e, 'list the messages', { path: path.join(mailDir, sub) });
+    }
+    for (const name of names) {
+      if (name.startsWith('.') || name.startsWith(':') || /[\r\n]/.test(name)) continue;
+      const base = baseName(name);
+      if (onlyBase !== undefined && base !== onlyBase) continue;
+      files.set(base, { sub, name });
+    }
+  }
+  return files;
+}
+
+export interface MailboxState {
+  readonly paths: MailboxPaths;
+  readonly uidlist: Uidlist | null;
+  readonly files: Map<string, FileEntry>;
+  readonly keywords: KeywordMap;
+  readonly info: MailboxInfo;
+}
+
+/** Read uidlist, keywords and directory listing of a mailbox. */
+export async function loadMailboxState(paths: MailboxPaths, user: string): Promise<MailboxState> {
+  const ctx = { user, mailbox: paths.name };
+  // List the directories first: a record appended after the scan then refers to a file we did not see
+  // (skipped until the next run), never the other way round.
+  const files = await scanMailDirs(paths.mailDir);
+  const uidlist = await readUidlist(path.join(paths.controlDir, UIDLIST_FILE), ctx, true);
+  const { map: keywords } = await readKeywords(path.join(paths.controlDir, KEYWORDS_FILE));
+  let count = 0;
+  for (const r of uidlist?.records ?? []) if (files.has(r.base)) count++;
+  const info: MailboxInfo = {
+    name: paths.name,
+    guid: uidlist?.header.guid ?? null,
+    uidValidity: uidlist?.header.uidValidity ?? 0,
+    uidNext: uidlist?.nextUid ?? 1,
+    highestModseq: null,
+    messageCount: count,
+    specialUse: [],
+    selectable: true,
+  };
+  return { paths, uidlist, files, keywords, info };
+}
+
+function sortKeywords(names: Iterable<string>): string[] {
+  const seen = new Map<string, string>();
+  for (const n of names) if (!seen.has(n.toLowerCase())) seen.set(n.toLowerCase(), n);
+  return [...seen.values()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+class SizeCheck extends Transform {
+  private seen = 0;
+  constructor(
+    private readonly expected: number,
+    private readonly fail: (actual: string) => IntegrityError,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.expected) return cb(this.fail(`more than ${this.expected}`));
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    if (this.seen !== this.expected) return cb(this.fail(String(this.seen)));
+    cb();
+  }
+}
+
+export class MaildirMailboxReader implements MailboxReader {
+  private readonly byUid = new Map<number, UidlistRecord>();
+  private closed = false;
+
+  constructor(
+    private readonly state: MailboxState,
+    private readonly user: string,
+  ) {
+    for (const r of state.uidlist?.records ?? []) if (state.files.has(r.base)) this.byUid.set(r.uid, r);
+  }
+
+  get info(): MailboxInfo {
+    return this.state.info;
+  }
+
+  private filePath(entry: FileEntry): string {
+    return path.join(this.state.paths.mailDir, entry.sub, entry.name);
+  }
+
+  private notFound(uid: number, why: string): StorageNotFoundError {
+    return new StorageNotFoundError(`message UID ${uid} in mailbox "${this.state.paths.name}" of user ${this.user} ${why}`, {
+      user: this.user,
+      mailbox: this.state.paths.name,
+      uid,
+      path: this.state.paths.mailDir,
+      hint: 'it was probably expunged meanwhile; run the same command again to get a consistent listing',
+    });
+  }
+
+  /** Find the file of `record` again (after a rename by Dovecot); null if it is gone. */
+  private async relocate(record: UidlistRecord): Promise<FileEntry | null> {
+    const found = (await scanMailDirs(this.state.paths.mailDir, record.base)).get(record.base) ?? null;
+    if (found) this.state.files.set(record.base, found);
+    else this.state.files.delete(record.base);
+    return found;
+  }
+
+  private async statRecord(record: UidlistRecord): Promise<{ entry: FileEntry; st: fs.Stats } | null> {
+    let entry = this.state.files.get(record.base) ?? null;
+    for (let attempt = 0; entry !== null && attempt < 3; attempt++) {
+      try {
+        return { entry, st: await fs.promises.stat(this.filePath(entry)) };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw fromSystemError(e, 'read the message file', { path: this.filePath(entry), user: this.user, mailbox: this.state.paths.name, uid: record.uid });
+        }
+        entry = await this.relocate(record);
+      }
+    }
+    return null;
+  }
+
+  private toInfo(record: UidlistRecord, entry: FileEntry, st: fs.Stats): MessageInfo {
+    const { flags, keywordSlots } = parseInfo(entry.name);
+    const sizeFromRecord = record.ext['S'] !== undefined && /^[0-9]+$/.test(record.ext['S']) ? Number(record.ext['S']) : null;
+    const size = filenameSize(record.base, 'S') ?? sizeFromRecord ?? st.size;
+    const extra: Record<string, string> = {};
+    for (const [k, v] of Object.entries(record.ext)) if (k !== 'G' && k !== 'S' && k !== 'W') extra[`maildir.${k}`] = v;
+    return {
+      uid: record.uid,
+      guid: record.ext['G'] || record.base,
+      flags,
+      keywords: sortKeywords(keywordSlots.map((s) => this.state.keywords.nameOf(s))),
+      internalDate: Math.floor(st.mtimeMs / 1000),
+      saveDate: null,
+      size,
+      modseq: null,
+      ...(Object.keys(extra).length > 0 ? { extra } : {}),
+    };
+  }
+
+  async *messages(options: MessageListOptions = {}): AsyncIterable<MessageInfo> {
+    const minUid = options.minUid ?? 1;
+    for (const record of this.byUid.values()) {
+      if (this.closed) return;
+      if (record.uid < minUid) continue;
+      const found = await this.statRecord(record);
+      if (found === null) continue; // expunged since the listing
+      yield this.toInfo(record, found.entry, found.st);
+    }
+  }
+
+  async openMessage(message: MessageInfo): Promise<Readable> {
+    const record = this.byUid.get(message.uid);
+    if (!record) throw this.notFound(message.uid, 'does not exist');
+    let entry = this.state.files.get(record.base) ?? null;
+    let handle: fs.promises.FileHandle | null = null;
+    let file = '';
+    for (let attempt = 0; entry !== null && attempt < 3 && handle === null; attempt++) {
+      file = this.filePath(entry);
+      try {
+        handle = await fs.promises.open(file, 'r');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw fromSystemError(e, 'open the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid });
+        }
+        entry = await this.relocate(record);
+      }
+    }
+    if (handle === null) throw this.notFound(message.uid, 'was expunged: its file is gone from new/ and cur/');
+    const fail = (actual: string): IntegrityError =>
+      new IntegrityError(`message UID ${message.uid} in mailbox "${this.state.paths.name}" of user ${this.user}: expected ${message.size} bytes, the file ${file} has ${actual}`, {
+        user: this.user,
+        mailbox: this.state.paths.name,
+        uid: message.uid,
+        path: file,
+        hint: 'the S= size in the file name does not match the file; let Dovecot check it with "doveadm force-resync", or set maildir_broken_filename_sizes',
+      });
+    let st: fs.Stats;
+    try {
+      st = await handle.stat();
+    } catch (e) {
+      await handle.close().catch(() => undefined);
+      throw fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid });
+    }
+    if (st.size !== message.size) {
+      await handle.close().catch(() => undefined);
+      throw fail(String(st.size));
+    }
+    const source = handle.createReadStream({ autoClose: true });
+    const check = new SizeCheck(message.size, fail);
+    // Registered before pipeline() so the consumer sees a typed error, not a raw Node one.
+    source.once('error', (e) => check.destroy(fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid })));
+    pipeline(source, check, () => undefined);
+    return check;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * Saving messages into one Maildir mailbox (maildir-save.c), safe while Dovecot runs (section 1.11):
+ *
+ * save():   stream the body into tmp/<base> (O_EXCL, fsync), count bytes (a size mismatch deletes the
+ *           file and throws IntegrityError), set mtime = INTERNALDATE. No lock is held.
+ * commit(): take dovecot-uidlist.lock, re-read the uidlist, give new keywords letters (dovecot-keywords
+ *           rewritten by lock-and-rename), assign UIDs (the requested UID when it is >= the next UID,
+ *           else the next free one), rename tmp/<base> -> cur/<base>,S=<S>,W=<W>:2,<flags> (new/ when
+ *           there are no flags), append "<uid> [G<guid>] :<base>,S=..,W=.." records, fsync, unlink the lock.
+ *           The uidlist header is left alone (its N may go stale, as with Dovecot's own appends), unless
+ *           the file is new or version 1, which is then written whole (tmp + rename).
+ * rollback(): delete the tmp files.
+ *
+ * A crash before commit leaves only tmp/ files, which Dovecot deletes after 36 h. If commit fails half
+ * way, the files already renamed are moved back to tmp/ and deleted.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { IntegrityError, UnexpectedError, UsageError, fromSystemError, isMailvaultError } from '../../core/errors.js';
+import { SYSTEM_FLAGS, type CommitResult, type MailboxInfo, type SaveMetadata, type SavedMessage, type SaveTransaction, type SystemFlag } from '../types.js';
+import { formatInfo, generateBase } from './filename.js';
+import { readIndexHeader } from './index-header.js';
+import { KeywordMap, MAX_KEYWORDS, isStorableKeyword, readKeywords } from './keywords.js';
+import { acquireDotlock } from './lock.js';
+import type { MailboxPaths } from './mailbox-names.js';
+import { createFile, makeDirs, writeFileAtomic, type CreatePermissions } from './permissions.js';
+import { KEYWORDS_FILE, UIDLIST_FILE } from './reader.js';
+import { formatUidlistHeader, formatUidlistRecord, readUidlist, type UidlistRecord } from './uidlist.js';
+import { nextUidValidity } from './uidvalidity.js';
+
+export interface SaveContext {
+  readonly user: string;
+  readonly hostname: string;
+  readonly lockTimeoutMs: number;
+  readonly perms: CreatePermissions;
+  /** `<root control dir>/dovecot-uidvalidity`, for a uidlist that does not exist yet. */
+  readonly uidValidityPath: string;
+}
+
+interface PendingMessage {
+  readonly tmpPath: string;
+  /** Base with ",S=..,W=..", as the uidlist records it. */
+  readonly base: string;
+  readonly meta: SaveMetadata;
+  readonly guid: string;
+  readonly flags: SystemFlag[];
+  readonly keywords: string[];
+  readonly ext: Record<string, string>;
+}
+
+/** Counts bytes and the CRLF-counted ("virtual") size; fails as soon as the body exceeds `expected`. */
+class BodyCounter extends Transform {
+  bytes = 0;
+  virtual = 0;
+  private lastWasCR = false;
+  constructor(private readonly expected: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.expected) return cb(new SizeMismatch(`more than ${this.expected}`));
+    let lfs = 0;
+    let i = chunk.indexOf(0x0a);
+    while (i >= 0) {
+      const prevCR = i === 0 ? this.lastWasCR : chunk[i - 1] === 0x0d;
+      if (!prevCR) lfs++;
+      i = chunk.indexOf(0x0a, i + 1);
+    }
+    if (chunk.length > 0) this.lastWasCR = chunk[chunk.length - 1] === 0x0d;
+    this.virtual += chunk.length + lfs;
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    if (this.bytes !== this.expected) return cb(new SizeMismatch(String(this.bytes)));
+    cb();
+  }
+}
+
+/** Writes into an open handle we keep (sync and close are ours), with normal backpressure. */
+function fileSink(handle: fs.promises.FileHandle): Writable {
+  return new Writable({
+    highWaterMark: 256 * 1024,
+    write(chunk: Buffer, _enc, cb) {
+      handle.write(chunk).then(() => cb(), cb);
+    },
+  });
+}
+
+class SizeMismatch extends Error {
+  constructor(readonly actual: string) {
+    super(`size mismatch: ${actual}`);
+  }
+}
+
+function extensionsFromExtra(extra: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const ext: Record<string, string> = {};
+  for (const [k, v] of Object.entries(extra ?? {})) {
+    const m = /^(?:maildir\.([A-Z])|dbox\.([PO]))$/.exec(k);
+    const key = m ? (m[1] ?? m[2])! : null;
+    if (key === null || key === 'G' || key === 'S' || key === 'W') continue;
+    if (v === '' || /\s/.test(v)) continue;
+    ext[key] = v;
+  }
+  return ext;
+}
+
+export class MaildirSaveTransaction implements SaveTransaction {
+  private readonly pending: PendingMessage[] = [];
+  private state: 'open' | 'busy' | 'done' = 'open';
+
+  constructor(
+    readonly mailbox: MailboxInfo,
+    private readonly paths: MailboxPaths,
+    private readonly ctx: SaveContext,
+  ) {}
+
+  private errorContext(uid?: number): { user: string; mailbox: string; uid?: number } {
+    return { user: this.ctx.user, mailbox: this.paths.name, ...(uid === undefined ? {} : { uid }) };
+  }
+
+  private assertOpen(what: string): void {
+    if (this.state === 'done') throw new UnexpectedError(`cannot ${what}: the save transaction on "${this.paths.name}" was already committed or rolled back`);
+    if (this.state === 'busy') throw new UnexpectedError(`cannot ${what}: the save transaction on "${this.paths.name}" is busy with another call`);
+  }
+
+  private checkKeywords(meta: SaveMetadata, uid: number | undefined): string[] {
+    const seen = new Map<string, string>();
+    for (const k of meta.keywords) {
+      if (!isStorableKeyword(k)) {
+        throw new UsageError(`keyword ${JSON.stringify(k)} of a message for "${this.paths.name}" cannot be stored in Maildir`, {
+          ...this.errorContext(uid),
+          hint: 'keywords must be IMAP atoms without spaces or control characters',
+        });
+      }
+      if (!seen.has(k.toLowerCase())) seen.set(k.toLowerCase(), k);
+    }
+    return [...seen.values()];
+  }
+
+  private tooManyKeywords(count: number, uid: number | undefined): UsageError {
+    return new UsageError(`mailbox "${this.paths.name}" would need ${count} keywords; a Maildir file name holds at most ${MAX_KEYWORDS} (letters a-z)`, {
+      ...this.errorContext(uid),
+      hint: 'Dovecot keeps further keywords only in its index, which mailvault does not write: restore this mailbox through IMAP, or into sdbox/mdbox',
+    });
+  }
+
+  async save(meta: SaveMetadata, body: Readable): Promise<SavedMessage> {
+    this.assertOpen('save a message');
+    if (!Number.isSafeInteger(meta.size) || meta.size < 0) throw new UsageError(`message size ${meta.size} is not a byte count`, this.errorContext(meta.uid));
+    const flags = SYSTEM_FLAGS.filter((f) => meta.flags.includes(f));
+    const keywords = this.checkKeywords(meta, meta.uid);
+    // Early check (without the lock) so one message with too many keywords fails alone; commit re-checks.
+    if (keywords.length > 0) {
+      const { map } = await readKeywords(path.join(this.paths.controlDir, KEYWORDS_FILE));
+      const wanted = new Set<string>();
+      for (const p of this.pending) for (const k of p.keywords) wanted.add(k);
+      for (const k of keywords) wanted.add(k);
+      const missing = map.missing(wanted);
+      if (missing.length > map.freeSlots()) throw this.tooManyKeywords(MAX_KEYWORDS - map.freeSlots() + missing.length, meta.uid);
+    }
+    this.state = 'busy';
+    try {
+      const tmpDir = path.join(this.paths.mailDir, 'tmp');
+      await makeDirs(tmpDir, this.ctx.perms);
+      const rawBase = generateBase(this.ctx.hostname);
+      const tmpPath = path.join(tmpDir, rawBase);
+      let handle: fs.promises.FileHandle;
+      try {
+        handle = await createFile(tmpPath, this.ctx.perms);
+      } catch (e) {
+        throw fromSystemError(e, 'create the message file', { path: tmpPath, ...this.errorContext(meta.uid) });
+      }
+      const counter = new BodyCounter(meta.size);
+      try {
+        await pipeline(body, counter, fileSink(handle));
+        await handle.sync();
+        await handle.close();
+        const when = new Date(meta.internalDate * 1000);
+        await fs.promises.utimes(tmpPath, when, when);
+      } catch (e) {
+        await handle.close().catch(() => undefined);
+        await fs.promises.unlink(tmpPath).catch(() => undefined);
+        if (e instanceof SizeMismatch) {
+          throw new IntegrityError(`message for mailbox "${this.paths.name}"${meta.uid ? ` (UID ${meta.uid})` : ''}: expected ${meta.size} bytes, the body had ${e.actual}; nothing was saved`, {
+            ...this.errorContext(meta.uid),
+            hint: 'the source delivered a different size than it announced; check the dump with "mailvault verify"',
+          });
+        }
+        if (isMailvaultError(e)) throw e;
+        throw fromSystemError(e, 'write the message file', { path: tmpPath, ...this.errorContext(meta.uid) });
+      }
+      const base = `${rawBase},S=${counter.bytes},W=${counter.virtual}`;
+      const guid = meta.guid ? meta.guid : base;
+      const ext: Record<string, string> = {};
+      if (meta.guid && meta.guid !== base) {
+        if (/\s/.test(meta.guid)) throw new UsageError(`message GUID ${JSON.stringify(meta.guid)} contains white space`, this.errorContext(meta.uid));
+        ext['G'] = meta.guid;
+      }
+      Object.assign(ext, extensionsFromExtra(meta.extra));
+      this.pending.push({ tmpPath, base, meta, guid, flags, keywords, ext });
+      return { uid: null, guid };
+    } finally {
+      this.state = 'open';
+    }
+  }
+
+  async commit(): Promise<CommitResult> {
+    this.assertOpen('commit');
+    this.state = 'done';
+    const uidlistPath = path.join(this.paths.controlDir, UIDLIST_FILE);
+    const ctx = this.errorContext();
+    if (this.pending.length === 0) {
+      const current = await readUidlist(uidlistPath, ctx, true);
+      return { uids: [], uidValidity: current?.header.uidValidity ?? this.mailbox.uidValidity };
+    }
+    const renamed: { from: string; to: string }[] = [];
+    let lock: Awaited<ReturnType<typeof acquireDotlock>> | null = null;
+    try {
+      await makeDirs(this.paths.controlDir, this.ctx.perms);
+      lock = await acquireDotlock(uidlistPath, {
+        timeoutMs: this.ctx.lockTimeoutMs,
+        staleMs: 120_000,
+        hostname: this.ctx.hostname,
+        writePid: true,
+        mode: this.ctx.perms.fileMode,
+        owner: this.ctx.perms.owner,
+        ...ctx,
+      });
+      const uidlist = await readUidlist(uidlistPath, ctx, false);
+      const rewrite = uidlist === null || uidlist.header.version !== 3;
+      const uidValidity = uidlist?.header.uidValidity || (await nextUidValidity(this.ctx.uidValidityPath, this.ctx.perms));
+      const guid = uidlist?.header.guid ?? crypto.randomBytes(16).toString('hex');
+
+      // Keyword letters, before any file with a new letter becomes visible.
+      const kwPath = path.join(this.paths.controlDir, KEYWORDS_FILE);
+      const { map: kwMap, mtimeMs: kwMtime } = await readKeywords(kwPath);
+      const slotsOf = (names: readonly string[]): number[] =>
+        names.map((n) => {
+          const slot = kwMap.slotOrAllocate(n);
+          if (slot === null) throw this.tooManyKeywords(MAX_KEYWORDS + kwMap.missing(names).length, undefined);
+          return slot;
+        });
+      const slots = this.pending.map((p) => slotsOf(p.keywords));
+      if (kwMap.changed) await this.writeKeywords(kwPath, kwMap, kwMtime);
+
+      // UIDs.
+      const index = await readIndexHeader(this.paths.indexDir);
+      let next = uidlist?.nextUid ?? 1;
+      if (index !== null && index.uidValidity === uidValidity && index.nextUid > next) next = index.nextUid;
+      const known = new Set((uidlist?.records ?? []).map((r) => r.base));
+      const records: UidlistRecord[] = [];
+      for (const p of this.pending) {
+        if (known.has(p.base)) throw new UnexpectedError(`file name ${p.base} is already in ${uidlistPath}`, { path: uidlistPath, ...ctx, hint: 'run the same command again' });
+        const uid = p.meta.uid !== undefined && Number.isSafeInteger(p.meta.uid) && p.meta.uid >= next && p.meta.uid <= 0xfffffffe ? p.meta.uid : next;
+        if (uid > 0xfffffffe) throw new UnexpectedError(`mailbox "${this.paths.name}" has run out of UIDs`, { ...ctx, hint: 'let Dovecot renumber it: doveadm force-resync' });
+        next = uid + 1;
+        records.push({ uid, base: p.base, ext: p.ext });
+      }
+
+      // Make the files visible, then record them.
+      for (let i = 0; i < this.pending.length; i++) {
+        const p = this.pending[i]!;
+        const info = formatInfo(p.flags, slots[i]!);
+        const sub = info === '' ? 'new' : 'cur';
+        await makeDirs(path.join(this.paths.mailDir, sub), this.ctx.perms);
+        const to = path.join(this.paths.mailDir, sub, p.base + info);
+        await fs.promises.rename(p.tmpPath, to);
+        renamed.push({ from: p.tmpPath, to });
+      }
+      const lines = records.map(formatUidlistRecord).join('');
+      if (rewrite || uidlist === null) {
+        const old = (uidlist?.records ?? []).map(formatUidlistRecord).join('');
+        const header = formatUidlistHeader({ uidValidity, nextUid: next, guid, extensions: uidlist?.header.extensions ?? [] });
+        await writeFileAtomic(uidlistPath, header + old + lines, this.ctx.perms);
+      } else {
+        const h = await fs.promises.open(uidlistPath, 'a');
+        try {
+          await h.write((uidlist.endsWithNewline ? '' : '\n') + lines, null, 'utf8');
+          await h.sync();
+        } finally {
+          await h.close();
+        }
+      }
+      await syncDirs([path.join(this.paths.mailDir, 'cur'), path.join(this.paths.mailDir, 'new'), this.paths.controlDir]);
+      return { uids: records.map((r) => r.uid), uidValidity };
+    } catch (e) {
+      for (const r of renamed.reverse()) await fs.promises.rename(r.to, r.from).catch(() => undefined);
+      if (isMailvaultError(e)) throw e;
+      throw fromSystemError(e, 'commit the saved messages', { path: this.paths.mailDir, ...ctx });
+    } finally {
+      await lock?.release();
+      for (const p of this.pending) await fs.promises.unlink(p.tmpPath).catch(() => undefined);
+    }
+  }
+
+  /** Rewrite dovecot-keywords the way Dovecot does under the uidlist lock. */
+  private async writeKeywords(kwPath: string, map: KeywordMap, oldMtimeMs: number | null): Promise<void> {
+    // We hold the uidlist lock, which serializes keyword changes: a leftover keywords lock is stale.
+    await fs.promises.unlink(`${kwPath}.lock`).catch(() => undefined);
+    const lock = await acquireDotlock(kwPath, {
+      timeoutMs: 2000,
+      staleMs: 120_000,
+      hostname: this.ctx.hostname,
+      writePid: false,
+      mode: this.ctx.perms.fileMode,
+      owner: this.ctx.perms.owner,
+      user: this.ctx.user,
+      mailbox: this.paths.name,
+    });
+    try {
+      await lock.replaceWith(map.serialize(), async (lockPath) => {
+        if (oldMtimeMs === null) return;
+        const st = await fs.promises.stat(lockPath);
+        const oldSec = Math.floor(oldMtimeMs / 1000);
+        if (Math.floor(st.mtimeMs / 1000) <= oldSec) await fs.promises.utimes(lockPath, new Date(), new Date((oldSec + 1) * 1000));
+      });
+    } finally {
+      await lock.release();
+    }
+  }
+
+  async rollback(): Promise<void> {
+    if (this.state === 'done') throw new UnexpectedError(`cannot roll back: the save transaction on "${this.paths.name}" was already committed or rolled back`);
+    this.state = 'done';
+    for (const p of this.pending) await fs.promises.unlink(p.tmpPath).catch(() => undefined);
+    this.pending.length = 0;
+  }
+}
+
+async function syncDirs(dirs: string[]): Promise<void> {
+  for (const d of dirs) {
+    try {
+      const h = await fs.promises.open(d, 'r');
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+    } catch {
+      // best effort: some filesystems refuse fsync on directories
+    }
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * One user's Maildir store (Dovecot 2.3 compatible), read and write. See index.ts for the entry point and
+ * reader.ts / save.ts for the per-mailbox rules.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { StorageNotFoundError, UsageError, fromSystemError } from '../../core/errors.js';
+import type {
+  CreateMailboxOptions,
+  DriverCapabilities,
+  MailboxInfo,
+  MailboxReader,
+  MailStore,
+  SaveTransaction,
+} from '../types.js';
+import { acquireDotlock } from './lock.js';
+import { compareUtf8, normalizeMailboxName, type MailboxPaths, type MaildirNaming } from './mailbox-names.js';
+import { createFile, makeDirs, writeFileAtomic, type CreatePermissions } from './permissions.js';
+import { MaildirMailboxReader, UIDLIST_FILE, loadMailboxState, scanMailDirs } from './reader.js';
+import { MaildirSaveTransaction } from './save.js';
+import { addSubscriptions, readSubscriptions } from './subscriptions.js';
+import { formatUidlistHeader, formatUidlistRecord, readUidlist } from './uidlist.js';
+import { nextUidValidity } from './uidvalidity.js';
+
+export const MAILDIR_CAPABILITIES: DriverCapabilities = Object.freeze({
+  preservesUids: true,
+  preservesMailboxIdentity: true,
+  hasMessageGuids: true,
+  hasModseq: false,
+  hasSaveDate: false,
+  sis: false,
+  filePerMessage: true,
+  writable: true,
+});
+
+export interface MaildirStoreSettings {
+  readonly lockTimeoutMs: number;
+  readonly hostname: string;
+  readonly perms: CreatePermissions;
+}
+
+const GUID_RE = /^[0-9a-fA-F]{32}$/;
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await fs.promises.stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export class MaildirStore implements MailStore {
+  readonly driverName = 'maildir';
+  readonly capabilities = MAILDIR_CAPABILITIES;
+
+  constructor(
+    private readonly naming: MaildirNaming,
+    readonly user: string,
+    private readonly settings: MaildirStoreSettings,
+  ) {}
+
+  private notFound(name: string, why = 'does not exist'): StorageNotFoundError {
+    return new StorageNotFoundError(`mailbox "${name}" of user ${this.user} ${why} in ${this.naming.location.raw}`, {
+      user: this.user,
+      mailbox: name,
+      path: this.naming.root,
+      hint: 'list the mailboxes with "mailvault list" and check the name (hierarchy separator "/")',
+    });
+  }
+
+  /** Paths of an existing mailbox, and whether it is selectable; null if there is no such mailbox. */
+  private async resolve(name: string): Promise<{ paths: MailboxPaths; selectable: boolean } | null> {
+    const vname = normalizeMailboxName(name);
+    if (vname === 'INBOX') return { paths: this.naming.paths('INBOX'), selectable: true };
+    let direct: MailboxPaths | null = null;
+    try {
+      direct = this.naming.paths(vname);
+    } catch {
+      direct = null;
+    }
+    if (direct && (await isDir(direct.mailDir))) {
+      const selectable = this.naming.listSep === '.' || (await isDir(path.join(direct.mailDir, 'cur')));
+      return { paths: direct, selectable };
+    }
+    // Names that do not round-trip (a directory that is not valid mUTF-7) are only found by listing.
+    const listed = (await this.naming.list()).find((m) => m.paths.name === vname);
+    return listed ? { paths: listed.paths, selectable: listed.selectable } : null;
+  }
+
+  async listMailboxes(): Promise<MailboxInfo[]> {
+    const out: MailboxInfo[] = [];
+    for (const m of await this.naming.list()) {
+      if (!m.selectable) {
+        out.push({ name: m.paths.name, guid: null, uidValidity: 0, uidNext: 1, highestModseq: null, messageCount: 0, specialUse: [], selectable: false });
+        continue;
+      }
+      out.push((await loadMailboxState(m.paths, this.user)).info);
+    }
+    return out;
+  }
+
+  async listSubscriptions(): Promise<string[]> {
+    const file = await readSubscriptions(this.naming.subscriptionsPath, this.naming.listSep);
+    const names = new Set<string>();
+    for (const parts of file?.entries ?? []) {
+      if (parts.length === 0 || parts.every((p) => p === '')) continue;
+      names.add(normalizeMailboxName(parts.map((p) => this.naming.decodeComponent(p)).join('/')));
+    }
+    return [...names].sort(compareUtf8);
+  }
+
+  async openMailbox(name: string): Promise<MailboxReader> {
+    const found = await this.resolve(name);
+    if (!found) throw this.notFound(name);
+    if (!found.selectable) throw this.notFound(name, 'is only a hierarchy level (\\NoSelect), not a mailbox');
+    return new MaildirMailboxReader(await loadMailboxState(found.paths, this.user), this.user);
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between calls.
+  }
+
+  async getMailbox(name: string): Promise<MailboxInfo | null> {
+    const found = await this.resolve(name);
+    if (!found || !found.selectable) return null;
+    return (await loadMailboxState(found.paths, this.user)).info;
+  }
+
+  private lockOptions(mailbox: string) {
+    return {
+      timeoutMs: this.settings.lockTimeoutMs,
+      staleMs: 120_000,
+      hostname: this.settings.hostname,
+      writePid: true,
+      mode: this.settings.perms.fileMode,
+      owner: this.settings.perms.owner,
+      user: this.user,
+      mailbox,
+    };
+  }
+
+  private checkGuid(guid: string | null | undefined, name: string): string | null {
+    if (guid === undefined || guid === null || guid === '') return null;
+    if (!GUID_RE.test(guid)) {
+      throw new UsageError(`mailbox GUID "${guid}" for "${name}" is not 32 hex digits`, { user: this.user, mailbox: name, hint: 'give no GUID to have one generated' });
+    }
+    return guid.toLowerCase();
+  }
+
+  private checkUidValidity(v: number | undefined, name: string): number | null {
+    if (v === undefined || v === 0) return null;
+    if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) throw new UsageError(`UIDVALIDITY ${v} for "${name}" is not a 32-bit number above 0`, { user: this.user, mailbox: name });
+    return v;
+  }
+
+  async createMailbox(options: CreateMailboxOptions): Promise<MailboxInfo> {
+    const name = normalizeMailboxName(options.name);
+    if (name !== 'INBOX') this.naming.validateName(name);
+    const requestedGuid = this.checkGuid(options.guid, name);
+    const requestedUv = this.checkUidValidity(options.uidValidity, name);
+    const paths = this.naming.paths(name);
+    const perms = this.settings.perms;
+    const exists = name === 'INBOX' || this.naming.listSep === '/' ? await isDir(path.join(paths.mailDir, 'cur')) : await isDir(paths.mailDir);
+    if (exists) {
+      throw new UsageError(`mailbox "${name}" of user ${this.user} already exists`, {
+        user: this.user,
+        mailbox: name,
+        path: paths.mailDir,
+        hint: 'restore into the existing mailbox, or choose another target name',
+      });
+    }
+    try {
+      await makeDirs(paths.mailDir, perms);
+      for (const sub of ['cur', 'new', 'tmp']) await makeDirs(path.join(paths.mailDir, sub), perms);
+      if (this.naming.listSep === '.' && name !== 'INBOX') {
+        const marker = path.join(paths.mailDir, 'maildirfolder');
+        await createFile(marker, perms)
+          .then((h) => h.close())
+          .catch((e: NodeJS.ErrnoException) => {
+            if (e.code !== 'EEXIST') throw e;
+          });
+      }
+      await makeDirs(paths.controlDir, perms);
+    } catch (e) {
+      throw fromSystemError(e, 'create the mailbox directories', { path: paths.mailDir, user: this.user, mailbox: name });
+    }
+    const uidlistPath = path.join(paths.controlDir, UIDLIST_FILE);
+    const lock = await acquireDotlock(uidlistPath, this.lockOptions(name));
+    try {
+      const existing = await readUidlist(uidlistPath, { user: this.user, mailbox: name });
+      if (existing === null) {
+        const uidValidity = requestedUv ?? (await nextUidValidity(this.naming.uidValidityPath, perms));
+        const guid = requestedGuid ?? crypto.randomBytes(16).toString('hex');
+        await writeFileAtomic(uidlistPath, formatUidlistHeader({ uidValidity, nextUid: 1, guid }), perms);
+      }
+    } catch (e) {
+      throw fromSystemError(e, 'write the uidlist', { path: uidlistPath, user: this.user, mailbox: name });
+    } finally {
+      await lock.release();
+    }
+    return (await loadMailboxState(paths, this.user)).info;
+  }
+
+  async resetMailboxIdentity(name: string, identity: { guid?: string | null; uidValidity: number }): Promise<MailboxInfo> {
+    const found = await this.resolve(name);
+    if (!found || !found.selectable) throw this.notFound(name);
+    const { paths } = found;
+    const uidValidity = this.checkUidValidity(identity.uidValidity, paths.name);
+    if (uidValidity === null) throw new UsageError(`UIDVALIDITY 0 is not valid for "${paths.name}"`, { user: this.user, mailbox: paths.name });
+    const requestedGuid = this.checkGuid(identity.guid, paths.name);
+    const uidlistPath = path.join(paths.controlDir, UIDLIST_FILE);
+    await makeDirs(paths.controlDir, this.settings.perms);
+    const lock = await acquireDotlock(uidlistPath, this.lockOptions(paths.name));
+    try {
+      const uidlist = await readUidlist(uidlistPath, { user: this.user, mailbox: paths.name });
+      const files = await scanMailDirs(paths.mailDir);
+      if (files.size > 0 || (uidlist !== null && (uidlist.records.length > 0 || uidlist.nextUid > 1))) {
+        throw new UsageError(`mailbox "${paths.name}" of user ${this.user} is not empty (UIDNEXT ${uidlist?.nextUid ?? 1}, ${files.size} files): its identity cannot be changed`, {
+          user: this.user,
+          mailbox: paths.name,
+          path: paths.mailDir,
+          hint: 'restore into an empty or new mailbox; UIDs would not be preserved here',
+        });
+      }
+      const guid = requestedGuid ?? uidlist?.header.guid ?? crypto.randomBytes(16).toString('hex');
+      await writeFileAtomic(uidlistPath, formatUidlistHeader({ uidValidity, nextUid: 1, guid, extensions: uidlist?.header.extensions ?? [] }), this.settings.perms);
+    } catch (e) {
+      throw fromSystemError(e, 'rewrite the uidlist header', { path: uidlistPath, user: this.user, mailbox: paths.name });
+    } finally {
+      await lock.release();
+    }
+    return (await loadMailboxState(paths, this.user)).info;
+  }
+
+  /**
+   * Raise the uidlist's next UID (header N) to `uidNext`, rewriting the file under the lock the way
+   * Dovecot does (tmp + rename, every record kept). Never lowers it. Dovecot reads
+   * max(N, last uid + 1) and carries it into its index at the next sync.
+   */
+  async raiseUidNext(name: string, uidNext: number): Promise<MailboxInfo> {
+    const found = await this.resolve(name);
+    if (!found || !found.selectable) throw this.notFound(name);
+    const { paths } = found;
+    if (!Number.isSafeInteger(uidNext) || uidNext < 1 || uidNext > 0xffffffff) {
+      throw new UsageError(`UIDNEXT ${uidNext} is not valid for "${paths.name}"`, { user: this.user, mailbox: paths.name });
+    }
+    const uidlistPath = path.join(paths.controlDir, UIDLIST_FILE);
+    const lock = await acquireDotlock(uidlistPath, this.lockOptions(paths.name));
+    try {
+      const uidlist = await readUidlist(uidlistPath, { user: this.user, mailbox: paths.name });
+      if (uidlist === null) throw this.notFound(name);
+      if (uidlist.nextUid < uidNext) {
+        const guid = uidlist.header.guid ?? crypto.randomBytes(16).toString('hex');
+        const text = formatUidlistHeader({ uidValidity: uidlist.header.uidValidity, nextUid: uidNext, guid, extensions: uidlist.header.extensions }) + uidlist.records.map(formatUidlistRecord).join('');
+        await writeFileAtomic(uidlistPath, text, this.settings.perms);
+      }
+    } catch (e) {
+      throw fromSystemError(e, 'rewrite the uidlist header', { path: uidlistPath, user: this.user, mailbox: paths.name });
+    } finally {
+      await lock.release();
+    }
+    return (await loadMailboxState(paths, this.user)).info;
+  }
+
+  async *listMessageGuids(name: string): AsyncIterable<{ uid: number; guid: string | null }> {
+    const found = await this.resolve(name);
+    if (!found || !found.selectable) throw this.notFound(name);
+    const state = await loadMailboxState(found.paths, this.user);
+    for (const r of state.uidlist?.records ?? []) {
+      if (state.files.has(r.base)) yield { uid: r.uid, guid: r.ext['G'] || r.base };
+    }
+  }
+
+  async beginSave(mailboxName: string): Promise<SaveTransaction> {
+    const found = await this.resolve(mailboxName);
+    if (!found || !found.selectable) throw this.notFound(mailboxName);
+    const state = await loadMailboxState(found.paths, this.user);
+    return new MaildirSaveTransaction(state.info, found.paths, {
+      user: this.user,
+      hostname: this.settings.hostname,
+      lockTimeoutMs: this.settings.lockTimeoutMs,
+      perms: this.settings.perms,
+      uidValidityPath: this.naming.uidValidityPath,
+    });
+  }
+
+  async subscribe(names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    const entries = names.map((n) => normalizeMailboxName(n).split('/').map((c) => this.naming.encodeComponent(c)));
+    await makeDirs(this.naming.rootControlDir, this.settings.perms);
+    await addSubscriptions(this.naming.subscriptionsPath, entries, {
+      listSep: this.naming.listSep,
+      hostname: this.settings.hostname,
+      lockTimeoutMs: this.settings.lockTimeoutMs,
+      mode: this.settings.perms.fileMode,
+      owner: this.settings.perms.owner,
+      user: this.user,
+    });
+  }
+}

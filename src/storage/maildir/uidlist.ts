@@ -1,0 +1,234 @@
+/**
+ * `dovecot-uidlist`: the UID <-> file map of one Maildir mailbox (maildir-uidlist.c).
+ *
+ *   version 3:  "3 V<uidvalidity> N<nextuid> G<guid32hex> [<K><value> ...]\n"
+ *               "<uid> [<K><value> ...] :<base>\n" ...
+ *   version 1:  "1 <uidvalidity> <nextuid>\n"  "<uid> <filename>\n" ...
+ *
+ * Header N can be stale (Dovecot appends records without touching the header): the next UID is
+ * max(N, last uid + 1). Record UIDs must increase strictly. Unknown header fields are kept verbatim
+ * when the header is rewritten, as Dovecot does.
+ */
+import fs from 'node:fs';
+import readline from 'node:readline';
+import { StorageCorruptError, UnexpectedError, fromSystemError } from '../../core/errors.js';
+import { baseName } from './filename.js';
+
+export interface UidlistHeader {
+  readonly version: 1 | 3;
+  readonly uidValidity: number;
+  /** N as written in the header (may be stale). */
+  readonly headerNextUid: number;
+  /** Mailbox GUID (32 lowercase hex) or null when the header has none. */
+  readonly guid: string | null;
+  /** Header fields other than V, N, G, verbatim ("P...", "X..."), in file order. */
+  readonly extensions: readonly string[];
+}
+
+export interface UidlistRecord {
+  readonly uid: number;
+  /** Base file name (up to the first ":"), including any ",S=" / ",W=" parts. */
+  readonly base: string;
+  /** Extension fields by key letter (G = message GUID, S/W = sizes, P = POP3 UIDL, O = POP3 order, ...). */
+  readonly ext: Readonly<Record<string, string>>;
+}
+
+export interface Uidlist {
+  readonly header: UidlistHeader;
+  /** Records in ascending UID order (duplicate bases resolved like Dovecot: the later record wins). */
+  readonly records: UidlistRecord[];
+  /** max(header N, highest record UID + 1). */
+  readonly nextUid: number;
+  /** False if the file's last line has no LF (an append must start with one). */
+  readonly endsWithNewline: boolean;
+}
+
+export interface UidlistContext {
+  readonly user?: string;
+  readonly mailbox?: string;
+}
+
+const MAX_UID = 0xfffffffe;
+
+function corrupt(path: string, line: number, why: string, ctx: UidlistContext): StorageCorruptError {
+  const box = ctx.mailbox ?? 'MAILBOX';
+  const user = ctx.user ?? 'USER';
+  return new StorageCorruptError(`corrupt ${path} at line ${line}: ${why}`, {
+    path,
+    ...(ctx.user === undefined ? {} : { user: ctx.user }),
+    ...(ctx.mailbox === undefined ? {} : { mailbox: ctx.mailbox }),
+    hint: `let Dovecot repair it with "doveadm force-resync -u ${user} '${box}'", then run the same command again`,
+  });
+}
+
+function parseDecimal(s: string): number | null {
+  if (!/^[0-9]+$/.test(s)) return null;
+  const n = Number(s);
+  return Number.isSafeInteger(n) && n <= 0xffffffff ? n : null;
+}
+
+/** Parse the header line (line 1). */
+export function parseUidlistHeader(line: string, path: string, ctx: UidlistContext = {}): UidlistHeader {
+  if (!/^[0-9] /.test(line)) throw corrupt(path, 1, `invalid version number in header "${line.slice(0, 80)}"`, ctx);
+  const version = Number(line[0]);
+  const rest = line.slice(2);
+  if (version === 1) {
+    const m = /^([0-9]+) ([0-9]+)/.exec(rest);
+    const uidValidity = m ? parseDecimal(m[1]!) : null;
+    const next = m ? parseDecimal(m[2]!) : null;
+    if (!uidValidity || !next) throw corrupt(path, 1, `broken version 1 header "${line.slice(0, 80)}"`, ctx);
+    return { version: 1, uidValidity, headerNextUid: next, guid: null, extensions: [] };
+  }
+  if (version !== 3) throw corrupt(path, 1, `unsupported version ${version}`, ctx);
+  let uidValidity = 0;
+  let next = 0;
+  let guid: string | null = null;
+  const extensions: string[] = [];
+  for (const field of rest.split(' ')) {
+    if (field === '') continue;
+    const key = field[0]!;
+    const value = field.slice(1);
+    if (key === 'V') {
+      const v = parseDecimal(value);
+      if (v === null) throw corrupt(path, 1, `invalid UIDVALIDITY "${value}"`, ctx);
+      uidValidity = v;
+    } else if (key === 'N') {
+      const v = parseDecimal(value);
+      if (v === null) throw corrupt(path, 1, `invalid next UID "${value}"`, ctx);
+      next = v;
+    } else if (key === 'G') {
+      if (!/^[0-9a-fA-F]{32}$/.test(value)) throw corrupt(path, 1, `invalid mailbox GUID "${value}"`, ctx);
+      guid = value.toLowerCase();
+    } else {
+      extensions.push(field);
+    }
+  }
+  if (uidValidity === 0 || next === 0) throw corrupt(path, 1, `broken header (uidvalidity=${uidValidity}, next uid=${next})`, ctx);
+  return { version: 3, uidValidity, headerNextUid: next, guid, extensions };
+}
+
+/** Incremental record parser: feed lines 2.. in order. */
+export class UidlistParser {
+  readonly records: UidlistRecord[] = [];
+  private readonly byBase = new Map<string, number>();
+  private prevUid = 0;
+  private removed = 0;
+
+  constructor(
+    readonly header: UidlistHeader,
+    private readonly path: string,
+    private readonly ctx: UidlistContext = {},
+  ) {}
+
+  /** Parse one record line; `lineNo` is 1-based in the file. */
+  addLine(line: string, lineNo: number): void {
+    const m = /^([0-9]+) /.exec(line);
+    const uid = m ? parseDecimal(m[1]!) : null;
+    if (!m || uid === null || uid === 0) throw corrupt(this.path, lineNo, `invalid record "${line.slice(0, 80)}"`, this.ctx);
+    if (uid <= this.prevUid) throw corrupt(this.path, lineNo, `UIDs not ordered (${uid} after ${this.prevUid})`, this.ctx);
+    if (uid > MAX_UID) throw corrupt(this.path, lineNo, `UID too high (${uid})`, this.ctx);
+    if (this.header.version === 1 && uid >= this.header.headerNextUid) {
+      throw corrupt(this.path, lineNo, `UID ${uid} is not below the header's next UID ${this.header.headerNextUid}`, this.ctx);
+    }
+    this.prevUid = uid;
+    let rest = line.slice(m[0].length).replace(/^ +/, '');
+    const ext: Record<string, string> = {};
+    if (this.header.version === 3) {
+      while (rest !== '' && rest[0] !== ':') {
+        const sp = rest.indexOf(' ');
+        const field = sp < 0 ? rest : rest.slice(0, sp);
+        rest = sp < 0 ? '' : rest.slice(sp).replace(/^ +/, '');
+        // Dovecot drops fields whose key is not A-Z; so do we.
+        if (/^[A-Z]/.test(field)) ext[field[0]!] = field.slice(1);
+      }
+      if (rest[0] === ':') rest = rest.slice(1);
+    }
+    if (rest === '') throw corrupt(this.path, lineNo, `record for UID ${uid} has no file name`, this.ctx);
+    if (rest.includes('/')) throw corrupt(this.path, lineNo, `record for UID ${uid} has a broken file name "${rest.slice(0, 80)}"`, this.ctx);
+    const base = baseName(rest);
+    const old = this.byBase.get(base);
+    const index = this.records.length;
+    if (old !== undefined) {
+      // Dovecot: "Duplicate file entry" - the later UID replaces the earlier one.
+      (this.records as (UidlistRecord | null)[])[old] = null;
+      this.removed++;
+    }
+    this.byBase.set(base, index);
+    this.records.push({ uid, base, ext });
+  }
+
+  finish(endsWithNewline: boolean): Uidlist {
+    const records = this.removed > 0 ? this.records.filter((r): r is UidlistRecord => r !== null) : this.records;
+    const last = records.length > 0 ? records[records.length - 1]!.uid : 0;
+    return { header: this.header, records, nextUid: Math.max(this.header.headerNextUid, last + 1), endsWithNewline };
+  }
+}
+
+/** Parse a whole uidlist held in memory (tests, small files). Empty text means "no uidlist yet": null. */
+export function parseUidlist(text: string, path: string, ctx: UidlistContext = {}): Uidlist | null {
+  if (text === '') return null;
+  const lines = text.split('\n');
+  const endsWithNewline = text.endsWith('\n');
+  if (endsWithNewline) lines.pop();
+  const parser = new UidlistParser(parseUidlistHeader(lines[0]!, path, ctx), path, ctx);
+  for (let i = 1; i < lines.length; i++) parser.addLine(lines[i]!, i + 1);
+  return parser.finish(endsWithNewline);
+}
+
+/**
+ * Read and parse `path` line by line; null if it does not exist or is empty. With
+ * `ignorePartialLastLine` (readers not holding the lock), a last line without LF is skipped: it may be a
+ * record Dovecot is appending right now.
+ */
+export async function readUidlist(path: string, ctx: UidlistContext = {}, ignorePartialLastLine = false): Promise<Uidlist | null> {
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fromSystemError(e, 'read the uidlist', { path, ...ctx });
+  }
+  try {
+    const st = await handle.stat();
+    if (st.size === 0) return null;
+    const last = Buffer.alloc(1);
+    await handle.read(last, 0, 1, st.size - 1);
+    const endsWithNewline = last[0] === 0x0a;
+    const rl = readline.createInterface({ input: handle.createReadStream({ encoding: 'utf8', autoClose: false, start: 0, end: st.size - 1 }), crlfDelay: Infinity });
+    let parser: UidlistParser | null = null;
+    let lineNo = 0;
+    let pending: string | null = null;
+    const consume = (line: string, no: number): void => {
+      if (parser === null) parser = new UidlistParser(parseUidlistHeader(line, path, ctx), path, ctx);
+      else parser.addLine(line, no);
+    };
+    for await (const line of rl) {
+      if (pending !== null) consume(pending, lineNo);
+      lineNo++;
+      pending = line;
+    }
+    if (pending !== null && (endsWithNewline || !ignorePartialLastLine || lineNo === 1)) consume(pending, lineNo);
+    if (parser === null) return null;
+    return (parser as UidlistParser).finish(endsWithNewline);
+  } catch (e) {
+    throw fromSystemError(e, 'read the uidlist', { path, ...ctx });
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/** Header line (with LF) in Dovecot's order: version 3, V, N, G, then kept extensions. */
+export function formatUidlistHeader(h: { uidValidity: number; nextUid: number; guid: string; extensions?: readonly string[] }): string {
+  const ext = h.extensions && h.extensions.length > 0 ? ' ' + h.extensions.join(' ') : '';
+  return `3 V${h.uidValidity} N${h.nextUid} G${h.guid}${ext}\n`;
+}
+
+/** One record line (with LF). Extension values must not contain spaces or LF. */
+export function formatUidlistRecord(r: UidlistRecord): string {
+  let s = String(r.uid);
+  for (const [k, v] of Object.entries(r.ext)) {
+    if (!/^[A-Z]$/.test(k) || /[\s]/.test(v)) throw new UnexpectedError(`invalid uidlist extension ${k}=${JSON.stringify(v)}`);
+    s += ` ${k}${v}`;
+  }
+  return `${s} :${r.base}\n`;
+}

@@ -1,0 +1,88 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { StorageLockTimeoutError } from '../../../../src/core/errors.js';
+import { acquireDotlock, localPid } from '../../../../src/storage/maildir/lock.js';
+
+function tmp(t: { teardown(fn: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mv-lock-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const base = { staleMs: 120_000, hostname: 'testhost', writePid: true };
+
+test('lock holds pid:host, release unlinks it', async (t) => {
+  const file = path.join(tmp(t), 'dovecot-uidlist');
+  const lock = await acquireDotlock(file, { ...base, timeoutMs: 1000 });
+  t.is(fs.readFileSync(`${file}.lock`, 'utf8'), `${process.pid}:testhost`);
+  t.is((fs.statSync(`${file}.lock`).mode & 0o777), 0o600);
+  await lock.release();
+  t.false(fs.existsSync(`${file}.lock`));
+});
+
+test('a lock held by a live process times out, naming the lock and its holder', async (t) => {
+  const file = path.join(tmp(t), 'dovecot-uidlist');
+  fs.writeFileSync(`${file}.lock`, `${process.ppid}:testhost`);
+  const old = new Date(Date.now() - 10_000);
+  fs.utimesSync(`${file}.lock`, old, old);
+  const started = Date.now();
+  const e = await t.throwsAsync(acquireDotlock(file, { ...base, timeoutMs: 400 }), { instanceOf: StorageLockTimeoutError });
+  t.true(Date.now() - started >= 390);
+  t.true(e!.message.includes(`${file}.lock`));
+  t.true(e!.message.includes(`"${process.ppid}:testhost"`));
+  t.true(fs.existsSync(`${file}.lock`), 'a live holder is never overridden');
+});
+
+test('a lock of a dead local pid older than 2 s is taken over at once', async (t) => {
+  const file = path.join(tmp(t), 'dovecot-uidlist');
+  fs.writeFileSync(`${file}.lock`, '999999:testhost');
+  const old = new Date(Date.now() - 10_000);
+  fs.utimesSync(`${file}.lock`, old, old);
+  const started = Date.now();
+  const lock = await acquireDotlock(file, { ...base, timeoutMs: 5000 });
+  t.true(Date.now() - started < 1000);
+  t.is(fs.readFileSync(`${file}.lock`, 'utf8'), `${process.pid}:testhost`);
+  await lock.release();
+});
+
+test('a fresh lock of a dead pid is not judged by its pid yet', async (t) => {
+  const file = path.join(tmp(t), 'dovecot-uidlist');
+  fs.writeFileSync(`${file}.lock`, '999999:testhost');
+  await t.throwsAsync(acquireDotlock(file, { ...base, timeoutMs: 300 }), { instanceOf: StorageLockTimeoutError });
+});
+
+test('a foreign-host lock is overridden only after it stayed unchanged for the stale time', async (t) => {
+  const file = path.join(tmp(t), 'dovecot-uidlist');
+  fs.writeFileSync(`${file}.lock`, '12345:otherhost');
+  const started = Date.now();
+  const lock = await acquireDotlock(file, { ...base, staleMs: 1500, timeoutMs: 10_000 });
+  const waited = Date.now() - started;
+  t.true(waited >= 1000, `waited ${waited} ms`);
+  await lock.release();
+  const e = await t.throwsAsync(
+    (async () => {
+      fs.writeFileSync(`${file}.lock`, '12345:otherhost');
+      return acquireDotlock(file, { ...base, staleMs: 60_000, timeoutMs: 300 });
+    })(),
+    { instanceOf: StorageLockTimeoutError },
+  );
+  t.regex(e!.message, /12345:otherhost/);
+});
+
+test('localPid only trusts our own host', (t) => {
+  t.is(localPid('123:vm', 'vm'), 123);
+  t.is(localPid('123:other', 'vm'), null);
+  t.is(localPid('abc:vm', 'vm'), null);
+  t.is(localPid('V\t2\n', 'vm'), null);
+});
+
+test('replaceWith renames the lock over the file', async (t) => {
+  const file = path.join(tmp(t), 'dovecot-keywords');
+  fs.writeFileSync(file, '0 old\n');
+  const lock = await acquireDotlock(file, { ...base, writePid: false, timeoutMs: 1000 });
+  await lock.replaceWith('0 new\n');
+  t.is(fs.readFileSync(file, 'utf8'), '0 new\n');
+  t.false(fs.existsSync(`${file}.lock`));
+});

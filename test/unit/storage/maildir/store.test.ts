@@ -1,0 +1,343 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import test, { type ExecutionContext } from 'ava';
+import { IntegrityError, StorageCorruptError, StorageNotFoundError, UsageError } from '../../../../src/core/errors.js';
+import { parseLocation } from '../../../../src/storage/location.js';
+import { MAILDIR_CAPABILITIES, openMaildirStore } from '../../../../src/storage/maildir/index.js';
+import type { MailStore, MessageInfo, SaveMetadata } from '../../../../src/storage/types.js';
+
+function tmpRoot(t: ExecutionContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mv-maildir-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function open(root: string, extra = '', create = true): Promise<MailStore> {
+  return openMaildirStore(parseLocation(`maildir:${root}${extra}`, { user: 'alice', home: root }), 'alice', { create, hostname: 'testhost', lockTimeoutMs: 2000 });
+}
+
+async function readAll(s: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+function meta(body: Buffer, m: Partial<SaveMetadata> = {}): SaveMetadata {
+  return { flags: [], keywords: [], internalDate: 1_704_448_800, size: body.length, ...m };
+}
+
+const MSG1 = Buffer.from('From: a@example.org\nSubject: one\n\nHello\n');
+const MSG2 = Buffer.from('From: b@example.org\r\nSubject: two\r\n\r\nCRLF body\r\n');
+const MSG3 = Buffer.from('Subject: three\n\n' + 'x'.repeat(200_000) + '\n');
+
+test('capabilities', (t) => {
+  t.true(MAILDIR_CAPABILITIES.writable);
+  t.true(MAILDIR_CAPABILITIES.preservesUids);
+  t.false(MAILDIR_CAPABILITIES.hasModseq);
+});
+
+test('round trip: create, save with UIDs/flags/keywords/GUIDs, read back', async (t) => {
+  const root = path.join(tmpRoot(t), 'Maildir');
+  const store = await open(root);
+  const guid = '0123456789abcdef0123456789abcdef';
+  const created = await store.createMailbox({ name: 'Work/Entwürfe', guid, uidValidity: 1700000000 });
+  t.like(created, { name: 'Work/Entwürfe', guid, uidValidity: 1700000000, uidNext: 1, messageCount: 0, selectable: true });
+  t.true(fs.existsSync(path.join(root, '.Work.Entw&APw-rfe', 'maildirfolder')));
+  t.is(fs.readFileSync(path.join(root, '.Work.Entw&APw-rfe', 'dovecot-uidlist'), 'utf8'), `3 V1700000000 N1 G${guid}\n`);
+
+  const tx = await store.beginSave('Work/Entwürfe');
+  const s1 = await tx.save(meta(MSG1, { uid: 5, flags: ['\\Seen', '\\Flagged'], keywords: ['$Label1', 'Important'], guid: 'msg-guid-1' }), Readable.from([MSG1]));
+  t.deepEqual(s1, { uid: null, guid: 'msg-guid-1' });
+  const s2 = await tx.save(meta(MSG2, { uid: 3, internalDate: 1_600_000_000 }), Readable.from([MSG2.subarray(0, 5), MSG2.subarray(5)]));
+  t.regex(s2.guid!, /,S=\d+,W=\d+$/);
+  await tx.save(meta(MSG3, { uid: 100, keywords: ['Important'] }), Readable.from([MSG3]));
+  t.is(fs.readdirSync(path.join(root, '.Work.Entw&APw-rfe', 'tmp')).length, 3);
+  t.deepEqual(fs.readdirSync(path.join(root, '.Work.Entw&APw-rfe', 'cur')), [], 'nothing visible before commit');
+  const result = await tx.commit();
+  t.deepEqual(result, { uids: [5, 6, 100], uidValidity: 1700000000 }, 'UID 3 < next 6 is renumbered');
+  await t.throwsAsync(tx.commit(), { message: /already committed/ });
+
+  const dir = path.join(root, '.Work.Entw&APw-rfe');
+  t.deepEqual(fs.readdirSync(path.join(dir, 'tmp')), []);
+  t.false(fs.existsSync(path.join(dir, 'dovecot-uidlist.lock')));
+  t.is(fs.readFileSync(path.join(dir, 'dovecot-keywords'), 'utf8'), '0 $Label1\n1 Important\n');
+  const lines = fs.readFileSync(path.join(dir, 'dovecot-uidlist'), 'utf8').split('\n');
+  t.is(lines[0], `3 V1700000000 N1 G${guid}`, 'header left alone (stale N, like Dovecot appends)');
+  t.regex(lines[1]!, new RegExp(`^5 Gmsg-guid-1 :\\d+\\.M\\d+P\\d+\\.testhost,S=${MSG1.length},W=${MSG1.length + 4}$`));
+  t.regex(lines[2]!, new RegExp(`^6 :\\S+,S=${MSG2.length},W=${MSG2.length}$`), 'CRLF already counted: W = S');
+  const cur = fs.readdirSync(path.join(dir, 'cur')).sort();
+  t.is(cur.length, 2);
+  t.true(cur.some((n) => n.endsWith(':2,FSab')));
+  t.true(cur.some((n) => n.endsWith(':2,b')));
+  t.is(fs.readdirSync(path.join(dir, 'new')).length, 1, 'no flags -> new/');
+
+  const store2 = await open(root, '', false);
+  const boxes = await store2.listMailboxes();
+  t.deepEqual(boxes.map((b) => b.name), ['INBOX', 'Work/Entwürfe']);
+  const box = boxes[1]!;
+  t.like(box, { guid, uidValidity: 1700000000, uidNext: 101, messageCount: 3, highestModseq: null, selectable: true });
+  const reader = await store2.openMailbox('Work/Entwürfe');
+  const msgs = await collect(reader.messages());
+  t.deepEqual(msgs.map((m) => m.uid), [5, 6, 100]);
+  t.like(msgs[0], { guid: 'msg-guid-1', flags: ['\\Flagged', '\\Seen'], keywords: ['$Label1', 'Important'], internalDate: 1_704_448_800, size: MSG1.length, saveDate: null, modseq: null });
+  t.like(msgs[1], { flags: [], keywords: [], internalDate: 1_600_000_000, size: MSG2.length, guid: s2.guid });
+  t.deepEqual(msgs[2]!.keywords, ['Important']);
+  t.deepEqual(await readAll(await reader.openMessage(msgs[0]!)), MSG1);
+  t.deepEqual(await readAll(await reader.openMessage(msgs[1]!)), MSG2);
+  t.deepEqual(await readAll(await reader.openMessage(msgs[2]!)), MSG3);
+  t.deepEqual((await collect(reader.messages({ minUid: 6 }))).map((m) => m.uid), [6, 100]);
+  t.deepEqual(await collect(store2.listMessageGuids('Work/Entwürfe')), [
+    { uid: 5, guid: 'msg-guid-1' },
+    { uid: 6, guid: s2.guid },
+    { uid: 100, guid: msgs[2]!.guid },
+  ]);
+
+  // A second transaction appends after the highest UID and reuses the keyword letters.
+  const tx2 = await store2.beginSave('Work/Entwürfe');
+  await tx2.save(meta(MSG1, { keywords: ['important', 'New'] }), Readable.from([MSG1]));
+  t.deepEqual((await tx2.commit()).uids, [101]);
+  t.is(fs.readFileSync(path.join(dir, 'dovecot-keywords'), 'utf8'), '0 $Label1\n1 Important\n2 New\n');
+  t.true(fs.readdirSync(path.join(dir, 'cur')).some((n) => n.endsWith(':2,bc')));
+});
+
+test('INBOX, new mailbox without given identity, uidvalidity sequence, GUID generation', async (t) => {
+  const root = path.join(tmpRoot(t), 'Maildir');
+  const store = await open(root);
+  const inbox = await store.getMailbox('inbox');
+  t.like(inbox, { name: 'INBOX', uidValidity: 0, guid: null, uidNext: 1, messageCount: 0 });
+  const a = await store.createMailbox({ name: 'A' });
+  const b = await store.createMailbox({ name: 'B' });
+  t.regex(a.guid!, /^[0-9a-f]{32}$/);
+  t.not(a.guid, b.guid);
+  t.is(b.uidValidity, a.uidValidity + 1);
+  t.is(fs.readFileSync(path.join(root, 'dovecot-uidvalidity'), 'ascii'), b.uidValidity.toString(16).padStart(8, '0'));
+  t.true(fs.existsSync(path.join(root, `dovecot-uidvalidity.${b.uidValidity.toString(16).padStart(8, '0')}`)));
+  await t.throwsAsync(store.createMailbox({ name: 'A' }), { instanceOf: UsageError, message: /already exists/ });
+  await t.throwsAsync(store.createMailbox({ name: 'a.b' }), { instanceOf: UsageError, message: /Maildir\+\+ hierarchy separator/ });
+
+  // Saving into INBOX without a uidlist creates one.
+  const tx = await store.beginSave('INBOX');
+  await tx.save(meta(MSG1), Readable.from([MSG1]));
+  const r = await tx.commit();
+  t.deepEqual(r.uids, [1]);
+  t.is(r.uidValidity, b.uidValidity + 1);
+  t.regex(fs.readFileSync(path.join(root, 'dovecot-uidlist'), 'utf8'), /^3 V\d+ N2 G[0-9a-f]{32}\n1 :\S+\n$/);
+  t.deepEqual((await store.listMailboxes()).map((m) => [m.name, m.messageCount]), [['A', 0], ['B', 0], ['INBOX', 1]].sort((x, y) => Buffer.compare(Buffer.from(x[0] as string), Buffer.from(y[0] as string))));
+});
+
+test('resetMailboxIdentity: only on an empty mailbox; keeps unknown header fields', async (t) => {
+  const root = tmpRoot(t);
+  const store = await open(root);
+  await store.createMailbox({ name: 'X' });
+  const file = path.join(root, '.X', 'dovecot-uidlist');
+  fs.writeFileSync(file, '3 V1 N1 G00000000000000000000000000000001 Xkeep\n');
+  const info = await store.resetMailboxIdentity!('X', { uidValidity: 42, guid: 'ABCDEF0123456789abcdef0123456789' });
+  t.like(info, { uidValidity: 42, guid: 'abcdef0123456789abcdef0123456789', uidNext: 1 });
+  t.is(fs.readFileSync(file, 'utf8'), '3 V42 N1 Gabcdef0123456789abcdef0123456789 Xkeep\n');
+  const tx = await store.beginSave('X');
+  await tx.save(meta(MSG1), Readable.from([MSG1]));
+  await tx.commit();
+  await t.throwsAsync(store.resetMailboxIdentity!('X', { uidValidity: 7 }), { instanceOf: UsageError, message: /not empty/ });
+  await t.throwsAsync(store.resetMailboxIdentity!('Nope', { uidValidity: 7 }), { instanceOf: StorageNotFoundError });
+});
+
+test('size mismatch and rollback leave no file', async (t) => {
+  const root = tmpRoot(t);
+  const store = await open(root);
+  const tx = await store.beginSave('INBOX');
+  await t.throwsAsync(tx.save(meta(MSG1, { size: MSG1.length + 1 }), Readable.from([MSG1])), { instanceOf: IntegrityError, message: new RegExp(`expected ${MSG1.length + 1} bytes, the body had ${MSG1.length}`) });
+  await t.throwsAsync(tx.save(meta(MSG1, { size: 10 }), Readable.from([MSG1])), { instanceOf: IntegrityError, message: /more than 10/ });
+  t.deepEqual(fs.readdirSync(path.join(root, 'tmp')), []);
+  await tx.save(meta(MSG1), Readable.from([MSG1]));
+  t.is(fs.readdirSync(path.join(root, 'tmp')).length, 1, 'transaction still open after a failed save');
+  await tx.rollback();
+  t.deepEqual(fs.readdirSync(path.join(root, 'tmp')), []);
+  t.false(fs.existsSync(path.join(root, 'dovecot-uidlist')));
+  await t.throwsAsync(tx.save(meta(MSG1), Readable.from([MSG1])), { message: /already committed or rolled back/ });
+});
+
+test('more than 26 keywords fail clearly and save nothing', async (t) => {
+  const root = tmpRoot(t);
+  const store = await open(root);
+  const tx = await store.beginSave('INBOX');
+  const kws = Array.from({ length: 20 }, (_, i) => `kw${i}`);
+  await tx.save(meta(MSG1, { keywords: kws }), Readable.from([MSG1]));
+  await t.throwsAsync(tx.save(meta(MSG1, { keywords: Array.from({ length: 10 }, (_, i) => `other${i}`) }), Readable.from([MSG1])), {
+    instanceOf: UsageError,
+    message: /would need 30 keywords; a Maildir file name holds at most 26/,
+  });
+  t.deepEqual((await tx.commit()).uids, [1]);
+  t.is(fs.readFileSync(path.join(root, 'dovecot-keywords'), 'utf8').split('\n').length, 21);
+});
+
+test('commit waits for the uidlist lock and times out naming its holder', async (t) => {
+  const root = tmpRoot(t);
+  const store = await open(root);
+  const tx = await store.beginSave('INBOX');
+  await tx.save(meta(MSG1), Readable.from([MSG1]));
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist.lock'), `${process.ppid}:testhost`);
+  const e = await t.throwsAsync(tx.commit(), { message: /dovecot-uidlist\.lock/ });
+  t.is(e!.constructor.name, 'StorageLockTimeoutError');
+  t.regex(e!.message, new RegExp(`${process.ppid}:testhost`));
+  t.deepEqual(fs.readdirSync(path.join(root, 'tmp')), [], 'a failed commit deletes its tmp files');
+  t.false(fs.existsSync(path.join(root, 'new')) && fs.readdirSync(path.join(root, 'new')).length > 0);
+  t.true(fs.existsSync(path.join(root, 'dovecot-uidlist.lock')), 'the holder\'s lock is untouched');
+});
+
+test('reader: unassigned files skipped, expunged records ignored, unknown letters, renames, S= mismatch', async (t) => {
+  const root = tmpRoot(t);
+  for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(root, d));
+  fs.writeFileSync(path.join(root, 'dovecot-keywords'), '0 $Label1\n');
+  fs.writeFileSync(
+    path.join(root, 'dovecot-uidlist'),
+    '3 V1795873145 N2 G903bfd3779d90a6bab34000083ecc375\n' +
+      '1 :1795873155.M1P1.vm,S=6,W=7\n' +
+      '2 :gone.M2P2.vm\n' +
+      '4 G1234 :1795873156.M3P3.vm\n' +
+      '7 :1795873157.M4P4.vm,S=99\n',
+  );
+  fs.writeFileSync(path.join(root, 'new', '1795873155.M1P1.vm,S=6,W=7:2,Sac'), 'hello\n');
+  fs.writeFileSync(path.join(root, 'cur', '1795873156.M3P3.vm:2,T'), 'abc');
+  fs.writeFileSync(path.join(root, 'cur', '1795873157.M4P4.vm,S=99:2,'), 'short');
+  fs.writeFileSync(path.join(root, 'new', '1800000000.unassigned.host'), 'x');
+  fs.writeFileSync(path.join(root, 'cur', '.hidden'), 'x');
+  const when = new Date(1_704_448_800_000);
+  fs.utimesSync(path.join(root, 'new', '1795873155.M1P1.vm,S=6,W=7:2,Sac'), when, when);
+  const store = await open(root, '', false);
+  const [inbox] = await store.listMailboxes();
+  t.like(inbox, { name: 'INBOX', uidValidity: 1795873145, uidNext: 8, messageCount: 3 });
+  const reader = await store.openMailbox('INBOX');
+  const msgs = await collect(reader.messages());
+  t.deepEqual(msgs.map((m) => m.uid), [1, 4, 7]);
+  t.like(msgs[0], { guid: '1795873155.M1P1.vm,S=6,W=7', flags: ['\\Seen'], keywords: ['$Label1', 'unknown-2'], size: 6, internalDate: 1_704_448_800 });
+  t.like(msgs[1], { guid: '1234', flags: ['\\Deleted'], size: 3 });
+
+  // Dovecot renames the file (flag change, new/ -> cur/) after the listing: still found.
+  fs.renameSync(path.join(root, 'new', '1795873155.M1P1.vm,S=6,W=7:2,Sac'), path.join(root, 'cur', '1795873155.M1P1.vm,S=6,W=7:2,RSac'));
+  t.is((await readAll(await reader.openMessage(msgs[0]!))).toString(), 'hello\n');
+  // Expunged after the listing.
+  fs.unlinkSync(path.join(root, 'cur', '1795873156.M3P3.vm:2,T'));
+  await t.throwsAsync(reader.openMessage(msgs[1] as MessageInfo), { instanceOf: StorageNotFoundError, message: /UID 4 in mailbox "INBOX"/ });
+  // Wrong S= in the name.
+  const e = await t.throwsAsync(reader.openMessage(msgs[2]!), { instanceOf: IntegrityError });
+  t.regex(e!.message, /UID 7 in mailbox "INBOX".*expected 99 bytes.*has 5/);
+});
+
+test('corrupt uidlist surfaces as StorageCorruptError with a hint', async (t) => {
+  const root = tmpRoot(t);
+  fs.mkdirSync(path.join(root, 'cur'));
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist'), '3 V1 N1 G00000000000000000000000000000001\n2 :a\n1 :b\n');
+  const store = await open(root, '', false);
+  const e = await t.throwsAsync(store.openMailbox('INBOX'), { instanceOf: StorageCorruptError, message: /dovecot-uidlist at line 3/ });
+  t.regex(e!.hint!, /doveadm force-resync -u alice 'INBOX'/);
+});
+
+test('missing root', async (t) => {
+  const root = path.join(tmpRoot(t), 'nope');
+  await t.throwsAsync(open(root, '', false), { instanceOf: StorageNotFoundError, message: /mail root .*nope.* does not exist/ });
+  await open(root, '', true);
+  t.true(fs.statSync(root).isDirectory());
+});
+
+test('LAYOUT=fs with UTF-8 names, \\NoSelect parents, CONTROL= tree, subscriptions', async (t) => {
+  const tmp = tmpRoot(t);
+  const root = path.join(tmp, 'Maildir');
+  const control = path.join(tmp, 'control');
+  const store = await open(root, `:LAYOUT=fs:UTF-8:CONTROL=${control}`);
+  await store.createMailbox({ name: 'Entwürfe/Sub', uidValidity: 9, guid: 'f'.repeat(32) });
+  await store.createMailbox({ name: 'a.b' });
+  t.true(fs.existsSync(path.join(root, 'Entwürfe', 'Sub', 'cur')));
+  t.false(fs.existsSync(path.join(root, 'Entwürfe', 'cur')));
+  t.false(fs.existsSync(path.join(root, 'Entwürfe', 'Sub', 'maildirfolder')));
+  t.true(fs.existsSync(path.join(control, 'Entwürfe', 'Sub', 'dovecot-uidlist')));
+  t.false(fs.existsSync(path.join(root, 'Entwürfe', 'Sub', 'dovecot-uidlist')));
+  const boxes = await store.listMailboxes();
+  t.deepEqual(boxes.map((b) => [b.name, b.selectable]), [['Entwürfe', false], ['Entwürfe/Sub', true], ['INBOX', true], ['a.b', true]]);
+  t.is(await store.getMailbox('Entwürfe'), null);
+  await t.throwsAsync(store.openMailbox('Entwürfe'), { instanceOf: StorageNotFoundError, message: /NoSelect/ });
+  await t.throwsAsync(store.createMailbox({ name: 'x/cur' }), { instanceOf: UsageError });
+
+  const tx = await store.beginSave('Entwürfe/Sub');
+  await tx.save(meta(MSG1, { flags: ['\\Answered'] }), Readable.from([MSG1]));
+  t.deepEqual(await tx.commit(), { uids: [1], uidValidity: 9 });
+  const msgs = await collect((await store.openMailbox('Entwürfe/Sub')).messages());
+  t.deepEqual(msgs.map((m) => m.flags), [['\\Answered']]);
+
+  await store.subscribe(['Entwürfe/Sub', 'inbox', 'a.b']);
+  t.is(fs.readFileSync(path.join(control, 'subscriptions'), 'utf8'), 'V\t2\n\nEntwürfe\tSub\nINBOX\na.b\n');
+  t.deepEqual(await store.listSubscriptions(), ['Entwürfe/Sub', 'INBOX', 'a.b']);
+});
+
+test('Maildir++ mUTF-7 listing, subscriptions in mUTF-7, INBOX children, invalid names kept raw', async (t) => {
+  const root = tmpRoot(t);
+  for (const d of ['.Entw&APw-rfe.Sub', '.R&-D', '.INBOX.Child', '..DOVECOT-TRASH', '.bad&name']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  fs.writeFileSync(path.join(root, '.notadir'), '');
+  fs.writeFileSync(path.join(root, 'subscriptions'), 'V\t2\n\nEntw&APw-rfe\tSub\nR&-D\n');
+  const store = await open(root, '', false);
+  t.deepEqual((await store.listMailboxes()).map((m) => m.name), ['Entwürfe/Sub', 'INBOX', 'INBOX/Child', 'R&D', 'bad&name']);
+  t.deepEqual(await store.listSubscriptions(), ['Entwürfe/Sub', 'R&D']);
+  const r = await store.openMailbox('bad&name');
+  t.is(r.info.messageCount, 0);
+  await store.subscribe(['Entwürfe/Sub', 'Gelöscht']);
+  t.is(fs.readFileSync(path.join(root, 'subscriptions'), 'utf8'), 'V\t2\n\nEntw&APw-rfe\tSub\nR&-D\nGel&APY-scht\n');
+});
+
+test('requested UID must be >= the index next_uid too', async (t) => {
+  const root = tmpRoot(t);
+  const store = await open(root);
+  await store.createMailbox({ name: 'Y', uidValidity: 77 });
+  const idx = Buffer.alloc(120);
+  idx[0] = 7;
+  idx[1] = 3;
+  idx[12] = 1;
+  idx.writeUInt32LE(77, 24);
+  idx.writeUInt32LE(50, 28);
+  fs.writeFileSync(path.join(root, '.Y', 'dovecot.index'), idx);
+  const tx = await store.beginSave('Y');
+  await tx.save(meta(MSG1, { uid: 10 }), Readable.from([MSG1]));
+  await tx.save(meta(MSG1, { uid: 60 }), Readable.from([MSG1]));
+  t.deepEqual((await tx.commit()).uids, [50, 60]);
+});
+
+test('created files follow the root mode', async (t) => {
+  const root = tmpRoot(t);
+  fs.chmodSync(root, 0o750);
+  const store = await open(root);
+  await store.createMailbox({ name: 'M' });
+  const tx = await store.beginSave('M');
+  await tx.save(meta(MSG1), Readable.from([MSG1]));
+  await tx.commit();
+  t.is(fs.statSync(path.join(root, '.M')).mode & 0o777, 0o750);
+  t.is(fs.statSync(path.join(root, '.M', 'dovecot-uidlist')).mode & 0o777, 0o640);
+  const [f] = fs.readdirSync(path.join(root, '.M', 'new'));
+  t.is(fs.statSync(path.join(root, '.M', 'new', f!)).mode & 0o777, 0o640);
+});
+
+// Needs root to chown; skipped otherwise.
+(process.getuid?.() === 0 ? test : test.skip)('as root, everything created belongs to the mail root owner', async (t) => {
+  const root = tmpRoot(t);
+  fs.chownSync(root, 5000, 5001);
+  const store = await open(root);
+  await store.createMailbox({ name: 'Own' });
+  const tx = await store.beginSave('Own');
+  await tx.save(meta(MSG1, { keywords: ['k'] }), Readable.from([MSG1]));
+  await tx.commit();
+  await store.subscribe(['Own']);
+  const walk = (d: string): string[] => fs.readdirSync(d).flatMap((n) => {
+    const p = path.join(d, n);
+    return fs.statSync(p).isDirectory() ? [p, ...walk(p)] : [p];
+  });
+  const foreign = walk(root).filter((p) => {
+    const st = fs.statSync(p);
+    return st.uid !== 5000 || st.gid !== 5001;
+  });
+  t.deepEqual(foreign, []);
+});
