@@ -5,7 +5,8 @@ import { Args, Flags } from '@oclif/core';
 import { MailvaultCommand } from '../cli/base-command.js';
 import { note } from '../cli/output.js';
 import { openDumpInput } from '../cli/input.js';
-import { extractMessage } from '../operations/extract.js';
+import { extractMessage, extractMessageFromFile, type MessageRef } from '../operations/extract.js';
+import type { Readable } from 'node:stream';
 import { exitStatusHelp } from '../cli/help.js';
 import type { MessageRecord } from '../archive/records.js';
 import { UsageError } from '../core/errors.js';
@@ -38,19 +39,22 @@ ${exitStatusHelp()}`;
     this.debugEnabled = flags.debug;
     const out = flags.output;
     if (flags.json && !out) throw new UsageError('--json prints to stdout, where the message goes: give --output FILE too');
-    const input = await openDumpInput(args.dump);
+    const ref: MessageRef = { user: flags.user, mailbox: flags.mailbox, uid: flags.uid };
+    // A dump file is read at random (trailer, TOC, the one message); a pipe, or a file that cannot be, is scanned.
+    const find = async (consume: (r: MessageRecord, body: Readable) => Promise<void>): Promise<MessageRecord> =>
+      (args.dump !== '-' ? await extractMessageFromFile(args.dump, ref, consume) : null) ?? (await extractMessage(await openDumpInput(args.dump), ref, consume));
     let record: MessageRecord;
     if (out) {
       const partial = `${out}.partial`;
       try {
-        record = await extractMessage(input, { user: flags.user, mailbox: flags.mailbox, uid: flags.uid }, (_r, body) => pipeline(body, createWriteStream(partial, { mode: 0o600 })));
+        record = await find((_r, body) => pipeline(body, createWriteStream(partial, { mode: 0o600 })));
         await rename(partial, out);
       } catch (e) {
         await unlink(partial).catch(() => {});
         throw e;
       }
     } else {
-      record = await extractMessage(input, { user: flags.user, mailbox: flags.mailbox, uid: flags.uid }, (_r, body) => pipeline(body, process.stdout, { end: false }));
+      record = await find((_r, body) => pipeline(body, process.stdout, { end: false }));
     }
     note(`extract: ${record.user} ${record.mailbox} UID ${record.uid}: ${record.size} bytes, sha256 ${record.sha256}, received ${record.internalDate}, flags ${[...record.flags, ...record.keywords].join(' ') || '-'}`);
     return out ? record : undefined;

@@ -54,6 +54,7 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
   const started = Date.now();
   const summary: BackupSummary = { users: 0, mailboxes: 0, messages: 0, bytes: 0, skipped: [], startedAt: new Date(started).toISOString(), finishedAt: '', seconds: 0 };
   const wantMailbox = mailboxMatcher(options.mailboxes);
+  let firstUserError: MailvaultError | null = null;
   const checkAbort = (): void => {
     if (options.signal?.aborted) throw new InterruptedError('backup interrupted; the dump is incomplete and has no trailer', { hint: 'run the backup again' });
   };
@@ -69,6 +70,7 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
     try {
       source = await openSource(user);
     } catch (e) {
+      firstUserError ??= asMailvaultError(e);
       skip({ user }, e);
       continue;
     }
@@ -87,6 +89,10 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
       await source.close();
     }
   }
+  // Nothing could be opened at all (one user with a missing mail root, say): that is a failure of the
+  // run, not a partial result.
+  const unopened = summary.skipped.filter((s) => s.mailbox === undefined);
+  if (summary.users === 0 && unopened.length > 0 && firstUserError) throw firstUserError;
   const finished = Date.now();
   summary.finishedAt = new Date(finished).toISOString();
   summary.seconds = (finished - started) / 1000;

@@ -1,0 +1,47 @@
+/** Run the built CLI (bin/run.js) as a child process and collect exit code, stdout and stderr. */
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readdir, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const bin = path.join(projectRoot, 'bin', 'run.js');
+
+export interface CliResult {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export function runCli(args: string[], options: { input?: Buffer; cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd ?? projectRoot, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: err }));
+    child.stdin.on('error', () => {});
+    child.stdin.end(options.input ?? undefined);
+  });
+}
+
+/** A private copy of the demo store (demo/mail) with message mtimes set from their names, as the demo does. */
+export async function copyDemoStore(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mv-cli-'));
+  await cp(path.join(projectRoot, 'demo', 'mail'), path.join(dir, 'mail'), { recursive: true });
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else {
+        const m = /^(\d{9,10})\.M/.exec(e.name);
+        if (m) await utimes(p, Number(m[1]), Number(m[1]));
+      }
+    }
+  };
+  await walk(path.join(dir, 'mail'));
+  return dir;
+}

@@ -1,0 +1,133 @@
+// The CLI as a user meets it: exit codes, stdout and stderr together, on the demo store.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { copyDemoStore, runCli } from '../../helpers/cli.js';
+
+async function demoDump(t: { is: (a: unknown, b: unknown, m?: string) => void }, extra: string[] = []) {
+  const dir = await copyDemoStore();
+  const r = await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '--user', 'bob', ...extra]);
+  t.is(r.code, 0, r.stderr);
+  return { dir, dump: r.stdout, stderr: r.stderr };
+}
+
+test('backup to stdout writes a dump that tar lists, and a summary on stderr', async (t) => {
+  const { dir, dump, stderr } = await demoDump(t);
+  t.regex(stderr, /backup: 2 users, 5 mailboxes, 8 messages/);
+  const file = path.join(dir, 'd.mvd');
+  await writeFile(file, dump);
+  const tar = spawnSync('tar', ['tvf', file], { encoding: 'utf8' });
+  t.is(tar.status, 0, tar.stderr);
+  t.regex(tar.stdout, /users\/alice\/mailboxes\/Archive\/2025\/1\.eml/);
+  t.is(tar.stderr, '', 'GNU tar prints no warnings');
+  const v = await runCli(['verify', file]);
+  t.is(v.code, 0, v.stderr);
+  t.regex(v.stderr, /ok: 2 users, 5 mailboxes, 8 messages/);
+});
+
+test('--compress zstd writes a dump stock zstd decompresses to a valid dump', async (t) => {
+  const { dir, dump } = await demoDump(t, ['--compress', 'zstd:3']);
+  t.deepEqual([...dump.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd]);
+  const plain = spawnSync('zstd', ['-dc'], { input: dump });
+  t.is(plain.status, 0);
+  const file = path.join(dir, 'd.mvd');
+  await writeFile(file, plain.stdout);
+  t.is((await runCli(['verify', file])).code, 0);
+  await writeFile(`${file}.zst`, dump);
+  t.is((await runCli(['verify', `${file}.zst`])).code, 0);
+});
+
+test('an unknown mail_location scheme is a usage error naming it (exit 2)', async (t) => {
+  const r = await runCli(['backup', '--location', 'mbox:~/mail:INBOX=/var/mail/%u', '--user', 'alice', '-o', '/tmp/never.mvd']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /"mbox" is a Dovecot storage that mailvault does not read/);
+  t.regex(r.stderr, /hint: supported: maildir/);
+});
+
+test('a missing mail root is "not found" (exit 66) and leaves no dump file', async (t) => {
+  const dir = await copyDemoStore();
+  const out = path.join(dir, 'x.mvd');
+  const r = await runCli(['backup', '--location', `maildir:${dir}/nope/%u/Maildir`, '--user', 'alice', '-o', out]);
+  t.is(r.code, 66, r.stderr);
+  t.regex(r.stderr, /nope\/alice\/Maildir/);
+  await t.throwsAsync(readFile(out));
+  await t.throwsAsync(readFile(`${out}.partial`));
+});
+
+test('--json errors are one object on stdout with code, message and exit code', async (t) => {
+  const r = await runCli(['verify', '/nonexistent/dump.mvd', '--json']);
+  t.is(r.code, 66);
+  const j = JSON.parse(r.stdout.toString());
+  t.is(j.exitCode, 66);
+  t.is(j.error.code, 'INPUT_NOT_FOUND');
+  t.regex(j.error.message, /dump\.mvd/);
+});
+
+test('verify of a truncated dump fails with exit 65 naming the offset', async (t) => {
+  const { dir, dump } = await demoDump(t);
+  const file = path.join(dir, 'cut.mvd');
+  await writeFile(file, dump.subarray(0, Math.floor(dump.length / 2)));
+  const r = await runCli(['verify', file]);
+  t.is(r.code, 65);
+  t.regex(r.stderr, /offset \d+/);
+});
+
+test('restore of a truncated dump keeps what is verified, exits 65 and says where it stopped', async (t) => {
+  const { dir, dump } = await demoDump(t);
+  const file = path.join(dir, 'cut.mvd');
+  await writeFile(file, dump.subarray(0, Math.floor(dump.length * 0.6)));
+  const r = await runCli(['restore', file, '--location', `maildir:${dir}/restored/%u/Maildir`, '--json']);
+  t.is(r.code, 65, r.stderr);
+  const j = JSON.parse(r.stdout.toString());
+  t.is(j.summary.dumpComplete, false);
+  t.true(j.summary.messages > 0, 'messages before the cut were restored');
+  t.truthy(j.summary.stoppedAt.offset);
+});
+
+test('extract gives the exact bytes of one message; list --json has one entry per message', async (t) => {
+  const { dir, dump } = await demoDump(t, ['--compress', 'zstd']);
+  const file = path.join(dir, 'd.mvd.zst');
+  await writeFile(file, dump);
+  const l = await runCli(['list', file, '--json']);
+  t.is(l.code, 0, l.stderr);
+  const listing = JSON.parse(l.stdout.toString());
+  t.is(listing.messages.length, 8);
+  t.is(listing.trailer.counts.messages, 8);
+  const x = await runCli(['extract', file, '--user', 'alice', '--mailbox', 'Archive/2025', '--uid', '2']);
+  t.is(x.code, 0, x.stderr);
+  const original = await readFile(path.join(dir, 'mail/alice/Maildir/.Archive.2025/cur/1764000300.M5000P4247.demo,S=4542,W=4616:2,Sab'));
+  t.deepEqual(x.stdout, original);
+  const missing = await runCli(['extract', file, '--user', 'alice', '--mailbox', 'INBOX', '--uid', '99']);
+  t.is(missing.code, 66);
+});
+
+test('restore from stdin, then a selective rerun finds nothing new', async (t) => {
+  const { dir, dump } = await demoDump(t);
+  const target = `maildir:${dir}/restored/%u/Maildir`;
+  const r1 = await runCli(['restore', '-', '--location', target], { input: dump });
+  t.is(r1.code, 0, r1.stderr);
+  t.regex(r1.stderr, /restored 8 messages/);
+  const r2 = await runCli(['restore', '-', '--location', target, '--user', 'alice', '--mailbox', 'INBOX', '--uid', '2'], { input: dump });
+  t.is(r2.code, 0, r2.stderr);
+  t.regex(r2.stderr, /restored 0 messages .* 1 already present/);
+});
+
+test('a restore selection that matches nothing is "not found" (exit 66)', async (t) => {
+  const { dir, dump } = await demoDump(t);
+  const r = await runCli(['restore', '-', '--location', `maildir:${dir}/r/%u/Maildir`, '--message-id', '<nope@example.org>'], { input: dump });
+  t.is(r.code, 66);
+  t.regex(r.stderr, /no message in the dump matched/);
+});
+
+test('bad flag values are usage errors (exit 2)', async (t) => {
+  const r1 = await runCli(['restore', '-', '--location', 'maildir:/tmp/x/%u', '--uid', '1:x'], { input: Buffer.alloc(0) });
+  t.is(r1.code, 2);
+  t.regex(r1.stderr, /"1:x" is not a UID set/);
+  const r2 = await runCli(['restore', '-', '--location', 'maildir:/tmp/x/%u', '--since', 'yesterday-ish'], { input: Buffer.alloc(0) });
+  t.is(r2.code, 2);
+  t.regex(r2.stderr, /--since "yesterday-ish" is not a time/);
+  const r3 = await runCli(['backup', '--location', 'maildir:/tmp/x', '--user', 'a', '--compress', 'gzip', '-o', '/tmp/x.mvd']);
+  t.is(r3.code, 2);
+  t.regex(r3.stderr, /gzip/);
+});
