@@ -91,3 +91,86 @@ export interface MessageRecord {
 
 /** Input to DumpWriter.writeMessage: the record without the fields the writer computes. */
 export type MessageInput = Omit<MessageRecord, 'type' | 'sha256'>;
+
+/** Counts in the trailer. */
+export interface TrailerCounts {
+  readonly users: number;
+  readonly mailboxes: number;
+  readonly messages: number;
+  readonly blobs: number;
+  /** Sum of the message body sizes. */
+  readonly messageBytes: number;
+}
+
+/** Where the TOC member sits (offsets in the uncompressed tar stream). */
+export interface TocLocation {
+  /** Offset of the TOC member's first tar header block. */
+  readonly offset: number;
+  /** Offset of the TOC member's data. */
+  readonly dataOffset: number;
+  /** Size of the TOC member's data in bytes. */
+  readonly size: number;
+  /** sha256 (hex) of the TOC member's data. */
+  readonly sha256: string;
+}
+
+/** Last member, `mailvault/trailer.json`: the completion marker. */
+export interface TrailerRecord {
+  readonly type: 'trailer';
+  readonly format: typeof FORMAT_NAME;
+  readonly version: number;
+  /** The header's runId. */
+  readonly runId: string;
+  /** ISO 8601 UTC: when the writer finished. */
+  readonly completed: string;
+  readonly counts: TrailerCounts;
+  readonly toc: TocLocation;
+  /** sha256 of every byte of the uncompressed stream before the trailer member's first header block. */
+  readonly digest: { readonly algorithm: 'sha256'; readonly value: string };
+  readonly complete: true;
+}
+
+/** Reserved (issue 4): `blobs/<2 hex>/<sha256>`, decoded attachment content stored once. */
+export interface BlobInput {
+  /** sha256 (hex, lowercase) of the content; also the member name. */
+  readonly sha256: string;
+  readonly size: number;
+}
+
+export type TocEntryType = 'header' | 'user' | 'mailbox' | 'message' | 'blob';
+
+/** Fields every TOC line has. */
+interface TocEntryBase {
+  /** Stable entry id: 1-based ordinal over users, mailboxes and messages in dump order; 0 for header and blobs. */
+  readonly id: number;
+  readonly member: string;
+  readonly type: TocEntryType;
+  /** Offset of the member's first tar header block (a pax header if there is one). */
+  readonly offset: number;
+  readonly dataOffset: number;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+export interface TocHeaderEntry extends TocEntryBase { readonly type: 'header' }
+export interface TocBlobEntry extends TocEntryBase { readonly type: 'blob' }
+export interface TocUserEntry extends TocEntryBase { readonly type: 'user'; readonly user: string }
+export interface TocMailboxEntry extends TocEntryBase { readonly type: 'mailbox'; readonly user: string; readonly mailbox: string }
+/** One line per message; `member`/`offset`/`size`/`sha256` describe the `.eml`, `record*` the `.json`. */
+export interface TocMessageEntry extends TocEntryBase {
+  readonly type: 'message';
+  readonly recordOffset: number;
+  readonly recordDataOffset: number;
+  readonly recordSize: number;
+  readonly recordSha256: string;
+  readonly user: string;
+  readonly mailbox: string;
+  readonly uid: number;
+  readonly flags: readonly string[];
+  readonly keywords: readonly string[];
+  readonly internalDate: string;
+  readonly summary: MessageSummary;
+}
+
+/** One line of `mailvault/toc.jsonl`. */
+export type TocEntry = TocHeaderEntry | TocBlobEntry | TocUserEntry | TocMailboxEntry | TocMessageEntry;

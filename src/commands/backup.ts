@@ -89,6 +89,7 @@ ${exitStatusHelp()}`;
     }
     if (skipped > 0) {
       note(`backup: ${skipped} items skipped; the dump is complete for everything else`);
+      if (this.jsonEnabled()) this.logJson(result);
       this.exit(ExitCode.PARTIAL);
     }
     return result;

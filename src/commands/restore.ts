@@ -96,6 +96,7 @@ ${exitStatusHelp()}`;
         const verb = flags['dry-run'] ? 'would restore' : 'restored';
         note(`restore ${dump}: ${verb} ${summary.messages} messages (${formatBytes(summary.bytes)}) into ${summary.mailboxes.length} mailboxes; ${summary.alreadyPresent} already present; ${summary.seconds.toFixed(1)} s`);
         if (!summary.dumpComplete) note(`restore ${dump}: the dump has no trailer: it is incomplete`);
+        if (summary.unknownIds.length > 0) note(`warning: list file ids not in ${dump}, skipped: ${summary.unknownIds.join(', ')}`);
       }
     } finally {
       progress.done();
@@ -107,6 +108,10 @@ ${exitStatusHelp()}`;
     if (anySelective && total === 0) {
       note('restore: no message in the dump matched the selection');
       this.exit(ExitCode.NOT_FOUND);
+    }
+    if (summaries.some((s) => s.unknownIds.length > 0)) {
+      if (this.jsonEnabled()) this.logJson({ dumps: summaries });
+      this.exit(ExitCode.PARTIAL);
     }
     return { dumps: summaries };
   }

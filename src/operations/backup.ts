@@ -142,7 +142,20 @@ async function backupMailbox(
     await writer.writeMailbox({ ...record, uidValidity: reader.info.uidValidity, uidNext: reader.info.uidNext, guid: reader.info.guid, highestModseq: reader.info.highestModseq, messageCount: reader.info.messageCount });
     summary.mailboxes++;
     options.onProgress?.({ phase: 'mailbox', user, mailbox: mailbox.name, messages: summary.messages, bytes: summary.bytes });
-    for await (const message of reader.messages()) {
+    // Iterated by hand: a driver reports one unreadable message by rejecting one next() and goes on
+    // with the following message on the next call (storage/types.ts, MailboxReader.messages).
+    const messages = reader.messages()[Symbol.asyncIterator]();
+    for (;;) {
+      let step: IteratorResult<MessageInfo>;
+      try {
+        step = await messages.next();
+      } catch (e) {
+        const err = asMailvaultError(e);
+        skip({ user, mailbox: mailbox.name, ...(err.context.uid !== undefined ? { uid: err.context.uid } : {}) }, err);
+        continue;
+      }
+      if (step.done) break;
+      const message = step.value;
       checkAbort();
       let body;
       try {

@@ -10,8 +10,8 @@ import { mailboxMatcher, userMatcher, type Selection } from './selection.js';
 
 export type ListItem =
   | { kind: 'header'; header: HeaderRecord }
-  | { kind: 'user'; user: UserRecord }
-  | { kind: 'mailbox'; mailbox: MailboxRecord }
+  | { kind: 'user'; id: number; user: UserRecord }
+  | { kind: 'mailbox'; id: number; mailbox: MailboxRecord }
   | {
       kind: 'message';
       id: number;
@@ -31,18 +31,23 @@ export type ListItem =
 export async function* listDump(input: Readable, selection: Selection = {}, signal?: AbortSignal): AsyncIterable<ListItem> {
   const wantUser = userMatcher(selection.users);
   const wantMailbox = mailboxMatcher(selection.mailboxes);
+  // Entry ids: 1-based over users, mailboxes and messages in dump order (formats/dump-v1.md).
+  let id = 0;
   for await (const e of readDump(input, { wantBody: () => false, ...(signal ? { signal } : {}) })) {
     switch (e.type) {
       case 'header':
         yield { kind: 'header', header: e.record };
         break;
       case 'user':
-        if (wantUser(e.record.user)) yield { kind: 'user', user: e.record };
+        id++;
+        if (wantUser(e.record.user)) yield { kind: 'user', id, user: e.record };
         break;
       case 'mailbox':
-        if (wantUser(e.record.user) && wantMailbox(e.record.name)) yield { kind: 'mailbox', mailbox: e.record };
+        id++;
+        if (wantUser(e.record.user) && wantMailbox(e.record.name)) yield { kind: 'mailbox', id, mailbox: e.record };
         break;
       case 'message': {
+        id = e.id;
         const r = e.record;
         if (!wantUser(r.user) || !wantMailbox(r.mailbox)) break;
         if (selection.uids && !selection.uids.has(r.uid)) break;
@@ -56,39 +61,51 @@ export async function* listDump(input: Readable, selection: Selection = {}, sign
   }
 }
 
-const q = (s: string): string => JSON.stringify(s);
+/** A word of the list-file grammar (formats/list-file.md): bare if safe, else quoted with escapes. */
+export function listWord(text: string): string {
+  if (text !== '' && !/[\s";\\\u0000-\u001f\u007f]/u.test(text)) return text;
+  let out = '"';
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '"') out += '\\"';
+    else if (ch === '\\') out += '\\\\';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\t') out += '\\t';
+    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else out += ch;
+  }
+  return out + '"';
+}
 
-/** One line of list text for an item (comment lines for everything but messages). */
+/** The lines of list text for an item: comment lines for header and trailer, one entry line otherwise. */
 export function formatListItem(item: ListItem): string[] {
   switch (item.kind) {
     case 'header': {
       const h = item.header;
       return [
         ';',
-        '; mailvault dump',
-        `; format: ${h.format} version ${h.version}, written by ${h.creator}`,
+        '; mailvault dump list',
+        `; format: ${h.format} ${h.version}, written by ${h.creator}`,
         `; created: ${h.created}`,
         `; run: ${h.runId} (${h.kind}${h.base ? `, follows ${h.base.runId}` : ''})`,
         `; source: ${h.source.driver} ${h.source.location} on ${h.source.host}`,
         ';',
-        '; Lines: <id>; <user> <mailbox> <uid> <internaldate> <size> <flags> <from> <subject>',
-        '; Delete or comment out (;) lines, then: mailvault restore DUMP --use-list FILE ...',
+        '; <id>; user <user> | mailbox <user> <mailbox> | message <user> <mailbox> <uid> <internaldate> <size> <flags> <from> <subject>',
+        '; Delete lines or comment them out with ";", then: mailvault restore DUMP --use-list FILE ...',
         ';',
       ];
     }
     case 'user':
-      return [`; user ${q(item.user.user)} (${item.user.subscriptions.length} subscriptions)`];
-    case 'mailbox': {
-      const m = item.mailbox;
-      return [`; mailbox ${q(m.user)} ${q(m.name)} uidvalidity=${m.uidValidity} uidnext=${m.uidNext} messages=${m.messageCount}${m.selectable ? '' : ' \\Noselect'}${m.subscribed ? ' subscribed' : ''}`];
-    }
+      return [`${item.id}; user ${listWord(item.user.user)}`];
+    case 'mailbox':
+      return [`${item.id}; mailbox ${listWord(item.mailbox.user)} ${listWord(item.mailbox.name)}`];
     case 'message': {
       const flags = [...item.flags, ...item.keywords].join(',') || '-';
-      return [`${item.id}; ${q(item.user)} ${q(item.mailbox)} ${item.uid} ${item.internalDate} ${item.size} ${flags} ${q(item.summary.from)} ${q(item.summary.subject)}`];
+      return [`${item.id}; message ${listWord(item.user)} ${listWord(item.mailbox)} ${item.uid} ${item.internalDate} ${item.size} ${flags} ${listWord(item.summary.from)} ${listWord(item.summary.subject)}`];
     }
     case 'trailer': {
       const c = item.trailer.counts;
-      return [';', `; complete: ${item.trailer.completed}; ${c.users} users, ${c.mailboxes} mailboxes, ${c.messages} messages, ${c.messageBytes} bytes`];
+      return [';', `; complete: ${item.trailer.completed}; counts: ${c.users} users, ${c.mailboxes} mailboxes, ${c.messages} messages (${c.messageBytes} bytes)`];
     }
   }
 }

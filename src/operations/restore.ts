@@ -62,6 +62,8 @@ export interface RestoreSummary {
   /** Set when the dump was damaged or cut short: what stopped the restore. */
   stoppedAt: { offset: number | null; member: string | null; code: string; message: string } | null;
   dumpComplete: boolean;
+  /** --use-list ids that name no entry of the dump. */
+  unknownIds: number[];
   seconds: number;
 }
 
@@ -88,7 +90,7 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
   const sel = options.selection;
   const wantUser = userMatcher(sel.users);
   const wantMailbox = mailboxMatcher(sel.mailboxes);
-  const summary: RestoreSummary = { users: 0, mailboxes: [], messages: 0, bytes: 0, alreadyPresent: 0, stoppedAt: null, dumpComplete: false, seconds: 0 };
+  const summary: RestoreSummary = { users: 0, mailboxes: [], messages: 0, bytes: 0, alreadyPresent: 0, stoppedAt: null, dumpComplete: false, unknownIds: [], seconds: 0 };
 
   const sinks = new Map<string, MessageSink>();
   let currentUser: UserRecord | null = null;
@@ -97,6 +99,10 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
   let box: MailboxState | null = null;
   // Mailbox records seen in the dump, per user, for --use-list: a selected message implies its mailbox.
   let pendingMailbox: MailboxRecord | null = null;
+  // Entry ids (formats/dump-v1.md, "Entry ids"): 1-based over users, mailboxes and messages in dump order.
+  let entryId = 0;
+  let currentUserId = 0;
+  const seenIds = new Set<number>();
 
   const sinkFor = async (user: string): Promise<MessageSink> => {
     const target = options.toUser ?? user;
@@ -131,7 +137,7 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
     await finishMailbox();
     if (currentUser && userSelected && !options.dryRun) {
       const sink = await sinkFor(currentUser.user);
-      const whole = !sel.mailboxes?.length && !sel.ids && !options.toMailbox;
+      const whole = (!sel.mailboxes?.length && !sel.ids && !options.toMailbox) || Boolean(sel.ids?.has(currentUserId));
       const subs = whole ? currentUser.subscriptions : currentUser.subscriptions.filter((s) => restoredNames.has(s));
       const mapped = options.toMailbox ? (currentUser.subscriptions.some((s) => restoredNames.has(s)) ? [options.toMailbox] : []) : subs;
       if (mapped.length > 0) await sink.subscribe(mapped);
@@ -243,6 +249,8 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
           break;
         case 'user':
           await finishUser();
+          currentUserId = ++entryId;
+          seenIds.add(entryId);
           currentUser = entry.record;
           userSelected = wantUser(entry.record.user);
           if (userSelected) summary.users++;
@@ -250,8 +258,11 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
         case 'mailbox':
           await finishMailbox();
           pendingMailbox = null;
+          seenIds.add(++entryId);
           if (userSelected && wantMailbox(entry.record.name) && entry.record.selectable) {
-            if (sel.ids || sel.uids || sel.messageIds?.length || sel.from || sel.subject || sel.since !== undefined || sel.before !== undefined) {
+            if (sel.ids?.has(entryId)) {
+              box = await openMailboxState(entry.record);
+            } else if (sel.ids || sel.uids || sel.messageIds?.length || sel.from || sel.subject || sel.since !== undefined || sel.before !== undefined) {
               // Only create the mailbox if a message of it is selected (single-message restores).
               pendingMailbox = entry.record;
             } else {
@@ -262,6 +273,8 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
           }
           break;
         case 'message': {
+          entryId = entry.id;
+          seenIds.add(entryId);
           if (!userSelected || !wantMailbox(entry.record.mailbox)) break;
           const rec = entry.record;
           if (sel.ids && !sel.ids.has(entry.id)) break;
@@ -275,6 +288,7 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
       }
     }
     await finishUser();
+    if (sel.ids) summary.unknownIds = [...sel.ids].filter((id) => !seenIds.has(id)).sort((a, b) => a - b);
   } catch (e) {
     // Keep what is verified: commit the open batch, then report where the dump stopped.
     try {

@@ -87,7 +87,8 @@ export type MessagePart =
   | { readonly kind: 'inline'; readonly data: Buffer }
   | {
       readonly kind: 'attachment';
-      /** Number of bytes this part contributes to the full message. */
+      /** Number of bytes this part contributes to the full message: the stored content after `encoding`
+       *  (base64 with the given line length and LF or CRLF, no break after the last line), cut to `size`. */
       readonly size: number;
       /** How the stored content is turned into message bytes. */
       readonly encoding: { readonly type: 'raw' } | { readonly type: 'base64'; readonly lineLength: number; readonly crlf: boolean };
@@ -106,7 +107,12 @@ export interface MessageListOptions {
 
 export interface MailboxReader {
   readonly info: MailboxInfo;
-  /** Message metadata in ascending UID order. Reading metadata never opens message bodies where the store avoids it. */
+  /**
+   * Message metadata in ascending UID order. Reading metadata never opens message bodies where the store
+   * avoids it. A message whose metadata cannot be read makes one next() reject with a MailvaultError
+   * (context.uid set where known); the following next() goes on with the next message. A driver whose
+   * iterator cannot go on after an error ends it (done) instead.
+   */
   messages(options?: MessageListOptions): AsyncIterable<MessageInfo>;
   /** The message bytes; exactly `message.size` bytes. */
   openMessage(message: MessageInfo): Promise<Readable>;

@@ -131,3 +131,29 @@ test('bad flag values are usage errors (exit 2)', async (t) => {
   t.is(r3.code, 2);
   t.regex(r3.stderr, /gzip/);
 });
+
+test('list, edit, restore --use-list: only the kept messages come back; an unknown id is partial (exit 3)', async (t) => {
+  const { dir, dump } = await demoDump(t);
+  const file = path.join(dir, 'd.mvd');
+  await writeFile(file, dump);
+  const l = await runCli(['list', file]);
+  t.is(l.code, 0, l.stderr);
+  const lines = l.stdout.toString().split('\n');
+  const keep = lines.filter((x) => /^\d+; message alice Archive\/2025 2 /.test(x) || /^\d+; message bob INBOX 1 /.test(x));
+  t.is(keep.length, 2, l.stdout.toString());
+  const listFile = path.join(dir, 'todo.list');
+  await writeFile(listFile, [';', '; edited', ...keep, ''].join('\n'));
+  const target = `maildir:${dir}/restored/%u/Maildir`;
+  const r = await runCli(['restore', file, '--location', target, '--use-list', listFile, '--json']);
+  t.is(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout.toString());
+  t.is(j.dumps[0].messages, 2);
+  t.deepEqual(j.dumps[0].mailboxes.map((m: { user: string; mailbox: string }) => `${m.user}/${m.mailbox}`).sort(), ['alice/Archive/2025', 'bob/INBOX']);
+  await writeFile(listFile, `${keep[0]}\n999999; message nobody\n`);
+  const u = await runCli(['restore', file, '--location', target, '--use-list', listFile]);
+  t.is(u.code, 3, u.stderr);
+  t.regex(u.stderr, /999999/);
+  await writeFile(listFile, '999999; message nobody\n');
+  const none = await runCli(['restore', file, '--location', target, '--use-list', listFile]);
+  t.is(none.code, 66, 'nothing of the list is in the dump: not found');
+});

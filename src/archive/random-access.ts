@@ -1,0 +1,311 @@
+/**
+ * openDumpFile: random access to a dump stored in a seekable file (plain tar, or zstd with a seek
+ * table). It reads the trailer (at its fixed position, else by a bounded backward scan), the header and
+ * the TOC, and then reads any one message by its TOC id, touching only that message's byte ranges (for
+ * zstd: only the frames covering them). Record checks and body hashes are verified on every read.
+ *
+ * It does not check the whole-stream digest (that needs every byte: use readDump).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { ArchiveCorruptError, InputNotFoundError, UsageError, fromSystemError, isMailvaultError } from '../core/errors.js';
+import { isZstdMagic, SeekableZstdFile } from './compression/index.js';
+import { BLOCK, MAX_RECORD_BYTES, TRAILER_BYTES } from './limits.js';
+import { HEADER_MEMBER, messageMembers, TOC_MEMBER, TRAILER_MEMBER } from './member-names.js';
+import { decodeRecord } from './record-codec.js';
+import { checkFormatVersion, validateHeader, validateMessage, validateTrailer } from './record-validate.js';
+import type { HeaderRecord, MessageRecord, TocEntry, TrailerRecord } from './records.js';
+import { decodePax, decodeUstar, HeaderFormatError, isZeroBlock, paddingLength } from './tar-header.js';
+import { parseTocLine, splitTocLines } from './toc.js';
+
+/** How far back from the end the trailer is searched when it is not at its fixed position. */
+const TRAILER_SCAN_BYTES = 4 * 1024 * 1024;
+
+/** Uncompressed byte ranges of a dump file. */
+interface ByteSource {
+  readonly size: number;
+  read(start: number, length: number): Promise<Buffer>;
+  stream(start: number, end: number): Readable;
+  close(): Promise<void>;
+}
+
+async function collect(stream: Readable, length: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let got = 0;
+  for await (const c of stream) {
+    parts.push(c as Buffer);
+    got += (c as Buffer).length;
+    if (got >= length) break;
+  }
+  stream.destroy();
+  return Buffer.concat(parts).subarray(0, length);
+}
+
+async function plainSource(path: string, handle: FileHandle): Promise<ByteSource> {
+  const { size } = await handle.stat();
+  return {
+    size,
+    async read(start, length) {
+      const buffer = Buffer.alloc(Math.max(0, Math.min(length, size - start)));
+      let done = 0;
+      while (done < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, done, buffer.length - done, start + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return buffer.subarray(0, done);
+    },
+    stream(start, end) {
+      return end > start ? createReadStream(path, { start, end: end - 1 }) : Readable.from([]);
+    },
+    close: () => handle.close(),
+  };
+}
+
+function zstdSource(file: SeekableZstdFile): ByteSource {
+  return {
+    size: file.decompressedSize,
+    read(start, length) {
+      const end = Math.min(file.decompressedSize, start + length);
+      return end > start ? collect(file.createReadStream(start, end), end - start) : Promise.resolve(Buffer.alloc(0));
+    },
+    stream(start, end) {
+      return end > start ? file.createReadStream(start, end) : Readable.from([]);
+    },
+    close: () => file.close(),
+  };
+}
+
+/** Checks size and sha256 of a body while it streams; fails at the end on a mismatch. */
+class VerifyingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  private got = 0;
+  constructor(private readonly expected: { size: number; sha256: string }, private readonly describe: () => ArchiveCorruptError) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.got += chunk.length;
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    const sha256 = this.hash.digest('hex');
+    if (this.got !== this.expected.size || sha256 !== this.expected.sha256) cb(this.describe());
+    else cb();
+  }
+}
+
+export interface DumpFile {
+  readonly path: string;
+  readonly compressed: boolean;
+  readonly header: HeaderRecord;
+  readonly trailer: TrailerRecord;
+  /** The TOC lines, read from the file each time (not held in memory). */
+  entries(): AsyncIterable<TocEntry>;
+  /** One message by TOC id: its verified record and a stream of its body (hash checked at the end: the stream errors on mismatch). */
+  readMessage(id: number): Promise<{ record: MessageRecord; body: Readable }>;
+  close(): Promise<void>;
+}
+
+export async function openDumpFile(path: string): Promise<DumpFile> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') throw new InputNotFoundError(`cannot open dump ${path}: no such file`, { path, hint: 'check the path' });
+    throw fromSystemError(err, 'open the dump', { path });
+  }
+  let source: ByteSource;
+  let compressed = false;
+  try {
+    const magic = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(magic, 0, 4, 0);
+    if (bytesRead === 4 && isZstdMagic(magic)) {
+      await handle.close();
+      compressed = true;
+      const file = await SeekableZstdFile.open(path);
+      if (file === null) {
+        throw new UsageError(`dump ${path} is zstd-compressed without a seek table: it cannot be read at random`, {
+          path,
+          hint: 'read it in one pass (verify, restore), or recompress it with mailvault',
+        });
+      }
+      source = zstdSource(file);
+    } else {
+      source = await plainSource(path, handle);
+    }
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw isMailvaultError(err) ? err : fromSystemError(err, 'open the dump', { path });
+  }
+  try {
+    return await openSource(path, source, compressed);
+  } catch (err) {
+    await source.close().catch(() => undefined);
+    throw isMailvaultError(err) ? err : fromSystemError(err, 'read the dump', { path });
+  }
+}
+
+/** Read the header block(s) at `offset`: name, data offset and size. */
+async function readMemberHeader(source: ByteSource, offset: number): Promise<{ name: string; dataOffset: number; size: number }> {
+  const block = await source.read(offset, BLOCK);
+  const fail = (why: string): ArchiveCorruptError => new ArchiveCorruptError(`archive corrupt: tar header at offset ${offset}: ${why}`, { offset, hint: 'check the dump with "mailvault verify"' });
+  if (block.length < BLOCK || isZeroBlock(block)) throw fail('no member header here');
+  try {
+    let header = decodeUstar(block);
+    let at = offset + BLOCK;
+    let name = header.name;
+    let size = header.size;
+    if (header.typeflag === 'x') {
+      if (header.size > 64 * 1024) throw fail('pax header too large');
+      const pax = decodePax(await source.read(at, header.size));
+      at += header.size + paddingLength(header.size);
+      header = decodeUstar(await source.read(at, BLOCK));
+      at += BLOCK;
+      name = pax.get('path') ?? header.name;
+      size = pax.has('size') ? Number(pax.get('size')) : header.size;
+    }
+    return { name, dataOffset: at, size };
+  } catch (err) {
+    if (err instanceof HeaderFormatError) throw fail(err.message);
+    throw err;
+  }
+}
+
+async function readRecordAt(source: ByteSource, dataOffset: number, size: number, member: string): Promise<Record<string, unknown>> {
+  if (size > MAX_RECORD_BYTES) throw new ArchiveCorruptError(`archive corrupt: record "${member}" at offset ${dataOffset}: ${size} bytes is over the ${MAX_RECORD_BYTES}-byte limit`, { member, offset: dataOffset });
+  const data = await source.read(dataOffset, size);
+  if (data.length !== size) throw new ArchiveCorruptError(`archive corrupt: record "${member}" at offset ${dataOffset}: the file ends inside it`, { member, offset: dataOffset });
+  return decodeRecord(data, member, dataOffset);
+}
+
+async function findTrailer(source: ByteSource, path: string): Promise<TrailerRecord> {
+  const fixed = source.size - 2 * BLOCK - TRAILER_BYTES - BLOCK;
+  if (fixed >= 0) {
+    const block = await source.read(fixed, BLOCK);
+    try {
+      const h = decodeUstar(block);
+      if (h.name === TRAILER_MEMBER && h.typeflag === '0' && h.size <= MAX_RECORD_BYTES) {
+        return validateTrailer(await readRecordAt(source, fixed + BLOCK, h.size, TRAILER_MEMBER), TRAILER_MEMBER, fixed + BLOCK);
+      }
+    } catch (err) {
+      if (!(err instanceof HeaderFormatError)) throw err;
+    }
+  }
+  // Backward scan over block-aligned positions near the end.
+  const scanStart = Math.max(0, source.size - TRAILER_SCAN_BYTES);
+  const alignedStart = scanStart - (scanStart % BLOCK);
+  const tail = await source.read(alignedStart, source.size - alignedStart);
+  for (let p = tail.length - BLOCK - (tail.length % BLOCK); p >= 0; p -= BLOCK) {
+    const block = tail.subarray(p, p + BLOCK);
+    if (block.length < BLOCK || isZeroBlock(block)) continue;
+    let h;
+    try {
+      h = decodeUstar(block);
+    } catch {
+      continue;
+    }
+    if (h.name !== TRAILER_MEMBER || h.typeflag !== '0' || h.size > MAX_RECORD_BYTES) continue;
+    const at = alignedStart + p + BLOCK;
+    return validateTrailer(await readRecordAt(source, at, h.size, TRAILER_MEMBER), TRAILER_MEMBER, at);
+  }
+  throw new ArchiveCorruptError(`archive truncated or corrupt: no trailer found in the last ${TRAILER_SCAN_BYTES} bytes of ${path}`, {
+    path,
+    hint: 'the dump is incomplete (the backup did not finish, or the copy was cut short): check it with "mailvault verify"',
+  });
+}
+
+async function openSource(path: string, source: ByteSource, compressed: boolean): Promise<DumpFile> {
+  const first = await readMemberHeader(source, 0);
+  if (first.name !== HEADER_MEMBER) {
+    throw new ArchiveCorruptError(`archive corrupt: the first member of ${path} is "${first.name}", not "${HEADER_MEMBER}"`, { path, member: first.name, offset: 0 });
+  }
+  if (first.size > MAX_RECORD_BYTES) throw new ArchiveCorruptError(`archive corrupt: header record of ${first.size} bytes is over the limit`, { path, member: HEADER_MEMBER, offset: 0 });
+  const headerData = await source.read(first.dataOffset, first.size);
+  try {
+    checkFormatVersion(JSON.parse(headerData.toString('utf8')) as Record<string, unknown>, HEADER_MEMBER, first.dataOffset);
+  } catch (err) {
+    if (isMailvaultError(err)) throw err;
+  }
+  const header = validateHeader(decodeRecord(headerData, HEADER_MEMBER, first.dataOffset), HEADER_MEMBER, first.dataOffset);
+  const trailer = await findTrailer(source, path);
+  if (trailer.runId !== header.runId) {
+    throw new ArchiveCorruptError(`archive corrupt: the trailer of ${path} belongs to run ${trailer.runId}, the header to ${header.runId}`, { path, member: TRAILER_MEMBER });
+  }
+  const toc = trailer.toc;
+  const tocHeader = await readMemberHeader(source, toc.offset);
+  if (tocHeader.name !== TOC_MEMBER || tocHeader.dataOffset !== toc.dataOffset || tocHeader.size !== toc.size) {
+    throw new ArchiveCorruptError(`archive corrupt: the trailer points at offset ${toc.offset} for "${TOC_MEMBER}", but "${tocHeader.name}" is there`, { path, member: TOC_MEMBER, offset: toc.offset });
+  }
+
+  // One pass over the TOC: check its hash and index the messages by id (4 numbers per id).
+  let index = new Float64Array(4 * 1024);
+  const hash = createHash('sha256');
+  const hashing = async function* (s: Readable): AsyncGenerator<Buffer> {
+    for await (const c of s) {
+      hash.update(c as Buffer);
+      yield c as Buffer;
+    }
+  };
+  let maxId = 0;
+  for await (const line of splitTocLines(hashing(source.stream(toc.dataOffset, toc.dataOffset + toc.size)), toc.dataOffset, TOC_MEMBER, MAX_RECORD_BYTES)) {
+    const entry = parseTocLine(line.text, line.lineNo, TOC_MEMBER, line.offset);
+    if (entry.type !== 'message') continue;
+    if (entry.id < 1 || entry.id > 0xffffffff) throw new ArchiveCorruptError(`archive corrupt: "${TOC_MEMBER}" line ${line.lineNo}: message id ${entry.id} out of range`, { path, member: TOC_MEMBER, offset: line.offset });
+    while (4 * (entry.id + 1) > index.length) {
+      const bigger = new Float64Array(index.length * 2);
+      bigger.set(index);
+      index = bigger;
+    }
+    index.set([entry.dataOffset, entry.size, entry.recordDataOffset, entry.recordSize + 1], 4 * entry.id);
+    maxId = Math.max(maxId, entry.id);
+  }
+  const tocSha256 = hash.digest('hex');
+  if (tocSha256 !== toc.sha256) {
+    throw new ArchiveCorruptError(`archive corrupt: "${TOC_MEMBER}" of ${path} hashes to ${tocSha256}, the trailer says ${toc.sha256}`, { path, member: TOC_MEMBER, offset: toc.offset });
+  }
+
+  return {
+    path,
+    compressed,
+    header,
+    trailer,
+    entries(): AsyncIterable<TocEntry> {
+      return {
+        async *[Symbol.asyncIterator]() {
+          for await (const line of splitTocLines(source.stream(toc.dataOffset, toc.dataOffset + toc.size), toc.dataOffset, TOC_MEMBER, MAX_RECORD_BYTES)) {
+            yield parseTocLine(line.text, line.lineNo, TOC_MEMBER, line.offset);
+          }
+        },
+      };
+    },
+    async readMessage(id: number) {
+      const slot = 4 * id;
+      if (!Number.isInteger(id) || id < 1 || id > maxId || index[slot + 3] === 0) {
+        throw new UsageError(`dump ${path} has no message with id ${id}`, { path, hint: 'take ids from "mailvault list"' });
+      }
+      const [dataOffset, size, recordDataOffset, recordSizePlus1] = index.subarray(slot, slot + 4) as unknown as [number, number, number, number];
+      const label = `message id ${id}`;
+      const record = validateMessage(await readRecordAt(source, recordDataOffset, recordSizePlus1 - 1, label), label, recordDataOffset);
+      const member = messageMembers(record.user, record.mailbox, record.uid).body;
+      if (record.size !== size) {
+        throw new ArchiveCorruptError(`archive corrupt: message UID ${record.uid} of mailbox "${record.mailbox}" (user "${record.user}"): the TOC says ${size} bytes, the record ${record.size}`, {
+          path, member, offset: dataOffset, user: record.user, mailbox: record.mailbox, uid: record.uid,
+        });
+      }
+      const verify = new VerifyingStream(record, () => new ArchiveCorruptError(
+        `archive corrupt: message UID ${record.uid} of mailbox "${record.mailbox}" (user "${record.user}"), member "${member}" at offset ${dataOffset}: the body does not match the size and sha256 of its record: the body was damaged`,
+        { path, member, offset: dataOffset, user: record.user, mailbox: record.mailbox, uid: record.uid, hint: 'check the dump with "mailvault verify"' },
+      ));
+      const raw = source.stream(dataOffset, dataOffset + size);
+      raw.on('error', (err) => verify.destroy(err));
+      verify.on('close', () => raw.destroy());
+      return { record, body: raw.pipe(verify) };
+    },
+    close: () => source.close(),
+  };
+}
+

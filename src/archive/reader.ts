@@ -1,0 +1,438 @@
+/**
+ * readDump: a one-pass, non-seeking reader of a dump (plain tar or zstd). It checks everything the
+ * spec lets a one-pass reader check (formats/dump-v1.md, "What a reader checks") and yields entries in
+ * stream order. A message entry is yielded only after its body matched the size and sha256 of its record.
+ *
+ * The consumer must finish with one entry before pulling the next: `openBody()` streams are valid only
+ * until the next iteration (the spooled body is then deleted).
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  ArchiveCorruptError,
+  ArchiveOrderError,
+  ArchiveTruncatedError,
+  InterruptedError,
+  UsageError,
+  fromSystemError,
+  isMailvaultError,
+} from '../core/errors.js';
+import { BodySpool } from './body-spool.js';
+import { createDecompressStream, isZstdMagic } from './compression/index.js';
+import { MAX_RECORD_BYTES } from './limits.js';
+import { parseMemberName, mailboxMember, userMember as userMemberName, type ParsedMember } from './member-names.js';
+import { decodeRecord, sha256Hex } from './record-codec.js';
+import { checkFormatVersion, validateHeader, validateMailbox, validateMessage, validateTrailer, validateUser } from './record-validate.js';
+import type { HeaderRecord, MailboxRecord, MessageRecord, TrailerRecord, UserRecord } from './records.js';
+import { CUT_SHORT_HINT, parseTar, TarParseState, type TarEvent } from './tar-parser.js';
+import { messageTocEntry, plainTocEntry, tocProjection, type MemberSpan } from './toc.js';
+
+export type DumpEntry =
+  | { type: 'header'; record: HeaderRecord; member: string; offset: number }
+  | { type: 'user'; record: UserRecord; member: string; offset: number }
+  | { type: 'mailbox'; record: MailboxRecord; member: string; offset: number }
+  | {
+      type: 'message';
+      record: MessageRecord;
+      member: string;
+      offset: number;
+      id: number;
+      /** Opens the VERIFIED body (hash and size already checked against the record). Only if wanted. */
+      openBody(): Readable;
+    }
+  | { type: 'trailer'; record: TrailerRecord; member: string; offset: number };
+
+export interface ReadOptions {
+  /** Called with (user, mailbox, uid) from the member name when a body member starts; false = do not keep the
+   *  body (it is still hashed and checked, and the entry is yielded with openBody throwing). */
+  wantBody?: (ref: { user: string; mailbox: string; uid: number }) => boolean;
+  signal?: AbortSignal;
+}
+
+export function readDump(input: Readable, options: ReadOptions = {}): AsyncIterable<DumpEntry> {
+  return { [Symbol.asyncIterator]: () => readEntries(input, options) };
+}
+
+/** The uncompressed tar bytes of `input`: zstd (by magic) is decompressed, anything else passed on. */
+async function* tarBytes(input: Readable): AsyncGenerator<Buffer> {
+  const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  let ended = false;
+  try {
+    while (headBytes < 4) {
+      const r = await it.next();
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+      head.push(chunk);
+      headBytes += chunk.length;
+    }
+  } catch (err) {
+    throw isMailvaultError(err) ? err : fromSystemError(err, 'read the dump');
+  }
+  async function* rest(): AsyncGenerator<Buffer> {
+    yield* head;
+    if (ended) return;
+    for (;;) {
+      let r: IteratorResult<Buffer>;
+      try {
+        r = await it.next();
+      } catch (err) {
+        throw isMailvaultError(err) ? err : fromSystemError(err, 'read the dump');
+      }
+      if (r.done) return;
+      yield Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+    }
+  }
+  if (headBytes >= 4 && isZstdMagic(Buffer.concat(head))) {
+    const decompress = createDecompressStream();
+    const feeding = pipeline(Readable.from(rest()), decompress);
+    feeding.catch(() => undefined);
+    try {
+      for await (const chunk of decompress) yield chunk as Buffer;
+      await feeding;
+    } catch (err) {
+      if (isMailvaultError(err)) throw err;
+      throw new ArchiveCorruptError(`archive corrupt: cannot decompress the zstd stream: ${(err as Error)?.message ?? String(err)}`, {
+        cause: err,
+        hint: CUT_SHORT_HINT,
+      });
+    } finally {
+      decompress.destroy();
+    }
+    return;
+  }
+  yield* rest();
+}
+
+interface PendingBody {
+  member: string;
+  offset: number;
+  dataOffset: number;
+  user: string;
+  mailbox: string;
+  uid: number;
+  size: number;
+  sha256: string;
+  spool: BodySpool | null;
+}
+
+const corrupt = (member: string, offset: number, why: string, extra: Record<string, unknown> = {}): ArchiveCorruptError =>
+  new ArchiveCorruptError(`archive corrupt: member "${member}" at offset ${offset}: ${why}`, { member, offset, ...extra, hint: 'the dump was damaged: check it with "mailvault verify"' });
+
+const order = (member: string, offset: number, why: string): ArchiveOrderError =>
+  new ArchiveOrderError(`archive out of order: member "${member}" at offset ${offset}: ${why}`, {
+    member,
+    offset,
+    hint: 'a mailvault writer never does this: the dump was altered or damaged',
+  });
+
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerator<DumpEntry> {
+  const signal = options.signal;
+  const parseState = new TarParseState();
+  const events = parseTar(tarBytes(input), parseState);
+
+  let header: HeaderRecord | null = null;
+  let previous: string | null = null;
+  let currentUser: string | null = null;
+  let userMember = '';
+  let currentMailbox: string | null = null;
+  let mailboxMemberName = '';
+  let lastUid = 0;
+  let pending: PendingBody | null = null;
+  let tocDone = false;
+  let tocInfo: { offset: number; dataOffset: number; size: number; sha256: string } | null = null;
+  let trailer: TrailerRecord | null = null;
+  let nextId = 1;
+  const counts = { users: 0, mailboxes: 0, messages: 0, blobs: 0, messageBytes: 0 };
+  const expectedToc: Hash = createHash('sha256');
+  let expectedTocLines = 0;
+  let disposeCurrent: BodySpool | null = null;
+
+  const expect = (entry: Record<string, unknown>): void => {
+    expectedToc.update(`${tocProjection(entry)}\n`);
+    expectedTocLines++;
+  };
+
+  const next = async (): Promise<TarEvent> => {
+    if (signal?.aborted) throw new InterruptedError('reading the dump was interrupted', { offset: parseState.offset, cause: signal.reason });
+    const r = await events.next();
+    if (r.done) throw new ArchiveTruncatedError('archive truncated: the tar stream ended unexpectedly', { offset: parseState.offset, hint: CUT_SHORT_HINT });
+    return r.value;
+  };
+
+  /** Read the data of a JSON record member (bounded), then its memberEnd. */
+  const readData = async (size: number): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for (;;) {
+      const ev = await next();
+      if (ev.kind === 'memberEnd') return Buffer.concat(parts, size);
+      if (ev.kind === 'data') parts.push(ev.chunk);
+    }
+  };
+
+  try {
+    for (;;) {
+      const ev = await next();
+      if (disposeCurrent !== null) {
+        await disposeCurrent.dispose();
+        disposeCurrent = null;
+      }
+      if (ev.kind === 'end') {
+        if (trailer === null) {
+          throw new ArchiveTruncatedError(
+            `archive truncated: the end-of-archive marker at offset ${ev.offset} comes before the trailer; the last complete member is ${previous === null ? 'none' : `"${previous}"`}`,
+            { offset: ev.offset, ...(previous === null ? {} : { member: previous }), hint: CUT_SHORT_HINT },
+          );
+        }
+        return;
+      }
+      if (ev.kind !== 'member') throw new ArchiveCorruptError('internal: tar event out of sequence');
+      const { name, size, offset, dataOffset } = ev;
+      const parsed: ParsedMember = parseMemberName(name, offset);
+      const isRecordKind = parsed.kind !== 'body' && parsed.kind !== 'blob' && parsed.kind !== 'toc';
+      if (isRecordKind && size > MAX_RECORD_BYTES) throw corrupt(name, offset, `declared size ${size} is absurd for a JSON record (limit ${MAX_RECORD_BYTES} bytes)`);
+      if (trailer !== null) throw order(name, offset, `nothing may follow the trailer "mailvault/trailer.json"`);
+      if (header === null && parsed.kind !== 'header') throw order(name, offset, 'the first member must be "mailvault/header.json"');
+      if (pending !== null && !(parsed.kind === 'record' && parsed.user === pending.user && parsed.mailbox === pending.mailbox && parsed.uid === pending.uid)) {
+        throw order(name, offset, `the body "${pending.member}" must be followed immediately by its record "${pending.member.replace(/\.eml$/, '.json')}"`);
+      }
+      if (tocDone && parsed.kind !== 'trailer') throw order(name, offset, `only the trailer may follow "mailvault/toc.jsonl"`);
+      const span = (sha256: string): MemberSpan => ({ member: name, offset, dataOffset, size, sha256 });
+
+      switch (parsed.kind) {
+        case 'header': {
+          if (header !== null || previous !== null) throw order(name, offset, 'the header must be the first member, and only once');
+          const data = await readData(size);
+          // Format and version first: a newer version may change everything else.
+          const peek = (() => {
+            try {
+              return JSON.parse(data.toString('utf8')) as Record<string, unknown>;
+            } catch {
+              return null;
+            }
+          })();
+          if (peek !== null && typeof peek === 'object') checkFormatVersion(peek, name, dataOffset);
+          header = validateHeader(decodeRecord(data, name, dataOffset), name, dataOffset);
+          expect(plainTocEntry(0, 'header', span(sha256Hex(data))) as unknown as Record<string, unknown>);
+          previous = name;
+          yield { type: 'header', record: header, member: name, offset };
+          break;
+        }
+        case 'user': {
+          if (currentUser !== null && compareBytes(parsed.user, currentUser) <= 0) {
+            throw order(name, offset, `user "${parsed.user}" comes after "${userMember}" (user "${currentUser}"): users must ascend in UTF-8 byte order, each once`);
+          }
+          const data = await readData(size);
+          const record = validateUser(decodeRecord(data, name, dataOffset), name, dataOffset);
+          if (record.user !== parsed.user) throw corrupt(name, offset, `the record is for user "${record.user}", the member name says "${parsed.user}"`);
+          currentUser = record.user;
+          userMember = name;
+          currentMailbox = null;
+          counts.users++;
+          expect(plainTocEntry(nextId++, 'user', span(sha256Hex(data)), { user: record.user }) as unknown as Record<string, unknown>);
+          previous = name;
+          yield { type: 'user', record, member: name, offset };
+          break;
+        }
+        case 'mailbox': {
+          if (currentUser !== parsed.user) {
+            throw order(name, offset, `a mailbox must come after its user's record "${userMemberName(parsed.user)}" and before the next user; the previous member is "${previous}"`);
+          }
+          if (currentMailbox !== null && compareBytes(parsed.mailbox, currentMailbox) <= 0) {
+            throw order(name, offset, `mailbox "${parsed.mailbox}" comes after "${mailboxMemberName}": mailboxes must ascend in UTF-8 byte order`);
+          }
+          const data = await readData(size);
+          const record = validateMailbox(decodeRecord(data, name, dataOffset), name, dataOffset);
+          if (record.user !== parsed.user || record.name !== parsed.mailbox) {
+            throw corrupt(name, offset, `the record is for mailbox "${record.name}" of user "${record.user}", the member name says "${parsed.mailbox}" of "${parsed.user}"`);
+          }
+          currentMailbox = record.name;
+          mailboxMemberName = name;
+          lastUid = 0;
+          counts.mailboxes++;
+          expect(plainTocEntry(nextId++, 'mailbox', span(sha256Hex(data)), { user: record.user, mailbox: record.name }) as unknown as Record<string, unknown>);
+          previous = name;
+          yield { type: 'mailbox', record, member: name, offset };
+          break;
+        }
+        case 'body': {
+          if (currentUser !== parsed.user || currentMailbox !== parsed.mailbox) {
+            throw order(name, offset, `a message must come after its mailbox record "${mailboxMember(parsed.user, parsed.mailbox)}"; the previous member is "${previous}"`);
+          }
+          if (parsed.uid <= lastUid) throw order(name, offset, `UID ${parsed.uid} comes after UID ${lastUid} (previous member "${previous}"): UIDs must ascend within a mailbox`);
+          const ref = { user: parsed.user, mailbox: parsed.mailbox, uid: parsed.uid };
+          const keep = options.wantBody === undefined ? true : options.wantBody(ref);
+          const spool = keep ? new BodySpool() : null;
+          const hash = createHash('sha256');
+          try {
+            for (;;) {
+              const d = await next();
+              if (d.kind === 'memberEnd') break;
+              if (d.kind === 'data') {
+                hash.update(d.chunk);
+                if (spool !== null) await spool.write(d.chunk);
+              }
+            }
+            await spool?.seal();
+          } catch (err) {
+            await spool?.dispose();
+            throw err;
+          }
+          pending = { member: name, offset, dataOffset, ...ref, size, sha256: hash.digest('hex'), spool };
+          previous = name;
+          break;
+        }
+        case 'record': {
+          const body = pending as PendingBody | null;
+          if (body === null) throw order(name, offset, `a message record must come immediately after its body "${name.replace(/\.json$/, '.eml')}"; the previous member is "${previous}"`);
+          pending = null;
+          let record: MessageRecord;
+          let data: Buffer;
+          try {
+            data = await readData(size);
+            record = validateMessage(decodeRecord(data, name, dataOffset), name, dataOffset);
+            if (record.user !== body.user || record.mailbox !== body.mailbox || record.uid !== body.uid) {
+              throw corrupt(name, offset, `the record is for UID ${record.uid} of mailbox "${record.mailbox}" (user "${record.user}"), the member name says UID ${body.uid} of "${body.mailbox}" ("${body.user}")`);
+            }
+            if (record.size !== body.size || record.sha256 !== body.sha256) {
+              throw new ArchiveCorruptError(
+                `archive corrupt: message UID ${body.uid} of mailbox "${body.mailbox}" (user "${body.user}"), member "${body.member}" at offset ${body.offset}: ` +
+                  `the body has ${body.size} bytes with sha256 ${body.sha256}, its record says ${record.size} bytes with sha256 ${record.sha256}: the body was damaged`,
+                { member: body.member, offset: body.offset, user: body.user, mailbox: body.mailbox, uid: body.uid, hint: 'the dump was damaged: check it with "mailvault verify"' },
+              );
+            }
+          } catch (err) {
+            await body.spool?.dispose();
+            throw err;
+          }
+          lastUid = body.uid;
+          counts.messages++;
+          counts.messageBytes += body.size;
+          const id = nextId++;
+          const bodySpan: MemberSpan = { member: body.member, offset: body.offset, dataOffset: body.dataOffset, size: body.size, sha256: body.sha256 };
+          expect(messageTocEntry(id, bodySpan, span(sha256Hex(data)), record) as unknown as Record<string, unknown>);
+          previous = name;
+          const spool = body.spool;
+          disposeCurrent = spool;
+          const message = record;
+          yield {
+            type: 'message',
+            record,
+            member: body.member,
+            offset: body.offset,
+            id,
+            openBody: (): Readable => {
+              if (spool === null) {
+                throw new UsageError(`the body of message UID ${message.uid} of mailbox "${message.mailbox}" (user "${message.user}") was not kept: wantBody returned false for it`);
+              }
+              return spool.open();
+            },
+          };
+          break;
+        }
+        case 'blob': {
+          const hash = createHash('sha256');
+          for (;;) {
+            const d = await next();
+            if (d.kind === 'memberEnd') break;
+            if (d.kind === 'data') hash.update(d.chunk);
+          }
+          const sha256 = hash.digest('hex');
+          if (sha256 !== parsed.sha256) throw corrupt(name, offset, `the content hashes to ${sha256}, not to its name: the blob was damaged`);
+          counts.blobs++;
+          expect(plainTocEntry(0, 'blob', span(sha256)) as unknown as Record<string, unknown>);
+          previous = name;
+          break;
+        }
+        case 'toc': {
+          const hash = createHash('sha256');
+          const actual = createHash('sha256');
+          let line: Buffer[] = [];
+          let lineBytes = 0;
+          let lineNo = 0;
+          let lineStart = dataOffset;
+          let position = dataOffset;
+          const finishLine = (): void => {
+            lineNo++;
+            const text = Buffer.concat(line).toString('utf8');
+            let value: unknown;
+            try {
+              value = JSON.parse(text);
+            } catch {
+              throw corrupt(name, lineStart, `line ${lineNo} is not valid JSON`);
+            }
+            if (value === null || typeof value !== 'object' || Array.isArray(value)) throw corrupt(name, lineStart, `line ${lineNo} is not a JSON object`);
+            actual.update(`${tocProjection(value as Record<string, unknown>)}\n`);
+            line = [];
+            lineBytes = 0;
+          };
+          for (;;) {
+            const d = await next();
+            if (d.kind === 'memberEnd') break;
+            if (d.kind !== 'data') continue;
+            hash.update(d.chunk);
+            let chunk = d.chunk;
+            while (chunk.length > 0) {
+              const nl = chunk.indexOf(0x0a);
+              const piece = nl === -1 ? chunk : chunk.subarray(0, nl);
+              lineBytes += piece.length;
+              if (lineBytes > MAX_RECORD_BYTES) throw corrupt(name, lineStart, `line ${lineNo + 1} is longer than ${MAX_RECORD_BYTES} bytes`);
+              line.push(piece);
+              position += piece.length;
+              if (nl === -1) break;
+              finishLine();
+              position += 1;
+              lineStart = position;
+              chunk = chunk.subarray(nl + 1);
+            }
+          }
+          if (lineBytes > 0 || line.length > 0) throw corrupt(name, lineStart, 'the last line does not end with a newline');
+          if (lineNo !== expectedTocLines || actual.digest('hex') !== expectedToc.digest('hex')) {
+            throw corrupt(name, offset, `the table of contents (${lineNo} lines) does not describe the ${expectedTocLines} members read before it`);
+          }
+          tocInfo = { offset, dataOffset, size, sha256: hash.digest('hex') };
+          tocDone = true;
+          previous = name;
+          break;
+        }
+        case 'trailer': {
+          if (!tocDone) throw order(name, offset, `the trailer must come right after "mailvault/toc.jsonl"; the previous member is "${previous}"`);
+          const data = await readData(size);
+          const record = validateTrailer(decodeRecord(data, name, dataOffset), name, dataOffset);
+          const digest = ev.digestBefore.digest('hex');
+          const h = header!;
+          const problems: string[] = [];
+          if (record.version !== h.version) problems.push(`version ${record.version} differs from the header's ${h.version}`);
+          if (record.runId !== h.runId) problems.push(`runId ${record.runId} differs from the header's ${h.runId}`);
+          for (const key of ['users', 'mailboxes', 'messages', 'blobs', 'messageBytes'] as const) {
+            if (record.counts[key] !== counts[key]) problems.push(`counts.${key} is ${record.counts[key]}, read ${counts[key]}`);
+          }
+          const t = tocInfo!;
+          if (record.toc.offset !== t.offset || record.toc.dataOffset !== t.dataOffset || record.toc.size !== t.size || record.toc.sha256 !== t.sha256) {
+            problems.push('its toc location or hash does not match the TOC member read');
+          }
+          if (record.digest.value !== digest) problems.push(`digest ${record.digest.value} does not match the ${offset} bytes read before it (sha256 ${digest})`);
+          if (problems.length > 0) throw corrupt(name, offset, problems.join('; '));
+          trailer = record;
+          previous = name;
+          yield { type: 'trailer', record, member: name, offset };
+          break;
+        }
+      }
+    }
+  } finally {
+    await disposeCurrent?.dispose();
+    await pending?.spool?.dispose();
+    await events.return(undefined).catch(() => undefined);
+    if (!input.destroyed && trailer === null) input.destroy();
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Shape checks for decoded JSON records: every field a v1 reader relies on must be present with its type.
+ * Unknown keys are kept out of the returned record (forward-compatible additions are ignored).
+ */
+import { ArchiveCorruptError, ArchiveVersionError } from '../core/errors.js';
+import {
+  FORMAT_NAME,
+  FORMAT_VERSION_MAX_READ,
+  type HeaderRecord,
+  type MailboxRecord,
+  type MessageRecord,
+  type TrailerRecord,
+  type UserRecord,
+} from './records.js';
+
+type Obj = Record<string, unknown>;
+type Check = (v: unknown) => boolean;
+
+const str: Check = (v) => typeof v === 'string';
+const strOrNull: Check = (v) => v === null || typeof v === 'string';
+const bool: Check = (v) => typeof v === 'boolean';
+const count: Check = (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const uid32: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 0xffffffff;
+const u32: Check = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+const hex64: Check = (v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+const strArray: Check = (v) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const obj: Check = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const strMap: Check = (v) => obj(v) && Object.values(v as Obj).every((x) => typeof x === 'string');
+
+function pick(o: Obj, spec: Record<string, Check>, member: string, offset: number): Obj {
+  const out: Obj = {};
+  for (const [key, check] of Object.entries(spec)) {
+    if (!(key in o) || !check(o[key])) {
+      throw new ArchiveCorruptError(`archive corrupt: record "${member}" at offset ${offset}: field "${key}" is missing or of the wrong type`, {
+        member,
+        offset,
+        hint: 'the dump was damaged or written by a broken writer: check it with "mailvault verify"',
+      });
+    }
+    out[key] = o[key];
+  }
+  return out;
+}
+
+function expectType(o: Obj, type: string, member: string, offset: number): void {
+  if (o['type'] !== type) {
+    throw new ArchiveCorruptError(`archive corrupt: record "${member}" at offset ${offset}: type is ${JSON.stringify(o['type'])}, expected "${type}"`, {
+      member,
+      offset,
+      hint: 'the dump was damaged: check it with "mailvault verify"',
+    });
+  }
+}
+
+/** Format name and version: checked before anything else in the header (a newer version may change the rest). */
+export function checkFormatVersion(o: Obj, member: string, offset: number): number {
+  if (o['format'] !== FORMAT_NAME) {
+    throw new ArchiveCorruptError(`archive corrupt: "${member}" at offset ${offset}: format is ${JSON.stringify(o['format'])}, not "${FORMAT_NAME}": this is not a mailvault dump`, {
+      member,
+      offset,
+    });
+  }
+  const version = o['version'];
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+    throw new ArchiveCorruptError(`archive corrupt: "${member}" at offset ${offset}: version ${JSON.stringify(version)} is not a positive integer`, { member, offset });
+  }
+  if (version > FORMAT_VERSION_MAX_READ) {
+    throw new ArchiveVersionError(
+      `dump written by a newer mailvault (format ${version}); this one reads up to ${FORMAT_VERSION_MAX_READ}: upgrade mailvault`,
+      { member, offset, hint: 'install a newer mailvault to read this dump' },
+    );
+  }
+  return version;
+}
+
+export function validateHeader(o: Obj, member: string, offset: number): HeaderRecord {
+  expectType(o, 'header', member, offset);
+  checkFormatVersion(o, member, offset);
+  const r = pick(o, { type: str, format: str, version: count, creator: str, created: str, runId: str, kind: (v) => v === 'full' || v === 'incremental', base: (v) => v === null || obj(v), source: obj, options: obj }, member, offset);
+  if (r['base'] !== null) r['base'] = pick(r['base'] as Obj, { runId: str, created: str }, member, offset);
+  r['source'] = pick(r['source'] as Obj, { driver: str, location: str, host: str }, member, offset);
+  return r as unknown as HeaderRecord;
+}
+
+export function validateUser(o: Obj, member: string, offset: number): UserRecord {
+  expectType(o, 'user', member, offset);
+  return pick(o, { type: str, user: str, subscriptions: strArray }, member, offset) as unknown as UserRecord;
+}
+
+export function validateMailbox(o: Obj, member: string, offset: number): MailboxRecord {
+  expectType(o, 'mailbox', member, offset);
+  return pick(o, {
+    type: str, user: str, name: str, guid: strOrNull, uidValidity: u32, uidNext: count, highestModseq: strOrNull,
+    messageCount: count, specialUse: strArray, subscribed: bool, selectable: bool, metadata: strMap, acl: strMap,
+  }, member, offset) as unknown as MailboxRecord;
+}
+
+export function validateMessage(o: Obj, member: string, offset: number): MessageRecord {
+  expectType(o, 'message', member, offset);
+  const r = pick(o, {
+    type: str, user: str, mailbox: str, uid: uid32, guid: strOrNull, flags: strArray, keywords: strArray, internalDate: str,
+    saveDate: strOrNull, modseq: strOrNull, size: count, sha256: hex64, summary: obj, extra: strMap,
+  }, member, offset);
+  r['summary'] = pick(r['summary'] as Obj, { from: str, subject: str, messageId: str, date: str }, member, offset);
+  return r as unknown as MessageRecord;
+}
+
+export function validateTrailer(o: Obj, member: string, offset: number): TrailerRecord {
+  expectType(o, 'trailer', member, offset);
+  checkFormatVersion(o, member, offset);
+  const r = pick(o, { type: str, format: str, version: count, runId: str, completed: str, counts: obj, toc: obj, digest: obj, complete: (v) => v === true }, member, offset);
+  r['counts'] = pick(r['counts'] as Obj, { users: count, mailboxes: count, messages: count, blobs: count, messageBytes: count }, member, offset);
+  r['toc'] = pick(r['toc'] as Obj, { offset: count, dataOffset: count, size: count, sha256: hex64 }, member, offset);
+  r['digest'] = pick(r['digest'] as Obj, { algorithm: (v) => v === 'sha256', value: hex64 }, member, offset);
+  return r as unknown as TrailerRecord;
+}

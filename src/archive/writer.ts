@@ -1,0 +1,449 @@
+/**
+ * DumpWriter: writes a dump (spec: formats/dump-v1.md) to a Writable, optionally through the zstd
+ * seekable compressor. The caller hands users, mailboxes and messages in dump order; the writer checks
+ * that order, computes hashes while streaming, spools the TOC to a temp file and appends it, the
+ * trailer and the end-of-archive marker in finish().
+ *
+ * Calls must not overlap (await each one). After an error that left bytes half-written the writer is
+ * failed: every later call rejects, and the caller should abort().
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { open, rm, mkdtemp, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, type Readable, type Transform, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ArchiveOrderError, IntegrityError, isMailvaultError, UnexpectedError, UsageError, fromSystemError } from '../core/errors.js';
+import { createCompressStream, type CompressionOption } from './compression/index.js';
+import { BLOCK, MAX_MEMBER_BYTES, MAX_SUMMARY_FIELD, TRAILER_BYTES } from './limits.js';
+import { blobMember, HEADER_MEMBER, mailboxMember, messageMembers, TOC_MEMBER, TRAILER_MEMBER, userMember } from './member-names.js';
+import { encodeRecord, sortedKeys } from './record-codec.js';
+import {
+  FORMAT_NAME,
+  FORMAT_VERSION_WRITTEN,
+  type BlobInput,
+  type HeaderRecord,
+  type MailboxRecord,
+  type MessageInput,
+  type MessageRecord,
+  type TrailerRecord,
+  type UserRecord,
+} from './records.js';
+import { dataPadding, encodeFileHeader } from './tar-header.js';
+import { messageTocEntry, plainTocEntry, tocLine, type MemberSpan } from './toc.js';
+
+export interface DumpWriterOptions {
+  compression?: CompressionOption;
+}
+
+const TOC_SPOOL_FLUSH = 64 * 1024;
+
+/** Unix seconds of an ISO date, 0 when unparsable. */
+function unixSeconds(iso: string): number {
+  const ms = Date.parse(iso);
+  return Number.isFinite(ms) && ms > 0 ? Math.floor(ms / 1000) : 0;
+}
+
+function isoNow(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function cut(value: string): string {
+  return value.length > MAX_SUMMARY_FIELD ? value.slice(0, MAX_SUMMARY_FIELD) : value;
+}
+
+/** Write with backpressure: wait for 'drain', or fail on 'error'/'close'. */
+async function writeChunk(stream: Writable, chunk: Buffer): Promise<void> {
+  if (stream.destroyed || stream.writableEnded) throw new UnexpectedError('cannot write the dump: the output stream is closed');
+  if (stream.write(chunk)) return;
+  await new Promise<void>((resolve, reject) => {
+    const cleanup = (): void => {
+      stream.off('drain', onDrain);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+    };
+    const onDrain = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new UnexpectedError('cannot write the dump: the output stream closed'));
+    };
+    stream.on('drain', onDrain);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
+}
+
+type State = 'open' | 'busy' | 'finished' | 'failed';
+
+export class DumpWriter {
+  private offset = 0;
+  private readonly digest: Hash = createHash('sha256');
+  private state: State = 'open';
+  private failure: Error | null = null;
+  private nextId = 1;
+  private currentUser: string | null = null;
+  private currentMailbox: string | null = null;
+  private lastUid = 0;
+  private tocSpool: FileHandle | null = null;
+  private tocPending: string[] = [];
+  private tocPendingBytes = 0;
+  private tocSize = 0;
+  private readonly tocHash: Hash = createHash('sha256');
+  private readonly counts = { users: 0, mailboxes: 0, messages: 0, blobs: 0, messageBytes: 0 };
+
+  private constructor(
+    private readonly sink: Transform,
+    private readonly done: Promise<void>,
+    private readonly header: HeaderRecord,
+    private readonly tocDir: string,
+  ) {}
+
+  /** Start a dump: opens the TOC spool and writes the header member. */
+  static async create(output: Writable, header: Omit<HeaderRecord, 'type' | 'format' | 'version'>, options: DumpWriterOptions = {}): Promise<DumpWriter> {
+    const compression = options.compression ?? { type: 'none' };
+    const sink: Transform = compression.type === 'none' ? new PassThrough() : createCompressStream(compression);
+    const done = pipeline(sink, output);
+    done.catch(() => undefined); // observed in finish()/abort()
+    const record: HeaderRecord = {
+      type: 'header',
+      format: FORMAT_NAME,
+      version: FORMAT_VERSION_WRITTEN,
+      creator: header.creator,
+      created: header.created,
+      runId: header.runId,
+      kind: header.kind,
+      base: header.base === null ? null : { runId: header.base.runId, created: header.base.created },
+      source: { driver: header.source.driver, location: header.source.location, host: header.source.host },
+      options: sortedKeys(header.options),
+    };
+    let tocDir: string;
+    try {
+      tocDir = await mkdtemp(join(tmpdir(), 'mailvault-toc-'));
+    } catch (err) {
+      sink.destroy();
+      throw fromSystemError(err, 'create the TOC spool directory', { path: tmpdir() });
+    }
+    const writer = new DumpWriter(sink, done, record, tocDir);
+    await writer.run(async () => {
+      writer.tocSpool = await open(join(tocDir, 'toc.jsonl'), 'w+', 0o600).catch((err: unknown) => {
+        throw fromSystemError(err, 'create the TOC spool file', { path: tocDir });
+      });
+      const span = await writer.writeBufferMember(HEADER_MEMBER, encodeRecord(record), unixSeconds(record.created));
+      await writer.addToc(tocLine(plainTocEntry(0, 'header', span)));
+    });
+    return writer;
+  }
+
+  /** The header record as written. */
+  get headerRecord(): HeaderRecord {
+    return this.header;
+  }
+
+  /** Write a user record; users come in ascending UTF-8 byte order, each once. */
+  async writeUser(input: Omit<UserRecord, 'type'>): Promise<void> {
+    await this.run(async () => {
+      const member = userMember(input.user);
+      if (this.currentUser !== null && compareBytes(input.user, this.currentUser) <= 0) {
+        throw new ArchiveOrderError(
+          `cannot write user "${input.user}" after user "${this.currentUser}": users must come in ascending UTF-8 byte order, each once`,
+          { user: input.user, member, hint: 'the caller must sort users by their UTF-8 bytes' },
+        );
+      }
+      const record: UserRecord = { type: 'user', user: input.user, subscriptions: [...input.subscriptions] };
+      const span = await this.writeBufferMember(member, encodeRecord(record), 0);
+      this.currentUser = input.user;
+      this.currentMailbox = null;
+      this.counts.users++;
+      await this.addToc(tocLine(plainTocEntry(this.nextId++, 'user', span, { user: input.user })));
+    });
+  }
+
+  /** Write a mailbox record of the current user; mailboxes come in ascending name byte order. */
+  async writeMailbox(input: Omit<MailboxRecord, 'type'>): Promise<void> {
+    await this.run(async () => {
+      const member = mailboxMember(input.user, input.name);
+      if (this.currentUser !== input.user) {
+        throw new ArchiveOrderError(
+          `cannot write mailbox "${input.name}" of user "${input.user}": the current user is ${this.currentUser === null ? 'none' : `"${this.currentUser}"`}; write the user record first`,
+          { user: input.user, mailbox: input.name, member },
+        );
+      }
+      if (this.currentMailbox !== null && compareBytes(input.name, this.currentMailbox) <= 0) {
+        throw new ArchiveOrderError(
+          `cannot write mailbox "${input.name}" after "${this.currentMailbox}" (user "${input.user}"): mailboxes must come in ascending UTF-8 byte order, each once`,
+          { user: input.user, mailbox: input.name, member },
+        );
+      }
+      const record: MailboxRecord = {
+        type: 'mailbox',
+        user: input.user,
+        name: input.name,
+        guid: input.guid,
+        uidValidity: input.uidValidity,
+        uidNext: input.uidNext,
+        highestModseq: input.highestModseq,
+        messageCount: input.messageCount,
+        specialUse: [...input.specialUse],
+        subscribed: input.subscribed,
+        selectable: input.selectable,
+        metadata: sortedKeys(input.metadata),
+        acl: sortedKeys(input.acl),
+      };
+      const span = await this.writeBufferMember(member, encodeRecord(record), 0);
+      this.currentMailbox = input.name;
+      this.lastUid = 0;
+      this.counts.mailboxes++;
+      await this.addToc(tocLine(plainTocEntry(this.nextId++, 'mailbox', span, { user: input.user, mailbox: input.name })));
+    });
+  }
+
+  /**
+   * Write a message of the current mailbox: the body member (exactly `input.size` bytes from `body`),
+   * then its record. UIDs ascend. If `body` fails before its first byte, nothing is written and the
+   * writer stays usable (the caller may skip the message); a later failure or a size mismatch
+   * (IntegrityError) fails the writer.
+   */
+  async writeMessage(input: MessageInput, body: Readable): Promise<{ id: number; sha256: string }> {
+    return this.run(async () => {
+      const where = { user: input.user, mailbox: input.mailbox, uid: input.uid };
+      if (!Number.isInteger(input.uid) || input.uid < 1 || input.uid > 0xffffffff) {
+        body.destroy();
+        throw new UsageError(`cannot write message UID ${input.uid} of mailbox "${input.mailbox}": a UID is an integer from 1 to 2^32-1`, where);
+      }
+      if (!Number.isSafeInteger(input.size) || input.size < 0 || input.size > MAX_MEMBER_BYTES) {
+        body.destroy();
+        throw new UsageError(`cannot write message UID ${input.uid} of mailbox "${input.mailbox}": size ${input.size} is not a byte count up to 2^40`, where);
+      }
+      const names = messageMembers(input.user, input.mailbox, input.uid);
+      if (this.currentUser !== input.user || this.currentMailbox !== input.mailbox) {
+        body.destroy();
+        throw new ArchiveOrderError(
+          `cannot write message UID ${input.uid} of mailbox "${input.mailbox}" (user "${input.user}"): the current mailbox is ${this.currentMailbox === null ? 'none' : `"${this.currentMailbox}" of user "${this.currentUser}"`}; write the mailbox record first`,
+          { ...where, member: names.body },
+        );
+      }
+      if (input.uid <= this.lastUid) {
+        body.destroy();
+        throw new ArchiveOrderError(
+          `cannot write message UID ${input.uid} after UID ${this.lastUid} in mailbox "${input.mailbox}" (user "${input.user}"): UIDs must ascend`,
+          { ...where, member: names.body },
+        );
+      }
+      const mtime = unixSeconds(input.internalDate);
+      const bodySpan = await this.writeStreamMember(names.body, input.size, mtime, body, where);
+      const record: MessageRecord = {
+        type: 'message',
+        user: input.user,
+        mailbox: input.mailbox,
+        uid: input.uid,
+        guid: input.guid,
+        flags: [...input.flags],
+        keywords: [...input.keywords],
+        internalDate: input.internalDate,
+        saveDate: input.saveDate,
+        modseq: input.modseq,
+        size: input.size,
+        sha256: bodySpan.sha256,
+        summary: { from: cut(input.summary.from), subject: cut(input.summary.subject), messageId: cut(input.summary.messageId), date: cut(input.summary.date) },
+        extra: sortedKeys(input.extra),
+      };
+      const recordSpan = await this.writeBufferMember(names.record, encodeRecord(record), mtime);
+      this.lastUid = input.uid;
+      this.counts.messages++;
+      this.counts.messageBytes += input.size;
+      const id = this.nextId++;
+      await this.addToc(tocLine(messageTocEntry(id, bodySpan, recordSpan, record)));
+      return { id, sha256: bodySpan.sha256 };
+    });
+  }
+
+  /**
+   * Reserved (issue 4): write a content-addressed blob (`blobs/<2 hex>/<sha256>`). It must precede the
+   * first message that references it. The content must hash to `input.sha256` (IntegrityError otherwise).
+   */
+  async writeBlob(input: BlobInput, content: Readable): Promise<void> {
+    await this.run(async () => {
+      if (!/^[0-9a-f]{64}$/.test(input.sha256)) {
+        content.destroy();
+        throw new UsageError(`cannot write blob "${input.sha256}": its name must be 64 lowercase hex digits (sha256)`);
+      }
+      const member = blobMember(input.sha256);
+      const span = await this.writeStreamMember(member, input.size, 0, content, {});
+      if (span.sha256 !== input.sha256) {
+        throw new IntegrityError(`blob "${input.sha256}" hashes to ${span.sha256}: its content does not match its name`, { member });
+      }
+      this.counts.blobs++;
+      await this.addToc(tocLine(plainTocEntry(0, 'blob', span)));
+    });
+  }
+
+  /** Append the TOC, the trailer and the end-of-archive marker; end the output and wait for it. Consumes the writer. */
+  async finish(): Promise<TrailerRecord> {
+    const trailer = await this.run(async () => {
+      await this.flushToc();
+      const spool = this.tocSpool!;
+      const tocSha256 = this.tocHash.digest('hex');
+      const created = unixSeconds(this.header.created);
+      const tocHeaderOffset = this.offset;
+      await this.writeRaw(encodeFileHeader(TOC_MEMBER, this.tocSize, created));
+      const tocDataOffset = this.offset;
+      const buffer = Buffer.alloc(256 * 1024);
+      for (let position = 0; position < this.tocSize; ) {
+        const { bytesRead } = await spool.read(buffer, 0, Math.min(buffer.length, this.tocSize - position), position);
+        if (bytesRead === 0) throw new UnexpectedError('cannot copy the TOC spool: it is shorter than written', { path: this.tocDir });
+        await this.writeRaw(Buffer.from(buffer.subarray(0, bytesRead)));
+        position += bytesRead;
+      }
+      await this.writeRaw(dataPadding(this.tocSize));
+      const record: TrailerRecord = {
+        type: 'trailer',
+        format: FORMAT_NAME,
+        version: FORMAT_VERSION_WRITTEN,
+        runId: this.header.runId,
+        completed: isoNow(),
+        counts: { ...this.counts },
+        toc: { offset: tocHeaderOffset, dataOffset: tocDataOffset, size: this.tocSize, sha256: tocSha256 },
+        digest: { algorithm: 'sha256', value: this.digest.copy().digest('hex') },
+        complete: true,
+      };
+      const text = encodeRecord(record, TRAILER_BYTES);
+      await this.writeRaw(encodeFileHeader(TRAILER_MEMBER, text.length, unixSeconds(record.completed)));
+      await this.writeRaw(text);
+      await this.writeRaw(Buffer.alloc(2 * BLOCK));
+      this.sink.end();
+      await this.done;
+      return record;
+    }, 'finished');
+    await this.cleanup();
+    return trailer;
+  }
+
+  /** Tear down: destroy the output, delete the TOC spool. Safe to call more than once and after failures. */
+  async abort(error: Error): Promise<void> {
+    if (this.state !== 'finished') {
+      this.state = 'failed';
+      this.failure ??= error;
+    }
+    if (!this.sink.destroyed) this.sink.destroy(error);
+    await this.done.catch(() => undefined);
+    await this.cleanup();
+  }
+
+  // ---- internals ----
+
+  /** Run one API call: no overlap, and any error that may have left bytes half-written fails the writer. */
+  private async run<T>(fn: () => Promise<T>, after: State = 'open'): Promise<T> {
+    if (this.state === 'busy') throw new UsageError('DumpWriter calls must not overlap: await each call before the next');
+    if (this.state === 'finished') throw new UsageError('the dump is finished: no more members can be written');
+    if (this.state === 'failed') {
+      throw new UsageError(`the dump writer failed earlier (${this.failure?.message ?? 'unknown error'}): abort it`, { cause: this.failure });
+    }
+    this.state = 'busy';
+    const startOffset = this.offset;
+    try {
+      const result = await fn();
+      this.state = after;
+      return result;
+    } catch (err) {
+      const error = isMailvaultError(err) ? err : fromSystemError(err, 'write the dump');
+      if (this.offset === startOffset && !this.sink.destroyed) {
+        this.state = 'open'; // nothing written: still usable
+      } else {
+        this.state = 'failed';
+        this.failure = error;
+        this.sink.destroy(error);
+        await this.cleanup();
+      }
+      throw error;
+    }
+  }
+
+  private async writeRaw(chunk: Buffer): Promise<void> {
+    if (chunk.length === 0) return;
+    await writeChunk(this.sink, chunk);
+    this.digest.update(chunk);
+    this.offset += chunk.length;
+  }
+
+  private async writeBufferMember(member: string, data: Buffer, mtime: number): Promise<MemberSpan> {
+    const offset = this.offset;
+    const header = encodeFileHeader(member, data.length, mtime);
+    await this.writeRaw(Buffer.concat([header, data, dataPadding(data.length)]));
+    return { member, offset, dataOffset: offset + header.length, size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+  }
+
+  /** Stream exactly `size` bytes from `body` into a member; the header is written with the first byte. */
+  private async writeStreamMember(member: string, size: number, mtime: number, body: Readable, where: { user?: string; mailbox?: string; uid?: number }): Promise<MemberSpan> {
+    const hash = createHash('sha256');
+    const offset = this.offset;
+    let dataOffset = -1;
+    let got = 0;
+    const describe = where.uid === undefined ? `"${member}"` : `message UID ${where.uid} of mailbox "${where.mailbox}" (user "${where.user}")`;
+    const startMember = async (): Promise<void> => {
+      await this.writeRaw(encodeFileHeader(member, size, mtime));
+      dataOffset = this.offset;
+    };
+    try {
+      for await (const piece of body) {
+        const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as Uint8Array);
+        if (chunk.length === 0) continue;
+        if (dataOffset < 0) await startMember();
+        if (got + chunk.length > size) {
+          throw new IntegrityError(`cannot write ${describe}: the body yields more than the ${size} bytes declared (expected ${size}, got at least ${got + chunk.length})`, { ...where, member });
+        }
+        hash.update(chunk);
+        got += chunk.length;
+        await this.writeRaw(chunk);
+      }
+    } catch (err) {
+      body.destroy();
+      if (isMailvaultError(err)) throw err;
+      throw new UnexpectedError(`cannot read the body of ${describe}: ${(err as Error)?.message ?? String(err)}`, { ...where, member, cause: err });
+    }
+    if (got !== size) {
+      throw new IntegrityError(`cannot write ${describe}: the body yields ${got} bytes, but ${size} were declared (expected ${size}, got ${got})`, { ...where, member });
+    }
+    if (dataOffset < 0) await startMember();
+    await this.writeRaw(dataPadding(size));
+    return { member, offset, dataOffset, size, sha256: hash.digest('hex') };
+  }
+
+  private async addToc(line: string): Promise<void> {
+    this.tocHash.update(line);
+    const bytes = Buffer.byteLength(line);
+    this.tocPending.push(line);
+    this.tocPendingBytes += bytes;
+    if (this.tocPendingBytes >= TOC_SPOOL_FLUSH) await this.flushToc();
+  }
+
+  private async flushToc(): Promise<void> {
+    if (this.tocPending.length === 0 || this.tocSpool === null) return;
+    const data = Buffer.from(this.tocPending.join(''));
+    this.tocPending = [];
+    this.tocPendingBytes = 0;
+    try {
+      await this.tocSpool.write(data, 0, data.length, this.tocSize);
+    } catch (err) {
+      throw fromSystemError(err, 'write the TOC spool file', { path: this.tocDir });
+    }
+    this.tocSize += data.length;
+  }
+
+  private async cleanup(): Promise<void> {
+    const spool = this.tocSpool;
+    this.tocSpool = null;
+    await spool?.close().catch(() => undefined);
+    await rm(this.tocDir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * Single-instance attachment storage (SIS) for dbox (reference section 3): parsing the `X` metadata,
+ * and rebuilding the full message from the stub in the dbox file plus the external attachment files,
+ * streamed (base64 is re-encoded chunk by chunk, never an attachment held whole).
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
+import type { MessagePart } from '../../types.js';
+
+export interface ExtRef {
+  /** Offset in the full (reassembled) message. */
+  readonly start: number;
+  /** Bytes the attachment occupies in the full message. */
+  readonly size: number;
+  /** Base64 characters per line, or null when stored raw. */
+  readonly base64LineLength: number | null;
+  readonly crlf: boolean;
+  /** Path relative to mail_attachment_dir, as written in X (without the sdbox suffix). */
+  readonly relPath: string;
+}
+
+/** Parse an `X` value: groups of 4 space-separated tokens `start size options relpath`. */
+export function parseExtRefs(value: string, where: string): ExtRef[] {
+  const tokens = value.split(' ').filter((t) => t !== '');
+  const bad = (why: string): StorageCorruptError =>
+    new StorageCorruptError(`bad external attachment reference (X metadata) in ${where}: ${why}`, {
+      path: where,
+      hint: 'the dbox metadata is damaged; check it with "doveadm dump" and "doveadm fetch text"',
+    });
+  if (tokens.length % 4 !== 0) throw bad(`${tokens.length} tokens is not a multiple of 4`);
+  const refs: ExtRef[] = [];
+  let prevEnd = 0;
+  for (let i = 0; i < tokens.length; i += 4) {
+    const [startS, sizeS, opts, relPath] = tokens.slice(i, i + 4) as [string, string, string, string];
+    if (!/^\d+$/.test(startS) || !/^\d+$/.test(sizeS)) throw bad(`offset "${startS}" or size "${sizeS}" is not a number`);
+    const start = Number(startS);
+    const size = Number(sizeS);
+    if (start < prevEnd) throw bad(`references overlap or are out of order at offset ${start}`);
+    prevEnd = start + size;
+    let base64LineLength: number | null = null;
+    let crlf = false;
+    if (opts !== '-') {
+      const m = /^(C?)(?:B(\d+))?$/.exec(opts);
+      if (!m || opts === '') throw bad(`unknown options "${opts}"`);
+      crlf = m[1] === 'C';
+      if (m[2] !== undefined) {
+        base64LineLength = Number(m[2]);
+        if (base64LineLength <= 0 || base64LineLength % 4 !== 0) throw bad(`base64 line length ${base64LineLength} is not a positive multiple of 4`);
+      }
+    }
+    if (relPath.startsWith('/') || relPath.split('/').includes('..')) throw bad(`path "${relPath}" leaves the attachment directory`);
+    refs.push({ start, size, base64LineLength, crlf, relPath });
+  }
+  return refs;
+}
+
+/** Everything needed to rebuild one SIS message. */
+export interface SisMessage {
+  readonly mailbox: string;
+  readonly uid: number;
+  /** dbox file holding the stub, and where the stub starts and how long it is. */
+  readonly file: string;
+  readonly stubOffset: number;
+  readonly stubSize: number;
+  /** Full message size (Z, else the stub size). */
+  readonly fullSize: number;
+  readonly refs: readonly ExtRef[];
+  /** Candidate absolute paths of a reference's file, most likely first. */
+  readonly attachmentPaths: (ref: ExtRef) => readonly string[];
+}
+
+type Segment = { readonly kind: 'stub'; readonly from: number; readonly length: number } | { readonly kind: 'ref'; readonly ref: ExtRef };
+
+/** The message as stub ranges and references, checked against the stub and full sizes. */
+export function planSegments(msg: SisMessage): Segment[] {
+  const segs: Segment[] = [];
+  let stubPos = 0;
+  let fullPos = 0;
+  const bad = (why: string): StorageCorruptError =>
+    new StorageCorruptError(`message UID ${msg.uid} in mailbox "${msg.mailbox}": external attachment references do not fit the stub in ${msg.file}: ${why}`, {
+      mailbox: msg.mailbox,
+      uid: msg.uid,
+      path: msg.file,
+      offset: msg.stubOffset,
+      hint: 'the dbox metadata is damaged; check it with "doveadm dump"',
+    });
+  for (const ref of msg.refs) {
+    const gap = ref.start - fullPos;
+    if (gap < 0 || stubPos + gap > msg.stubSize) throw bad(`reference at ${ref.start} needs stub bytes ${stubPos}..${stubPos + gap} of ${msg.stubSize}`);
+    if (gap > 0) segs.push({ kind: 'stub', from: stubPos, length: gap });
+    stubPos += gap;
+    fullPos += gap;
+    segs.push({ kind: 'ref', ref });
+    fullPos += ref.size;
+  }
+  const trailer = msg.fullSize - fullPos;
+  if (trailer < 0 || stubPos + trailer > msg.stubSize) throw bad(`full size ${msg.fullSize} leaves ${trailer} trailer bytes, the stub has ${msg.stubSize - stubPos}`);
+  if (trailer > 0) segs.push({ kind: 'stub', from: stubPos, length: trailer });
+  return segs;
+}
+
+/** Find the file of a reference; StorageNotFoundError naming mailbox, UID and path when none exists. */
+export async function resolveAttachment(msg: SisMessage, ref: ExtRef): Promise<{ path: string; size: number }> {
+  const candidates = msg.attachmentPaths(ref);
+  for (const p of candidates) {
+    try {
+      const st = await stat(p);
+      return { path: p, size: st.size };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, 'read an external attachment', { path: p, mailbox: msg.mailbox, uid: msg.uid });
+    }
+  }
+  throw new StorageNotFoundError(`message UID ${msg.uid} in mailbox "${msg.mailbox}": external attachment ${candidates[0]} is missing`, {
+    path: candidates[0]!,
+    mailbox: msg.mailbox,
+    uid: msg.uid,
+    hint: 'check --attachment-dir (Dovecot mail_attachment_dir of this user); the message is skipped',
+  });
+}
+
+/** Base64-encode a byte stream into lines of `lineLength` characters, no line break after the last line. */
+export async function* encodeBase64Lines(source: AsyncIterable<Buffer>, lineLength: number, crlf: boolean): AsyncGenerator<Buffer> {
+  const eol = crlf ? '\r\n' : '\n';
+  let carry = Buffer.alloc(0);
+  let column = 0;
+  const wrap = (b64: string): Buffer => {
+    let out = '';
+    let i = 0;
+    while (i < b64.length) {
+      if (column === lineLength) {
+        out += eol;
+        column = 0;
+      }
+      const take = Math.min(lineLength - column, b64.length - i);
+      out += b64.slice(i, i + take);
+      i += take;
+      column += take;
+    }
+    return Buffer.from(out, 'latin1');
+  };
+  for await (const chunk of source) {
+    const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    const whole = data.length - (data.length % 3);
+    carry = Buffer.from(data.subarray(whole));
+    if (whole > 0) yield wrap(data.subarray(0, whole).toString('base64'));
+  }
+  if (carry.length > 0) yield wrap(carry.toString('base64'));
+}
+
+/** Yield exactly `size` bytes of `source`; IntegrityError if it is shorter. Stops reading once done. */
+export async function* takeExactly(source: AsyncIterable<Buffer>, size: number, short: (got: number) => Error): AsyncGenerator<Buffer> {
+  let got = 0;
+  if (size === 0) return;
+  for await (const chunk of source) {
+    const need = size - got;
+    if (chunk.length >= need) {
+      yield chunk.subarray(0, need);
+      got = size;
+      return;
+    }
+    got += chunk.length;
+    yield chunk;
+  }
+  if (got < size) throw short(got);
+}
+
+function openRef(msg: SisMessage, file: { path: string }, ref: ExtRef): AsyncIterable<Buffer> {
+  const raw = createReadStream(file.path, { highWaterMark: 64 * 1024 });
+  const content = ref.base64LineLength === null ? raw : encodeBase64Lines(raw, ref.base64LineLength, ref.crlf);
+  return takeExactly(content, ref.size, (got) => new IntegrityError(`message UID ${msg.uid} in mailbox "${msg.mailbox}": external attachment ${file.path} gives ${got} bytes, the message needs ${ref.size}`, {
+    mailbox: msg.mailbox,
+    uid: msg.uid,
+    path: file.path,
+    hint: 'the attachment file was changed or truncated; the message is skipped',
+  }));
+}
+
+/**
+ * Open the reassembled message. Resolves every attachment file first, so a missing one fails here
+ * (StorageNotFoundError) rather than mid-stream.
+ */
+export async function openSisMessage(msg: SisMessage): Promise<Readable> {
+  const segs = planSegments(msg);
+  const files = new Map<ExtRef, { path: string; size: number }>();
+  for (const s of segs) if (s.kind === 'ref') files.set(s.ref, await resolveAttachment(msg, s.ref));
+  async function* generate(): AsyncGenerator<Buffer> {
+    for (const s of segs) {
+      if (s.kind === 'stub') {
+        yield* takeExactly(createReadStream(msg.file, { start: msg.stubOffset + s.from, end: msg.stubOffset + s.from + s.length - 1 }), s.length, (got) => truncated(msg, got, s.length));
+      } else {
+        yield* openRef(msg, files.get(s.ref)!, s.ref);
+      }
+    }
+  }
+  return Readable.from(generate(), { objectMode: false });
+}
+
+function truncated(msg: SisMessage, got: number, want: number): IntegrityError {
+  return new IntegrityError(`message UID ${msg.uid} in mailbox "${msg.mailbox}": ${msg.file} gave ${got} of ${want} stub bytes`, { mailbox: msg.mailbox, uid: msg.uid, path: msg.file, hint: 'the dbox file changed while it was read; run the backup again' });
+}
+
+async function readRange(file: string, start: number, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  if (length === 0) return Buffer.alloc(0);
+  for await (const c of createReadStream(file, { start, end: start + length - 1 })) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The message as inline stub pieces and attachment references (MessagePart), for storing each attachment once. */
+export async function sisMessageParts(msg: SisMessage): Promise<MessagePart[]> {
+  const parts: MessagePart[] = [];
+  for (const s of planSegments(msg)) {
+    if (s.kind === 'stub') {
+      const data = await readRange(msg.file, msg.stubOffset + s.from, s.length);
+      if (data.length !== s.length) throw truncated(msg, data.length, s.length);
+      parts.push({ kind: 'inline', data });
+    } else {
+      const ref = s.ref;
+      const file = await resolveAttachment(msg, ref);
+      parts.push({
+        kind: 'attachment',
+        size: ref.size,
+        encoding: ref.base64LineLength === null ? { type: 'raw' } : { type: 'base64', lineLength: ref.base64LineLength, crlf: ref.crlf },
+        contentSize: file.size,
+        open: async () => createReadStream(file.path, { highWaterMark: 64 * 1024 }),
+      });
+    }
+  }
+  return parts;
+}
+
+/** Join a relative X path to the attachment directory. */
+export function attachmentPath(attachmentDir: string, relPath: string, suffix = ''): string {
+  return path.join(attachmentDir, relPath + suffix);
+}

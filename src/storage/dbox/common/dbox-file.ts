@@ -1,0 +1,138 @@
+/**
+ * The dbox file format shared by sdbox `u.<uid>` and mdbox `m.<file_id>` files (reference section 2.2):
+ * file header line, then per message a fixed header with the body size, the body, and a metadata block.
+ * Reads only headers and metadata; bodies are streamed by the caller from `bodyOffset`.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { StorageCorruptError } from '../../../core/errors.js';
+
+const DBOX_HINT = 'the dbox file is damaged (cut short or overwritten); run "doveadm force-resync -u <user> <mailbox>" and check the file with "doveadm dump"';
+/** Bound for the file header line and for one metadata block (X lists can be long, but not this long). */
+const MAX_FILE_HEADER = 4096;
+const MAX_METADATA = 1024 * 1024;
+
+export interface DboxFileHeader {
+  /** Offset of the first message header. */
+  readonly firstMessageOffset: number;
+  /** Message header size (the `M` key). */
+  readonly messageHeaderSize: number;
+}
+
+export interface DboxMetadataEntry {
+  readonly key: string;
+  readonly value: string;
+}
+
+export interface DboxMessage {
+  /** Offset of the message header. */
+  readonly offset: number;
+  readonly bodyOffset: number;
+  /** Bytes of body stored in the file (the SIS stub when X is present). */
+  readonly bodySize: number;
+  /** Metadata lines in file order (duplicates kept). */
+  readonly metadata: readonly DboxMetadataEntry[];
+  /** Offset just past the metadata block (the next message in an mdbox file). */
+  readonly endOffset: number;
+}
+
+export function dboxCorrupt(file: string, offset: number, why: string): StorageCorruptError {
+  return new StorageCorruptError(`corrupt dbox file ${file} at offset ${offset}: ${why}`, { path: file, offset, hint: DBOX_HINT });
+}
+
+async function readAt(fh: FileHandle, pos: number, len: number): Promise<Buffer> {
+  const buf = Buffer.alloc(len);
+  let got = 0;
+  while (got < len) {
+    const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
+}
+
+/** Parse the `2 M1e C<hex>` file header line. */
+export async function readDboxFileHeader(fh: FileHandle, file: string): Promise<DboxFileHeader> {
+  const head = await readAt(fh, 0, MAX_FILE_HEADER);
+  const lf = head.indexOf(0x0a);
+  if (lf < 0) throw dboxCorrupt(file, 0, head.length < MAX_FILE_HEADER ? 'file header line is cut short' : 'no file header line');
+  const line = head.toString('latin1', 0, lf);
+  const [version, ...fields] = line.split(' ');
+  if (version !== '2') throw dboxCorrupt(file, 0, `dbox version "${version}" is not supported (expected 2)`);
+  let msgHdr = 30;
+  for (const f of fields) {
+    if (f.startsWith('M')) {
+      msgHdr = parseInt(f.slice(1), 16);
+      if (!Number.isFinite(msgHdr) || msgHdr < 30) throw dboxCorrupt(file, 0, `bad message header size "${f}"`);
+    }
+  }
+  return { firstMessageOffset: lf + 1, messageHeaderSize: msgHdr };
+}
+
+/**
+ * Parse the message at `offset`: header (magic 01 02 'N', 16 hex digits of body size at byte 13),
+ * then the metadata after the body (`0a 01 03 0a`, `<key><value>` lines, an empty line).
+ */
+export async function readDboxMessage(fh: FileHandle, file: string, hdr: DboxFileHeader, offset: number, fileSize: number): Promise<DboxMessage> {
+  if (offset + hdr.messageHeaderSize > fileSize) throw dboxCorrupt(file, offset, `message header runs past the end of the file (${fileSize} bytes)`);
+  const mh = await readAt(fh, offset, hdr.messageHeaderSize);
+  if (mh.length < hdr.messageHeaderSize) throw dboxCorrupt(file, offset, 'message header is cut short');
+  if (mh[0] !== 0x01 || mh[1] !== 0x02) throw dboxCorrupt(file, offset, 'no message header magic (01 02)');
+  if (mh[2] !== 0x4e) throw dboxCorrupt(file, offset + 2, `message type "${String.fromCharCode(mh[2]!)}" is not supported (expected N)`);
+  const sizeHex = mh.toString('latin1', 13, 29);
+  if (!/^[0-9A-Fa-f]{16}$/.test(sizeHex)) throw dboxCorrupt(file, offset + 13, `bad message size "${sizeHex}"`);
+  const bodySize = Number.parseInt(sizeHex, 16);
+  if (!Number.isSafeInteger(bodySize)) throw dboxCorrupt(file, offset + 13, `message size ${sizeHex} is too large`);
+  const bodyOffset = offset + hdr.messageHeaderSize;
+  const metaOffset = bodyOffset + bodySize;
+  if (metaOffset > fileSize) throw dboxCorrupt(file, bodyOffset, `message body of ${bodySize} bytes runs past the end of the file (${fileSize} bytes): the file is truncated`);
+  const { metadata, end } = await readMetadata(fh, file, metaOffset, fileSize);
+  return { offset, bodyOffset, bodySize, metadata, endOffset: end };
+}
+
+async function readMetadata(fh: FileHandle, file: string, at: number, fileSize: number): Promise<{ metadata: DboxMetadataEntry[]; end: number }> {
+  let buf: Buffer;
+  let chunk = 4096;
+  for (;;) {
+    const want = Math.min(chunk, fileSize - at);
+    buf = await readAt(fh, at, want);
+    if (buf.length < 4) throw dboxCorrupt(file, at, 'metadata block is missing: the file is truncated');
+    if (buf[0] !== 0x0a || buf[1] !== 0x01 || buf[2] !== 0x03 || buf[3] !== 0x0a) throw dboxCorrupt(file, at, 'no metadata magic (0a 01 03 0a) after the message body');
+    const metadata: DboxMetadataEntry[] = [];
+    let pos = 4;
+    let done = false;
+    while (pos < buf.length) {
+      const lf = buf.indexOf(0x0a, pos);
+      if (lf < 0) break;
+      if (lf === pos) {
+        pos = lf + 1;
+        done = true;
+        break;
+      }
+      const line = buf.toString('utf8', pos, lf);
+      pos = lf + 1;
+      if (line.startsWith(' ')) {
+        done = true; // old v1 terminator
+        break;
+      }
+      metadata.push({ key: line[0]!, value: line.slice(1) });
+    }
+    if (done) return { metadata, end: at + pos };
+    if (buf.length >= fileSize - at) throw dboxCorrupt(file, at, 'metadata block is not terminated: the file is truncated');
+    if (chunk >= MAX_METADATA) throw dboxCorrupt(file, at, `metadata block is larger than ${MAX_METADATA} bytes`);
+    chunk *= 4;
+  }
+}
+
+/** First value of a metadata key, or undefined. */
+export function metadataValue(meta: readonly DboxMetadataEntry[], key: string): string | undefined {
+  return meta.find((m) => m.key === key)?.value;
+}
+
+/** Parse a lowercase/uppercase hex metadata value (R, V, Z). */
+export function parseHexValue(value: string | undefined, file: string, offset: number, key: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9A-Fa-f]{1,16}$/.test(value)) throw dboxCorrupt(file, offset, `bad ${key} metadata value "${value}"`);
+  const n = Number.parseInt(value, 16);
+  if (!Number.isSafeInteger(n)) throw dboxCorrupt(file, offset, `${key} metadata value ${value} is too large`);
+  return n;
+}

@@ -1,0 +1,125 @@
+/**
+ * The read-only MessageSource shared by sdbox and mdbox: mailbox list, subscriptions, mailbox state
+ * from the replayed index. A driver plugs in where its mailbox GUID lives and how messages are located.
+ */
+import { StorageCorruptError, StorageNotFoundError, UnsupportedLocationError } from '../../../core/errors.js';
+import { readDovecotIndex, type IndexSnapshot } from '../../dovecot-index/index.js';
+import type { MailLocation } from '../../location.js';
+import type { DriverCapabilities, MailboxInfo, MailboxReader, MessageSource } from '../../types.js';
+import { listDboxMailboxes, mailboxIndexDirs, mailboxMailDir, readDboxSubscriptions, type DboxMailboxEntry } from './mailbox-list.js';
+import { DboxMailboxReader, type DboxMessageLocator } from './mailbox-reader.js';
+
+export interface DboxStoreOptions {
+  /** Dovecot mail_attachment_dir (absolute), or null when SIS is not used. */
+  readonly attachmentDir?: string | null;
+}
+
+export interface DboxMailboxContext {
+  readonly location: MailLocation;
+  readonly entry: DboxMailboxEntry;
+  readonly mailDir: string;
+  readonly snapshot: IndexSnapshot;
+  /** Mailbox GUID, lowercase hex, or null. */
+  readonly mailboxGuid: string | null;
+}
+
+export interface DboxDriver {
+  readonly name: 'sdbox' | 'mdbox';
+  readonly capabilities: DriverCapabilities;
+  /** Index extension whose header holds `rebuild_count|map_uid_validity u32, mailbox_guid[16]`. */
+  readonly headerExt: 'dbox-hdr' | 'mdbox-hdr';
+  createLocator(ctx: DboxMailboxContext): Promise<DboxMessageLocator>;
+}
+
+/** Mailbox GUID from the dbox-hdr / mdbox-hdr extension header (bytes 4..19). */
+export function mailboxGuidFrom(snapshot: IndexSnapshot, ext: string): string | null {
+  const h = snapshot.extHeaders.get(ext);
+  if (!h || h.length < 20) return null;
+  const g = h.subarray(4, 20);
+  return g.every((b) => b === 0) ? null : g.toString('hex');
+}
+
+export class DboxStore implements MessageSource {
+  readonly driverName: string;
+  readonly capabilities: DriverCapabilities;
+  private readonly attachmentDir: string | null;
+
+  constructor(
+    private readonly driver: DboxDriver,
+    readonly location: MailLocation,
+    readonly user: string,
+    options: DboxStoreOptions,
+  ) {
+    if (location.index === 'MEMORY') {
+      throw new UnsupportedLocationError(`mail_location "${location.raw}" keeps the index in memory (INDEX=MEMORY): flags, keywords and UIDVALIDITY exist nowhere on disk`, {
+        hint: 'back this store up through IMAP (--imap) instead',
+      });
+    }
+    this.driverName = driver.name;
+    this.attachmentDir = options.attachmentDir ?? null;
+    this.capabilities = { ...driver.capabilities, sis: this.attachmentDir !== null };
+  }
+
+  async listMailboxes(): Promise<MailboxInfo[]> {
+    const out: MailboxInfo[] = [];
+    for (const entry of await listDboxMailboxes(this.location)) {
+      if (!entry.selectable) {
+        out.push({ name: entry.name, guid: null, uidValidity: 0, uidNext: 1, highestModseq: null, messageCount: 0, specialUse: [], selectable: false });
+        continue;
+      }
+      try {
+        out.push((await this.readState(entry)).info);
+      } catch (e) {
+        // A damaged index fails this mailbox only: it is listed, and openMailbox reports the error.
+        if (!(e instanceof StorageCorruptError || e instanceof StorageNotFoundError)) throw e;
+        out.push({ name: entry.name, guid: null, uidValidity: 0, uidNext: 1, highestModseq: null, messageCount: 0, specialUse: [], selectable: true });
+      }
+    }
+    return out;
+  }
+
+  async listSubscriptions(): Promise<string[]> {
+    return readDboxSubscriptions(this.location);
+  }
+
+  async openMailbox(name: string): Promise<MailboxReader> {
+    const wanted = name.toUpperCase() === 'INBOX' ? 'INBOX' : name;
+    const entry = (await listDboxMailboxes(this.location)).find((e) => e.name === wanted);
+    if (!entry || !entry.selectable) {
+      throw new StorageNotFoundError(`mailbox "${name}" does not exist in ${this.location.root}`, { mailbox: name, user: this.user, hint: 'list the mailboxes with "mailvault list"' });
+    }
+    const { info, snapshot, mailDir, mailboxGuid } = await this.readState(entry);
+    const locator = await this.driver.createLocator({ location: this.location, entry, mailDir, snapshot, mailboxGuid });
+    return new DboxMailboxReader(info, snapshot, locator, { attachmentDir: this.attachmentDir });
+  }
+
+  async close(): Promise<void> {}
+
+  private async readState(entry: DboxMailboxEntry): Promise<{ info: MailboxInfo; snapshot: IndexSnapshot; mailDir: string; mailboxGuid: string | null }> {
+    const mailDir = mailboxMailDir(this.location, entry.storageParts);
+    let snapshot: IndexSnapshot | null = null;
+    for (const dir of mailboxIndexDirs(this.location, entry.storageParts)) {
+      snapshot = await readDovecotIndex(dir);
+      if (snapshot) break;
+    }
+    if (!snapshot) {
+      throw new StorageCorruptError(`mailbox "${entry.name}" has no Dovecot index (${mailDir}/dovecot.index and dovecot.index.log are missing): its UIDs, flags and UIDVALIDITY are unknown`, {
+        mailbox: entry.name,
+        path: mailDir,
+        hint: `run "doveadm force-resync -u ${this.user} '${entry.name}'" (this assigns a new UIDVALIDITY), then back up again`,
+      });
+    }
+    const mailboxGuid = mailboxGuidFrom(snapshot, this.driver.headerExt);
+    const info: MailboxInfo = {
+      name: entry.name,
+      guid: mailboxGuid,
+      uidValidity: snapshot.uidValidity,
+      uidNext: snapshot.nextUid,
+      highestModseq: snapshot.highestModseq,
+      messageCount: snapshot.messages.length,
+      specialUse: [],
+      selectable: true,
+    };
+    return { info, snapshot, mailDir, mailboxGuid };
+  }
+}

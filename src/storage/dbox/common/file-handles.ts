@@ -1,0 +1,48 @@
+/**
+ * A small cache of open read-only file handles (mdbox reads many messages from one m.N file).
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+
+export interface OpenFile {
+  readonly fh: FileHandle;
+  readonly size: number;
+}
+
+export class FileHandleCache {
+  private readonly files = new Map<string, Promise<OpenFile>>();
+
+  constructor(private readonly max = 8) {}
+
+  /** Open `file` (or reuse it). Errors are the raw Node errors; the caller maps them. */
+  async get(file: string): Promise<OpenFile> {
+    let p = this.files.get(file);
+    if (p) {
+      this.files.delete(file);
+      this.files.set(file, p); // most recently used last
+      return p;
+    }
+    p = (async () => {
+      const fh = await open(file, 'r');
+      try {
+        return { fh, size: (await fh.stat()).size };
+      } catch (e) {
+        await fh.close();
+        throw e;
+      }
+    })();
+    this.files.set(file, p);
+    p.catch(() => this.files.delete(file));
+    while (this.files.size > this.max) {
+      const [oldest, op] = this.files.entries().next().value as [string, Promise<OpenFile>];
+      this.files.delete(oldest);
+      op.then((f) => f.fh.close(), () => undefined).catch(() => undefined);
+    }
+    return p;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.files.values()];
+    this.files.clear();
+    await Promise.all(all.map((p) => p.then((f) => f.fh.close(), () => undefined)));
+  }
+}

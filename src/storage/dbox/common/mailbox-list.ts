@@ -1,0 +1,129 @@
+/**
+ * dbox mailbox list (reference 2.1): every directory under `<root>/mailboxes/` that holds a
+ * `dbox-Mails` (DIRNAME=) directory is a mailbox; hierarchy levels without one are \NoSelect parents.
+ * Names on disk are mUTF-7 unless the location has the UTF-8 flag. Also the `subscriptions` file (1.9).
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
+import type { MailLocation } from '../../location.js';
+import { decodeMutf7, encodeMutf7 } from '../../mutf7.js';
+
+export const DEFAULT_DIRNAME = 'dbox-Mails';
+
+export interface DboxMailboxEntry {
+  /** UTF-8, "/" separated. */
+  readonly name: string;
+  /** Directory components as stored on disk. */
+  readonly storageParts: readonly string[];
+  readonly selectable: boolean;
+}
+
+export function dirnameOf(loc: MailLocation): string {
+  return loc.dirname ?? DEFAULT_DIRNAME;
+}
+
+function decodePart(part: string, loc: MailLocation, where: string): string {
+  if (loc.utf8) return part;
+  try {
+    return decodeMutf7(part);
+  } catch (e) {
+    throw new StorageCorruptError(`mailbox directory name "${part}" in ${where} is not valid modified UTF-7`, {
+      path: where,
+      cause: e,
+      hint: 'rename the directory, or add :UTF-8 to the location if the store uses UTF-8 names',
+    });
+  }
+}
+
+/** Storage (on-disk) components of a UTF-8 mailbox name. */
+export function storageParts(name: string, loc: MailLocation): string[] {
+  const parts = name.split('/');
+  return loc.utf8 ? parts : parts.map((p) => encodeMutf7(p));
+}
+
+/** List all mailboxes, sorted by name in UTF-8 byte order. */
+export async function listDboxMailboxes(loc: MailLocation): Promise<DboxMailboxEntry[]> {
+  const top = path.join(loc.root, 'mailboxes');
+  const dirname = dirnameOf(loc);
+  const out: DboxMailboxEntry[] = [];
+  const walk = async (dir: string, parts: string[]): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && parts.length === 0) throw new StorageNotFoundError(`no dbox mail store at ${loc.root}: ${top} does not exist`, { path: top, hint: 'check the mail_location and the user' });
+      if (code === 'ENOENT') return; // removed while listing
+      throw fromSystemError(e, 'list mailboxes', { path: dir });
+    }
+    const hasMails = entries.some((e) => e.isDirectory() && e.name === dirname);
+    if (parts.length > 0) {
+      out.push({ name: parts.map((p) => decodePart(p, loc, dir)).join('/'), storageParts: parts, selectable: hasMails });
+    }
+    for (const e of entries) {
+      if (!e.isDirectory() || e.name === dirname || e.name.startsWith('.')) continue;
+      await walk(path.join(dir, e.name), [...parts, e.name]);
+    }
+  };
+  await walk(top, []);
+  const inboxOnDisk = out.some((m) => m.name === 'INBOX');
+  if (loc.inbox && !inboxOnDisk) out.push({ name: 'INBOX', storageParts: ['INBOX'], selectable: true });
+  return out
+    .map((m) => (m.name.toUpperCase() === 'INBOX' ? { ...m, name: 'INBOX' } : m))
+    .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+}
+
+/** Mail directory (holding u.N files or the mdbox mailbox index) of a mailbox. */
+export function mailboxMailDir(loc: MailLocation, parts: readonly string[]): string {
+  if (loc.inbox && parts.length === 1 && parts[0] === 'INBOX') return loc.inbox;
+  return path.join(loc.root, 'mailboxes', ...parts, dirnameOf(loc));
+}
+
+/** Candidate index directories of a mailbox, most likely first. */
+export function mailboxIndexDirs(loc: MailLocation, parts: readonly string[]): string[] {
+  if (loc.index && loc.index !== 'MEMORY') {
+    return [path.join(loc.index, 'mailboxes', ...parts, dirnameOf(loc)), path.join(loc.index, 'mailboxes', ...parts)];
+  }
+  return [mailboxMailDir(loc, parts)];
+}
+
+/** Alternate-storage directory of a mailbox (ALT=), or null. */
+export function mailboxAltDir(loc: MailLocation, parts: readonly string[]): string | null {
+  return loc.alt ? path.join(loc.alt, 'mailboxes', ...parts, dirnameOf(loc)) : null;
+}
+
+function unescapeSubscription(part: string): string {
+  const map: Record<string, string> = { '0': '\x00', '1': '\x01', t: '\t', r: '\r', n: '\n' };
+  return part.replace(/\x01([01trn])/g, (_m, c: string) => map[c]!);
+}
+
+/** Subscribed names (UTF-8, "/"), sorted; an absent file means none. */
+export async function readDboxSubscriptions(loc: MailLocation): Promise<string[]> {
+  const file = path.join(loc.control ?? loc.root, 'subscriptions');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw fromSystemError(e, 'read the subscriptions file', { path: file });
+  }
+  let lines: string[][];
+  if (text.startsWith('V\t2\n')) {
+    const body = text.slice(text.indexOf('\n\n') >= 0 ? text.indexOf('\n\n') + 2 : text.length);
+    lines = body.split('\n').filter((l) => l !== '').map((l) => l.split('\t').map(unescapeSubscription));
+  } else {
+    lines = text.split('\n').filter((l) => l !== '').map((l) => l.split('/'));
+  }
+  const names = new Set<string>();
+  for (const parts of lines) {
+    let name: string;
+    try {
+      name = parts.map((p) => decodePart(p, loc, file)).join('/');
+    } catch {
+      name = parts.join('/'); // not valid mUTF-7: keep the stored spelling rather than drop it
+    }
+    names.add(name.toUpperCase() === 'INBOX' ? 'INBOX' : name);
+  }
+  return [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}

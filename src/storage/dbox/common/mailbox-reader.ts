@@ -1,0 +1,220 @@
+/**
+ * The MailboxReader shared by sdbox and mdbox: message state (flags, keywords, modseq) comes from the
+ * replayed mailbox index, GUID / INTERNALDATE / size / extra metadata from the dbox file, and the body
+ * from the dbox file plus, with SIS, the external attachment files. The driver supplies only a
+ * DboxMessageLocator that says where a message's dbox record is.
+ */
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { Readable as ReadableStream } from 'node:stream';
+import { IntegrityError, StorageCorruptError, StorageNotFoundError } from '../../../core/errors.js';
+import type { IndexSnapshot, IndexedMessage } from '../../dovecot-index/index.js';
+import { normalizeKeywords } from '../../flags.js';
+import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessagePart, SystemFlag } from '../../types.js';
+import { attachmentPath, openSisMessage, parseExtRefs, sisMessageParts, takeExactly, type ExtRef, type SisMessage } from './attachments.js';
+import { metadataValue, parseHexValue, type DboxMessage } from './dbox-file.js';
+
+export interface LocatedMessage {
+  /** The dbox file holding the message. */
+  readonly file: string;
+  readonly message: DboxMessage;
+  /** Unix seconds, or null. */
+  readonly saveDate: number | null;
+  /** mdbox: the 16-byte `guid` index extension record, to check against G. */
+  readonly guidRecord: Buffer | null;
+}
+
+export interface DboxMessageLocator {
+  /** Find and parse the dbox record of `m`. Throws per-message errors (not found, corrupt). */
+  locate(m: IndexedMessage): Promise<LocatedMessage>;
+  /** Suffix appended to an X path on disk (sdbox: `-<mailbox guid>-<uid>`; mdbox: none). */
+  attachmentSuffixes(uid: number): readonly string[];
+  close(): Promise<void>;
+}
+
+/** Metadata keys turned into MessageInfo fields; all others are carried in `extra` as `dbox.<key>`. */
+const CONSUMED_KEYS = new Set(['G', 'R', 'Z', 'X', 'V']);
+
+const FLAG_BITS: readonly [number, SystemFlag][] = [
+  [0x01, '\\Answered'],
+  [0x04, '\\Deleted'],
+  [0x10, '\\Draft'],
+  [0x02, '\\Flagged'],
+  [0x08, '\\Seen'],
+];
+
+export function flagsFromByte(b: number): SystemFlag[] {
+  return FLAG_BITS.filter(([bit]) => (b & bit) !== 0).map(([, f]) => f);
+}
+
+/** The 128-bit GUID Dovecot derives from a G string: the hex itself, else the last 16 bytes of SHA-1. */
+async function guid128(g: string): Promise<string> {
+  if (/^[0-9a-fA-F]{32}$/.test(g)) return g.toLowerCase();
+  const { createHash } = await import('node:crypto');
+  return createHash('sha1').update(g).digest().subarray(4).toString('hex');
+}
+
+interface Described {
+  readonly info: MessageInfo;
+  readonly located: LocatedMessage;
+  readonly refs: readonly ExtRef[] | null;
+}
+
+export interface DboxReaderOptions {
+  readonly attachmentDir: string | null;
+}
+
+export class DboxMailboxReader implements MailboxReader {
+  private readonly byUid = new Map<number, IndexedMessage>();
+  private closed = false;
+
+  constructor(
+    readonly info: MailboxInfo,
+    private readonly snapshot: IndexSnapshot,
+    private readonly locator: DboxMessageLocator,
+    private readonly options: DboxReaderOptions,
+  ) {
+    for (const m of snapshot.messages) this.byUid.set(m.uid, m);
+    if (options.attachmentDir !== null) this.openMessageParts = (message) => this.parts(message);
+  }
+
+  openMessageParts?: (message: MessageInfo) => Promise<MessagePart[] | null>;
+
+  /**
+   * Messages in ascending UID order. A message whose dbox record cannot be read makes `next()` reject
+   * with a typed error for that message only; calling `next()` again continues with the next message.
+   */
+  messages(options: MessageListOptions = {}): AsyncIterable<MessageInfo> {
+    const minUid = options.minUid ?? 0;
+    const since = options.changedSinceModseq === undefined ? null : BigInt(options.changedSinceModseq);
+    const list = this.snapshot.messages.filter((m) => m.uid >= minUid && (since === null || BigInt(m.modseq) > since));
+    let i = 0;
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async (): Promise<IteratorResult<MessageInfo>> => {
+          this.assertOpen();
+          if (i >= list.length) return { done: true, value: undefined };
+          const m = list[i++]!;
+          return { done: false, value: (await this.describe(m)).info };
+        },
+        return: async (): Promise<IteratorResult<MessageInfo>> => {
+          i = list.length;
+          return { done: true, value: undefined };
+        },
+      }),
+    };
+  }
+
+  async openMessage(message: MessageInfo): Promise<Readable> {
+    const d = await this.describeForRead(message);
+    const loc = d.located;
+    if (d.refs) return openSisMessage(this.sisMessage(d));
+    const { file, message: dm } = loc;
+    const source: AsyncIterable<Buffer> = dm.bodySize === 0 ? (async function* () {})() : createReadStream(file, { start: dm.bodyOffset, end: dm.bodyOffset + dm.bodySize - 1 });
+    return ReadableStream.from(
+      takeExactly(source, dm.bodySize, (got) => new IntegrityError(`message UID ${message.uid} in mailbox "${this.info.name}": ${file} gave ${got} of ${dm.bodySize} bytes`, {
+        mailbox: this.info.name,
+        uid: message.uid,
+        path: file,
+        hint: 'the dbox file changed while it was read; run the backup again',
+      })),
+      { objectMode: false },
+    );
+  }
+
+  private async parts(message: MessageInfo): Promise<MessagePart[] | null> {
+    const d = await this.describeForRead(message);
+    return d.refs ? sisMessageParts(this.sisMessage(d)) : null;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.locator.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StorageNotFoundError(`mailbox "${this.info.name}" was closed`, { mailbox: this.info.name, hint: 'open the mailbox again' });
+  }
+
+  private async describeForRead(message: MessageInfo): Promise<Described> {
+    this.assertOpen();
+    const m = this.byUid.get(message.uid);
+    if (!m) throw new StorageNotFoundError(`message UID ${message.uid} is not in mailbox "${this.info.name}"`, { mailbox: this.info.name, uid: message.uid, hint: 'it was expunged; list the mailbox again' });
+    const d = await this.describe(m);
+    if (d.info.size !== message.size) {
+      throw new IntegrityError(`message UID ${message.uid} in mailbox "${this.info.name}" is ${d.info.size} bytes now, ${message.size} when listed`, { mailbox: this.info.name, uid: message.uid, path: d.located.file, hint: 'the message changed while it was read; run the backup again' });
+    }
+    if (d.refs && this.options.attachmentDir === null) {
+      throw new StorageNotFoundError(`message UID ${message.uid} in mailbox "${this.info.name}" has external attachments (Dovecot SIS), but no attachment directory was given`, {
+        mailbox: this.info.name,
+        uid: message.uid,
+        path: d.located.file,
+        hint: 'give the attachment directory (Dovecot mail_attachment_dir) with --attachment-dir',
+      });
+    }
+    return d;
+  }
+
+  private sisMessage(d: Described): SisMessage {
+    const dir = this.options.attachmentDir!;
+    const uid = d.info.uid;
+    const suffixes = this.locator.attachmentSuffixes(uid);
+    return {
+      mailbox: this.info.name,
+      uid,
+      file: d.located.file,
+      stubOffset: d.located.message.bodyOffset,
+      stubSize: d.located.message.bodySize,
+      fullSize: d.info.size,
+      refs: d.refs!,
+      attachmentPaths: (ref) => suffixes.map((s) => attachmentPath(dir, ref.relPath, s)),
+    };
+  }
+
+  private async describe(m: IndexedMessage): Promise<Described> {
+    const located = await this.locator.locate(m);
+    const { file, message: dm } = located;
+    const meta = dm.metadata;
+    const metaAt = dm.bodyOffset + dm.bodySize;
+    const corrupt = (why: string): StorageCorruptError =>
+      new StorageCorruptError(`message UID ${m.uid} in mailbox "${this.info.name}": ${why} (${file} at offset ${dm.offset})`, {
+        mailbox: this.info.name,
+        uid: m.uid,
+        path: file,
+        offset: dm.offset,
+        hint: 'run "doveadm force-resync -u <user> <mailbox>"; the message is skipped',
+      });
+    const z = parseHexValue(metadataValue(meta, 'Z'), file, metaAt, 'Z');
+    const r = parseHexValue(metadataValue(meta, 'R'), file, metaAt, 'R');
+    const x = metadataValue(meta, 'X');
+    const refs = x === undefined || x.trim() === '' ? null : parseExtRefs(x, file);
+    const size = z ?? dm.bodySize;
+    if (!refs && size !== dm.bodySize) throw corrupt(`the full size Z (${size}) differs from the stored size (${dm.bodySize}) without external attachments: the message is probably compressed (mail_plugins zlib), which is not supported`);
+    let guid = metadataValue(meta, 'G') ?? null;
+    if (located.guidRecord && located.guidRecord.length === 16 && located.guidRecord.some((b) => b !== 0)) {
+      const fromIndex = located.guidRecord.toString('hex');
+      if (guid === null || guid === '') guid = fromIndex;
+      else if ((await guid128(guid)) !== fromIndex) throw corrupt(`GUID "${guid}" in the dbox file does not match the index GUID ${fromIndex}`);
+    }
+    const extra: Record<string, string> = {};
+    for (const { key, value } of meta) {
+      if (CONSUMED_KEYS.has(key)) continue;
+      let k = `dbox.${key}`;
+      for (let n = 2; k in extra; n++) k = `dbox.${key}.${n}`;
+      extra[k] = value;
+    }
+    const info: MessageInfo = {
+      uid: m.uid,
+      guid: guid === '' ? null : guid,
+      flags: flagsFromByte(m.flags),
+      keywords: normalizeKeywords(m.keywords),
+      internalDate: r ?? located.saveDate ?? 0,
+      saveDate: located.saveDate,
+      size,
+      modseq: m.modseq,
+      ...(Object.keys(extra).length > 0 ? { extra } : {}),
+    };
+    return { info, located, refs };
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * mdbox (multi-dbox): messages packed into `<root>/storage/m.<file_id>`, located through the map
+ * index; per-mailbox state in `<root>/mailboxes/<name>/dbox-Mails/dovecot.index*` (reference 2.4).
+ * Read-only.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
+import type { IndexedMessage } from '../../dovecot-index/index.js';
+import type { MailLocation } from '../../location.js';
+import type { DriverCapabilities, MessageSource } from '../../types.js';
+import { readDboxFileHeader, readDboxMessage, type DboxFileHeader } from '../common/dbox-file.js';
+import { DboxStore, type DboxDriver, type DboxStoreOptions } from '../common/dbox-store.js';
+import { FileHandleCache, type OpenFile } from '../common/file-handles.js';
+import type { DboxMessageLocator, LocatedMessage } from '../common/mailbox-reader.js';
+import { readMapIndex, type MapIndex } from './map-index.js';
+
+/** `sis` is set per store: true when an attachment directory is given. */
+export const MDBOX_CAPABILITIES: DriverCapabilities = {
+  preservesUids: false,
+  preservesMailboxIdentity: false,
+  hasMessageGuids: true,
+  hasModseq: true,
+  hasSaveDate: true,
+  sis: false,
+  filePerMessage: false,
+  writable: false,
+};
+
+function createMdboxDriver(location: MailLocation): DboxDriver {
+  let map: Promise<MapIndex> | null = null;
+  const loadMap = (fresh = false): Promise<MapIndex> => {
+    if (!map || fresh) {
+      map = readMapIndex(location.root);
+      map.catch(() => (map = null));
+    }
+    return map;
+  };
+  return {
+    name: 'mdbox',
+    capabilities: MDBOX_CAPABILITIES,
+    headerExt: 'mdbox-hdr',
+    async createLocator(ctx) {
+      const mailbox = ctx.entry.name;
+      const files = new FileHandleCache(8);
+      const headers = new Map<string, DboxFileHeader>();
+      const storageDirs = [path.join(location.root, 'storage'), ...(location.alt ? [path.join(location.alt, 'storage')] : [])];
+
+      const openStorageFile = async (fileId: number): Promise<{ file: string; of: OpenFile; hdr: DboxFileHeader } | null> => {
+        for (const dir of storageDirs) {
+          const file = path.join(dir, `m.${fileId}`);
+          let of: OpenFile;
+          try {
+            of = await files.get(file);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+            throw fromSystemError(e, 'open an mdbox storage file', { path: file, mailbox });
+          }
+          let hdr = headers.get(file);
+          if (!hdr) {
+            hdr = await readDboxFileHeader(of.fh, file);
+            headers.set(file, hdr);
+          }
+          return { file, of, hdr };
+        }
+        return null;
+      };
+
+      const tryLocate = async (m: IndexedMessage, mapIndex: MapIndex): Promise<LocatedMessage | string> => {
+        const rec = m.ext.get('mdbox');
+        if (!rec || rec.length < 4) return `the index has no map_uid for it`;
+        const mapUid = rec.readUInt32LE(0);
+        const saveDate = rec.length >= 8 ? rec.readUInt32LE(4) : 0;
+        const where = mapIndex.lookup(mapUid);
+        if (!where) return `map_uid ${mapUid} is not in the map index`;
+        const opened = await openStorageFile(where.fileId);
+        if (!opened) return `storage file m.${where.fileId} (map_uid ${mapUid}) is missing`;
+        const message = await readDboxMessage(opened.of.fh, opened.file, opened.hdr, where.offset, opened.of.size);
+        const guid = m.ext.get('guid');
+        return { file: opened.file, message, saveDate: saveDate === 0 ? null : saveDate, guidRecord: guid ?? null };
+      };
+
+      const locator: DboxMessageLocator = {
+        async locate(m) {
+          let result: LocatedMessage | string;
+          try {
+            result = await tryLocate(m, await loadMap());
+            if (typeof result === 'string') result = await tryLocate(m, await loadMap(true)); // a purge may have moved it
+          } catch (e) {
+            if (e instanceof StorageCorruptError) {
+              // Stale map after a concurrent purge looks like garbage at the old offset: reload once.
+              const again = await tryLocate(m, await loadMap(true)).catch(() => null);
+              if (again && typeof again !== 'string') return again;
+            }
+            throw fromSystemError(e, 'read an mdbox message', { mailbox, uid: m.uid });
+          }
+          if (typeof result === 'string') {
+            throw new StorageNotFoundError(`message UID ${m.uid} in mailbox "${mailbox}": ${result}`, {
+              mailbox,
+              uid: m.uid,
+              path: path.join(location.root, 'storage'),
+              hint: 'it was probably expunged and purged while reading; otherwise run "doveadm force-resync"; the message is skipped',
+            });
+          }
+          return result;
+        },
+        attachmentSuffixes() {
+          return [''];
+        },
+        close: () => files.close(),
+      };
+      return locator;
+    },
+  };
+}
+
+/** Open an mdbox store read-only. */
+export async function openMdboxStore(location: MailLocation, user: string, options: DboxStoreOptions = {}): Promise<MessageSource> {
+  try {
+    await stat(location.root);
+  } catch (e) {
+    throw fromSystemError(e, `open the mdbox store of user "${user}"`, { path: location.root, user });
+  }
+  return new DboxStore(createMdboxDriver(location), location, user, options);
+}

@@ -1,0 +1,257 @@
+/**
+ * The IMAP driver: one user's mail store reached through an IMAP server (MailStore: read and write).
+ * Writing goes through the server (APPEND as a master user) so that quota, indexes, SIS and the
+ * user's IDLE sessions see restored mail, as doveadm does through the storage API.
+ *
+ * One connection per store; imapflow serialises commands and the driver selects mailboxes read-only
+ * (EXAMINE) under imapflow's mailbox lock for the time of one command group only.
+ */
+import { UsageError } from '../../core/errors.js';
+import type {
+  CreateMailboxOptions,
+  DriverCapabilities,
+  ExistenceProbe,
+  MailboxInfo,
+  MailboxReader,
+  MailStore,
+  SaveTransaction,
+  SpecialUse,
+} from '../types.js';
+import { openSession, type ImapConnectionOptions, type ImapSession } from './connection.js';
+import { fromServerPath, toServerPath } from './mailbox-names.js';
+import { fetchMetadata, ImapBodyStream, ImapMailboxReader, type FetchFeatures } from './reader.js';
+import { ImapSaveTransaction } from './save.js';
+import { hashServedForm } from './served-form.js';
+import { call, rawCommand, withMailbox, wirePath } from './session-calls.js';
+import { StorageNotFoundError } from '../../core/errors.js';
+
+/**
+ * What the driver can do on a server like Dovecot 2.3 (CONDSTORE, SAVEDATE). A store's own
+ * `capabilities` turn hasModseq/hasSaveDate off for servers that lack those extensions.
+ * - preservesUids / preservesMailboxIdentity: false: APPEND and CREATE let the server choose.
+ * - hasMessageGuids: false: Dovecot reports X-GUID (MessageInfo.guid carries it) but APPEND cannot
+ *   set it; restore stays idempotent through countExisting instead.
+ * - filePerMessage: true: each body is fetched on its own, without reading any other message.
+ */
+export const IMAP_CAPABILITIES: DriverCapabilities = {
+  preservesUids: false,
+  preservesMailboxIdentity: false,
+  hasMessageGuids: false,
+  hasModseq: true,
+  hasSaveDate: true,
+  sis: false,
+  filePerMessage: true,
+  writable: true,
+};
+
+const SPECIAL_USE_FLAGS = new Set(['\\All', '\\Archive', '\\Drafts', '\\Flagged', '\\Junk', '\\Sent', '\\Trash', '\\Important']);
+
+const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+interface ListEntry {
+  path: string;
+  delimiter: string;
+  flags: Set<string>;
+  subscribed: boolean;
+  listed: boolean;
+  status?: { messages?: number; uidNext?: number; uidValidity?: bigint; highestModseq?: bigint };
+}
+
+export class ImapStore implements MailStore {
+  readonly driverName = 'imap';
+  readonly capabilities: DriverCapabilities;
+  readonly user: string;
+  private separator: string | null = null;
+
+  constructor(
+    private readonly session: ImapSession,
+    private readonly features: FetchFeatures,
+  ) {
+    this.user = session.errorContext.user;
+    this.capabilities = { ...IMAP_CAPABILITIES, hasModseq: features.modseq, hasSaveDate: features.saveDate };
+  }
+
+  /** The hierarchy separator (from LIST "" ""), cached. */
+  private async getSeparator(): Promise<string | null> {
+    if (this.separator !== null) return this.separator;
+    const ns = (this.session.client as unknown as { namespace?: { delimiter?: string } }).namespace;
+    this.separator = ns?.delimiter || '/';
+    return this.separator;
+  }
+
+  private async serverPath(name: string): Promise<string> {
+    return toServerPath(name, await this.getSeparator());
+  }
+
+  private async listRaw(what: string, statusQuery: boolean): Promise<ListEntry[]> {
+    return await call(this.session, { what }, async () => {
+      const q = statusQuery ? { statusQuery: { messages: true, uidNext: true, uidValidity: true, ...(this.features.modseq ? { highestModseq: true } : {}) } } : {};
+      return (await this.session.client.list(q)) as unknown as ListEntry[];
+    });
+  }
+
+  private toInfo(name: string, e: Pick<ListEntry, 'flags' | 'status'> | null, status: ListEntry['status'] | undefined): MailboxInfo {
+    const flags = e?.flags ?? new Set<string>();
+    const selectable = ![...flags].some((f) => /^\\(noselect|nonexistent)$/i.test(f));
+    const specialUse = [...flags].filter((f) => SPECIAL_USE_FLAGS.has(f)).sort() as SpecialUse[];
+    return {
+      name,
+      guid: null,
+      uidValidity: Number(status?.uidValidity ?? 0),
+      uidNext: status?.uidNext ?? 1,
+      highestModseq: status?.highestModseq !== undefined && this.features.modseq ? status.highestModseq.toString() : null,
+      messageCount: status?.messages ?? 0,
+      specialUse,
+      selectable,
+    };
+  }
+
+  async listMailboxes(): Promise<MailboxInfo[]> {
+    const entries = await this.listRaw('list the mailboxes of the user', true);
+    const out: MailboxInfo[] = [];
+    for (const e of entries) {
+      if (!e.listed) continue;
+      const name = fromServerPath(e.path, e.delimiter || (await this.getSeparator()));
+      const info = this.toInfo(name, e, undefined);
+      let status = e.status;
+      if (info.selectable && (status === undefined || status.uidValidity === undefined)) status = (await this.statusOf(name, e.path)) ?? undefined;
+      out.push(this.toInfo(name, e, status));
+    }
+    return out.sort((a, b) => byteOrder(a.name, b.name));
+  }
+
+  async listSubscriptions(): Promise<string[]> {
+    const entries = await this.listRaw('list the subscriptions of the user', false);
+    const sep = await this.getSeparator();
+    return [...new Set(entries.filter((e) => e.subscribed).map((e) => fromServerPath(e.path, e.delimiter || sep)))].sort(byteOrder);
+  }
+
+  private async statusOf(name: string, path: string): Promise<ListEntry['status'] | null> {
+    return await call(this.session, { what: 'read the status of', mailbox: name }, async () => {
+      try {
+        const s = await this.session.client.status(path, { messages: true, uidNext: true, uidValidity: true, ...(this.features.modseq ? { highestModseq: true } : {}) });
+        return s || null;
+      } catch (err) {
+        const e = err as { code?: string; serverResponseCode?: string };
+        if (e.code === 'NotFound' || String(e.serverResponseCode).toUpperCase() === 'NONEXISTENT') return null;
+        throw err;
+      }
+    });
+  }
+
+  async openMailbox(name: string): Promise<MailboxReader> {
+    const info = await this.getMailbox(name);
+    if (!info) throw new StorageNotFoundError(`mailbox "${name}" does not exist for user "${this.user}" on ${this.session.address.display}`, { user: this.user, mailbox: name, hint: 'check the mailbox name (mailvault names use "/" as separator)' });
+    return new ImapMailboxReader(this.session, await this.serverPath(name), info, this.features);
+  }
+
+  async getMailbox(name: string): Promise<MailboxInfo | null> {
+    const path = await this.serverPath(name);
+    const status = await this.statusOf(name, path);
+    if (!status) return null;
+    return this.toInfo(name, null, status);
+  }
+
+  async createMailbox(options: CreateMailboxOptions): Promise<MailboxInfo> {
+    const name = options.name;
+    const path = await this.serverPath(name);
+    await this.createOnServer(name, path, false);
+    const info = await this.getMailbox(name);
+    if (!info) throw new StorageNotFoundError(`mailbox "${name}" was created on ${this.session.address.display} but STATUS does not find it`, { user: this.user, mailbox: name });
+    // CREATE-SPECIAL-USE (RFC 6154) is not offered by Dovecot 2.3: special use comes from its config.
+    return { ...info, specialUse: options.specialUse ?? [] };
+  }
+
+  /** Raw CREATE (imapflow's mailboxCreate() also subscribes, which a restore must not do on its own). */
+  private async createOnServer(name: string, path: string, existingOk: boolean): Promise<void> {
+    await call(this.session, { what: 'create', mailbox: name }, async () => {
+      try {
+        await rawCommand(this.session, 'CREATE', [{ type: 'STRING', value: wirePath(this.session, path) }]);
+      } catch (err) {
+        const attrs = (err as { response?: { attributes?: { section?: { value?: string }[] }[] } }).response?.attributes;
+        const code = attrs?.[0]?.section?.[0]?.value?.toUpperCase();
+        const text = String((err as { responseText?: string }).responseText ?? '');
+        if (code === 'ALREADYEXISTS' || /already exists/i.test(text)) {
+          if (existingOk) return;
+          throw new UsageError(`mailbox "${name}" already exists for user "${this.user}"`, { user: this.user, mailbox: name });
+        }
+        throw err;
+      }
+    });
+  }
+
+  async *listMessageGuids(name: string): AsyncIterable<{ uid: number; guid: string | null }> {
+    const reader = await this.openMailbox(name);
+    for await (const m of reader.messages()) yield { uid: m.uid, guid: m.guid };
+  }
+
+  /**
+   * How many messages in `mailboxName` equal `probe`: same INTERNALDATE and the same bytes in served
+   * form (see served-form.ts: LF -> CRLF, NULs dropped, on both sides). Candidates come from
+   * UID SEARCH HEADER Message-ID (or, without one, a date window around INTERNALDATE plus the exact
+   * served size), are narrowed by INTERNALDATE and RFC822.SIZE, and only then have their bytes hashed.
+   */
+  async countExisting(mailboxName: string, probe: ExistenceProbe): Promise<number> {
+    const info = await this.getMailbox(mailboxName);
+    if (!info) return 0;
+    const path = await this.serverPath(mailboxName);
+    const want = await hashServedForm(probe.openBody());
+    const c = { what: 'look for a message in', mailbox: mailboxName };
+    const candidates = await withMailbox(this.session, path, c, async () => {
+      const day = 86_400_000;
+      const query: Record<string, unknown> = probe.messageId
+        ? { header: { 'Message-ID': probe.messageId } }
+        : { since: new Date(probe.internalDate * 1000 - day), before: new Date(probe.internalDate * 1000 + 2 * day), larger: want.servedSize - 1, smaller: want.servedSize + 1 };
+      const found = await this.session.client.search(query, { uid: true });
+      const uids = (Array.isArray(found) ? found : []).sort((a, b) => a - b);
+      const rows = [];
+      for (let i = 0; i < uids.length; i += 500) rows.push(...(await fetchMetadata(this.session, mailboxName, uids.slice(i, i + 500), { modseq: false, xGuid: false, saveDate: false, binary: false })));
+      return rows.filter((m) => m.internalDate === probe.internalDate && m.size === want.servedSize);
+    });
+    let count = 0;
+    for (const m of candidates) {
+      const got = await hashServedForm(new ImapBodyStream(this.session, path, mailboxName, { uid: m.uid, size: m.size }, info.uidValidity, this.features.binary));
+      if (got.sha256 === want.sha256) count++;
+    }
+    return count;
+  }
+
+  async beginSave(mailboxName: string): Promise<SaveTransaction> {
+    const info = await this.getMailbox(mailboxName);
+    if (!info) throw new StorageNotFoundError(`mailbox "${mailboxName}" does not exist for user "${this.user}"; create it before saving into it`, { user: this.user, mailbox: mailboxName });
+    const path = await this.serverPath(mailboxName);
+    return new ImapSaveTransaction(this.session, info, path, { createMailbox: () => this.createOnServer(mailboxName, path, true) });
+  }
+
+  async subscribe(names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      const path = await this.serverPath(name);
+      await call(this.session, { what: 'subscribe to', mailbox: name }, async () => {
+        await this.session.client.mailboxSubscribe(path);
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    const client = this.session.client;
+    if (this.session.state.failure === undefined && client.usable) {
+      await client.logout().catch(() => client.close());
+    } else {
+      client.close();
+    }
+  }
+}
+
+/** Connects, logs in (as a master user where given) and returns the store. */
+export async function openImapStore(options: ImapConnectionOptions): Promise<MailStore> {
+  const session = await openSession(options);
+  const caps = session.client.capabilities;
+  const features: FetchFeatures = {
+    modseq: session.client.enabled.has('CONDSTORE'),
+    // Dovecot answers FETCH X-GUID; it names itself in the ID answer.
+    xGuid: /dovecot/i.test(String((session.client.serverInfo as { name?: string } | null)?.name ?? '')),
+    saveDate: caps.has('SAVEDATE'),
+    binary: caps.has('BINARY'),
+  };
+  return new ImapStore(session, features);
+}

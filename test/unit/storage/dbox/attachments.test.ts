@@ -1,0 +1,48 @@
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { StorageCorruptError } from '../../../../src/core/errors.js';
+import { encodeBase64Lines, parseExtRefs, planSegments, type SisMessage } from '../../../../src/storage/dbox/common/attachments.js';
+import { readAll } from './store-expectations.js';
+
+test('X refs parse as groups of four tokens', (t) => {
+  const refs = parseExtRefs('358 4062 B64 a2/11/a2118-07 4492 2129 - 3e/ce/3ece-08 9000 10 CB76 aa/bb/x', 'u.1');
+  t.deepEqual(refs, [
+    { start: 358, size: 4062, base64LineLength: 64, crlf: false, relPath: 'a2/11/a2118-07' },
+    { start: 4492, size: 2129, base64LineLength: null, crlf: false, relPath: '3e/ce/3ece-08' },
+    { start: 9000, size: 10, base64LineLength: 76, crlf: true, relPath: 'aa/bb/x' },
+  ]);
+  t.throws(() => parseExtRefs('1 2 B76', 'u.1'), { instanceOf: StorageCorruptError, message: /multiple of 4/ });
+  t.throws(() => parseExtRefs('1 2 B75 a/b', 'u.1'), { instanceOf: StorageCorruptError });
+  t.throws(() => parseExtRefs('1 2 - ../../etc/passwd', 'u.1'), { instanceOf: StorageCorruptError, message: /leaves the attachment directory/ });
+  t.throws(() => parseExtRefs('10 20 - a 15 1 - b', 'u.1'), { instanceOf: StorageCorruptError, message: /overlap/ });
+});
+
+function reference(data: Buffer, n: number, eol: string): string {
+  const b64 = data.toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < b64.length; i += n) lines.push(b64.slice(i, i + n));
+  return lines.join(eol);
+}
+
+async function* chunked(data: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+for (const len of [0, 1, 2, 3, 56, 57, 58, 3000, 10001]) {
+  test(`base64 re-encoding of ${len} bytes matches, whatever the chunking`, async (t) => {
+    const data = randomBytes(len);
+    for (const [n, crlf] of [[76, false], [64, true], [4, false]] as const) {
+      for (const chunk of [1, 2, 7, 65536]) {
+        const got = (await readAll(encodeBase64Lines(chunked(data, chunk), n, crlf))).toString('latin1');
+        t.is(got, reference(data, n, crlf ? '\r\n' : '\n'), `line ${n} crlf ${crlf} chunk ${chunk}`);
+      }
+    }
+  });
+}
+
+test('stub and references must fit: stub gaps, trailer and full size are checked', (t) => {
+  const base: SisMessage = { mailbox: 'INBOX', uid: 7, file: 'u.7', stubOffset: 46, stubSize: 423, fullSize: 4475, refs: parseExtRefs('411 4052 B76 a/b', 'u.7'), attachmentPaths: () => ['x'] };
+  t.deepEqual(planSegments(base).map((s) => (s.kind === 'stub' ? [s.from, s.length] : 'ref')), [[0, 411], 'ref', [411, 12]]);
+  t.throws(() => planSegments({ ...base, fullSize: 4476 }), { instanceOf: StorageCorruptError, message: /UID 7 in mailbox "INBOX"/ });
+  t.throws(() => planSegments({ ...base, stubSize: 400 }), { instanceOf: StorageCorruptError });
+});

@@ -1,0 +1,135 @@
+import test from 'ava';
+import { readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { IntegrityError, StorageCorruptError, StorageNotFoundError } from '../../../../src/core/errors.js';
+import { parseLocation } from '../../../../src/storage/location.js';
+import { openSdboxStore, SDBOX_CAPABILITIES } from '../../../../src/storage/dbox/single/index.js';
+import type { MessageInfo, MessagePart } from '../../../../src/storage/types.js';
+import { encodeBase64Lines } from '../../../../src/storage/dbox/common/attachments.js';
+import { STORES, copyFixture } from './fixture-copy.js';
+import { assertStoreMatches, loadExpected, readAll } from './store-expectations.js';
+
+const FIX = path.join(STORES, 'sdbox');
+const loc = (dir: string) => parseLocation(`sdbox:${dir}/root`, { user: 'carol' });
+
+test('sdbox fixture: every mailbox and message equals what Dovecot reported', async (t) => {
+  const store = await openSdboxStore(loc(FIX), 'carol', { attachmentDir: path.join(FIX, 'attachments') });
+  t.true(store.capabilities.sis);
+  t.false(store.capabilities.writable);
+  const n = await assertStoreMatches(t, store, loadExpected(path.join(FIX, 'expected.json')), { saveDate: false });
+  t.is(n, 17);
+});
+
+test('sdbox lists the \\NoSelect parent "Work" and decodes mUTF-7 names', async (t) => {
+  const store = await openSdboxStore(loc(FIX), 'carol', { attachmentDir: null });
+  const boxes = await store.listMailboxes();
+  t.like(boxes.find((b) => b.name === 'Work'), { selectable: false });
+  t.truthy(boxes.find((b) => b.name === 'Entwürfe'));
+  t.false(store.capabilities.sis);
+  t.deepEqual({ ...store.capabilities, sis: false }, SDBOX_CAPABILITIES);
+  await t.throwsAsync(store.openMailbox('Work'), { instanceOf: StorageNotFoundError });
+  await t.throwsAsync(store.openMailbox('Nope'), { instanceOf: StorageNotFoundError, message: /Nope/ });
+});
+
+async function messagesOf(store: Awaited<ReturnType<typeof openSdboxStore>>, box: string): Promise<{ reader: Awaited<ReturnType<typeof store.openMailbox>>; list: MessageInfo[] }> {
+  const reader = await store.openMailbox(box);
+  const list: MessageInfo[] = [];
+  for await (const m of reader.messages()) list.push(m);
+  return { reader, list };
+}
+
+async function joinParts(parts: MessagePart[]): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for (const p of parts) {
+    if (p.kind === 'inline') out.push(p.data);
+    else {
+      const content = await p.open();
+      const encoded = p.encoding.type === 'raw' ? await readAll(content) : await readAll(encodeBase64Lines(content, p.encoding.lineLength, p.encoding.crlf));
+      out.push(encoded.subarray(0, p.size));
+    }
+  }
+  return Buffer.concat(out);
+}
+
+test('openMessageParts joins to the same bytes as openMessage, and shares attachment content', async (t) => {
+  const store = await openSdboxStore(loc(FIX), 'carol', { attachmentDir: path.join(FIX, 'attachments') });
+  const { reader, list } = await messagesOf(store, 'INBOX');
+  let withAttachments = 0;
+  const contents = new Set<string>();
+  for (const m of list) {
+    const parts = await reader.openMessageParts!(m);
+    const whole = await readAll(await reader.openMessage(m));
+    if (parts === null) continue;
+    withAttachments++;
+    t.deepEqual(await joinParts(parts), whole, `UID ${m.uid}`);
+    for (const p of parts) if (p.kind === 'attachment') contents.add((await readAll(await p.open())).toString('hex'));
+  }
+  t.is(withAttachments, 6); // UIDs 2,3,4,5,6,9 (4 has two); plain 1 and 8 are stored whole
+  t.is(contents.size, 4); // 3000-byte file x3, 2500 x2, irregular raw, raw 7bit
+});
+
+test('a message with external attachments needs the attachment dir; plain ones do not', async (t) => {
+  const store = await openSdboxStore(loc(FIX), 'carol', { attachmentDir: null });
+  const { reader, list } = await messagesOf(store, 'INBOX');
+  t.is(reader.openMessageParts, undefined);
+  t.is((await readAll(await reader.openMessage(list[0]!))).length, list[0]!.size);
+  await t.throwsAsync(reader.openMessage(list[1]!), { instanceOf: StorageNotFoundError, message: /UID 2 in mailbox "INBOX".*attachment directory/ });
+});
+
+test('a missing attachment file fails that message only, naming mailbox, UID and path', async (t) => {
+  const { dir, cleanup } = await copyFixture('sdbox');
+  t.teardown(cleanup);
+  await rm(path.join(dir, 'attachments/41'), { recursive: true });
+  const store = await openSdboxStore(loc(dir), 'carol', { attachmentDir: path.join(dir, 'attachments') });
+  const { reader, list } = await messagesOf(store, 'INBOX');
+  const err = await t.throwsAsync(reader.openMessage(list.find((m) => m.uid === 5)!), { instanceOf: StorageNotFoundError });
+  t.regex(err!.message, /UID 5 in mailbox "INBOX".*attachments\/41\/79\/4179d079/);
+  t.is(err!.context.uid, 5);
+  t.is((await readAll(await reader.openMessage(list.find((m) => m.uid === 2)!))).length, 4385);
+});
+
+test('a truncated u.N file fails that message in messages() and the listing continues', async (t) => {
+  const { dir, cleanup } = await copyFixture('sdbox');
+  t.teardown(cleanup);
+  await truncate(path.join(dir, 'root/mailboxes/INBOX/dbox-Mails/u.3'), 200);
+  const store = await openSdboxStore(loc(dir), 'carol', { attachmentDir: path.join(dir, 'attachments') });
+  const reader = await store.openMailbox('INBOX');
+  const it = reader.messages()[Symbol.asyncIterator]();
+  const uids: number[] = [];
+  const errors: unknown[] = [];
+  for (;;) {
+    try {
+      const r = await it.next();
+      if (r.done) break;
+      uids.push(r.value.uid);
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  t.deepEqual(uids, [1, 2, 4, 5, 6, 8, 9]);
+  t.is(errors.length, 1);
+  t.true(errors[0] instanceof StorageCorruptError);
+  t.regex((errors[0] as Error).message, /u\.3 at offset \d+: .*truncated/);
+});
+
+test('unknown metadata keys (POP3 UIDL) are carried in extra', async (t) => {
+  const { dir, cleanup } = await copyFixture('sdbox');
+  t.teardown(cleanup);
+  const file = path.join(dir, 'root/mailboxes/INBOX/dbox-Mails/u.1');
+  const buf = await readFile(file);
+  t.is(buf.subarray(-2).toString(), '\n\n');
+  await writeFile(file, Buffer.concat([buf.subarray(0, -1), Buffer.from('Pmy-uidl-1\nO7\nPsecond\n\n')]));
+  const store = await openSdboxStore(loc(dir), 'carol', { attachmentDir: null });
+  const { list } = await messagesOf(store, 'INBOX');
+  t.deepEqual(list[0]!.extra, { 'dbox.P': 'my-uidl-1', 'dbox.O': '7', 'dbox.P.2': 'second' });
+});
+
+test('a size that differs from the listing, or a file cut short after listing, fails openMessage', async (t) => {
+  const { dir, cleanup } = await copyFixture('sdbox');
+  t.teardown(cleanup);
+  const store = await openSdboxStore(loc(dir), 'carol', { attachmentDir: null });
+  const { reader, list } = await messagesOf(store, 'a.b');
+  await t.throwsAsync(reader.openMessage({ ...list[0]!, size: list[0]!.size + 1 }), { instanceOf: IntegrityError, message: /UID 1 in mailbox "a.b"/ });
+  await truncate(path.join(dir, 'root/mailboxes/a.b/dbox-Mails/u.1'), 100);
+  await t.throwsAsync(reader.openMessage(list[0]!), { instanceOf: StorageCorruptError, message: /u\.1 at offset 46: .*truncated/ });
+});

@@ -1,0 +1,137 @@
+// The IMAP driver's server-independent pieces: FETCH parsing, served form, names, URL, errors,
+// password reading and NUL recovery.
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { AuthenticationError, InputNotFoundError, QuotaExceededError, ServerRejectedError, ServerUnavailableError, StorageNotFoundError, UnsupportedLocationError, UsageError } from '../../../../src/core/errors.js';
+import { fetchItems, parseImapDateTime, parseMessageInfo, uidSet, type ImapNode } from '../../../../src/storage/imap/fetch-parser.js';
+import { hashServedForm, ServedFormHasher } from '../../../../src/storage/imap/served-form.js';
+import { fromServerPath, toServerPath } from '../../../../src/storage/imap/mailbox-names.js';
+import { parseImapUrl } from '../../../../src/storage/imap/connection.js';
+import { mapImapError } from '../../../../src/storage/imap/error-mapping.js';
+import { readPassword } from '../../../../src/storage/imap/index.js';
+import { restoreNuls } from '../../../../src/storage/imap/reader.js';
+
+const atom = (value: string): ImapNode => ({ type: 'ATOM', value });
+
+test('parseImapDateTime applies the zone offset', (t) => {
+  t.is(parseImapDateTime('13-Sep-2020 12:26:40 +0000'), 1_600_000_000);
+  t.is(parseImapDateTime(' 3-Sep-2020 14:26:40 +0200'), Date.UTC(2020, 8, 3, 12, 26, 40) / 1000);
+  t.is(parseImapDateTime('13-Sep-2020 07:26:40 -0500'), 1_600_000_000);
+  t.is(parseImapDateTime('13-Foo-2020 12:26:40 +0000'), null);
+  t.is(parseImapDateTime('garbage'), null);
+});
+
+test('parseMessageInfo reads a raw FETCH row', (t) => {
+  const items = fetchItems([
+    atom('FETCH'),
+    [
+      atom('UID'), atom('7'),
+      atom('FLAGS'), [atom('\\Seen'), atom('\\Recent'), atom('Zeta'), atom('$Alpha'), atom('\\flagged')],
+      atom('INTERNALDATE'), { type: 'STRING', value: '13-Sep-2020 12:26:40 +0000' },
+      atom('RFC822.SIZE'), atom('1234'),
+      atom('MODSEQ'), [atom('18446744073709551615')],
+      atom('X-GUID'), atom('323761317fec0a6bee4b000083ecc375'),
+      atom('SAVEDATE'), null,
+    ],
+  ]);
+  t.deepEqual(parseMessageInfo(items), {
+    uid: 7,
+    guid: '323761317fec0a6bee4b000083ecc375',
+    flags: ['\\Flagged', '\\Seen'],
+    keywords: ['$Alpha', 'Zeta'],
+    internalDate: 1_600_000_000,
+    saveDate: null,
+    size: 1234,
+    modseq: '18446744073709551615',
+  });
+  const noDate = fetchItems([atom('FETCH'), [atom('UID'), atom('1'), atom('FLAGS'), [], atom('RFC822.SIZE'), atom('1')]]);
+  t.throws(() => parseMessageInfo(noDate), { message: /INTERNALDATE/ });
+});
+
+test('uidSet compresses runs', (t) => {
+  t.is(uidSet([1, 2, 3, 5, 7, 8]), '1:3,5,7:8');
+  t.is(uidSet([4]), '4');
+  t.is(uidSet([]), '');
+});
+
+test('served form: LF becomes CRLF, CRLF stays, in any chunking', async (t) => {
+  const stored = Buffer.from('Subject: x\n\r\nline\r\nbare\rcr\n\n\0end');
+  const served = Buffer.from('Subject: x\r\n\r\nline\r\nbare\rcr\r\n\r\n\0end');
+  const want = createHash('sha256').update(served).digest('hex');
+  const whole = await hashServedForm(Readable.from([stored]));
+  t.deepEqual(whole, { sha256: want, servedSize: served.length });
+  for (const size of [1, 2, 3]) {
+    const h = new ServedFormHasher();
+    for (let i = 0; i < stored.length; i += size) h.update(stored.subarray(i, i + size));
+    t.is(h.digest(), want, `chunks of ${size}`);
+    t.is(h.servedSize, served.length);
+  }
+  // already served form: unchanged
+  t.deepEqual(await hashServedForm(Readable.from([served])), { sha256: want, servedSize: served.length });
+});
+
+test('mailbox names convert between "/" and the server separator', (t) => {
+  t.is(fromServerPath('Archiv.2024.Q1', '.'), 'Archiv/2024/Q1');
+  t.is(toServerPath('Archiv/2024/Q1', '.'), 'Archiv.2024.Q1');
+  t.is(fromServerPath('inbox', '.'), 'INBOX');
+  t.is(fromServerPath('Inbox/Sub', '/'), 'INBOX/Sub');
+  t.is(fromServerPath('Bücher & Co', '/'), 'Bücher & Co');
+  t.throws(() => fromServerPath('a/b.c', '.'), { instanceOf: UnsupportedLocationError });
+  t.throws(() => toServerPath('a.b/c', '.'), { instanceOf: UnsupportedLocationError });
+});
+
+test('parseImapUrl', (t) => {
+  t.like(parseImapUrl('imap://mail.example.org'), { host: 'mail.example.org', port: 143, secure: false });
+  t.like(parseImapUrl('imaps://mail.example.org'), { host: 'mail.example.org', port: 993, secure: true });
+  t.like(parseImapUrl('imap://[::1]:1143'), { host: '::1', port: 1143, secure: false });
+  t.throws(() => parseImapUrl('http://x'), { instanceOf: UsageError });
+  t.throws(() => parseImapUrl('imap://u:p@x'), { instanceOf: UsageError, message: /credentials/ });
+  t.throws(() => parseImapUrl('not a url'), { instanceOf: UsageError });
+});
+
+test('imapflow errors map to typed errors', (t) => {
+  const ctx = { what: 'append a message to', server: 'imap://h:143', user: 'alice', masterUser: 'backup', mailbox: 'INBOX' };
+  const quota = mapImapError(Object.assign(new Error('Command failed'), { responseStatus: 'NO', serverResponseCode: 'OVERQUOTA', responseText: 'Quota exceeded' }), ctx);
+  t.true(quota instanceof QuotaExceededError);
+  const auth = mapImapError(Object.assign(new Error('Command failed'), { responseStatus: 'NO', authenticationFailed: true, serverResponseCode: 'AUTHENTICATIONFAILED' }), ctx);
+  t.true(auth instanceof AuthenticationError);
+  t.regex(auth.message, /"alice".*"backup"/);
+  const refused = mapImapError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), ctx);
+  t.true(refused instanceof ServerUnavailableError);
+  t.regex(refused.message, /connection refused/);
+  t.regex(refused.hint ?? '', /nothing is duplicated/);
+  t.true(mapImapError(Object.assign(new Error('x'), { code: 'NoConnection' }), ctx) instanceof ServerUnavailableError);
+  t.true(mapImapError(Object.assign(new Error('x'), { responseStatus: 'NO', serverResponseCode: 'NONEXISTENT' }), ctx) instanceof StorageNotFoundError);
+  const other = mapImapError(Object.assign(new Error('Command failed'), { responseStatus: 'BAD', responseText: 'Invalid arguments' }), ctx);
+  t.true(other instanceof ServerRejectedError);
+  t.regex(other.message, /Invalid arguments/);
+  // a raw exec() rejection carries the code only in the parsed response
+  const raw = mapImapError(Object.assign(new Error('Command failed'), { responseStatus: 'NO', response: { attributes: [{ section: [{ value: 'OVERQUOTA' }] }, { type: 'TEXT', value: 'full' }] } }), ctx);
+  t.true(raw instanceof QuotaExceededError);
+});
+
+test('restoreNuls takes NULs back only where BODY[] has 0x80 and BINARY[] has NUL', (t) => {
+  const body = Buffer.from([0x41, 0x80, 0x42, 0xc3, 0x80]);
+  t.deepEqual([...restoreNuls(body, Buffer.from([0x41, 0x00, 0x42, 0xc3, 0x80]))], [0x41, 0x00, 0x42, 0xc3, 0x80]);
+  // BINARY decoded something else: keep BODY[]
+  t.is(restoreNuls(body, Buffer.from([0x41, 0x00, 0x43, 0xc3, 0x80])), body);
+  t.is(restoreNuls(body, Buffer.from([0x41, 0x00])), body);
+  t.is(restoreNuls(body, Buffer.from(body)), body);
+});
+
+test('readPassword reads the first line of a file or an environment variable', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-pw-'));
+  await writeFile(path.join(dir, 'pw'), 's3cr et\r\nignored\n');
+  t.is(await readPassword({ file: path.join(dir, 'pw') }), 's3cr et');
+  process.env.MV_TEST_IMAP_PW = 'fromenv';
+  t.is(await readPassword({ env: 'MV_TEST_IMAP_PW' }), 'fromenv');
+  await t.throwsAsync(readPassword({ env: 'MV_TEST_IMAP_PW_UNSET' }), { instanceOf: UsageError });
+  await t.throwsAsync(readPassword({}), { instanceOf: UsageError });
+  await t.throwsAsync(readPassword({ file: path.join(dir, 'missing') }), { instanceOf: InputNotFoundError });
+  await writeFile(path.join(dir, 'empty'), '\n');
+  await t.throwsAsync(readPassword({ file: path.join(dir, 'empty') }), { instanceOf: UsageError });
+});
