@@ -1,0 +1,425 @@
+// The IMAP driver against a private Dovecot 2.3 (sdbox + SIS, master user): read, write through the
+// master user, idempotency probe, IDLE notification, and failures mapped to typed errors.
+//
+// The instance is started here (not through test/helpers/dovecot.ts, which was being written at the
+// same time): `dovecot -F` as a child process, so stopping it is killing that child.
+import test from 'ava';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { appendFile, chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { Readable } from 'node:stream';
+import { createHash, randomBytes } from 'node:crypto';
+import { ImapFlow } from 'imapflow';
+import { AuthenticationError, ServerUnavailableError, StorageNotFoundError } from '../../src/core/errors.js';
+import { openImapStore } from '../../src/storage/imap/index.js';
+import type { ExistenceProbe, MailStore } from '../../src/storage/types.js';
+
+const MAIL_UID = 5000;
+const MASTER = 'mvmaster';
+
+interface Instance {
+  dir: string;
+  port: number;
+  masterPassword: string;
+  addUser(name: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+function dovecotMissing(): string | null {
+  const r = spawnSync('sh', ['-c', 'command -v dovecot'], { encoding: 'utf8' });
+  if (r.status !== 0) return 'dovecot is not installed';
+  if (process.getuid?.() !== 0) return 'this private instance runs mail as uid 5000 and needs root';
+  return null;
+}
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function startDovecot(): Promise<Instance> {
+  const dir = await mkdtemp('/tmp/dvi-');
+  const port = await freePort();
+  const masterPassword = randomBytes(9).toString('base64url');
+  for (const sub of ['run', 'log', 'etc', 'mail', 'att']) await mkdir(`${dir}/${sub}`);
+  await chmod(dir, 0o755);
+  await chown(`${dir}/mail`, MAIL_UID, MAIL_UID);
+  await chown(`${dir}/att`, MAIL_UID, MAIL_UID);
+  await writeFile(`${dir}/etc/master`, `${MASTER}:{PLAIN}${masterPassword}\n`, { mode: 0o644 });
+  await writeFile(`${dir}/etc/users`, '', { mode: 0o644 });
+  await writeFile(
+    `${dir}/dovecot.conf`,
+    `protocols = imap
+listen = 127.0.0.1
+base_dir = ${dir}/run
+state_dir = ${dir}/run
+log_path = ${dir}/log/dovecot.log
+instance_name = mvimap-${dir.slice(-6)}
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_master_user_separator = *
+mail_location = sdbox:~/sdbox
+mail_attachment_dir = ${dir}/att
+mail_attachment_min_size = 1k
+mail_uid = ${MAIL_UID}
+mail_gid = ${MAIL_UID}
+first_valid_uid = ${MAIL_UID}
+last_valid_uid = ${MAIL_UID}
+first_valid_gid = ${MAIL_UID}
+last_valid_gid = ${MAIL_UID}
+default_internal_user = dovecot
+default_login_user = dovenull
+mail_plugins = $mail_plugins quota
+protocol imap {
+  mail_plugins = $mail_plugins imap_quota
+}
+plugin {
+  quota = count:User quota
+  quota_rule = *:storage=1M
+  quota_vsizes = yes
+}
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    special_use = \\Sent
+  }
+}
+passdb {
+  driver = passwd-file
+  master = yes
+  args = scheme=PLAIN username_format=%n ${dir}/etc/master
+  result_success = continue
+}
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%n ${dir}/etc/users
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%n ${dir}/etc/users
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = ${port}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+`,
+  );
+  const child: ChildProcess = spawn('dovecot', ['-F', '-c', `${dir}/dovecot.conf`], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 15_000;
+  while (!(await canConnect(port))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`Dovecot did not start on 127.0.0.1:${port} (see ${dir}/log/dovecot.log)`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  process.once('exit', () => child.kill('SIGKILL'));
+  return {
+    dir,
+    port,
+    masterPassword,
+    async addUser(name) {
+      const password = randomBytes(9).toString('base64url');
+      await appendFile(`${dir}/etc/users`, `${name}:{PLAIN}${password}:${MAIL_UID}:${MAIL_UID}::${dir}/mail/${name}::\n`);
+      return password;
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const missing = dovecotMissing();
+if (missing !== null) {
+  if (process.env.CI === 'true') test('Dovecot is available (required when CI=true)', (t) => t.fail(`IMAP integration tests cannot run: ${missing}`));
+  else {
+    console.warn(`[skip] IMAP driver integration tests: ${missing}`);
+    test.skip(`IMAP driver integration (${missing})`, () => undefined);
+  }
+} else {
+  registerTests();
+}
+
+function registerTests(): void {
+  let dv: Instance;
+  let userCounter = 0;
+  test.before(async () => {
+    dv = await startDovecot();
+  });
+  test.after.always(async () => {
+    await dv?.stop();
+  });
+
+  const url = (): string => `imap://127.0.0.1:${dv.port}`;
+  async function freshUser(): Promise<{ name: string; password: string }> {
+    const name = `u${++userCounter}-${randomBytes(3).toString('hex')}`;
+    return { name, password: await dv.addUser(name) };
+  }
+  async function userClient(user: { name: string; password: string }): Promise<ImapFlow> {
+    const c = new ImapFlow({ host: '127.0.0.1', port: dv.port, secure: false, auth: { user: user.name, pass: user.password }, logger: false, disableAutoIdle: true });
+    c.on('error', () => undefined);
+    await c.connect();
+    return c;
+  }
+  const asMaster = (user: string): Promise<MailStore> => openImapStore({ url: url(), user, masterUser: MASTER, password: dv.masterPassword, tls: false });
+
+  function message(subject: string, body = 'hello\n', extraHeaders = ''): Buffer {
+    return Buffer.from(`From: a@example.org\nTo: b@example.org\nSubject: ${subject}\nMessage-ID: <${subject.replace(/\W/g, '')}@example.org>\n${extraHeaders}\n${body}`);
+  }
+  async function readAll(s: Readable): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const c of s) parts.push(c as Buffer);
+    return Buffer.concat(parts);
+  }
+  function probeOf(bytes: Buffer, internalDate: number, messageId: string): ExistenceProbe {
+    return { guid: null, size: bytes.length, internalDate, sha256: createHash('sha256').update(bytes).digest('hex'), messageId, openBody: () => Readable.from([bytes]) };
+  }
+
+  test('reads mailboxes and messages as another IMAP client sees them', async (t) => {
+    const user = await freshUser();
+    const c = await userClient(user);
+    await c.mailboxCreate('Sent');
+    await c.mailboxCreate('Arbeit/Bücher & Co');
+    const big = message('big', `${'x'.repeat(76)}\n`.repeat(8000)); // > one 256 KiB chunk
+    await c.append('INBOX', message('one'), ['\\Seen', '\\Flagged', 'Project_X'], new Date(1_600_000_000_000));
+    await c.append('INBOX', big, [], new Date(1_500_000_000_000));
+    await c.append('Arbeit/Bücher & Co', message('two'), ['\\Answered'], new Date(1_400_000_000_000));
+    const store = await openImapStore({ url: url(), user: user.name, password: user.password, tls: false });
+    try {
+      const boxes = await store.listMailboxes();
+      t.deepEqual(
+        boxes.map((b) => b.name),
+        ['Arbeit', 'Arbeit/Bücher & Co', 'INBOX', 'Sent'],
+      );
+      t.deepEqual(boxes.find((b) => b.name === 'Sent')?.specialUse, ['\\Sent']);
+      const inbox = boxes.find((b) => b.name === 'INBOX')!;
+      t.is(inbox.messageCount, 2);
+      t.is(inbox.uidNext, 3);
+      t.true(inbox.uidValidity > 0);
+      t.regex(inbox.highestModseq ?? '', /^\d+$/);
+      t.true((await store.listSubscriptions()).includes('Arbeit/Bücher & Co'));
+
+      const reader = await store.openMailbox('INBOX');
+      const msgs = [];
+      for await (const m of reader.messages()) msgs.push(m);
+      t.deepEqual(
+        msgs.map((m) => [m.uid, m.flags, m.keywords, m.internalDate]),
+        [
+          [1, ['\\Flagged', '\\Seen'], ['Project_X'], 1_600_000_000],
+          [2, [], [], 1_500_000_000],
+        ],
+      );
+      t.regex(msgs[0]!.guid ?? '', /^[0-9a-f]{32}$/);
+      t.is(typeof msgs[0]!.saveDate, 'number');
+      const changed = [];
+      for await (const m of reader.messages({ changedSinceModseq: msgs[0]!.modseq! })) changed.push(m.uid);
+      t.deepEqual(changed, [2]);
+      const fromUid = [];
+      for await (const m of reader.messages({ minUid: 5 })) fromUid.push(m.uid);
+      t.deepEqual(fromUid, []);
+      await c.mailboxOpen('INBOX', { readOnly: true });
+      for (const m of msgs) {
+        const served = (await c.fetchOne(String(m.uid), { source: true }, { uid: true })) as { source: Buffer };
+        const got = await readAll(await reader.openMessage(m));
+        t.is(got.length, m.size);
+        t.true(got.equals(served.source), `UID ${m.uid}: bytes differ from what FETCH BODY[] serves`);
+      }
+      // served form: CRLF where the message was appended with LF
+      t.true((await readAll(await reader.openMessage(msgs[0]!))).includes('Subject: one\r\n'));
+      const sub = await store.openMailbox('Arbeit/Bücher & Co');
+      const subMsgs = [];
+      for await (const m of sub.messages({ minUid: 1 })) subMsgs.push(m);
+      t.deepEqual(subMsgs.map((m) => m.flags), [['\\Answered']]);
+      await t.throwsAsync(store.openMailbox('Nope'), { instanceOf: StorageNotFoundError });
+    } finally {
+      await store.close();
+      await c.logout();
+    }
+  });
+
+  test('a message with NUL bytes is read back with its NULs (BINARY), not with the 0x80 BODY[] serves', async (t) => {
+    const user = await freshUser();
+    const c = await userClient(user);
+    await c.append('INBOX', Buffer.from('Subject: nul\n\nhello\0world\n'), [], new Date());
+    // 0x80 in UTF-8 ("\u00c0" = C3 80) in a base64 single-part message: BINARY[] decodes the body, so it must not be used
+    const utf8 = Buffer.from('Subject: \u00c0 la carte\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\nw4AgbGEgY2FydGUK\n');
+    await c.append('INBOX', utf8, [], new Date());
+    await c.logout();
+    const store = await openImapStore({ url: url(), user: user.name, password: user.password, tls: false });
+    try {
+      const reader = await store.openMailbox('INBOX');
+      const [m, u] = await (async () => {
+        const a = [];
+        for await (const x of reader.messages()) a.push(x);
+        return a;
+      })();
+      const got = await readAll(await reader.openMessage(m!));
+      t.true(got.equals(Buffer.from('Subject: nul\r\n\r\nhello\0world\r\n')), JSON.stringify(got.toString('latin1')));
+      t.is(got.length, m!.size);
+      const gotUtf8 = await readAll(await reader.openMessage(u!));
+      t.true(gotUtf8.equals(Buffer.from(utf8.toString('latin1').replace(/\n/g, '\r\n'), 'latin1')), JSON.stringify(gotUtf8.toString('latin1')));
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('writes through the master user: APPEND with flags, keywords and INTERNALDATE', async (t) => {
+    const user = await freshUser();
+    const store = await asMaster(user.name);
+    const c = await userClient(user);
+    try {
+      const box = await store.createMailbox({ name: 'Restored/Deep' });
+      t.is(box.name, 'Restored/Deep');
+      t.is(box.uidNext, 1);
+      await t.throwsAsync(store.createMailbox({ name: 'Restored/Deep' }), { message: /already exists/ });
+      const a = message('restored-a');
+      const b = message('restored-b', 'second\n');
+      const tx = await store.beginSave('Restored/Deep');
+      await tx.save({ flags: ['\\Seen', '\\Draft'], keywords: ['$Label1', 'custom'], internalDate: 1_300_000_000, size: a.length }, Readable.from([a]));
+      await tx.save({ flags: [], keywords: [], internalDate: 1_300_000_100, size: b.length }, Readable.from([b]));
+      // nothing is on the server before commit
+      t.is(((await c.status('Restored/Deep', { messages: true })) as { messages?: number }).messages, 0);
+      const result = await tx.commit();
+      t.deepEqual(result.uids, [1, 2]);
+      t.is(result.uidValidity, box.uidValidity);
+      await t.throwsAsync(tx.commit(), { message: /already committed/ });
+
+      await c.mailboxOpen('Restored/Deep', { readOnly: true });
+      const rows = await c.fetchAll('1:*', { uid: true, flags: true, internalDate: true, source: true }, { uid: true });
+      t.deepEqual(rows.map((r) => [r.uid, [...(r.flags ?? [])].filter((f) => f !== '\\Recent').sort(), (r.internalDate as Date).getTime() / 1000]), [
+        [1, ['$Label1', '\\Draft', '\\Seen', 'custom'], 1_300_000_000],
+        [2, [], 1_300_000_100],
+      ]);
+      t.true(rows[0]!.source!.equals(Buffer.from(a.toString('latin1').replace(/\n/g, '\r\n'), 'latin1')));
+
+      const rolled = await store.beginSave('Restored/Deep');
+      await rolled.save({ flags: [], keywords: [], internalDate: 1, size: a.length }, Readable.from([a]));
+      await rolled.rollback();
+      t.is(((await c.status('Restored/Deep', { messages: true })) as { messages?: number }).messages, 2);
+      await t.throwsAsync(store.beginSave('Missing'), { instanceOf: StorageNotFoundError });
+      await store.subscribe(['Restored/Deep']);
+      t.true((await store.listSubscriptions()).includes('Restored/Deep'));
+    } finally {
+      await store.close();
+      await c.logout();
+    }
+  });
+
+  test('countExisting finds an APPENDed message (LF probe, CRLF server) and not a different one', async (t) => {
+    const user = await freshUser();
+    const store = await asMaster(user.name);
+    try {
+      const date = 1_350_000_000;
+      const m = message('probe-me', 'body line\nsecond line\n');
+      const noId = Buffer.from('From: x@example.org\nSubject: no id\n\nplain\n');
+      const tx = await store.beginSave('INBOX');
+      await tx.save({ flags: ['\\Seen'], keywords: [], internalDate: date, size: m.length }, Readable.from([m]));
+      await tx.save({ flags: [], keywords: [], internalDate: date, size: noId.length }, Readable.from([noId]));
+      await tx.commit();
+      t.is(await store.countExisting!('INBOX', probeOf(m, date, '<probeme@example.org>')), 1);
+      t.is(await store.countExisting!('INBOX', probeOf(noId, date, '')), 1);
+      // same Message-ID, different bytes
+      const changed = message('probe-me', 'body line\nother line\n');
+      t.is(await store.countExisting!('INBOX', probeOf(changed, date, '<probeme@example.org>')), 0);
+      // same bytes, different INTERNALDATE
+      t.is(await store.countExisting!('INBOX', probeOf(m, date + 60, '<probeme@example.org>')), 0);
+      t.is(await store.countExisting!('INBOX', probeOf(Buffer.from('Subject: nope\n\nx\n'), date, '')), 0);
+      t.is(await store.countExisting!('NoSuchBox', probeOf(m, date, '')), 0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('an IMAP client in IDLE on the mailbox sees the restored message (EXISTS)', async (t) => {
+    const user = await freshUser();
+    const watcher = await userClient(user);
+    await watcher.mailboxOpen('INBOX');
+    const seen = new Promise<number>((resolve) => watcher.on('exists', (e: { count: number }) => resolve(e.count)));
+    const idling = watcher.idle();
+    const store = await asMaster(user.name);
+    try {
+      const m = message('for-idle');
+      const tx = await store.beginSave('INBOX');
+      await tx.save({ flags: [], keywords: [], internalDate: 1_360_000_000, size: m.length }, Readable.from([m]));
+      await tx.commit();
+      const count = await Promise.race([seen, new Promise<number>((_, reject) => setTimeout(() => reject(new Error('no EXISTS within 10 s')), 10_000))]);
+      t.is(count, 1);
+    } finally {
+      await store.close();
+      await watcher.logout().catch(() => undefined);
+      await idling.catch(() => undefined);
+    }
+  });
+
+  test('NO [OVERQUOTA] becomes QuotaExceededError', async (t) => {
+    const user = await freshUser();
+    const store = await asMaster(user.name);
+    try {
+      const big = message('too-big', `${'q'.repeat(70)}\n`.repeat(16000)); // ~1.1 MB > 1 MB quota
+      const tx = await store.beginSave('INBOX');
+      await tx.save({ flags: [], keywords: [], internalDate: 1_370_000_000, size: big.length }, Readable.from([big]));
+      const err = await t.throwsAsync(tx.commit());
+      t.is((err as { code?: string }).code, 'QUOTA_EXCEEDED', String(err));
+      t.regex(err!.message, /quota/i);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a wrong master password is an AuthenticationError naming user and master user', async (t) => {
+    const user = await freshUser();
+    const err = await t.throwsAsync(openImapStore({ url: url(), user: user.name, masterUser: MASTER, password: 'wrong', tls: false }), { instanceOf: AuthenticationError });
+    t.regex(err!.message, new RegExp(`${user.name}.*${MASTER}`));
+    t.is(err!.exitCode, 77);
+  });
+
+  test('connection refused is a ServerUnavailableError with a retry hint', async (t) => {
+    const port = await freePort();
+    const err = await t.throwsAsync(openImapStore({ url: `imap://127.0.0.1:${port}`, user: 'x', password: 'y', tls: false, connectTimeoutMs: 5000 }), { instanceOf: ServerUnavailableError });
+    t.is(err!.exitCode, 75);
+    t.regex(err!.hint ?? '', /nothing is duplicated/);
+  });
+
+  test('the server stopped in the middle of a transaction gives ServerUnavailableError', async (t) => {
+    const own = await startDovecot();
+    try {
+      const name = 'stopme';
+      await own.addUser(name);
+      const store = await openImapStore({ url: `imap://127.0.0.1:${own.port}`, user: name, masterUser: MASTER, password: own.masterPassword, tls: false });
+      const m = message('lost');
+      const tx = await store.beginSave('INBOX');
+      await tx.save({ flags: [], keywords: [], internalDate: 1_380_000_000, size: m.length }, Readable.from([m]));
+      await own.stop();
+      const err = await t.throwsAsync(tx.commit(), { instanceOf: ServerUnavailableError });
+      t.regex(err!.hint ?? '', /run the same command again/);
+      await store.close();
+    } finally {
+      await own.stop().catch(() => undefined);
+    }
+  });
+}
