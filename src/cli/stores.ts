@@ -69,7 +69,16 @@ export async function resolveUsers(flags: StoreFlags, options: { requireUsers: b
   if (options.requireUsers && users.length === 0) {
     throw new UsageError('no users selected', { hint: 'give --user NAME (repeatable), --users-file FILE with --all-users, or --all-users on a Dovecot host' });
   }
-  const lookup = onDovecotHost ? (name: string) => lookupDovecotUser(name, dovecotHost) : null;
+  const usersFile = flags['users-file'];
+  const lookup = directory
+    ? async (name: string): Promise<UserEntry> => {
+        const found = directory!.find((u) => u.name === name);
+        if (!found) throw new StorageNotFoundError(`user "${name}" is not in ${usersFile}`, { user: name, hint: 'add the user to the users file, or give --location' });
+        return found;
+      }
+    : onDovecotHost
+      ? (name: string) => lookupDovecotUser(name, dovecotHost)
+      : null;
   return { users, globalLocation, attachmentDir, lookup };
 }
 

@@ -5,6 +5,8 @@
  */
 import { ImapFlow } from 'imapflow';
 import type { DovecotInstance, DovecotUser } from './dovecot.js';
+import { deliverLmtp } from './lmtp-client.js';
+import { generateMessage, generateMessages } from './messages.js';
 
 export { LmtpClient, deliverLmtp, encodeLmtpData } from './lmtp-client.js';
 export { generateMessage, generateMessages, messageIdOf, poolAttachment, MESSAGE_SHAPES, type MessageShape, type TestMessage } from './messages.js';
@@ -82,4 +84,42 @@ export async function expungeUids(client: ImapFlow, mailbox: string, uids: reado
   } finally {
     lock.release();
   }
+}
+
+/** Flag sets the realistic populations cycle through (system flags, keywords, both, none). */
+export const FLAG_SETS: ReadonlyArray<readonly string[]> = [
+  ['\\Seen'],
+  ['\\Answered', '\\Flagged', 'Project-X'],
+  [],
+  ['\\Draft', '$Forwarded', 'NonJunk'],
+  ['\\Deleted', '\\Seen'],
+  ['$Label1', 'Project-X', 'zeta', 'Alpha'],
+];
+
+/**
+ * Fills one user through Dovecot itself: nested and non-ASCII folders (subscribed), an unsubscribed and an
+ * empty folder, APPENDs of every message shape with chosen INTERNALDATEs and flags, a STORE and an EXPUNGE
+ * per folder (leaving UID gaps), one big message, then LMTP deliveries into INBOX.
+ */
+export async function populateRealistic(dv: DovecotInstance, user: DovecotUser, seed: number, options: { lmtp?: number } = {}): Promise<void> {
+  const client = await connectImap(dv, user);
+  try {
+    await createMailboxes(client, AWKWARD_MAILBOXES);
+    await createMailboxes(client, ['Unsubscribed', 'Empty'], { subscribe: false });
+    let i = 0;
+    for (const box of ['INBOX', ...AWKWARD_MAILBOXES, 'Unsubscribed']) {
+      const uids: number[] = [];
+      for (let k = 0; k < 4; k++, i++) {
+        const m = generateMessage(seed, i);
+        const date = new Date(Date.UTC(2019, 5, 1) + i * 86_400_000 + i * 3_607_000);
+        uids.push(await appendMessage(client, box, m.raw, { flags: FLAG_SETS[i % FLAG_SETS.length]!, internalDate: date }));
+      }
+      await storeFlags(client, box, [uids[0]!], { add: ['\\Flagged', 'Later'], remove: ['\\Seen'] });
+      await expungeUids(client, box, [uids[1]!]);
+    }
+    await appendMessage(client, 'INBOX', generateMessage(seed, 999, 'big').raw, { flags: ['\\Seen'], internalDate: new Date('2021-03-04T05:06:07Z') });
+  } finally {
+    await client.logout();
+  }
+  await deliverLmtp(dv.lmtpSocket, user.name, [...generateMessages(seed + 1, options.lmtp ?? 9)].map((m) => m.raw));
 }
