@@ -16,8 +16,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
-import { IntegrityError, StorageNotFoundError, fromSystemError } from '../../core/errors.js';
+import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
+import { IntegrityError, MailvaultError, StorageNotFoundError, fromSystemError } from '../../core/errors.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions } from '../types.js';
 import { baseName, filenameSize, parseInfo } from './filename.js';
 import { KeywordMap, readKeywords } from './keywords.js';
@@ -91,6 +91,9 @@ function sortKeywords(names: Iterable<string>): string[] {
   return [...seen.values()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
+/** Messages up to this size are read with one read() into memory; larger ones are streamed. */
+const SMALL_MESSAGE_BYTES = 256 * 1024;
+
 class SizeCheck extends Transform {
   private seen = 0;
   constructor(
@@ -151,7 +154,8 @@ export class MaildirMailboxReader implements MailboxReader {
     let entry = this.state.files.get(record.base) ?? null;
     for (let attempt = 0; entry !== null && attempt < 3; attempt++) {
       try {
-        return { entry, st: await fs.promises.stat(this.filePath(entry)) };
+        // Synchronous on purpose: ~5 us, against ~150 us for a thread-pool round trip (see openMessage).
+        return { entry, st: fs.statSync(this.filePath(entry)) };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
           throw fromSystemError(e, 'read the message file', { path: this.filePath(entry), user: this.user, mailbox: this.state.paths.name, uid: record.uid });
@@ -196,12 +200,15 @@ export class MaildirMailboxReader implements MailboxReader {
     const record = this.byUid.get(message.uid);
     if (!record) throw this.notFound(message.uid, 'does not exist');
     let entry = this.state.files.get(record.base) ?? null;
+    const small = message.size <= SMALL_MESSAGE_BYTES;
     let handle: fs.promises.FileHandle | null = null;
+    let fd: number | null = null;
     let file = '';
-    for (let attempt = 0; entry !== null && attempt < 3 && handle === null; attempt++) {
+    for (let attempt = 0; entry !== null && attempt < 3 && handle === null && fd === null; attempt++) {
       file = this.filePath(entry);
       try {
-        handle = await fs.promises.open(file, 'r');
+        if (small) fd = fs.openSync(file, 'r');
+        else handle = await fs.promises.open(file, 'r');
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
           throw fromSystemError(e, 'open the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid });
@@ -209,7 +216,7 @@ export class MaildirMailboxReader implements MailboxReader {
         entry = await this.relocate(record);
       }
     }
-    if (handle === null) throw this.notFound(message.uid, 'was expunged: its file is gone from new/ and cur/');
+    if (handle === null && fd === null) throw this.notFound(message.uid, 'was expunged: its file is gone from new/ and cur/');
     const fail = (actual: string): IntegrityError =>
       new IntegrityError(`message UID ${message.uid} in mailbox "${this.state.paths.name}" of user ${this.user}: expected ${message.size} bytes, the file ${file} has ${actual}`, {
         user: this.user,
@@ -218,6 +225,29 @@ export class MaildirMailboxReader implements MailboxReader {
         path: file,
         hint: 'the S= size in the file name does not match the file; let Dovecot check it with "doveadm force-resync", or set maildir_broken_filename_sizes',
       });
+    const systemError = (e: unknown): MailvaultError => fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid });
+    if (fd !== null) {
+      // Most mail is small: read it whole with one synchronous read of size + 1 bytes (to notice a longer
+      // file). On the machines measured, an fs.promises round trip through libuv's thread pool cost
+      // ~150 us per file against ~7 us for a synchronous open+read+close of a small file (bench/memory.ts).
+      const buf = Buffer.allocUnsafe(message.size + 1);
+      let got = 0;
+      try {
+        for (;;) {
+          const n = fs.readSync(fd, buf, got, buf.length - got, got);
+          if (n === 0) break;
+          got += n;
+          if (got === buf.length) break;
+        }
+      } catch (e) {
+        throw systemError(e);
+      } finally {
+        fs.closeSync(fd);
+      }
+      if (got !== message.size) throw fail(got > message.size ? `more than ${message.size}` : String(got));
+      return Readable.from([buf.subarray(0, got)], { objectMode: false });
+    }
+    if (handle === null) throw this.notFound(message.uid, 'could not be opened');
     let st: fs.Stats;
     try {
       st = await handle.stat();
