@@ -11,11 +11,14 @@
  *   toc.ts            TOC lines: build, parse, compare
  *   tar-header.ts     ustar/pax header blocks; tar-parser.ts streaming tar reader with offsets
  *   body-spool.ts     memory/temp-file spool for bodies awaiting verification
+ *   parts.ts          messages stored as parts (v2): parts rules, base64 line encoder, assembler
+ *   blob-spool.ts     the one-pass reader's temp directory of blobs seen so far (v2)
  *   limits.ts         every buffer bound of the format
  *
  * The archive never imports src/storage: operations map between storage types and these records.
  */
-export { DumpWriter, type DumpWriterOptions } from './writer.js';
+export { DumpWriter, type DumpWriterOptions, type WriterPart, type WrittenMessage } from './writer.js';
+export { encodedLength, encodeBase64Lines } from './parts.js';
 export { readDump, type DumpEntry, type ReadOptions } from './reader.js';
 export { openDumpFile, type DumpFile } from './random-access.js';
 export * from './records.js';

@@ -66,9 +66,10 @@ export function mailboxMember(user: string, mailbox: string): string {
   return `${mailboxDir(user, mailbox)}/mailbox.json`;
 }
 
-export function messageMembers(user: string, mailbox: string, uid: number): { body: string; record: string } {
+/** `body`: the whole message (`.eml`); `stub`: its inline bytes when stored as parts (version 2); `record`: `.json`. */
+export function messageMembers(user: string, mailbox: string, uid: number): { body: string; stub: string; record: string } {
   const dir = mailboxDir(user, mailbox);
-  return { body: `${dir}/${uid}.eml`, record: `${dir}/${uid}.json` };
+  return { body: `${dir}/${uid}.eml`, stub: `${dir}/${uid}.stub`, record: `${dir}/${uid}.json` };
 }
 
 export function blobMember(sha256: string): string {
@@ -80,10 +81,10 @@ export type ParsedMember =
   | { kind: 'header' | 'toc' | 'trailer' }
   | { kind: 'user'; user: string }
   | { kind: 'mailbox'; user: string; mailbox: string }
-  | { kind: 'body' | 'record'; user: string; mailbox: string; uid: number }
+  | { kind: 'body' | 'stub' | 'record'; user: string; mailbox: string; uid: number }
   | { kind: 'blob'; sha256: string };
 
-const UID = /^([1-9][0-9]{0,9})\.(eml|json)$/;
+const UID = /^([1-9][0-9]{0,9})\.(eml|stub|json)$/;
 const BLOB = /^blobs\/([0-9a-f]{2})\/([0-9a-f]{64})$/;
 
 /** Decode one segment; null if it is not in canonical encoded form. */
@@ -147,8 +148,8 @@ export function parseMemberName(name: string, offset: number): ParsedMember {
   const mailbox = decoded.join('/');
   if (last === 'mailbox.json') return { kind: 'mailbox', user, mailbox };
   const m = UID.exec(last);
-  if (!m) throw fail('unknown member in a mailbox (expected mailbox.json, <uid>.eml or <uid>.json)');
+  if (!m) throw fail('unknown member in a mailbox (expected mailbox.json, <uid>.eml, <uid>.stub or <uid>.json)');
   const uid = Number(m[1]);
   if (uid > 0xffffffff) throw fail('UID out of range');
-  return { kind: m[2] === 'eml' ? 'body' : 'record', user, mailbox, uid };
+  return { kind: m[2] === 'eml' ? 'body' : m[2] === 'stub' ? 'stub' : 'record', user, mailbox, uid };
 }

@@ -10,13 +10,14 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { ArchiveCorruptError, InputNotFoundError, UsageError, fromSystemError, isMailvaultError } from '../core/errors.js';
+import { ArchiveCorruptError, ArchiveOrderError, InputNotFoundError, UsageError, fromSystemError, isMailvaultError } from '../core/errors.js';
 import { isZstdMagic, SeekableZstdFile } from './compression/index.js';
 import { BLOCK, MAX_RECORD_BYTES, TRAILER_BYTES } from './limits.js';
-import { HEADER_MEMBER, messageMembers, TOC_MEMBER, TRAILER_MEMBER } from './member-names.js';
+import { blobMember, HEADER_MEMBER, messageMembers, TOC_MEMBER, TRAILER_MEMBER } from './member-names.js';
+import { assembleParts, recordPieces, validateParts } from './parts.js';
 import { decodeRecord } from './record-codec.js';
 import { checkFormatVersion, validateHeader, validateMessage, validateTrailer } from './record-validate.js';
-import type { HeaderRecord, MessageRecord, TocEntry, TrailerRecord } from './records.js';
+import { FORMAT_VERSION_PARTS, type HeaderRecord, type MessageRecord, type TocEntry, type TrailerRecord } from './records.js';
 import { decodePax, decodeUstar, HeaderFormatError, isZeroBlock, paddingLength } from './tar-header.js';
 import { parseTocLine, splitTocLines } from './toc.js';
 
@@ -251,8 +252,16 @@ async function openSource(path: string, source: ByteSource, compressed: boolean)
     }
   };
   let maxId = 0;
+  // Blobs by sha256 (version 2): about 150 bytes of memory per distinct blob.
+  const blobIndex = new Map<string, { offset: number; dataOffset: number; size: number }>();
   for await (const line of splitTocLines(hashing(source.stream(toc.dataOffset, toc.dataOffset + toc.size)), toc.dataOffset, TOC_MEMBER, MAX_RECORD_BYTES)) {
     const entry = parseTocLine(line.text, line.lineNo, TOC_MEMBER, line.offset);
+    if (entry.type === 'blob' && header.version >= FORMAT_VERSION_PARTS) {
+      const sha256 = /^blobs\/[0-9a-f]{2}\/([0-9a-f]{64})$/.exec(entry.member)?.[1];
+      if (sha256 !== entry.sha256) throw new ArchiveCorruptError(`archive corrupt: "${TOC_MEMBER}" line ${line.lineNo}: blob member "${entry.member}" is not named by its sha256 ${entry.sha256}`, { path, member: TOC_MEMBER, offset: line.offset });
+      blobIndex.set(sha256, { offset: entry.offset, dataOffset: entry.dataOffset, size: entry.size });
+      continue;
+    }
     if (entry.type !== 'message') continue;
     if (entry.id < 1 || entry.id > 0xffffffff) throw new ArchiveCorruptError(`archive corrupt: "${TOC_MEMBER}" line ${line.lineNo}: message id ${entry.id} out of range`, { path, member: TOC_MEMBER, offset: line.offset });
     while (4 * (entry.id + 1) > index.length) {
@@ -289,18 +298,55 @@ async function openSource(path: string, source: ByteSource, compressed: boolean)
       }
       const [dataOffset, size, recordDataOffset, recordSizePlus1] = index.subarray(slot, slot + 4) as unknown as [number, number, number, number];
       const label = `message id ${id}`;
-      const record = validateMessage(await readRecordAt(source, recordDataOffset, recordSizePlus1 - 1, label), label, recordDataOffset);
-      const member = messageMembers(record.user, record.mailbox, record.uid).body;
-      if (record.size !== size) {
-        throw new ArchiveCorruptError(`archive corrupt: message UID ${record.uid} of mailbox "${record.mailbox}" (user "${record.user}"): the TOC says ${size} bytes, the record ${record.size}`, {
-          path, member, offset: dataOffset, user: record.user, mailbox: record.mailbox, uid: record.uid,
-        });
+      const record = validateMessage(await readRecordAt(source, recordDataOffset, recordSizePlus1 - 1, label), label, recordDataOffset, header.version);
+      const names = messageMembers(record.user, record.mailbox, record.uid);
+      const stored = record.parts !== undefined || record.stub !== undefined;
+      const member = stored ? names.stub : names.body;
+      const where = { path, member, offset: dataOffset, user: record.user, mailbox: record.mailbox, uid: record.uid };
+      const what = `message UID ${record.uid} of mailbox "${record.mailbox}" (user "${record.user}")`;
+      if (!stored && record.size !== size) {
+        throw new ArchiveCorruptError(`archive corrupt: ${what}: the TOC says ${size} bytes, the record ${record.size}`, where);
       }
       const verify = new VerifyingStream(record, () => new ArchiveCorruptError(
-        `archive corrupt: message UID ${record.uid} of mailbox "${record.mailbox}" (user "${record.user}"), member "${member}" at offset ${dataOffset}: the body does not match the size and sha256 of its record: the body was damaged`,
-        { path, member, offset: dataOffset, user: record.user, mailbox: record.mailbox, uid: record.uid, hint: 'check the dump with "mailvault verify"' },
+        `archive corrupt: ${what}, member "${member}" at offset ${dataOffset}: the ${stored ? 'stub and blobs do' : 'body does'} not match the size and sha256 of its record: the ${stored ? 'dump' : 'body'} was damaged`,
+        { ...where, hint: 'check the dump with "mailvault verify"' },
       ));
-      const raw = source.stream(dataOffset, dataOffset + size);
+      if (!stored) {
+        const raw = source.stream(dataOffset, dataOffset + size);
+        raw.on('error', (err) => verify.destroy(err));
+        verify.on('close', () => raw.destroy());
+        return { record, body: raw.pipe(verify) };
+      }
+      const { stub, parts } = validateParts(record, label, recordDataOffset);
+      if (stub.size !== size) throw new ArchiveCorruptError(`archive corrupt: ${what}: the TOC says the stub has ${size} bytes, the record ${stub.size}`, where);
+      for (const p of parts) {
+        if (p.type !== 'blob') continue;
+        const blob = blobIndex.get(p.sha256);
+        if (blob === undefined) {
+          throw new ArchiveCorruptError(`archive corrupt: ${what} needs blob "${blobMember(p.sha256)}", which the dump does not hold`, { ...where, hint: 'the dump was damaged or altered: check it with "mailvault verify"' });
+        }
+        if (blob.offset > dataOffset) {
+          throw new ArchiveOrderError(`archive out of order: member "${member}" at offset ${dataOffset} needs blob "${blobMember(p.sha256)}", which comes after it (offset ${blob.offset}): a blob must precede the first message that references it`, where);
+        }
+        if (blob.size !== p.contentSize) throw new ArchiveCorruptError(`archive corrupt: ${what}: blob "${blobMember(p.sha256)}" has ${blob.size} bytes, the record says ${p.contentSize}`, where);
+      }
+      const stubHash = createHash('sha256');
+      const stubStream = (async function* (): AsyncGenerator<Buffer> {
+        for await (const c of source.stream(dataOffset, dataOffset + size)) {
+          stubHash.update(c as Buffer);
+          yield c as Buffer;
+        }
+        if (stubHash.digest('hex') !== stub.sha256) throw new ArchiveCorruptError(`archive corrupt: ${what}: stub member "${member}" at offset ${dataOffset} does not hash to the sha256 in its record: the stub was damaged`, where);
+      })();
+      const { stream } = assembleParts(
+        recordPieces(parts, async (sha256) => {
+          const blob = blobIndex.get(sha256)!;
+          return source.stream(blob.dataOffset, blob.dataOffset + blob.size);
+        }),
+        stubStream,
+        (i, why) => new ArchiveCorruptError(`archive corrupt: ${what}, part ${i}: ${why}`, { ...where, hint: 'check the dump with "mailvault verify"' }),
+      );
+      const raw = Readable.from(stream, { objectMode: false });
       raw.on('error', (err) => verify.destroy(err));
       verify.on('close', () => raw.destroy());
       return { record, body: raw.pipe(verify) };

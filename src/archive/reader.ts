@@ -18,13 +18,15 @@ import {
   fromSystemError,
   isMailvaultError,
 } from '../core/errors.js';
+import { BlobSpool, type BlobWriter } from './blob-spool.js';
 import { BodySpool } from './body-spool.js';
 import { createDecompressStream, isZstdMagic } from './compression/index.js';
 import { MAX_RECORD_BYTES } from './limits.js';
-import { parseMemberName, mailboxMember, userMember as userMemberName, type ParsedMember } from './member-names.js';
+import { blobMember, parseMemberName, mailboxMember, userMember as userMemberName, type ParsedMember } from './member-names.js';
+import { assembleParts, recordPieces, validateParts } from './parts.js';
 import { decodeRecord, sha256Hex } from './record-codec.js';
 import { checkFormatVersion, validateHeader, validateMailbox, validateMessage, validateTrailer, validateUser } from './record-validate.js';
-import type { HeaderRecord, MailboxRecord, MessageRecord, TrailerRecord, UserRecord } from './records.js';
+import { FORMAT_VERSION_PARTS, type HeaderRecord, type MailboxRecord, type MessageRecord, type TrailerRecord, type UserRecord } from './records.js';
 import { CUT_SHORT_HINT, parseTar, TarParseState, type TarEvent } from './tar-parser.js';
 import { messageTocEntry, plainTocEntry, tocProjection, type MemberSpan } from './toc.js';
 
@@ -48,6 +50,8 @@ export interface ReadOptions {
    *  body (it is still hashed and checked, and the entry is yielded with openBody throwing). */
   wantBody?: (ref: { user: string; mailbox: string; uid: number }) => boolean;
   signal?: AbortSignal;
+  /** Directory for the blob spool of version 2 dumps (default os.tmpdir()); see blob-spool.ts for the disk it takes. */
+  blobSpoolDir?: string;
 }
 
 export function readDump(input: Readable, options: ReadOptions = {}): AsyncIterable<DumpEntry> {
@@ -119,6 +123,10 @@ interface PendingBody {
   size: number;
   sha256: string;
   spool: BodySpool | null;
+  /** The member is a stub (`<uid>.stub`): the record's parts rebuild the message. */
+  stub: boolean;
+  /** wantBody said yes. */
+  keep: boolean;
 }
 
 const corrupt = (member: string, offset: number, why: string, extra: Record<string, unknown> = {}): ArchiveCorruptError =>
@@ -156,6 +164,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
   const expectedToc: Hash = createHash('sha256');
   let expectedTocLines = 0;
   let disposeCurrent: BodySpool | null = null;
+  const blobs = new BlobSpool(options.blobSpoolDir);
 
   const expect = (entry: Record<string, unknown>): void => {
     expectedToc.update(`${tocProjection(entry)}\n`);
@@ -177,6 +186,60 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
       if (ev.kind === 'memberEnd') return Buffer.concat(parts, size);
       if (ev.kind === 'data') parts.push(ev.chunk);
     }
+  };
+
+  /**
+   * A message stored as parts: check the record's parts against the stub, find every blob among those
+   * read before (ArchiveOrderError naming both members otherwise), rebuild the message while hashing it,
+   * and check size and sha256. Returns the spool of the full message (if wanted) and disposes the stub's.
+   */
+  const rebuild = async (body: PendingBody, record: MessageRecord, recordMember: string, recordOffset: number): Promise<BodySpool | null> => {
+    const what = `message UID ${body.uid} of mailbox "${body.mailbox}" (user "${body.user}")`;
+    const { stub, parts } = validateParts(record, recordMember, recordOffset);
+    if (stub.size !== body.size || stub.sha256 !== body.sha256) {
+      throw new ArchiveCorruptError(
+        `archive corrupt: ${what}, stub member "${body.member}" at offset ${body.offset}: the stub has ${body.size} bytes with sha256 ${body.sha256}, its record says ${stub.size} bytes with sha256 ${stub.sha256}: the stub was damaged`,
+        { member: body.member, offset: body.offset, user: body.user, mailbox: body.mailbox, uid: body.uid, hint: 'the dump was damaged: check it with "mailvault verify"' },
+      );
+    }
+    for (const p of parts) {
+      if (p.type === 'blob' && !blobs.has(p.sha256)) {
+        throw new ArchiveOrderError(
+          `archive out of order: member "${body.member}" at offset ${body.offset} (${what}) needs blob "${blobMember(p.sha256)}", which does not come before it: a blob must precede the first message that references it`,
+          { member: body.member, offset: body.offset, user: body.user, mailbox: body.mailbox, uid: body.uid, hint: 'the blob is missing or misplaced: the dump was altered or damaged' },
+        );
+      }
+    }
+    const stubSpool = body.spool!;
+    const out = body.keep ? new BodySpool() : null;
+    try {
+      const { stream } = assembleParts(
+        recordPieces(parts, async (sha256) => blobs.open(sha256)),
+        stubSpool.open(),
+        (i, why) => new ArchiveCorruptError(`archive corrupt: ${what}, part ${i}: ${why}`, { member: body.member, offset: body.offset, user: body.user, mailbox: body.mailbox, uid: body.uid, hint: 'the dump was damaged: check it with "mailvault verify"' }),
+      );
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of stream) {
+        hash.update(chunk);
+        size += chunk.length;
+        await out?.write(chunk);
+      }
+      await out?.seal();
+      const sha256 = hash.digest('hex');
+      if (size !== record.size || sha256 !== record.sha256) {
+        throw new ArchiveCorruptError(
+          `archive corrupt: ${what}, stub member "${body.member}" at offset ${body.offset}: the stub and blobs rebuild ${size} bytes with sha256 ${sha256}, the record says ${record.size} bytes with sha256 ${record.sha256}`,
+          { member: body.member, offset: body.offset, user: body.user, mailbox: body.mailbox, uid: body.uid, hint: 'the dump was damaged: check it with "mailvault verify"' },
+        );
+      }
+    } catch (err) {
+      await out?.dispose();
+      throw err;
+    } finally {
+      await stubSpool.dispose();
+    }
+    return out;
   };
 
   try {
@@ -264,14 +327,19 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           yield { type: 'mailbox', record, member: name, offset };
           break;
         }
+        case 'stub':
         case 'body': {
+          if (parsed.kind === 'stub' && header!.version < FORMAT_VERSION_PARTS) {
+            throw corrupt(name, offset, `a stub member needs format version ${FORMAT_VERSION_PARTS} or later; this dump is version ${header!.version}`);
+          }
           if (currentUser !== parsed.user || currentMailbox !== parsed.mailbox) {
             throw order(name, offset, `a message must come after its mailbox record "${mailboxMember(parsed.user, parsed.mailbox)}"; the previous member is "${previous}"`);
           }
           if (parsed.uid <= lastUid) throw order(name, offset, `UID ${parsed.uid} comes after UID ${lastUid} (previous member "${previous}"): UIDs must ascend within a mailbox`);
           const ref = { user: parsed.user, mailbox: parsed.mailbox, uid: parsed.uid };
           const keep = options.wantBody === undefined ? true : options.wantBody(ref);
-          const spool = keep ? new BodySpool() : null;
+          // A stub is always kept: the message is rebuilt from it to check the full sha256.
+          const spool = keep || parsed.kind === 'stub' ? new BodySpool() : null;
           const hash = createHash('sha256');
           try {
             for (;;) {
@@ -287,7 +355,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
             await spool?.dispose();
             throw err;
           }
-          pending = { member: name, offset, dataOffset, ...ref, size, sha256: hash.digest('hex'), spool };
+          pending = { member: name, offset, dataOffset, ...ref, size, sha256: hash.digest('hex'), spool, stub: parsed.kind === 'stub', keep };
           previous = name;
           break;
         }
@@ -297,13 +365,18 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           pending = null;
           let record: MessageRecord;
           let data: Buffer;
+          let spool = body.spool;
           try {
             data = await readData(size);
-            record = validateMessage(decodeRecord(data, name, dataOffset), name, dataOffset);
+            record = validateMessage(decodeRecord(data, name, dataOffset), name, dataOffset, header!.version);
             if (record.user !== body.user || record.mailbox !== body.mailbox || record.uid !== body.uid) {
               throw corrupt(name, offset, `the record is for UID ${record.uid} of mailbox "${record.mailbox}" (user "${record.user}"), the member name says UID ${body.uid} of "${body.mailbox}" ("${body.user}")`);
             }
-            if (record.size !== body.size || record.sha256 !== body.sha256) {
+            if (body.stub) {
+              spool = await rebuild(body, record, name, dataOffset);
+            } else if ('parts' in record || 'stub' in record) {
+              throw corrupt(name, offset, `the record has "parts" or "stub", but the message is stored whole in "${body.member}"`);
+            } else if (record.size !== body.size || record.sha256 !== body.sha256) {
               throw new ArchiveCorruptError(
                 `archive corrupt: message UID ${body.uid} of mailbox "${body.mailbox}" (user "${body.user}"), member "${body.member}" at offset ${body.offset}: ` +
                   `the body has ${body.size} bytes with sha256 ${body.sha256}, its record says ${record.size} bytes with sha256 ${record.sha256}: the body was damaged`,
@@ -312,16 +385,16 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
             }
           } catch (err) {
             await body.spool?.dispose();
+            if (spool !== body.spool) await spool?.dispose();
             throw err;
           }
           lastUid = body.uid;
           counts.messages++;
-          counts.messageBytes += body.size;
+          counts.messageBytes += record.size;
           const id = nextId++;
           const bodySpan: MemberSpan = { member: body.member, offset: body.offset, dataOffset: body.dataOffset, size: body.size, sha256: body.sha256 };
           expect(messageTocEntry(id, bodySpan, span(sha256Hex(data)), record) as unknown as Record<string, unknown>);
           previous = name;
-          const spool = body.spool;
           disposeCurrent = spool;
           const message = record;
           yield {
@@ -341,13 +414,29 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
         }
         case 'blob': {
           const hash = createHash('sha256');
-          for (;;) {
-            const d = await next();
-            if (d.kind === 'memberEnd') break;
-            if (d.kind === 'data') hash.update(d.chunk);
+          // Version 2: keep the blob for the messages after it. (Version 1 dumps hold no references.)
+          const parts = header!.version >= FORMAT_VERSION_PARTS;
+          if (parts && blobs.has(parsed.sha256)) throw corrupt(name, offset, 'this blob appeared before: a dump holds each blob once');
+          const out: BlobWriter | null = parts ? await blobs.begin() : null;
+          try {
+            for (;;) {
+              const d = await next();
+              if (d.kind === 'memberEnd') break;
+              if (d.kind === 'data') {
+                hash.update(d.chunk);
+                await out?.write(d.chunk);
+              }
+            }
+          } catch (err) {
+            await out?.discard();
+            throw err;
           }
           const sha256 = hash.digest('hex');
-          if (sha256 !== parsed.sha256) throw corrupt(name, offset, `the content hashes to ${sha256}, not to its name: the blob was damaged`);
+          if (sha256 !== parsed.sha256) {
+            await out?.discard();
+            throw corrupt(name, offset, `the content hashes to ${sha256}, not to its name: the blob was damaged`);
+          }
+          await out?.commit(sha256);
           counts.blobs++;
           expect(plainTocEntry(0, 'blob', span(sha256)) as unknown as Record<string, unknown>);
           previous = name;
@@ -430,6 +519,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
       }
     }
   } finally {
+    await blobs.dispose();
     await disposeCurrent?.dispose();
     await pending?.spool?.dispose();
     await events.return(undefined).catch(() => undefined);

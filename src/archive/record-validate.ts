@@ -6,6 +6,7 @@ import { ArchiveCorruptError, ArchiveVersionError } from '../core/errors.js';
 import {
   FORMAT_NAME,
   FORMAT_VERSION_MAX_READ,
+  FORMAT_VERSION_PARTS,
   type HeaderRecord,
   type MailboxRecord,
   type MessageRecord,
@@ -95,13 +96,21 @@ export function validateMailbox(o: Obj, member: string, offset: number): Mailbox
   }, member, offset) as unknown as MailboxRecord;
 }
 
-export function validateMessage(o: Obj, member: string, offset: number): MessageRecord {
+/**
+ * A message record. From format version 2 on, `stub` and `parts` are kept when present (checked in
+ * detail by parts.ts validateParts); in version 1 they are unknown keys and dropped.
+ */
+export function validateMessage(o: Obj, member: string, offset: number, version: number): MessageRecord {
   expectType(o, 'message', member, offset);
   const r = pick(o, {
     type: str, user: str, mailbox: str, uid: uid32, guid: strOrNull, flags: strArray, keywords: strArray, internalDate: str,
     saveDate: strOrNull, modseq: strOrNull, size: count, sha256: hex64, summary: obj, extra: strMap,
   }, member, offset);
   r['summary'] = pick(r['summary'] as Obj, { from: str, subject: str, messageId: str, date: str }, member, offset);
+  if (version >= FORMAT_VERSION_PARTS) {
+    if ('stub' in o) r['stub'] = o['stub'];
+    if ('parts' in o) r['parts'] = o['parts'];
+  }
   return r as unknown as MessageRecord;
 }
 

@@ -3,10 +3,14 @@
  * archive's own: they do not import the storage engine (operations map between the two).
  */
 
-/** The format version this code writes. */
-export const FORMAT_VERSION_WRITTEN = 1;
+/** Version 1: every message is stored whole (`<uid>.eml`). Written when the dump holds no parts. */
+export const FORMAT_VERSION_PLAIN = 1;
+/** Version 2: messages may be stored as a stub plus blob references (`<uid>.stub`, record `parts`). */
+export const FORMAT_VERSION_PARTS = 2;
+/** The newest format version this code writes (a writer asked for no parts writes FORMAT_VERSION_PLAIN). */
+export const FORMAT_VERSION_WRITTEN = FORMAT_VERSION_PARTS;
 /** The newest format version this code reads. */
-export const FORMAT_VERSION_MAX_READ = 1;
+export const FORMAT_VERSION_MAX_READ = 2;
 export const FORMAT_NAME = 'mailvault-dump';
 
 export type DumpKind = 'full' | 'incremental';
@@ -68,7 +72,32 @@ export interface MessageSummary {
   readonly date: string;
 }
 
-/** `users/<user>/mailboxes/<name>/<uid>.json`, immediately after the body member `<uid>.eml`. */
+/** How a blob's stored (decoded) content becomes message bytes. */
+export type PartEncoding = { readonly type: 'raw' } | { readonly type: 'base64'; readonly lineLength: number; readonly crlf: boolean };
+
+/**
+ * One piece of a message stored as parts (version 2). Inline pieces are consecutive ranges of the stub
+ * member, in order; a blob piece is the blob's content, encoded, cut to `size` bytes.
+ */
+export type PartRecord =
+  | { readonly type: 'inline'; readonly offset: number; readonly size: number }
+  | {
+      readonly type: 'blob';
+      readonly sha256: string;
+      /** Bytes of the blob member (decoded content). */
+      readonly contentSize: number;
+      /** Bytes this piece contributes to the message. */
+      readonly size: number;
+      readonly encoding: 'raw' | 'base64';
+      /** base64 only: characters per line, and CRLF (else LF) between lines; no break after the last line. */
+      readonly lineLength?: number;
+      readonly crlf?: boolean;
+    };
+
+/**
+ * `users/<user>/mailboxes/<name>/<uid>.json`, immediately after the body member `<uid>.eml` (or, version 2,
+ * after the stub member `<uid>.stub`; then `stub` and `parts` are present).
+ */
 export interface MessageRecord {
   readonly type: 'message';
   readonly user: string;
@@ -87,10 +116,14 @@ export interface MessageRecord {
   readonly sha256: string;
   readonly summary: MessageSummary;
   readonly extra: Readonly<Record<string, string>>;
+  /** Version 2, stored as parts only: size and sha256 of the stub member. */
+  readonly stub?: { readonly size: number; readonly sha256: string };
+  /** Version 2, stored as parts only: how to rebuild the full message from the stub and blobs. */
+  readonly parts?: readonly PartRecord[];
 }
 
 /** Input to DumpWriter.writeMessage: the record without the fields the writer computes. */
-export type MessageInput = Omit<MessageRecord, 'type' | 'sha256'>;
+export type MessageInput = Omit<MessageRecord, 'type' | 'sha256' | 'stub' | 'parts'>;
 
 /** Counts in the trailer. */
 export interface TrailerCounts {
@@ -98,7 +131,7 @@ export interface TrailerCounts {
   readonly mailboxes: number;
   readonly messages: number;
   readonly blobs: number;
-  /** Sum of the message body sizes. */
+  /** Sum of the full message sizes (record `size`), whether stored whole or as parts. */
   readonly messageBytes: number;
 }
 
@@ -130,7 +163,7 @@ export interface TrailerRecord {
   readonly complete: true;
 }
 
-/** Reserved (issue 4): `blobs/<2 hex>/<sha256>`, decoded attachment content stored once. */
+/** `blobs/<2 hex>/<sha256>`: decoded attachment content, stored once per dump. */
 export interface BlobInput {
   /** sha256 (hex, lowercase) of the content; also the member name. */
   readonly sha256: string;
@@ -156,7 +189,7 @@ export interface TocHeaderEntry extends TocEntryBase { readonly type: 'header' }
 export interface TocBlobEntry extends TocEntryBase { readonly type: 'blob' }
 export interface TocUserEntry extends TocEntryBase { readonly type: 'user'; readonly user: string }
 export interface TocMailboxEntry extends TocEntryBase { readonly type: 'mailbox'; readonly user: string; readonly mailbox: string }
-/** One line per message; `member`/`offset`/`size`/`sha256` describe the `.eml`, `record*` the `.json`. */
+/** One line per message; `member`/`offset`/`size`/`sha256` describe the `.eml` (or `.stub`), `record*` the `.json`. */
 export interface TocMessageEntry extends TocEntryBase {
   readonly type: 'message';
   readonly recordOffset: number;

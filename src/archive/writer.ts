@@ -11,7 +11,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { open, rm, mkdtemp, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, type Readable, type Transform, type Writable } from 'node:stream';
+import { PassThrough, Readable, type Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ArchiveOrderError, IntegrityError, isMailvaultError, UnexpectedError, UsageError, fromSystemError } from '../core/errors.js';
 import { createCompressStream, type CompressionOption } from './compression/index.js';
@@ -20,20 +20,52 @@ import { blobMember, HEADER_MEMBER, mailboxMember, messageMembers, TOC_MEMBER, T
 import { encodeRecord, sortedKeys } from './record-codec.js';
 import {
   FORMAT_NAME,
-  FORMAT_VERSION_WRITTEN,
+  FORMAT_VERSION_PARTS,
+  FORMAT_VERSION_PLAIN,
   type BlobInput,
   type HeaderRecord,
+  type PartEncoding,
+  type PartRecord,
   type MailboxRecord,
   type MessageInput,
   type MessageRecord,
   type TrailerRecord,
   type UserRecord,
 } from './records.js';
+import { assembleParts, type AssemblyPiece } from './parts.js';
 import { dataPadding, encodeFileHeader } from './tar-header.js';
 import { messageTocEntry, plainTocEntry, tocLine, type MemberSpan } from './toc.js';
 
 export interface DumpWriterOptions {
   compression?: CompressionOption;
+  /**
+   * Allow messages stored as parts (writeMessageParts): the dump is then format version 2, which
+   * readers before mailvault 0.2 refuse with "upgrade mailvault". Without it the dump is version 1.
+   */
+  parts?: boolean;
+}
+
+/** One piece of a message handed to writeMessageParts. */
+export type WriterPart =
+  | { readonly kind: 'inline'; readonly data: Buffer }
+  | {
+      readonly kind: 'attachment';
+      /** Bytes this piece contributes to the message: the content encoded, cut to this size. */
+      readonly size: number;
+      readonly encoding: PartEncoding;
+      /** Bytes of the stored (decoded) content. */
+      readonly contentSize: number;
+      /** Opens the content; called once to hash it and, if its blob is new, once more to write it. */
+      open(): Promise<Readable>;
+    };
+
+export interface WrittenMessage {
+  readonly id: number;
+  /** sha256 of the full message. */
+  readonly sha256: string;
+  /** Blobs the message references (sha256), and how many of them this call wrote (the others were in the dump already). */
+  readonly blobs: readonly string[];
+  readonly blobsWritten: number;
 }
 
 const TOC_SPOOL_FLUSH = 64 * 1024;
@@ -101,6 +133,9 @@ export class DumpWriter {
   private tocSize = 0;
   private readonly tocHash: Hash = createHash('sha256');
   private readonly counts = { users: 0, mailboxes: 0, messages: 0, blobs: 0, messageBytes: 0 };
+  /** sha256 of every blob written: about 120 bytes of memory per distinct blob (1 million blobs: ~120 MB). */
+  private readonly blobsWritten = new Set<string>();
+  private blobBytesWritten = 0;
 
   private constructor(
     private readonly sink: Transform,
@@ -118,7 +153,7 @@ export class DumpWriter {
     const record: HeaderRecord = {
       type: 'header',
       format: FORMAT_NAME,
-      version: FORMAT_VERSION_WRITTEN,
+      version: options.parts === true ? FORMAT_VERSION_PARTS : FORMAT_VERSION_PLAIN,
       creator: header.creator,
       created: header.created,
       runId: header.runId,
@@ -148,6 +183,26 @@ export class DumpWriter {
   /** The header record as written. */
   get headerRecord(): HeaderRecord {
     return this.header;
+  }
+
+  /** True if writeMessageParts may be used (the dump is version 2). */
+  get partsAllowed(): boolean {
+    return this.header.version >= FORMAT_VERSION_PARTS;
+  }
+
+  /** False once the writer failed (bytes half-written) or finished: an error from it then concerned the dump, not one message. */
+  get usable(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Bytes of all blobs written so far. */
+  get blobBytes(): number {
+    return this.blobBytesWritten;
+  }
+
+  /** True if the blob with this sha256 is already in the dump. */
+  hasBlob(sha256: string): boolean {
+    return this.blobsWritten.has(sha256);
   }
 
   /** Write a user record; users come in ascending UTF-8 byte order, each once. */
@@ -217,47 +272,16 @@ export class DumpWriter {
   async writeMessage(input: MessageInput, body: Readable): Promise<{ id: number; sha256: string }> {
     return this.run(async () => {
       const where = { user: input.user, mailbox: input.mailbox, uid: input.uid };
-      if (!Number.isInteger(input.uid) || input.uid < 1 || input.uid > 0xffffffff) {
+      let names;
+      try {
+        names = this.checkMessage(input);
+      } catch (err) {
         body.destroy();
-        throw new UsageError(`cannot write message UID ${input.uid} of mailbox "${input.mailbox}": a UID is an integer from 1 to 2^32-1`, where);
-      }
-      if (!Number.isSafeInteger(input.size) || input.size < 0 || input.size > MAX_MEMBER_BYTES) {
-        body.destroy();
-        throw new UsageError(`cannot write message UID ${input.uid} of mailbox "${input.mailbox}": size ${input.size} is not a byte count up to 2^40`, where);
-      }
-      const names = messageMembers(input.user, input.mailbox, input.uid);
-      if (this.currentUser !== input.user || this.currentMailbox !== input.mailbox) {
-        body.destroy();
-        throw new ArchiveOrderError(
-          `cannot write message UID ${input.uid} of mailbox "${input.mailbox}" (user "${input.user}"): the current mailbox is ${this.currentMailbox === null ? 'none' : `"${this.currentMailbox}" of user "${this.currentUser}"`}; write the mailbox record first`,
-          { ...where, member: names.body },
-        );
-      }
-      if (input.uid <= this.lastUid) {
-        body.destroy();
-        throw new ArchiveOrderError(
-          `cannot write message UID ${input.uid} after UID ${this.lastUid} in mailbox "${input.mailbox}" (user "${input.user}"): UIDs must ascend`,
-          { ...where, member: names.body },
-        );
+        throw err;
       }
       const mtime = unixSeconds(input.internalDate);
       const bodySpan = await this.writeStreamMember(names.body, input.size, mtime, body, where);
-      const record: MessageRecord = {
-        type: 'message',
-        user: input.user,
-        mailbox: input.mailbox,
-        uid: input.uid,
-        guid: input.guid,
-        flags: [...input.flags],
-        keywords: [...input.keywords],
-        internalDate: input.internalDate,
-        saveDate: input.saveDate,
-        modseq: input.modseq,
-        size: input.size,
-        sha256: bodySpan.sha256,
-        summary: { from: cut(input.summary.from), subject: cut(input.summary.subject), messageId: cut(input.summary.messageId), date: cut(input.summary.date) },
-        extra: sortedKeys(input.extra),
-      };
+      const record = this.messageRecord(input, bodySpan.sha256);
       const recordSpan = await this.writeBufferMember(names.record, encodeRecord(record), mtime);
       this.lastUid = input.uid;
       this.counts.messages++;
@@ -269,8 +293,108 @@ export class DumpWriter {
   }
 
   /**
-   * Reserved (issue 4): write a content-addressed blob (`blobs/<2 hex>/<sha256>`). It must precede the
-   * first message that references it. The content must hash to `input.sha256` (IntegrityError otherwise).
+   * Write a message as parts (format version 2): every blob its attachments need that the dump does not
+   * hold yet (`blobs/<2 hex>/<sha256>`), then the stub (`<uid>.stub`: the inline pieces), then the record
+   * with `stub` and `parts`. First every attachment is read once to learn its sha256 and the full
+   * message's sha256 and size; an error there (unreadable or short content, size mismatch, or a full
+   * sha256 other than `expectedSha256`) writes nothing and leaves the writer usable, so the caller may
+   * skip the message or store it whole. A message without attachment pieces is written whole (`.eml`).
+   *
+   * A blob is then read a second time to be written; if its content changed in between (so that it no
+   * longer hashes to the name learned in the first pass), the writer fails (IntegrityError).
+   */
+  async writeMessageParts(input: MessageInput, parts: readonly WriterPart[], expectedSha256?: string): Promise<WrittenMessage> {
+    if (!this.partsAllowed) throw new UsageError('cannot write a message as parts into a version 1 dump: create the writer with { parts: true }');
+    const where = { user: input.user, mailbox: input.mailbox, uid: input.uid };
+    const describe = `message UID ${input.uid} of mailbox "${input.mailbox}" (user "${input.user}")`;
+    if (!parts.some((p) => p.kind === 'attachment')) {
+      const data = Buffer.concat(parts.map((p) => (p as { data: Buffer }).data));
+      const r = await this.writeMessage(input, Readable.from(data.length === 0 ? [] : [data]));
+      return { ...r, blobs: [], blobsWritten: 0 };
+    }
+    // Pass 1: nothing written; learn the content hashes and the full hash.
+    const pieces: AssemblyPiece[] = parts.map((p) =>
+      p.kind === 'inline'
+        ? { type: 'inline', size: p.data.length }
+        : { type: 'blob', size: p.size, contentSize: p.contentSize, encoding: p.encoding, sha256: null, open: async () => p.open() },
+    );
+    const stub = Buffer.concat(parts.filter((p): p is Extract<WriterPart, { kind: 'inline' }> => p.kind === 'inline').map((p) => p.data));
+    const full = await this.run(async () => {
+      this.checkMessage(input);
+      const { stream, result } = assembleParts(pieces, Readable.from(stub.length === 0 ? [] : [stub]), (i, why) =>
+        new IntegrityError(`cannot write ${describe} as parts: piece ${i}: ${why}`, { ...where, hint: 'the attachment changed or is damaged; the message can be stored whole' }),
+      );
+      const hash = createHash('sha256');
+      let size = 0;
+      try {
+        for await (const chunk of stream) {
+          hash.update(chunk);
+          size += chunk.length;
+        }
+      } catch (err) {
+        if (isMailvaultError(err)) throw err;
+        throw new UnexpectedError(`cannot read an attachment of ${describe}: ${(err as Error)?.message ?? String(err)}`, { ...where, cause: err });
+      }
+      const sha256 = hash.digest('hex');
+      if (size !== input.size) throw new IntegrityError(`cannot write ${describe} as parts: the parts give ${size} bytes, the message has ${input.size}`, where);
+      if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
+        throw new IntegrityError(`cannot write ${describe} as parts: the parts rebuild to sha256 ${sha256}, the message is ${expectedSha256}`, { ...where, hint: 'store the message whole' });
+      }
+      return { sha256, content: result.contentSha256 };
+    });
+    // Blobs not yet in the dump.
+    let blobsWritten = 0;
+    const blobs: string[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (p.kind !== 'attachment') continue;
+      const sha256 = full.content.get(i)!;
+      blobs.push(sha256);
+      if (this.blobsWritten.has(sha256)) continue;
+      await this.writeBlob({ sha256, size: p.contentSize }, await p.open());
+      blobsWritten++;
+    }
+    // Stub and record.
+    return this.run(async () => {
+      const names = this.checkMessage(input);
+      for (const sha256 of blobs) {
+        if (!this.blobsWritten.has(sha256)) throw new UnexpectedError(`internal: blob ${sha256} of ${describe} was not written`, where);
+      }
+      const mtime = unixSeconds(input.internalDate);
+      const stubSpan = await this.writeBufferMember(names.stub, stub, mtime);
+      const records: PartRecord[] = [];
+      let stubPos = 0;
+      let blobIndex = 0;
+      for (const p of parts) {
+        if (p.kind === 'inline') {
+          if (p.data.length === 0) continue;
+          const last = records[records.length - 1];
+          if (last?.type === 'inline') records[records.length - 1] = { ...last, size: last.size + p.data.length };
+          else records.push({ type: 'inline', offset: stubPos, size: p.data.length });
+          stubPos += p.data.length;
+        } else {
+          const sha256 = blobs[blobIndex++]!;
+          records.push(
+            p.encoding.type === 'raw'
+              ? { type: 'blob', sha256, contentSize: p.contentSize, size: p.size, encoding: 'raw' }
+              : { type: 'blob', sha256, contentSize: p.contentSize, size: p.size, encoding: 'base64', lineLength: p.encoding.lineLength, crlf: p.encoding.crlf },
+          );
+        }
+      }
+      const record = { ...this.messageRecord(input, full.sha256), stub: { size: stubSpan.size, sha256: stubSpan.sha256 }, parts: records };
+      const recordSpan = await this.writeBufferMember(names.record, encodeRecord(record), mtime);
+      this.lastUid = input.uid;
+      this.counts.messages++;
+      this.counts.messageBytes += input.size;
+      const id = this.nextId++;
+      await this.addToc(tocLine(messageTocEntry(id, stubSpan, recordSpan, record)));
+      return { id, sha256: full.sha256, blobs, blobsWritten };
+    });
+  }
+
+  /**
+   * Write a content-addressed blob (`blobs/<2 hex>/<sha256>`), once per dump. It must precede the first
+   * message that references it. The content must hash to `input.sha256` (IntegrityError otherwise).
    */
   async writeBlob(input: BlobInput, content: Readable): Promise<void> {
     await this.run(async () => {
@@ -278,11 +402,17 @@ export class DumpWriter {
         content.destroy();
         throw new UsageError(`cannot write blob "${input.sha256}": its name must be 64 lowercase hex digits (sha256)`);
       }
+      if (this.blobsWritten.has(input.sha256)) {
+        content.destroy();
+        throw new UsageError(`cannot write blob "${input.sha256}" twice: a dump holds each blob once (ask hasBlob first)`);
+      }
       const member = blobMember(input.sha256);
       const span = await this.writeStreamMember(member, input.size, 0, content, {});
       if (span.sha256 !== input.sha256) {
         throw new IntegrityError(`blob "${input.sha256}" hashes to ${span.sha256}: its content does not match its name`, { member });
       }
+      this.blobsWritten.add(input.sha256);
+      this.blobBytesWritten += span.size;
       this.counts.blobs++;
       await this.addToc(tocLine(plainTocEntry(0, 'blob', span)));
     });
@@ -309,7 +439,7 @@ export class DumpWriter {
       const record: TrailerRecord = {
         type: 'trailer',
         format: FORMAT_NAME,
-        version: FORMAT_VERSION_WRITTEN,
+        version: this.header.version,
         runId: this.header.runId,
         completed: isoNow(),
         counts: { ...this.counts },
@@ -341,6 +471,51 @@ export class DumpWriter {
   }
 
   // ---- internals ----
+
+  /** The record of a message (without stub and parts). */
+  private messageRecord(input: MessageInput, sha256: string): MessageRecord {
+    return {
+      type: 'message',
+      user: input.user,
+      mailbox: input.mailbox,
+      uid: input.uid,
+      guid: input.guid,
+      flags: [...input.flags],
+      keywords: [...input.keywords],
+      internalDate: input.internalDate,
+      saveDate: input.saveDate,
+      modseq: input.modseq,
+      size: input.size,
+      sha256,
+      summary: { from: cut(input.summary.from), subject: cut(input.summary.subject), messageId: cut(input.summary.messageId), date: cut(input.summary.date) },
+      extra: sortedKeys(input.extra),
+    };
+  }
+
+  /** UID range, size range and order of a message about to be written (nothing written). */
+  private checkMessage(input: MessageInput): { body: string; stub: string; record: string } {
+    const where = { user: input.user, mailbox: input.mailbox, uid: input.uid };
+    if (!Number.isInteger(input.uid) || input.uid < 1 || input.uid > 0xffffffff) {
+      throw new UsageError(`cannot write message UID ${input.uid} of mailbox "${input.mailbox}": a UID is an integer from 1 to 2^32-1`, where);
+    }
+    if (!Number.isSafeInteger(input.size) || input.size < 0 || input.size > MAX_MEMBER_BYTES) {
+      throw new UsageError(`cannot write message UID ${input.uid} of mailbox "${input.mailbox}": size ${input.size} is not a byte count up to 2^40`, where);
+    }
+    const names = messageMembers(input.user, input.mailbox, input.uid);
+    if (this.currentUser !== input.user || this.currentMailbox !== input.mailbox) {
+      throw new ArchiveOrderError(
+        `cannot write message UID ${input.uid} of mailbox "${input.mailbox}" (user "${input.user}"): the current mailbox is ${this.currentMailbox === null ? 'none' : `"${this.currentMailbox}" of user "${this.currentUser}"`}; write the mailbox record first`,
+        { ...where, member: names.body },
+      );
+    }
+    if (input.uid <= this.lastUid) {
+      throw new ArchiveOrderError(
+        `cannot write message UID ${input.uid} after UID ${this.lastUid} in mailbox "${input.mailbox}" (user "${input.user}"): UIDs must ascend`,
+        { ...where, member: names.body },
+      );
+    }
+    return names;
+  }
 
   /** Run one API call: no overlap, and any error that may have left bytes half-written fails the writer. */
   private async run<T>(fn: () => Promise<T>, after: State = 'open'): Promise<T> {

@@ -2,11 +2,15 @@
  * Wiring for the front ends: which users, which mail location for each, and the concrete driver
  * behind it. Resolution order for a user's location: the per-user location (passwd-file userdb_mail,
  * Dovecot userdb `mail`), else --location, else (on a Dovecot host) doveconf's mail_location.
+ * With --imap every user is reached through that IMAP server instead (see imapTargetOf).
  */
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { openImapStore, parseImapUrl, readPassword } from '../storage/imap/index.js';
+import type { ImapConnectionOptions } from '../storage/imap/index.js';
 import { parseLocation, type MailLocation } from '../storage/location.js';
 import { openMailStore, openMessageSource } from '../storage/open-store.js';
-import type { MessageSink, MessageSource } from '../storage/types.js';
+import type { MailStore, MessageSink, MessageSource } from '../storage/types.js';
 import {
   listDovecotUsers,
   lookupDovecotUser,
@@ -15,7 +19,7 @@ import {
   readPasswdFile,
   type UserEntry,
 } from '../storage/user-directory.js';
-import { StorageNotFoundError, UsageError } from '../core/errors.js';
+import { fromSystemError, InputNotFoundError, ServerUnavailableError, StorageNotFoundError, UsageError } from '../core/errors.js';
 
 export interface StoreFlags {
   location?: string | undefined;
@@ -25,6 +29,22 @@ export interface StoreFlags {
   'dovecot-config'?: string | undefined;
   'attachment-dir'?: string | undefined;
   'lock-timeout'?: number | undefined;
+  imap?: string | undefined;
+  'master-user'?: string | undefined;
+  'password-file'?: string | undefined;
+  'password-env'?: string | undefined;
+  'imap-insecure'?: boolean | undefined;
+  'imap-ca'?: string | undefined;
+}
+
+/** An IMAP server every user is reached through (--imap), with the credentials to log in. */
+export interface ImapTarget {
+  readonly url: string;
+  /** imap://host:port, without credentials. */
+  readonly display: string;
+  readonly masterUser: string | null;
+  readonly password: string;
+  readonly tls: ImapConnectionOptions['tls'];
 }
 
 export interface ResolvedUsers {
@@ -34,9 +54,62 @@ export interface ResolvedUsers {
   attachmentDir: string | null;
   /** Looks up a user not in `users` (Dovecot host mode), or null. */
   lookup: ((name: string) => Promise<UserEntry>) | null;
+  /** Set with --imap: every user is opened through this server. */
+  imap?: ImapTarget;
+}
+
+/** The environment variable read for the IMAP password when neither --password-file nor --password-env is given. */
+export const DEFAULT_PASSWORD_ENV = 'MAILVAULT_IMAP_PASSWORD';
+
+/** Reads --imap, --master-user, the password and the TLS flags; null without --imap. */
+export async function imapTargetOf(flags: StoreFlags): Promise<ImapTarget | null> {
+  if (!flags.imap) {
+    const stray = (['master-user', 'password-file', 'password-env', 'imap-insecure', 'imap-ca'] as const).find((f) => flags[f] !== undefined && flags[f] !== false);
+    if (stray) throw new UsageError(`--${stray} is only meaningful with --imap`, { hint: 'add --imap imap://HOST:PORT' });
+    return null;
+  }
+  const address = parseImapUrl(flags.imap);
+  const password = await readPassword(flags['password-file'] !== undefined ? { file: flags['password-file'] } : { env: flags['password-env'] ?? DEFAULT_PASSWORD_ENV });
+  let ca: Buffer | undefined;
+  if (flags['imap-ca']) {
+    try {
+      ca = await readFile(flags['imap-ca']);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InputNotFoundError(`the CA file ${flags['imap-ca']} does not exist`, { path: flags['imap-ca'] });
+      throw fromSystemError(err, 'read the CA file', { path: flags['imap-ca'] });
+    }
+  }
+  const tls = flags['imap-insecure'] || ca ? { ...(flags['imap-insecure'] ? { rejectUnauthorized: false } : {}), ...(ca ? { ca } : {}) } : undefined;
+  return { url: flags.imap, display: address.display, masterUser: flags['master-user'] ?? null, password, tls };
+}
+
+/** Connection attempts refused or timed out are retried (nothing was sent yet, so it is safe). */
+const CONNECT_ATTEMPTS = 3;
+const CONNECT_BACKOFF_MS = 1000;
+
+/**
+ * Opens `user`'s store on the IMAP server. A server that cannot be reached is tried CONNECT_ATTEMPTS
+ * times with a growing pause (safe: nothing was sent); a refused login is final (AuthenticationError).
+ */
+export async function openImapUser(target: ImapTarget, user: string): Promise<MailStore> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openImapStore({ url: target.url, user, masterUser: target.masterUser, password: target.password, ...(target.tls === undefined ? {} : { tls: target.tls }) });
+    } catch (err) {
+      if (!(err instanceof ServerUnavailableError) || attempt >= CONNECT_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, CONNECT_BACKOFF_MS * attempt));
+    }
+  }
 }
 
 export async function resolveUsers(flags: StoreFlags, options: { requireUsers: boolean }): Promise<ResolvedUsers> {
+  const imap = await imapTargetOf(flags);
+  if (imap) {
+    if (flags['all-users']) throw new UsageError('--all-users cannot be used with --imap: IMAP has no list of users', { hint: 'give --user NAME for each user (repeatable)' });
+    const users = (flags.user ?? []).map((name): UserEntry => ({ name, home: null, mailLocation: null, uid: null, gid: null }));
+    if (options.requireUsers && users.length === 0) throw new UsageError('no users selected', { hint: 'give --user NAME (repeatable)' });
+    return { users, globalLocation: null, attachmentDir: null, lookup: null, imap };
+  }
   const explicit = flags.user ?? [];
   const dovecotHost = { config: flags['dovecot-config'] ?? null };
   let directory: UserEntry[] | null = null;
@@ -90,6 +163,7 @@ export function locationFor(user: UserEntry, globalLocation: string | null): Mai
 
 export function sourceOpener(resolved: ResolvedUsers, flags: StoreFlags): (user: string) => Promise<MessageSource> {
   return async (name) => {
+    if (resolved.imap) return openImapUser(resolved.imap, name);
     const entry = await entryFor(resolved, name);
     return openMessageSource(locationFor(entry, resolved.globalLocation), name, {
       attachmentDir: resolved.attachmentDir,
@@ -107,6 +181,7 @@ async function entryFor(resolved: ResolvedUsers, name: string): Promise<UserEntr
 
 export function sinkOpener(resolved: ResolvedUsers, flags: StoreFlags): (user: string) => Promise<MessageSink> {
   return async (name) => {
+    if (resolved.imap) return openImapUser(resolved.imap, name);
     const entry = await entryFor(resolved, name);
     return openMailStore(locationFor(entry, resolved.globalLocation), name, {
       create: true,
@@ -116,6 +191,7 @@ export function sinkOpener(resolved: ResolvedUsers, flags: StoreFlags): (user: s
 }
 
 export function sourceDescription(resolved: ResolvedUsers): { driver: string; location: string; host: string } {
+  if (resolved.imap) return { driver: 'imap', location: resolved.imap.display, host: hostname() };
   const first = resolved.users[0];
   const loc = first?.mailLocation ?? resolved.globalLocation ?? '';
   return { driver: loc.split(':')[0] ?? '', location: loc, host: hostname() };

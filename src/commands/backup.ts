@@ -1,20 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { Flags } from '@oclif/core';
 import { MailvaultCommand } from '../cli/base-command.js';
-import { storeFlags, selectionFlags } from '../cli/flags.js';
+import { imapFlags, storeFlags, selectionFlags } from '../cli/flags.js';
 import { formatBytes, formatRate, note, openDumpOutput, stderrProgress } from '../cli/output.js';
 import { resolveUsers, sourceDescription, sourceOpener } from '../cli/stores.js';
 import { DumpWriter } from '../archive/writer.js';
 import { parseCompressionOption } from '../archive/compression/index.js';
 import { backup, defaultBackupOptions } from '../operations/backup.js';
 import { ExitCode } from '../core/exit-codes.js';
-import { UsageError } from '../core/errors.js';
+import { stat } from 'node:fs/promises';
+import { InputNotFoundError, UsageError } from '../core/errors.js';
+import { DEFAULT_DEDUP_MIN_SIZE } from '../operations/attachments.js';
 import { exitStatusHelp } from '../cli/help.js';
 
 export default class Backup extends MailvaultCommand {
   static override summary = 'Write users\' mail into a dump (to a file or stdout).';
 
   static override description = `Reads every message of the selected users byte-exactly, with UID, GUID, flags, keywords, INTERNALDATE, mailbox state (GUID, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) and subscriptions, and writes one dump: a tar stream described in mailvault-dump(5). The dump goes to stdout (never to a terminal) or to --output FILE (written as FILE.partial and renamed when complete).
+
+Attachments are stored once per dump: with Dovecot single-instance attachment storage (sdbox/mdbox with mail_attachment_dir, found in Dovecot's configuration or given with --attachment-dir) each attachment file becomes one blob however many mails and users share it; for other sources --dedup-attachments splits large base64 MIME parts into blobs. Messages are never altered: restore and extract rebuild them byte-exactly and check their sha256. Such a dump is format version 2 (mailvault-dump(5)).
 
 Messages that cannot be read are skipped, listed in the summary, and make the exit status 3.
 
@@ -28,15 +32,24 @@ ${exitStatusHelp()}`;
 
   static override flags = {
     ...storeFlags,
+    ...imapFlags,
     ...selectionFlags,
     'all-users': Flags.boolean({ summary: 'All users of --users-file, or of Dovecot\'s userdb.', exclusive: ['user'] }),
     'attachment-dir': Flags.string({ summary: 'Dovecot mail_attachment_dir (dbox single-instance attachments).', helpValue: 'DIR' }),
+    'dedup-attachments': Flags.string({
+      summary: 'Store base64 attachments of at least MIN_SIZE bytes (default 128k) once, for sources without SIS (Maildir, IMAP). Give it alone or as --dedup-attachments=MIN_SIZE (k, M suffixes).',
+      helpValue: 'MIN_SIZE',
+    }),
     compress: Flags.string({ summary: 'Compression: none, zstd or zstd:LEVEL (1-19).', default: 'none', helpValue: 'METHOD' }),
     output: Flags.string({ char: 'o', summary: 'Write the dump to FILE instead of stdout.', helpValue: 'FILE' }),
   };
 
   async run(): Promise<unknown> {
-    const { flags } = await this.parse(Backup);
+    // --dedup-attachments takes an optional value: alone it means the default size.
+    const argv = this.argv.map((a) => (a === '--dedup-attachments' ? `--dedup-attachments=${DEFAULT_DEDUP_MIN_SIZE}` : a));
+    const { flags } = await this.parse(Backup, argv);
+    const dedup = flags['dedup-attachments'] === undefined ? null : { minSize: parseSize(flags['dedup-attachments']) };
+    if (flags['attachment-dir'] !== undefined) await checkAttachmentDir(flags['attachment-dir']);
     this.debugEnabled = flags.debug;
     if (flags.json && !flags.output) throw new UsageError('--json prints to stdout, where the dump goes: give --output FILE too');
     const compression = parseCompressionOption(flags.compress);
@@ -61,21 +74,29 @@ ${exitStatusHelp()}`;
           kind: 'full',
           base: null,
           source: sourceDescription(resolved),
-          options: { mailboxes: flags.mailbox ?? [], compress: flags.compress, users: resolved.users.map((u) => u.name) },
+          options: {
+            mailboxes: flags.mailbox ?? [],
+            compress: flags.compress,
+            users: resolved.users.map((u) => u.name),
+            ...(resolved.attachmentDir !== null ? { attachmentDir: resolved.attachmentDir } : {}),
+            ...(dedup !== null ? { dedupAttachments: dedup.minSize } : {}),
+          },
         },
-        { compression },
+        // Parts (format version 2) only when attachments can be stored once; otherwise a version 1 dump.
+        { compression, parts: resolved.attachmentDir !== null || dedup !== null },
       );
       const summary = await backup(
         resolved.users.map((u) => u.name),
         sourceOpener(resolved, flags),
         writer,
-        defaultBackupOptions({ mailboxes: flags.mailbox ?? [], signal: abort.signal, ...(progress.onProgress ? { onProgress: progress.onProgress } : {}) }),
+        defaultBackupOptions({ mailboxes: flags.mailbox ?? [], signal: abort.signal, dedupAttachments: dedup, ...(progress.onProgress ? { onProgress: progress.onProgress } : {}) }),
       );
       const trailer = await writer.finish();
       await out.commit();
       progress.done();
       result = { ...summary, runId: trailer.runId, output: flags.output ?? '-', compression: flags.compress };
       note(`backup: ${summary.users} users, ${summary.mailboxes} mailboxes, ${summary.messages} messages, ${formatBytes(summary.bytes)} in ${summary.seconds.toFixed(1)} s (${formatRate(summary.bytes, summary.seconds)})`);
+      if (summary.messagesAsParts > 0) note(`backup: ${summary.messagesAsParts} messages with attachments stored once: ${summary.blobs} distinct attachments, ${formatBytes(summary.blobBytes)}`);
       for (const s of summary.skipped) note(`skipped: ${s.user}${s.mailbox ? ` ${s.mailbox}` : ''}${s.uid ? ` UID ${s.uid}` : ''}: ${s.reason}`);
       skipped = summary.skipped.length;
     } catch (e) {
@@ -93,5 +114,27 @@ ${exitStatusHelp()}`;
       this.exit(ExitCode.PARTIAL);
     }
     return result;
+  }
+}
+
+/** "131072", "128k", "1M", "1m" -> bytes. */
+function parseSize(value: string): number {
+  const m = /^(\d+)([kKmM]?)$/.exec(value.trim());
+  if (!m) throw new UsageError(`--dedup-attachments: "${value}" is not a size`, { hint: 'give bytes, or a number with k or M, e.g. --dedup-attachments=128k' });
+  const n = Number(m[1]) * (m[2] === '' ? 1 : m[2]!.toLowerCase() === 'k' ? 1024 : 1024 * 1024);
+  if (n < 1) throw new UsageError('--dedup-attachments: the minimum size must be at least 1 byte');
+  return n;
+}
+
+/** --attachment-dir must name an existing directory: a typo would otherwise skip every SIS message. */
+async function checkAttachmentDir(dir: string): Promise<void> {
+  let isDir = false;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) {
+    throw new InputNotFoundError(`--attachment-dir ${dir}: no such directory`, { path: dir, hint: "give Dovecot's mail_attachment_dir (doveconf -h mail_attachment_dir)" });
   }
 }

@@ -1,10 +1,11 @@
 import { Args, Flags } from '@oclif/core';
 import { MailvaultCommand } from '../cli/base-command.js';
-import { storeFlags, selectionFlags } from '../cli/flags.js';
+import { imapFlags, storeFlags, selectionFlags } from '../cli/flags.js';
 import { formatBytes, note, stderrProgress } from '../cli/output.js';
-import { resolveUsers, sinkOpener } from '../cli/stores.js';
+import { openImapUser, resolveUsers, sinkOpener } from '../cli/stores.js';
 import { openDumpInput } from '../cli/input.js';
 import { defaultRestoreOptions, restore, type RestoreSummary } from '../operations/restore.js';
+import { canRestoreAtRandom, restoreFromFile } from '../operations/restore-from-file.js';
 import { readListFile, UidSet, type Selection } from '../operations/selection.js';
 import { parseTimeFlag } from '../cli/time.js';
 import { ExitCode } from '../core/exit-codes.js';
@@ -12,11 +13,17 @@ import { UsageError } from '../core/errors.js';
 import { exitStatusHelp } from '../cli/help.js';
 
 export default class Restore extends MailvaultCommand {
-  static override summary = 'Restore users, mailboxes or single messages from dumps into a mail store.';
+  static override summary = 'Restore users, mailboxes or single messages from dumps into a mail store or a live IMAP server.';
 
-  static override description = `Reads the dump in one pass (a file, or - for stdin; zstd is detected and decompressed) and writes the selected messages through the storage engine into --location (a Dovecot-compatible Maildir, safe while Dovecot runs).
+  static override description = `Writes the selected messages of a dump into --location (a Dovecot-compatible Maildir, safe while Dovecot runs) or, with --imap, into a live IMAP server: APPEND as --master-user, so quota, indexes, single-instance attachments and the user's open (IDLE) sessions see restored mail at once. The password comes from --password-file or an environment variable (--password-env, default MAILVAULT_IMAP_PASSWORD), never from the command line.
 
-Into an absent mailbox, or an empty one that never held mail, the mailbox keeps its GUID and UIDVALIDITY and every message its UID and GUID. Into a mailbox that already holds mail, messages are appended with new UIDs. A message whose GUID is already in the target mailbox is not written again, so running the same restore twice, or again after a crash, adds nothing twice.
+Reading: the dump is read in one pass (a file, or - for stdin; zstd is detected and decompressed). For a dump FILE and a narrow selection (--uid, --message-id, --from, --subject, --since, --before, --use-list) only the trailer, the table of contents and the selected messages are read, also inside an internally zstd-compressed dump; a file that cannot be read that way (zstd without seek table, no trailer) is read in one pass.
+
+Into an absent mailbox (recreated if it was deleted), or an empty one that never held mail, the mailbox keeps its GUID and UIDVALIDITY and every message its UID and GUID (Maildir). Into a mailbox that already holds mail, and always over IMAP, messages get new UIDs from the server; flags, keywords and INTERNALDATE are kept, and the bytes are never altered.
+
+Idempotency: a message already in the target mailbox is not written again, so running the same restore twice, or again after a crash or a lost connection, adds nothing twice. Maildir: "already there" means the same GUID. IMAP (the server assigns GUIDs): the same bytes, compared as the server serves them (line ends as CRLF), and the same INTERNALDATE; candidates are found by Message-ID (or date and size) and their bodies hashed. A mailbox holding N such copies receives only the copies beyond N. Messages are sent in batches of --commit-every; over IMAP each APPEND is atomic, so a crash leaves whole messages that a rerun finds.
+
+Errors: a refused login (wrong master password) stops before anything is written (exit 77); a server that cannot be reached is tried 3 times before exit 75; a server that goes away mid-restore exits 75 and a rerun completes; quota exceeded exits 73.
 
 Every message is checked against its sha256 before it is written. If the dump is damaged or cut short, what was verified is kept, and the command exits 65 saying where the dump stopped.
 
@@ -26,6 +33,8 @@ ${exitStatusHelp()}`;
     { command: '<%= config.bin %> restore full.mvd --location maildir:/srv/mail/%u/Maildir', description: 'Everything in the dump, into the users\' Maildirs.' },
     { command: "<%= config.bin %> restore full.mvd --location maildir:~/Maildir --users-file /etc/dovecot/users --user alice --mailbox 'Archive/2025' --uid 1234", description: 'One message back into its mailbox.' },
     { command: 'zstd -dc full.mvd.zst | <%= config.bin %> restore - --location maildir:/restore/%u/Maildir', description: 'From a pipe.' },
+    { command: "<%= config.bin %> restore full.mvd.zst --imap imap://mail.example.org:143 --master-user restore --password-file /etc/mailvault/master.pw --user alice --message-id '<abc@example.org>'", description: 'One deleted mail back into its mailbox on a running Dovecot, while alice is logged in.' },
+    { command: "MAILVAULT_IMAP_PASSWORD=... <%= config.bin %> restore full.mvd --imap imaps://mail.example.org --master-user restore --user alice --mailbox INBOX --since 2026-11-01 --to-mailbox 'Restored/INBOX'", description: 'A month of INBOX into a new folder.' },
     { command: '<%= config.bin %> list full.mvd > todo.list && $EDITOR todo.list && <%= config.bin %> restore full.mvd --use-list todo.list --location ...', description: 'Only the entries left in an edited list.' },
   ];
 
@@ -37,6 +46,7 @@ ${exitStatusHelp()}`;
 
   static override flags = {
     ...storeFlags,
+    ...imapFlags,
     ...selectionFlags,
     uid: Flags.string({ summary: 'Only messages with these UIDs (e.g. 17, 1:100, 5,9,200:*).', helpValue: 'UIDSET' }),
     'message-id': Flags.string({ summary: 'Only the message(s) with this Message-ID (repeatable).', multiple: true, helpValue: 'ID' }),
@@ -73,24 +83,25 @@ ${exitStatusHelp()}`;
     const onSignal = (): void => abort.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    // Over IMAP, a refused login is found before the dump is read (and before anything is written).
+    const firstTarget = flags['to-user'] ?? (flags.user?.length === 1 ? flags.user[0] : undefined);
+    if (resolved.imap && firstTarget !== undefined) await (await openImapUser(resolved.imap, firstTarget)).close();
+    const options = defaultRestoreOptions({
+      selection,
+      commitEvery: flags['commit-every'],
+      dryRun: flags['dry-run'],
+      signal: abort.signal,
+      onWarning: (m) => note(`warning: ${m}`),
+      ...(flags['to-user'] ? { toUser: flags['to-user'] } : {}),
+      ...(flags['to-mailbox'] ? { toMailbox: flags['to-mailbox'] } : {}),
+      ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
+    });
     const summaries: RestoreSummary[] = [];
     try {
       for (const dump of dumps) {
-        const input = await openDumpInput(dump);
-        const summary = await restore(
-          input,
-          sinkOpener(resolved, flags),
-          defaultRestoreOptions({
-            selection,
-            commitEvery: flags['commit-every'],
-            dryRun: flags['dry-run'],
-            signal: abort.signal,
-            onWarning: (m) => note(`warning: ${m}`),
-            ...(flags['to-user'] ? { toUser: flags['to-user'] } : {}),
-            ...(flags['to-mailbox'] ? { toMailbox: flags['to-mailbox'] } : {}),
-            ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
-          }),
-        );
+        const summary =
+          (canRestoreAtRandom(dump, options) ? await restoreFromFile(dump, sinkOpener(resolved, flags), { ...options, onFallback: (m) => note(`restore: ${m}`) }) : null) ??
+          (await restore(await openDumpInput(dump), sinkOpener(resolved, flags), options));
         summaries.push(summary);
         progress.done();
         const verb = flags['dry-run'] ? 'would restore' : 'restored';

@@ -7,8 +7,10 @@
 import { pipeline } from 'node:stream/promises';
 import { PassThrough } from 'node:stream';
 import type { DumpWriter } from '../archive/writer.js';
-import type { MailboxInfo, MessageInfo, MessageSource } from '../storage/types.js';
+import type { MessageInput } from '../archive/records.js';
+import type { MailboxInfo, MailboxReader, MessageInfo, MessageSource } from '../storage/types.js';
 import { MailvaultError, UnexpectedError, InterruptedError } from '../core/errors.js';
+import { writerParts, splitMessage, type SplitOptions } from './attachments.js';
 import { mailboxMatcher } from './selection.js';
 import { SummaryTap } from './message-summary.js';
 import { skipUnreadableItems, type ItemErrorPolicy, type ProgressCallback, type SkippedItem } from './progress.js';
@@ -19,6 +21,12 @@ export interface BackupOptions {
   readonly onItemError: ItemErrorPolicy;
   readonly onProgress?: ProgressCallback;
   readonly signal?: AbortSignal;
+  /**
+   * For sources without SIS (Maildir, IMAP): split base64 attachments of at least `minSize` bytes out of
+   * messages into blobs (the writer must allow parts). null/absent: messages are stored whole. Sources with
+   * SIS (dbox) store their external attachments as blobs whenever the writer allows parts.
+   */
+  readonly dedupAttachments?: SplitOptions | null;
 }
 
 export function defaultBackupOptions(overrides: Partial<BackupOptions> = {}): BackupOptions {
@@ -29,8 +37,13 @@ export interface BackupSummary {
   users: number;
   mailboxes: number;
   messages: number;
-  /** Message bytes written (bodies). */
+  /** Message bytes written (full sizes, however stored). */
   bytes: number;
+  /** Messages stored as stub + blobs. */
+  messagesAsParts: number;
+  /** Distinct blobs written, and their bytes. */
+  blobs: number;
+  blobBytes: number;
   skipped: SkippedItem[];
   startedAt: string;
   finishedAt: string;
@@ -52,7 +65,7 @@ function asMailvaultError(e: unknown): MailvaultError {
 
 export async function backup(users: readonly string[], openSource: SourceOpener, writer: DumpWriter, options: BackupOptions): Promise<BackupSummary> {
   const started = Date.now();
-  const summary: BackupSummary = { users: 0, mailboxes: 0, messages: 0, bytes: 0, skipped: [], startedAt: new Date(started).toISOString(), finishedAt: '', seconds: 0 };
+  const summary: BackupSummary = { users: 0, mailboxes: 0, messages: 0, bytes: 0, messagesAsParts: 0, blobs: 0, blobBytes: 0, skipped: [], startedAt: new Date(started).toISOString(), finishedAt: '', seconds: 0 };
   const wantMailbox = mailboxMatcher(options.mailboxes);
   let firstUserError: MailvaultError | null = null;
   const checkAbort = (): void => {
@@ -157,14 +170,22 @@ async function backupMailbox(
       if (step.done) break;
       const message = step.value;
       checkAbort();
-      let body;
-      try {
-        body = await reader.openMessage(message);
-      } catch (e) {
-        skip({ user, mailbox: mailbox.name, uid: message.uid }, e);
+      const where = { user, mailbox: mailbox.name, uid: message.uid };
+      const asParts = await writeAsParts(source, reader, writer, user, mailbox.name, message, options, summary);
+      if (asParts instanceof Error) {
+        skip(where, asParts);
         continue;
       }
-      await writeOneMessage(writer, user, mailbox.name, message, body);
+      if (!asParts) {
+        let body;
+        try {
+          body = await reader.openMessage(message);
+        } catch (e) {
+          skip(where, e);
+          continue;
+        }
+        await writeOneMessage(writer, user, mailbox.name, message, body);
+      }
       summary.messages++;
       summary.bytes += message.size;
       options.onProgress?.({ phase: 'message', user, mailbox: mailbox.name, messages: summary.messages, bytes: summary.bytes });
@@ -174,11 +195,8 @@ async function backupMailbox(
   }
 }
 
-async function writeOneMessage(writer: DumpWriter, user: string, mailbox: string, message: MessageInfo, body: NodeJS.ReadableStream): Promise<void> {
-  const tap = new SummaryTap();
-  const out = new PassThrough();
-  // The record is written after the body, so the summary (parsed while the body streams) is final by then.
-  const input = {
+function messageInput(user: string, mailbox: string, message: MessageInfo, summary: () => MessageInput['summary']): MessageInput {
+  return {
     user,
     mailbox,
     uid: message.uid,
@@ -190,10 +208,78 @@ async function writeOneMessage(writer: DumpWriter, user: string, mailbox: string
     modseq: message.modseq,
     size: message.size,
     get summary() {
-      return { ...tap.summary };
+      return summary();
     },
     extra: { ...(message.extra ?? {}) },
   };
+}
+
+/**
+ * Store the message as stub + blobs when that applies: the source has SIS and the message has external
+ * attachments, or --dedup-attachments found attachments to split. Returns true if written, false if the
+ * message is to be stored whole, or the error that makes it skipped (nothing of it written). An error
+ * after which the writer is unusable is thrown (the dump is lost).
+ */
+async function writeAsParts(
+  source: MessageSource,
+  reader: MailboxReader,
+  writer: DumpWriter,
+  user: string,
+  mailbox: string,
+  message: MessageInfo,
+  options: BackupOptions,
+  summary: BackupSummary,
+): Promise<boolean | MailvaultError> {
+  if (!writer.partsAllowed) return false;
+  const sis = source.capabilities.sis && reader.openMessageParts !== undefined;
+  if (!sis && !options.dedupAttachments) return false;
+  const counted = (r: { blobsWritten: number }, blobBytesBefore: number): true => {
+    summary.messagesAsParts++;
+    summary.blobs += r.blobsWritten;
+    summary.blobBytes += writer.blobBytes - blobBytesBefore;
+    return true;
+  };
+  if (sis) {
+    let parts;
+    try {
+      parts = await reader.openMessageParts!(message);
+    } catch (e) {
+      return asMailvaultError(e);
+    }
+    if (parts === null) return false;
+    const mapped = writerParts(parts);
+    try {
+      const before = writer.blobBytes;
+      return counted(await writer.writeMessageParts(messageInput(user, mailbox, message, () => mapped.summary), mapped.parts), before);
+    } catch (e) {
+      if (writer.usable) return asMailvaultError(e);
+      throw e;
+    }
+  }
+  let split;
+  try {
+    split = await splitMessage(() => reader.openMessage(message), message, options.dedupAttachments!);
+  } catch (e) {
+    return asMailvaultError(e);
+  }
+  if (split === null) return false;
+  try {
+    const before = writer.blobBytes;
+    return counted(await writer.writeMessageParts(messageInput(user, mailbox, message, () => split.summary), split.parts, split.sha256), before);
+  } catch (e) {
+    // Parts that do not rebuild the message exactly: store it whole (nothing was written).
+    if (writer.usable) return false;
+    throw e;
+  } finally {
+    await split.dispose();
+  }
+}
+
+async function writeOneMessage(writer: DumpWriter, user: string, mailbox: string, message: MessageInfo, body: NodeJS.ReadableStream): Promise<void> {
+  const tap = new SummaryTap();
+  const out = new PassThrough();
+  // The record is written after the body, so the summary (parsed while the body streams) is final by then.
+  const input = messageInput(user, mailbox, message, () => ({ ...tap.summary }));
   // If the writer fails, destroying `out` also ends the pipeline, so neither promise is left hanging.
   const writing = writer.writeMessage(input, out).catch((e: unknown) => {
     out.destroy(e instanceof Error ? e : new Error(String(e)));

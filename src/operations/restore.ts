@@ -1,14 +1,25 @@
 /**
  * restore: read a dump (one pass, from a pipe or a file) and write the selected users, mailboxes and
- * messages through the storage engine (MessageSink).
+ * messages through the storage engine (MessageSink). The writing half, RestoreSession, is shared with
+ * restore-from-file.ts (random access to a dump file for narrow selections).
  *
  * Identity: into an absent mailbox, or an empty one that never held mail, the mailbox keeps its GUID
  * and UIDVALIDITY and every message its UID and GUID (drivers with the capabilities). Into a mailbox
  * that already holds mail, messages are appended with new UIDs (their GUIDs kept).
  *
- * Idempotency: before writing into a mailbox, the GUIDs present there are counted; a message whose GUID
- * is already present (as often as the dump has it so far) is not written again. So a rerun, or a rerun
- * after a crash, adds nothing twice. Message bytes are never altered for this.
+ * Idempotency, without altering message bytes:
+ * - Sinks that keep GUIDs (Maildir): the GUIDs present in the target mailbox are counted when it is
+ *   opened; a message is skipped while the target holds at least as many messages with its GUID as
+ *   this run has met so far (the dump may hold the same GUID twice).
+ * - Sinks that cannot keep GUIDs (IMAP: APPEND assigns new ones) answer countExisting: how many
+ *   messages with the same bytes (modulo line ends, as the server serves them) and the same
+ *   INTERNALDATE the mailbox holds. The same counting rule applies, with "same bytes + INTERNALDATE"
+ *   as the identity. A mailbox created by this run, or empty when this run opened it, is not asked.
+ * The counts are kept per TARGET mailbox, so several source mailboxes restored into one --to-mailbox
+ * count together. A rerun after a crash finds every message an earlier run committed (or APPENDed
+ * before dying in the middle of a commit: APPEND is atomic per message) and adds only the rest. Two
+ * messages that are byte-identical with the same INTERNALDATE are one identity: a mailbox that already
+ * holds one such copy that did not come from the dump gets one copy fewer.
  *
  * Integrity: the reader yields a message only after its size and sha256 matched its record. Messages
  * are committed in batches; on a damaged or truncated dump everything verified so far is committed and
@@ -65,14 +76,27 @@ export interface RestoreSummary {
   /** --use-list ids that name no entry of the dump. */
   unknownIds: number[];
   seconds: number;
+  /** How the dump was read: "sequential" (one pass) or "random-access" (trailer, TOC, selected members). */
+  access?: 'sequential' | 'random-access';
 }
 
 export type SinkOpener = (user: string) => Promise<MessageSink>;
+
+/** Does the selection name single messages (so a mailbox is created only when one of its messages is selected)? */
+export function isNarrowSelection(sel: Selection): boolean {
+  return Boolean(sel.ids || sel.uids || sel.messageIds?.length || sel.from || sel.subject || sel.since !== undefined || sel.before !== undefined);
+}
+
+export function emptySummary(): RestoreSummary {
+  return { users: 0, mailboxes: [], messages: 0, bytes: 0, alreadyPresent: 0, stoppedAt: null, dumpComplete: false, unknownIds: [], seconds: 0 };
+}
 
 interface MailboxState {
   target: string;
   info: MailboxInfo;
   sameIncarnation: boolean;
+  /** The target held no message when this run opened it (or was created by it): nothing to look for. */
+  startedEmpty: boolean;
   present: Map<string, number>;
   seen: Map<string, number>;
   tx: SaveTransaction | null;
@@ -85,69 +109,84 @@ function seconds(iso: string): number {
   return Math.floor(Date.parse(iso) / 1000);
 }
 
-export async function restore(input: Readable, openSink: SinkOpener, options: RestoreOptions): Promise<RestoreSummary> {
-  const started = Date.now();
-  const sel = options.selection;
-  const wantUser = userMatcher(sel.users);
-  const wantMailbox = mailboxMatcher(sel.mailboxes);
-  const summary: RestoreSummary = { users: 0, mailboxes: [], messages: 0, bytes: 0, alreadyPresent: 0, stoppedAt: null, dumpComplete: false, unknownIds: [], seconds: 0 };
+/**
+ * The writing half of a restore: opens sinks per target user, creates or reuses mailboxes, skips what
+ * is already there (see the file comment), batches saves into transactions and subscribes. Callers feed
+ * it in dump order: openMailbox(record), then message(record, body) for its messages, then
+ * finishMailbox(); finishUser(subscriptions) at the end of a user; close() always.
+ */
+export class RestoreSession {
+  private readonly sinks = new Map<string, MessageSink>();
+  /** Per target user + mailbox: identity key -> how often this run met it. */
+  private readonly seenByTarget = new Map<string, Map<string, number>>();
+  private box: MailboxState | null = null;
+  /** Source mailbox names restored for the current user (for subscriptions). */
+  restoredNames = new Set<string>();
 
-  const sinks = new Map<string, MessageSink>();
-  let currentUser: UserRecord | null = null;
-  let userSelected = false;
-  let restoredNames = new Set<string>();
-  let box: MailboxState | null = null;
-  // Mailbox records seen in the dump, per user, for --use-list: a selected message implies its mailbox.
-  let pendingMailbox: MailboxRecord | null = null;
-  // Entry ids (formats/dump-v1.md, "Entry ids"): 1-based over users, mailboxes and messages in dump order.
-  let entryId = 0;
-  let currentUserId = 0;
-  const seenIds = new Set<number>();
+  constructor(
+    private readonly openSink: SinkOpener,
+    private readonly options: RestoreOptions,
+    readonly summary: RestoreSummary,
+  ) {}
 
-  const sinkFor = async (user: string): Promise<MessageSink> => {
-    const target = options.toUser ?? user;
-    let sink = sinks.get(target);
+  async sinkFor(user: string): Promise<MessageSink> {
+    const target = this.options.toUser ?? user;
+    let sink = this.sinks.get(target);
     if (!sink) {
-      sink = await openSink(target);
-      sinks.set(target, sink);
+      sink = await this.openSink(target);
+      this.sinks.set(target, sink);
     }
     return sink;
-  };
+  }
 
-  const commitPending = async (): Promise<void> => {
-    if (box?.tx) {
-      const tx = box.tx;
-      box.tx = null;
-      box.pending = 0;
+  get hasOpenMailbox(): boolean {
+    return this.box !== null;
+  }
+
+  async commitPending(): Promise<void> {
+    if (this.box?.tx) {
+      const tx = this.box.tx;
+      this.box.tx = null;
+      this.box.pending = 0;
       await tx.commit();
     }
-  };
+  }
 
-  const finishMailbox = async (): Promise<void> => {
+  /** After a failure: commit what is verified and pending, or roll it back if that fails too. */
+  async salvage(): Promise<void> {
+    const tx = this.box?.tx ?? null;
+    try {
+      await this.commitPending();
+    } catch {
+      await tx?.rollback().catch(() => {});
+    }
+  }
+
+  async finishMailbox(): Promise<void> {
+    const box = this.box;
     if (!box) return;
-    await commitPending();
-    const sink = await sinkFor(box.source.user);
-    if (box.report.identityPreserved && sink.raiseUidNext && !options.dryRun) {
+    await this.commitPending();
+    const sink = await this.sinkFor(box.source.user);
+    if (box.report.identityPreserved && sink.raiseUidNext && !this.options.dryRun) {
       await sink.raiseUidNext(box.target, box.source.uidNext);
     }
-    box = null;
-  };
+    this.box = null;
+  }
 
-  const finishUser = async (): Promise<void> => {
-    await finishMailbox();
-    if (currentUser && userSelected && !options.dryRun) {
-      const sink = await sinkFor(currentUser.user);
-      const whole = (!sel.mailboxes?.length && !sel.ids && !options.toMailbox) || Boolean(sel.ids?.has(currentUserId));
-      const subs = whole ? currentUser.subscriptions : currentUser.subscriptions.filter((s) => restoredNames.has(s));
-      const mapped = options.toMailbox ? (currentUser.subscriptions.some((s) => restoredNames.has(s)) ? [options.toMailbox] : []) : subs;
-      if (mapped.length > 0) await sink.subscribe(mapped);
+  /** Ends a user: subscribes `subscriptions` (source names; mapped to --to-mailbox where given). */
+  async finishUser(user: string | null, subscriptions: readonly string[]): Promise<void> {
+    await this.finishMailbox();
+    if (user !== null && !this.options.dryRun) {
+      const names = this.options.toMailbox ? (subscriptions.length > 0 ? [this.options.toMailbox] : []) : subscriptions;
+      if (names.length > 0) await (await this.sinkFor(user)).subscribe(names);
     }
-    currentUser = null;
-    restoredNames = new Set();
-  };
+    this.restoredNames = new Set();
+  }
 
-  const openMailboxState = async (rec: MailboxRecord): Promise<MailboxState> => {
-    const sink = await sinkFor(rec.user);
+  async openMailbox(rec: MailboxRecord): Promise<void> {
+    await this.finishMailbox();
+    const { options, summary } = this;
+    const sink = await this.sinkFor(rec.user);
     const target = options.toMailbox ?? rec.name;
     const sameName = target === rec.name;
     let info = await sink.getMailbox(target);
@@ -171,36 +210,39 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
     if (info && !created && !sink.countExisting) for await (const m of sink.listMessageGuids(target)) if (m.guid) present.set(m.guid, (present.get(m.guid) ?? 0) + 1);
     const report: RestoredMailbox = { user: options.toUser ?? rec.user, mailbox: target, from: rec.name, created, identityPreserved, restored: 0, alreadyPresent: 0 };
     summary.mailboxes.push(report);
-    restoredNames.add(rec.name);
+    this.restoredNames.add(rec.name);
     const placeholder: MailboxInfo = { name: target, guid: null, uidValidity: 0, uidNext: 1, highestModseq: null, messageCount: 0, specialUse: [], selectable: true };
-    return {
+    const targetKey = `${report.user}\0${target}`;
+    let seen = this.seenByTarget.get(targetKey);
+    if (!seen) this.seenByTarget.set(targetKey, (seen = new Map()));
+    this.box = {
       target,
       info: info ?? placeholder,
       sameIncarnation: Boolean(info && info.uidValidity === rec.uidValidity && sink.capabilities.preservesUids),
+      startedEmpty: created || !info || info.messageCount === 0,
       present,
-      seen: new Map(),
+      seen,
       tx: null,
       pending: 0,
       report,
       source: rec,
     };
-  };
+  }
 
-  const restoreMessage = async (rec: MessageRecord, body: () => Readable): Promise<void> => {
-    if (!box && pendingMailbox) {
-      box = await openMailboxState(pendingMailbox);
-      pendingMailbox = null;
-    }
+  /** Restores one message into the open mailbox (skipped when already present); `body` may be called more than once. */
+  async message(rec: MessageRecord, body: () => Readable): Promise<void> {
+    const box = this.box;
     if (!box) return;
+    const { options, summary } = this;
     const guid = rec.guid ?? rec.sha256.slice(0, 32);
-    const sink = await sinkFor(rec.user);
+    const sink = await this.sinkFor(rec.user);
     // Sinks that keep GUIDs are checked against the GUIDs counted when the mailbox was opened; sinks that
     // cannot (IMAP) are asked per message (same bytes, same INTERNALDATE).
     const key = sink.countExisting ? `${rec.sha256}:${rec.internalDate}` : guid;
     const seen = (box.seen.get(key) ?? 0) + 1;
     box.seen.set(key, seen);
     const present = sink.countExisting
-      ? box.report.created
+      ? box.startedEmpty
         ? 0
         : await sink.countExisting(box.target, { guid: rec.guid, size: rec.size, internalDate: seconds(rec.internalDate), sha256: rec.sha256, messageId: rec.summary.messageId, openBody: body })
       : (box.present.get(guid) ?? 0);
@@ -233,7 +275,52 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
     summary.messages++;
     summary.bytes += rec.size;
     options.onProgress?.({ phase: 'message', user: rec.user, mailbox: box.target, messages: summary.messages, bytes: summary.bytes });
-    if (box.pending >= options.commitEvery) await commitPending();
+    if (box.pending >= options.commitEvery) await this.commitPending();
+  }
+
+  async close(): Promise<void> {
+    for (const sink of this.sinks.values()) await sink.close().catch(() => {});
+    this.sinks.clear();
+  }
+}
+
+/** Attaches `summary` to `e` (as a MailvaultError) after a failed restore, with where it stopped. */
+export function failedRestore(e: unknown, summary: RestoreSummary, started: number): MailvaultError {
+  const err = e instanceof MailvaultError ? e : new UnexpectedError(e instanceof Error ? e.message : String(e), { cause: e });
+  summary.stoppedAt = { offset: err.context.offset ?? null, member: err.context.member ?? null, code: err.code, message: err.message };
+  summary.seconds = (Date.now() - started) / 1000;
+  return Object.assign(err, { restoreSummary: summary });
+}
+
+export async function restore(input: Readable, openSink: SinkOpener, options: RestoreOptions): Promise<RestoreSummary> {
+  const started = Date.now();
+  const sel = options.selection;
+  const wantUser = userMatcher(sel.users);
+  const wantMailbox = mailboxMatcher(sel.mailboxes);
+  const summary: RestoreSummary = { ...emptySummary(), access: 'sequential' };
+  const session = new RestoreSession(openSink, options, summary);
+
+  let currentUser: UserRecord | null = null;
+  let userSelected = false;
+  // Mailbox records seen in the dump, per user, for narrow selections: a selected message implies its mailbox.
+  let pendingMailbox: MailboxRecord | null = null;
+  // Entry ids (formats/dump-v1.md, "Entry ids"): 1-based over users, mailboxes and messages in dump order.
+  let entryId = 0;
+  let currentUserId = 0;
+  const seenIds = new Set<number>();
+
+  const finishUser = async (): Promise<void> => {
+    await session.finishMailbox();
+    if (currentUser && userSelected) {
+      // A whole user (or a user entry kept in a list file) gets all its subscriptions back; a narrower
+      // restore only those of the mailboxes it restored.
+      const whole = (!sel.mailboxes?.length && !isNarrowSelection(sel) && !options.toMailbox) || Boolean(sel.ids?.has(currentUserId));
+      const restored = session.restoredNames;
+      await session.finishUser(currentUser.user, whole ? currentUser.subscriptions : currentUser.subscriptions.filter((s) => restored.has(s)));
+    } else {
+      await session.finishUser(null, []);
+    }
+    currentUser = null;
   };
 
   // Which message entries to keep bodies for is decided from the member name (user, mailbox, uid);
@@ -256,20 +343,20 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
           if (userSelected) summary.users++;
           break;
         case 'mailbox':
-          await finishMailbox();
+          await session.finishMailbox();
           pendingMailbox = null;
           seenIds.add(++entryId);
           if (userSelected && wantMailbox(entry.record.name) && entry.record.selectable) {
             if (sel.ids?.has(entryId)) {
-              box = await openMailboxState(entry.record);
-            } else if (sel.ids || sel.uids || sel.messageIds?.length || sel.from || sel.subject || sel.since !== undefined || sel.before !== undefined) {
+              await session.openMailbox(entry.record);
+            } else if (isNarrowSelection(sel)) {
               // Only create the mailbox if a message of it is selected (single-message restores).
               pendingMailbox = entry.record;
             } else {
-              box = await openMailboxState(entry.record);
+              await session.openMailbox(entry.record);
             }
           } else if (userSelected && wantMailbox(entry.record.name) && !entry.record.selectable && !options.dryRun && !options.toMailbox) {
-            restoredNames.add(entry.record.name);
+            session.restoredNames.add(entry.record.name);
           }
           break;
         case 'message': {
@@ -279,7 +366,11 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
           const rec = entry.record;
           if (sel.ids && !sel.ids.has(entry.id)) break;
           if (!messageMatches(sel, { uid: rec.uid, internalDate: seconds(rec.internalDate), messageId: rec.summary.messageId, from: rec.summary.from, subject: rec.summary.subject })) break;
-          await restoreMessage(rec, entry.openBody);
+          if (!session.hasOpenMailbox && pendingMailbox) {
+            await session.openMailbox(pendingMailbox);
+            pendingMailbox = null;
+          }
+          await session.message(rec, entry.openBody);
           break;
         }
         case 'trailer':
@@ -291,17 +382,10 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
     if (sel.ids) summary.unknownIds = [...sel.ids].filter((id) => !seenIds.has(id)).sort((a, b) => a - b);
   } catch (e) {
     // Keep what is verified: commit the open batch, then report where the dump stopped.
-    try {
-      await commitPending();
-    } catch {
-      await box?.tx?.rollback().catch(() => {});
-    }
-    const err = e instanceof MailvaultError ? e : new UnexpectedError(e instanceof Error ? e.message : String(e), { cause: e });
-    summary.stoppedAt = { offset: err.context.offset ?? null, member: err.context.member ?? null, code: err.code, message: err.message };
-    summary.seconds = (Date.now() - started) / 1000;
-    throw Object.assign(err, { restoreSummary: summary });
+    await session.salvage();
+    throw failedRestore(e, summary, started);
   } finally {
-    for (const sink of sinks.values()) await sink.close().catch(() => {});
+    await session.close();
   }
   summary.seconds = (Date.now() - started) / 1000;
   return summary;

@@ -123,7 +123,29 @@ export class ImapStore implements MailStore {
   async listSubscriptions(): Promise<string[]> {
     const entries = await this.listRaw('list the subscriptions of the user', false);
     const sep = await this.getSeparator();
-    return [...new Set(entries.filter((e) => e.subscribed).map((e) => fromServerPath(e.path, e.delimiter || sep)))].sort(byteOrder);
+    const names = new Set(entries.filter((e) => e.subscribed && e.path.toUpperCase() !== 'INBOX').map((e) => fromServerPath(e.path, e.delimiter || sep)));
+    // imapflow's list() marks INBOX subscribed whatever the server says; ask the server itself.
+    if (await this.isInboxSubscribed()) names.add('INBOX');
+    return [...names].sort(byteOrder);
+  }
+
+  /** LSUB "" INBOX: whether the server lists INBOX among the subscriptions. */
+  private async isInboxSubscribed(): Promise<boolean> {
+    return await call(this.session, { what: 'read the subscription of INBOX of', mailbox: 'INBOX' }, async () => {
+      let found = false;
+      const client = this.session.client as unknown as {
+        exec(command: string, attributes: unknown[], options: { untagged: Record<string, () => Promise<void>> }): Promise<{ next(): void }>;
+      };
+      const response = await client.exec('LSUB', [{ type: 'STRING', value: '' }, { type: 'STRING', value: 'INBOX' }], {
+        untagged: {
+          LSUB: async () => {
+            found = true;
+          },
+        },
+      });
+      response.next();
+      return found;
+    });
   }
 
   private async statusOf(name: string, path: string): Promise<ListEntry['status'] | null> {

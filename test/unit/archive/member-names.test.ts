@@ -8,7 +8,7 @@ test('segments are percent-encoded per the spec', (t) => {
   t.is(mailboxMember('u', 'a.b/../c'), 'users/u/mailboxes/a%2Eb/%2E%2E/c/mailbox.json');
   t.is(mailboxMember('u', 'Tab\there\u007f'), 'users/u/mailboxes/Tab%09here%7F/mailbox.json');
   t.is(mailboxMember('u', 'Entwürfe/日本'), 'users/u/mailboxes/Entwürfe/日本/mailbox.json');
-  t.deepEqual(messageMembers('u', 'mailbox.json', 12), { body: 'users/u/mailboxes/mailbox%2Ejson/12.eml', record: 'users/u/mailboxes/mailbox%2Ejson/12.json' });
+  t.deepEqual(messageMembers('u', 'mailbox.json', 12), { body: 'users/u/mailboxes/mailbox%2Ejson/12.eml', stub: 'users/u/mailboxes/mailbox%2Ejson/12.stub', record: 'users/u/mailboxes/mailbox%2Ejson/12.json' });
 });
 
 test('empty segments cannot be encoded', (t) => {

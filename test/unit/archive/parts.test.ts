@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { execFileSync } from 'node:child_process';
+import test from 'ava';
+import { ArchiveCorruptError, ArchiveOrderError, IntegrityError, StorageNotFoundError, UsageError } from '../../../src/core/errors.js';
+import { DumpWriter } from '../../../src/archive/writer.js';
+import { openDumpFile } from '../../../src/archive/random-access.js';
+import { encodeBase64Lines, encodedLength } from '../../../src/archive/parts.js';
+import { encodeRecord } from '../../../src/archive/record-codec.js';
+import { extractMessage, extractMessageFromFile } from '../../../src/operations/extract.js';
+import { chunked, collector, HEADER, mailbox, message, packMembers, readAll, splitMembers, type RawMember } from './sample-dump.js';
+import { ATTACHMENTS, buildMessage, writePartsDump } from './parts-sample.js';
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const good = writePartsDump();
+
+async function streamBytes(s: AsyncIterable<unknown>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of s) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+test('encodedLength equals the encoder output for every size and line shape', async (t) => {
+  for (const n of [0, 1, 2, 3, 4, 56, 57, 58, 113, 114, 1000, 3000]) {
+    for (const [lineLength, crlf] of [[76, false], [76, true], [64, false], [1, false], [5, true]] as const) {
+      const out = await streamBytes(encodeBase64Lines(Readable.from([Buffer.alloc(n, 7)]), lineLength, crlf));
+      t.is(out.length, encodedLength(n, { type: 'base64', lineLength, crlf }), `n=${n} L=${lineLength} crlf=${crlf}`);
+      const lines = out.toString('latin1').split(crlf ? '\r\n' : '\n');
+      if (n > 0) t.true(lines.slice(0, -1).every((l) => l.length === lineLength) && lines.at(-1)!.length <= lineLength && lines.at(-1)!.length > 0);
+      t.deepEqual(Buffer.from(lines.join(''), 'base64'), Buffer.alloc(n, 7));
+    }
+  }
+});
+
+test('one-pass reader: every message rebuilds byte-exactly; each distinct blob is stored once, before its first use', async (t) => {
+  const { dump, messages } = await good;
+  const members = await splitMembers(dump);
+  const blobs = members.filter((m) => m.name.startsWith('blobs/'));
+  t.is(blobs.length, 4);
+  t.is(new Set(blobs.map((b) => b.name)).size, 4);
+  for (const b of blobs) t.is(path.basename(b.name), sha(b.data), 'blob content hashes to its name');
+  t.deepEqual(new Set(blobs.map((b) => b.data.length)), new Set(Object.values(ATTACHMENTS).map((a) => a.length)));
+  // The first stub referencing a blob comes after it.
+  const firstA = members.findIndex((m) => m.name.startsWith('blobs/') && m.data.equals(ATTACHMENTS.a));
+  const firstStub = members.findIndex((m) => m.name.endsWith('.stub'));
+  t.true(firstA < firstStub);
+  t.true(members.some((m) => m.name === 'users/alice/mailboxes/INBOX/15.eml'), 'a message without attachments is stored whole');
+  const { entries, bodies } = await readAll(chunked(dump, 997));
+  t.is((entries[0] as { record: { version: number } }).record.version, 2);
+  const got = new Map<string, Buffer>();
+  for (const e of entries) if (e.type === 'message') got.set(`${e.record.user}/${e.record.mailbox}/${e.record.uid}`, bodies.get(e.id)!);
+  t.is(got.size, messages.size);
+  for (const [key, full] of messages) t.true(got.get(key)?.equals(full), key);
+  const trailer = entries.at(-1)!;
+  t.is(trailer.type, 'trailer');
+  if (trailer.type === 'trailer') {
+    t.is(trailer.record.counts.blobs, 4);
+    t.is(trailer.record.counts.messageBytes, [...messages.values()].reduce((n, b) => n + b.length, 0));
+  }
+});
+
+test('wantBody=false still rebuilds and checks the message; no blob spool is left behind', async (t) => {
+  const { dump } = await good;
+  const dir = await mkdtemp(path.join(tmpdir(), 'mv-spool-test-'));
+  try {
+    const { entries } = await readAll(chunked(dump, 4096), { wantBody: () => false, blobSpoolDir: dir });
+    t.is(entries.filter((e) => e.type === 'message').length, 7);
+    t.deepEqual(await readdir(dir), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('random access and extract rebuild a message from its stub and blobs', async (t) => {
+  const { dump, messages } = await good;
+  const dir = await mkdtemp(path.join(tmpdir(), 'mv-parts-'));
+  const file = path.join(dir, 'parts.mvd');
+  await writeFile(file, dump);
+  try {
+    const f = await openDumpFile(file);
+    let n = 0;
+    for await (const e of f.entries()) {
+      if (e.type !== 'message') continue;
+      const { record, body } = await f.readMessage(e.id);
+      t.true((await streamBytes(body)).equals(messages.get(`${record.user}/${record.mailbox}/${record.uid}`)!));
+      n++;
+    }
+    t.is(n, 7);
+    await f.close();
+    const want = messages.get('bob/INBOX/3')!;
+    let fromFile: Buffer = Buffer.alloc(0);
+    await extractMessageFromFile(file, { user: 'bob', mailbox: 'INBOX', uid: 3 }, async (_r, body) => { fromFile = await streamBytes(body); });
+    t.true(fromFile.equals(want));
+    let scanned: Buffer = Buffer.alloc(0);
+    await extractMessage(chunked(dump, 512), { user: 'alice', mailbox: 'INBOX', uid: 6 }, async (_r, body) => { scanned = await streamBytes(body); });
+    t.true(scanned.equals(messages.get('alice/INBOX/6')!));
+    await t.throwsAsync(extractMessage(chunked(dump), { user: 'bob', mailbox: 'INBOX', uid: 99 }, async () => undefined), { instanceOf: StorageNotFoundError });
+    // tar xf gives the stub and the blobs, named by their sha256 (sha256sum -c checks them).
+    execFileSync('tar', ['xf', file, '-C', dir]);
+    const blobNames = (await readdir(path.join(dir, 'blobs'), { recursive: true })).filter((p) => /[0-9a-f]{64}$/.test(p));
+    t.is(blobNames.length, 4);
+    const check = execFileSync('sh', ['-c', 'cd "$1" && for f in blobs/*/*; do echo "$(basename $f)  $f"; done | sha256sum -c --quiet && echo ok', 'sh', dir]).toString();
+    t.regex(check, /ok/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+function editRecord(m: RawMember, change: (o: Record<string, unknown>) => void): RawMember {
+  const o = JSON.parse(m.data.toString()) as Record<string, unknown>;
+  delete o['check'];
+  change(o);
+  return { ...m, data: encodeRecord(o) };
+}
+
+/** Members up to (not including) the TOC: damage tests stop before it anyway. */
+async function body(): Promise<RawMember[]> {
+  const list = await splitMembers((await good).dump);
+  return list;
+}
+
+const blobA = (list: RawMember[]): RawMember => list.find((m) => m.name.startsWith('blobs/') && m.data.equals(ATTACHMENTS.a))!;
+
+test('damaged: a missing blob is an order error naming the stub and the blob', async (t) => {
+  const list = await body();
+  const a = blobA(list);
+  const err = await t.throwsAsync(readAll(chunked(packMembers(list.filter((m) => m !== a)))), { instanceOf: ArchiveOrderError });
+  t.regex(err!.message, /member "users\/alice\/mailboxes\/INBOX\/3\.stub"/);
+  t.true(err!.message.includes(`needs blob "${a.name}"`));
+});
+
+test('damaged: a blob after its first use is an order error naming both members (one-pass and random access)', async (t) => {
+  const list = await body();
+  const a = blobA(list);
+  const without = list.filter((m) => m !== a);
+  const at = without.findIndex((m) => m.name === 'users/alice/mailboxes/INBOX/3.json') + 1;
+  const moved = [...without.slice(0, at), a, ...without.slice(at)];
+  const err = await t.throwsAsync(readAll(chunked(packMembers(moved))), { instanceOf: ArchiveOrderError });
+  t.regex(err!.message, /"users\/alice\/mailboxes\/INBOX\/3\.stub".*needs blob "blobs\//);
+  t.true(err!.message.includes(a.name));
+});
+
+test('damaged: a blob whose content does not hash to its name is corrupt', async (t) => {
+  const list = await body();
+  const a = blobA(list);
+  const flipped = Buffer.from(a.data);
+  flipped[100] ^= 1;
+  const err = await t.throwsAsync(readAll(chunked(packMembers(list.map((m) => (m === a ? { ...m, data: flipped } : m))))), { instanceOf: ArchiveCorruptError });
+  t.true(err!.message.includes(a.name));
+  t.regex(err!.message, /hashes to [0-9a-f]{64}, not to its name/);
+});
+
+test('damaged: a truncated stub, and parts that do not add up, are corrupt naming the message', async (t) => {
+  const list = await body();
+  const stub = list.find((m) => m.name === 'users/alice/mailboxes/INBOX/6.stub')!;
+  const cut = list.map((m) => (m === stub ? { ...m, data: m.data.subarray(0, m.data.length - 10) } : m));
+  const err = await t.throwsAsync(readAll(chunked(packMembers(cut))), { instanceOf: ArchiveCorruptError });
+  t.regex(err!.message, /message UID 6 of mailbox "INBOX" \(user "alice"\).*the stub was damaged/);
+  const rec = list.find((m) => m.name === 'users/alice/mailboxes/INBOX/6.json')!;
+  const bad = list.map((m) => (m === rec ? editRecord(m, (o) => { (o['parts'] as Array<Record<string, unknown>>)[1]!['size'] = 10; }) : m));
+  const err2 = await t.throwsAsync(readAll(chunked(packMembers(bad))), { instanceOf: ArchiveCorruptError });
+  t.regex(err2!.message, /INBOX\/6\.json.*parts add up to/);
+  // A record whose full sha256 is wrong: the rebuilt message does not match.
+  const wrong = list.map((m) => (m === rec ? editRecord(m, (o) => { o['sha256'] = '0'.repeat(64); }) : m));
+  const err3 = await t.throwsAsync(readAll(chunked(packMembers(wrong))), { instanceOf: ArchiveCorruptError });
+  t.regex(err3!.message, /rebuild \d+ bytes with sha256 [0-9a-f]{64}, the record says/);
+});
+
+test('version 1 dumps cannot hold stubs; a version 1 writer refuses parts', async (t) => {
+  const list = await body();
+  const v1 = list.map((m) => (m.name === 'mailvault/header.json' ? editRecord(m, (o) => { o['version'] = 1; }) : m));
+  const err = await t.throwsAsync(readAll(chunked(packMembers(v1))), { instanceOf: ArchiveCorruptError });
+  t.regex(err!.message, /stub member needs format version 2/);
+  const out = collector();
+  const w = await DumpWriter.create(out.stream, HEADER);
+  t.is(w.headerRecord.version, 1);
+  t.false(w.partsAllowed);
+  await w.writeUser({ user: 'u', subscriptions: [] });
+  await w.writeMailbox(mailbox('u', 'INBOX', []).record);
+  const { parts, full } = await buildMessage([{ inline: 'x\n' }, { content: ATTACHMENTS.a }]);
+  await t.throwsAsync(w.writeMessageParts(message('u', 'INBOX', 1, full).input, parts), { instanceOf: UsageError, message: /version 1 dump/ });
+  await w.abort(new Error('done'));
+});
+
+test('writer: an attachment that fails, or parts that do not rebuild the expected bytes, write nothing; the writer stays usable', async (t) => {
+  const out = collector();
+  const w = await DumpWriter.create(out.stream, HEADER, { parts: true });
+  await w.writeUser({ user: 'u', subscriptions: [] });
+  await w.writeMailbox(mailbox('u', 'INBOX', []).record);
+  const { parts, full } = await buildMessage([{ inline: 'Subject: x\n\n' }, { content: ATTACHMENTS.a }, { inline: '\n' }]);
+  const input = message('u', 'INBOX', 1, full).input;
+  const failing = parts.map((p) => (p.kind === 'attachment' ? { ...p, open: async () => { throw new StorageNotFoundError('attachment file is missing'); } } : p));
+  await t.throwsAsync(w.writeMessageParts(input, failing), { instanceOf: StorageNotFoundError });
+  const short = parts.map((p) => (p.kind === 'attachment' ? { ...p, open: async () => Readable.from([ATTACHMENTS.a.subarray(0, 2000)]) } : p));
+  await t.throwsAsync(w.writeMessageParts(input, short), { instanceOf: IntegrityError, message: /content has 2000 bytes, 3000 were expected/ });
+  await t.throwsAsync(w.writeMessageParts(input, parts, '0'.repeat(64)), { instanceOf: IntegrityError, message: /rebuild to sha256/ });
+  t.true(w.usable);
+  t.false(w.hasBlob(sha(ATTACHMENTS.a)));
+  const r = await w.writeMessageParts(input, parts, sha(full));
+  t.deepEqual(r.blobs, [sha(ATTACHMENTS.a)]);
+  t.is(r.blobsWritten, 1);
+  t.true(w.hasBlob(sha(ATTACHMENTS.a)));
+  await w.finish();
+  const { bodies } = await readAll(chunked(out.bytes()));
+  t.true([...bodies.values()][0]!.equals(full));
+});
