@@ -67,7 +67,8 @@ export function openDumpOutput(file: string | undefined): DumpOutput {
     return { stream: process.stdout, commit: async () => {}, discard: async () => {} };
   }
   const partial = `${file}.partial`;
-  const stream = createWriteStream(partial, { flags: 'w', mode: 0o600 });
+  // A large buffer: each write is a thread-pool round trip (~150 us here), so fewer, bigger writes.
+  const stream = createWriteStream(partial, { flags: 'w', mode: 0o600, highWaterMark: 4 * 1024 * 1024 });
   return {
     stream,
     async commit() {

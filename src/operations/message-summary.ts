@@ -126,3 +126,10 @@ export class SummaryTap extends Transform {
     this.summary = parseSummary(header);
   }
 }
+
+/** The envelope summary of a message held in memory (its header, up to MAX_HEADER_BYTES). */
+export function summaryOf(message: Buffer): EnvelopeSummary {
+  const head = message.subarray(0, MAX_HEADER_BYTES);
+  const end = headerEnd(head);
+  return parseSummary(end >= 0 ? head.subarray(0, end) : head);
+}
