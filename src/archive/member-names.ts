@@ -72,6 +72,11 @@ export function messageMembers(user: string, mailbox: string, uid: number): { bo
   return { body: `${dir}/${uid}.eml`, stub: `${dir}/${uid}.stub`, record: `${dir}/${uid}.json` };
 }
 
+/** Version 3: the n-th flag table of a mailbox. A mailbox segment never holds a raw ".", so this cannot be a mailbox. */
+export function flagTableMember(user: string, mailbox: string, seq: number): string {
+  return `${mailboxDir(user, mailbox)}/flags.${seq}.json`;
+}
+
 export function blobMember(sha256: string): string {
   return `blobs/${sha256.slice(0, 2)}/${sha256}`;
 }
@@ -81,10 +86,12 @@ export type ParsedMember =
   | { kind: 'header' | 'toc' | 'trailer' }
   | { kind: 'user'; user: string }
   | { kind: 'mailbox'; user: string; mailbox: string }
+  | { kind: 'flags'; user: string; mailbox: string; seq: number }
   | { kind: 'body' | 'stub' | 'record'; user: string; mailbox: string; uid: number }
   | { kind: 'blob'; sha256: string };
 
 const UID = /^([1-9][0-9]{0,9})\.(eml|stub|json)$/;
+const FLAGS = /^flags\.([1-9][0-9]{0,9})\.json$/;
 const BLOB = /^blobs\/([0-9a-f]{2})\/([0-9a-f]{64})$/;
 
 /** Decode one segment; null if it is not in canonical encoded form. */
@@ -147,8 +154,10 @@ export function parseMemberName(name: string, offset: number): ParsedMember {
   }
   const mailbox = decoded.join('/');
   if (last === 'mailbox.json') return { kind: 'mailbox', user, mailbox };
+  const f = FLAGS.exec(last);
+  if (f) return { kind: 'flags', user, mailbox, seq: Number(f[1]) };
   const m = UID.exec(last);
-  if (!m) throw fail('unknown member in a mailbox (expected mailbox.json, <uid>.eml, <uid>.stub or <uid>.json)');
+  if (!m) throw fail('unknown member in a mailbox (expected mailbox.json, flags.<n>.json, <uid>.eml, <uid>.stub or <uid>.json)');
   const uid = Number(m[1]);
   if (uid > 0xffffffff) throw fail('UID out of range');
   return { kind: m[2] === 'eml' ? 'body' : m[2] === 'stub' ? 'stub' : 'record', user, mailbox, uid };

@@ -25,8 +25,8 @@ import { MAX_RECORD_BYTES } from './limits.js';
 import { blobMember, parseMemberName, mailboxMember, userMember as userMemberName, type ParsedMember } from './member-names.js';
 import { assembleParts, recordPieces, validateParts } from './parts.js';
 import { decodeRecord, sha256Hex } from './record-codec.js';
-import { checkFormatVersion, validateHeader, validateMailbox, validateMessage, validateTrailer, validateUser } from './record-validate.js';
-import { FORMAT_VERSION_PARTS, type HeaderRecord, type MailboxRecord, type MessageRecord, type TrailerRecord, type UserRecord } from './records.js';
+import { checkFormatVersion, validateFlagTable, validateHeader, validateMailbox, validateMessage, validateTrailer, validateUser } from './record-validate.js';
+import { FORMAT_VERSION_INCREMENTAL, FORMAT_VERSION_PARTS, type FlagTableRecord, type HeaderRecord, type MailboxRecord, type MessageRecord, type TrailerRecord, type UserRecord } from './records.js';
 import { CUT_SHORT_HINT, parseTar, TarParseState, type TarEvent } from './tar-parser.js';
 import { messageTocEntry, plainTocEntry, tocProjection, type MemberSpan } from './toc.js';
 
@@ -43,7 +43,9 @@ export type DumpEntry =
       /** Opens the VERIFIED body (hash and size already checked against the record). Only if wanted. */
       openBody(): Readable;
     }
-  | { type: 'trailer'; record: TrailerRecord; member: string; offset: number };
+  | { type: 'trailer'; record: TrailerRecord; member: string; offset: number }
+  /** Version 3 (incrementals): a flag table of the current mailbox, before its messages. */
+  | { type: 'flags'; record: FlagTableRecord; member: string; offset: number };
 
 export interface ReadOptions {
   /** Called with (user, mailbox, uid) from the member name when a body member starts; false = do not keep the
@@ -325,6 +327,21 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           expect(plainTocEntry(nextId++, 'mailbox', span(sha256Hex(data)), { user: record.user, mailbox: record.name }) as unknown as Record<string, unknown>);
           previous = name;
           yield { type: 'mailbox', record, member: name, offset };
+          break;
+        }
+        case 'flags': {
+          if (header!.version < FORMAT_VERSION_INCREMENTAL) throw corrupt(name, offset, `flag tables exist only in format version ${FORMAT_VERSION_INCREMENTAL} (incrementals); this dump is version ${header!.version}`);
+          if (currentUser !== parsed.user || currentMailbox !== parsed.mailbox || lastUid !== 0) {
+            throw order(name, offset, `a flag table must follow its mailbox record "${mailboxMember(parsed.user, parsed.mailbox)}" and precede that mailbox's messages; the previous member is "${previous}"`);
+          }
+          const data = await readData(size);
+          const record = validateFlagTable(decodeRecord(data, name, dataOffset), name, dataOffset);
+          if (record.user !== parsed.user || record.mailbox !== parsed.mailbox || record.seq !== parsed.seq) {
+            throw corrupt(name, offset, `the record is flag table ${record.seq} of mailbox "${record.mailbox}" of user "${record.user}", the member name says ${parsed.seq} of "${parsed.mailbox}" of "${parsed.user}"`);
+          }
+          expect(plainTocEntry(0, 'flags', span(sha256Hex(data)), { user: record.user, mailbox: record.mailbox }) as unknown as Record<string, unknown>);
+          previous = name;
+          yield { type: 'flags', record, member: name, offset };
           break;
         }
         case 'stub':

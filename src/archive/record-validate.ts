@@ -7,6 +7,7 @@ import {
   FORMAT_NAME,
   FORMAT_VERSION_MAX_READ,
   FORMAT_VERSION_PARTS,
+  type FlagTableRecord,
   type HeaderRecord,
   type MailboxRecord,
   type MessageRecord,
@@ -88,12 +89,35 @@ export function validateUser(o: Obj, member: string, offset: number): UserRecord
   return pick(o, { type: str, user: str, subscriptions: strArray }, member, offset) as unknown as UserRecord;
 }
 
+/** IMAP sequence-set text over UIDs, ascending ranges, no "*" (MailboxRecord.uidSet). */
+const UID_SET = /^(?:[1-9][0-9]{0,9}(?::[1-9][0-9]{0,9})?(?:,[1-9][0-9]{0,9}(?::[1-9][0-9]{0,9})?)*)?$/;
+
 export function validateMailbox(o: Obj, member: string, offset: number): MailboxRecord {
   expectType(o, 'mailbox', member, offset);
-  return pick(o, {
+  const r = pick(o, {
     type: str, user: str, name: str, guid: strOrNull, uidValidity: u32, uidNext: count, highestModseq: strOrNull,
     messageCount: count, specialUse: strArray, subscribed: bool, selectable: bool, metadata: strMap, acl: strMap,
-  }, member, offset) as unknown as MailboxRecord;
+  }, member, offset);
+  // Additions (formats/dump-v1.md 5.4): kept when present; a reader before them ignores them.
+  if ('uidSet' in o) r['uidSet'] = pick(o, { uidSet: (v) => typeof v === 'string' && UID_SET.test(v) }, member, offset)['uidSet'];
+  if ('reset' in o) r['reset'] = pick(o, { reset: bool }, member, offset)['reset'];
+  return r as unknown as MailboxRecord;
+}
+
+const flagEntry: Check = (v) => obj(v) && uid32((v as Obj)['uid']) && strArray((v as Obj)['flags']) && strArray((v as Obj)['keywords']);
+
+/** Version 3: a flag table; UIDs ascend within it. */
+export function validateFlagTable(o: Obj, member: string, offset: number): FlagTableRecord {
+  expectType(o, 'flags', member, offset);
+  const r = pick(o, { type: str, user: str, mailbox: str, seq: uid32, entries: (v) => Array.isArray(v) && v.every(flagEntry) }, member, offset);
+  const entries = (r['entries'] as Obj[]).map((e) => ({ uid: e['uid'] as number, flags: e['flags'] as string[], keywords: e['keywords'] as string[] }));
+  for (let i = 1; i < entries.length; i++) {
+    if (entries[i]!.uid <= entries[i - 1]!.uid) {
+      throw new ArchiveCorruptError(`archive corrupt: record "${member}" at offset ${offset}: UID ${entries[i]!.uid} follows UID ${entries[i - 1]!.uid}; flag-table UIDs must ascend`, { member, offset, hint: 'the dump was damaged: check it with "mailvault verify"' });
+    }
+  }
+  r['entries'] = entries;
+  return r as unknown as FlagTableRecord;
 }
 
 /**

@@ -7,10 +7,12 @@
 export const FORMAT_VERSION_PLAIN = 1;
 /** Version 2: messages may be stored as a stub plus blob references (`<uid>.stub`, record `parts`). */
 export const FORMAT_VERSION_PARTS = 2;
+/** Version 3: incremental dumps, which hold flag-table members (`flags.<n>.json`). Full dumps stay 1 or 2. */
+export const FORMAT_VERSION_INCREMENTAL = 3;
 /** The newest format version this code writes (a writer asked for no parts writes FORMAT_VERSION_PLAIN). */
-export const FORMAT_VERSION_WRITTEN = FORMAT_VERSION_PARTS;
+export const FORMAT_VERSION_WRITTEN = FORMAT_VERSION_INCREMENTAL;
 /** The newest format version this code reads. */
-export const FORMAT_VERSION_MAX_READ = 2;
+export const FORMAT_VERSION_MAX_READ = 3;
 export const FORMAT_NAME = 'mailvault-dump';
 
 export type DumpKind = 'full' | 'incremental';
@@ -61,7 +63,37 @@ export interface MailboxRecord {
   readonly metadata: Readonly<Record<string, string>>;
   /** Reserved: ACL entries (RFC 4314), identifier -> rights. */
   readonly acl: Readonly<Record<string, string>>;
+  /**
+   * UIDs present when the mailbox was read, as IMAP sequence-set text ("1:5,7,9:120"), ascending, no "*".
+   * Written by mailvault 0.3 in every dump; absent in older dumps (a v1 addition: readers ignore it).
+   */
+  readonly uidSet?: string;
+  /** Incrementals (version 3): true when the dump carries the mailbox whole (new since the base, or UIDVALIDITY changed). */
+  readonly reset?: boolean;
 }
+
+/** One line of a flag table: a message whose body is in an earlier dump, and its flags now. */
+export interface FlagTableEntry {
+  readonly uid: number;
+  readonly flags: readonly string[];
+  readonly keywords: readonly string[];
+}
+
+/**
+ * Version 3 (incrementals): `users/<U>/mailboxes/<M>/flags.<n>.json`, n = 1, 2, ..., after the mailbox
+ * record and before its messages; at most FLAG_TABLE_MAX_ENTRIES entries each, UIDs ascending across them.
+ */
+export interface FlagTableRecord {
+  readonly type: 'flags';
+  readonly user: string;
+  readonly mailbox: string;
+  /** 1-based number of this table within the mailbox. */
+  readonly seq: number;
+  readonly entries: readonly FlagTableEntry[];
+}
+
+/** Entries per flag-table member: with 64 keywords of 50 bytes per message a table stays under 1 MiB... most of the time; the writer checks. */
+export const FLAG_TABLE_MAX_ENTRIES = 2000;
 
 /** Envelope fields for `list` (taken from the message header at backup time; may be empty). */
 export interface MessageSummary {
@@ -170,7 +202,7 @@ export interface BlobInput {
   readonly size: number;
 }
 
-export type TocEntryType = 'header' | 'user' | 'mailbox' | 'message' | 'blob';
+export type TocEntryType = 'header' | 'user' | 'mailbox' | 'message' | 'blob' | 'flags';
 
 /** Fields every TOC line has. */
 interface TocEntryBase {
@@ -187,6 +219,8 @@ interface TocEntryBase {
 
 export interface TocHeaderEntry extends TocEntryBase { readonly type: 'header' }
 export interface TocBlobEntry extends TocEntryBase { readonly type: 'blob' }
+/** Version 3: a flag table (id 0, like blobs: not an entry of list files). */
+export interface TocFlagsEntry extends TocEntryBase { readonly type: 'flags'; readonly user: string; readonly mailbox: string }
 export interface TocUserEntry extends TocEntryBase { readonly type: 'user'; readonly user: string }
 export interface TocMailboxEntry extends TocEntryBase { readonly type: 'mailbox'; readonly user: string; readonly mailbox: string }
 /** One line per message; `member`/`offset`/`size`/`sha256` describe the `.eml` (or `.stub`), `record*` the `.json`. */
@@ -206,4 +240,4 @@ export interface TocMessageEntry extends TocEntryBase {
 }
 
 /** One line of `mailvault/toc.jsonl`. */
-export type TocEntry = TocHeaderEntry | TocBlobEntry | TocUserEntry | TocMailboxEntry | TocMessageEntry;
+export type TocEntry = TocHeaderEntry | TocBlobEntry | TocFlagsEntry | TocUserEntry | TocMailboxEntry | TocMessageEntry;

@@ -18,6 +18,7 @@ export function plainTocEntry(id: number, type: Exclude<TocEntryType, 'message'>
   const base = { id, member: span.member, type, offset: span.offset, dataOffset: span.dataOffset, size: span.size, sha256: span.sha256 };
   if (type === 'user') return { ...base, type, user: names.user ?? '' };
   if (type === 'mailbox') return { ...base, type, user: names.user ?? '', mailbox: names.mailbox ?? '' };
+  if (type === 'flags') return { ...base, type, user: names.user ?? '', mailbox: names.mailbox ?? '' };
   return { ...base, type };
 }
 
@@ -60,6 +61,7 @@ const EXTRA_KEYS: Record<TocEntryType, readonly string[]> = {
   blob: [],
   user: ['user'],
   mailbox: ['user', 'mailbox'],
+  flags: ['user', 'mailbox'],
   message: ['recordOffset', 'recordDataOffset', 'recordSize', 'recordSha256', 'user', 'mailbox', 'uid', 'flags', 'keywords', 'internalDate', 'summary'],
 };
 

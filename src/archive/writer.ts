@@ -16,13 +16,17 @@ import { pipeline } from 'node:stream/promises';
 import { ArchiveOrderError, IntegrityError, isMailvaultError, UnexpectedError, UsageError, fromSystemError } from '../core/errors.js';
 import { createCompressStream, type CompressionOption } from './compression/index.js';
 import { BLOCK, MAX_MEMBER_BYTES, MAX_SUMMARY_FIELD, TRAILER_BYTES } from './limits.js';
-import { blobMember, HEADER_MEMBER, mailboxMember, messageMembers, TOC_MEMBER, TRAILER_MEMBER, userMember } from './member-names.js';
+import { blobMember, flagTableMember, HEADER_MEMBER, mailboxMember, messageMembers, TOC_MEMBER, TRAILER_MEMBER, userMember } from './member-names.js';
 import { encodeRecord, sortedKeys } from './record-codec.js';
 import {
+  FLAG_TABLE_MAX_ENTRIES,
   FORMAT_NAME,
+  FORMAT_VERSION_INCREMENTAL,
   FORMAT_VERSION_PARTS,
   FORMAT_VERSION_PLAIN,
   type BlobInput,
+  type FlagTableEntry,
+  type FlagTableRecord,
   type HeaderRecord,
   type PartEncoding,
   type PartRecord,
@@ -43,6 +47,11 @@ export interface DumpWriterOptions {
    * readers before mailvault 0.2 refuse with "upgrade mailvault". Without it the dump is version 1.
    */
   parts?: boolean;
+  /**
+   * An incremental dump (header kind "incremental"): format version 3, which may hold flag tables
+   * (writeFlagTable). Readers before mailvault 0.3 refuse it with "upgrade mailvault".
+   */
+  incremental?: boolean;
 }
 
 /** One piece of a message handed to writeMessageParts. */
@@ -127,6 +136,10 @@ export class DumpWriter {
   private currentUser: string | null = null;
   private currentMailbox: string | null = null;
   private lastUid = 0;
+  /** Flag tables written for the current mailbox, and the last UID in them. */
+  private flagTables = 0;
+  private lastFlagUid = 0;
+  private partsOn = false;
   private tocSpool: FileHandle | null = null;
   private tocPending: string[] = [];
   private tocPendingBytes = 0;
@@ -153,7 +166,7 @@ export class DumpWriter {
     const record: HeaderRecord = {
       type: 'header',
       format: FORMAT_NAME,
-      version: options.parts === true ? FORMAT_VERSION_PARTS : FORMAT_VERSION_PLAIN,
+      version: options.incremental === true || header.kind === 'incremental' ? FORMAT_VERSION_INCREMENTAL : options.parts === true ? FORMAT_VERSION_PARTS : FORMAT_VERSION_PLAIN,
       creator: header.creator,
       created: header.created,
       runId: header.runId,
@@ -170,6 +183,7 @@ export class DumpWriter {
       throw fromSystemError(err, 'create the TOC spool directory', { path: tmpdir() });
     }
     const writer = new DumpWriter(sink, done, record, tocDir);
+    writer.partsOn = options.parts === true;
     await writer.run(async () => {
       writer.tocSpool = await open(join(tocDir, 'toc.jsonl'), 'w+', 0o600).catch((err: unknown) => {
         throw fromSystemError(err, 'create the TOC spool file', { path: tocDir });
@@ -187,7 +201,12 @@ export class DumpWriter {
 
   /** True if writeMessageParts may be used (the dump is version 2). */
   get partsAllowed(): boolean {
-    return this.header.version >= FORMAT_VERSION_PARTS;
+    return this.partsOn && this.header.version >= FORMAT_VERSION_PARTS;
+  }
+
+  /** True if writeFlagTable may be used (an incremental, format version 3). */
+  get flagTablesAllowed(): boolean {
+    return this.header.version >= FORMAT_VERSION_INCREMENTAL;
   }
 
   /** False once the writer failed (bytes half-written) or finished: an error from it then concerned the dump, not one message. */
@@ -254,12 +273,42 @@ export class DumpWriter {
         selectable: input.selectable,
         metadata: sortedKeys(input.metadata),
         acl: sortedKeys(input.acl),
+        ...(input.uidSet !== undefined ? { uidSet: input.uidSet } : {}),
+        ...(input.reset !== undefined && this.flagTablesAllowed ? { reset: input.reset } : {}),
       };
       const span = await this.writeBufferMember(member, encodeRecord(record), 0);
       this.currentMailbox = input.name;
       this.lastUid = 0;
+      this.flagTables = 0;
+      this.lastFlagUid = 0;
       this.counts.mailboxes++;
       await this.addToc(tocLine(plainTocEntry(this.nextId++, 'mailbox', span, { user: input.user, mailbox: input.name })));
+    });
+  }
+
+  /**
+   * Incrementals (version 3): write the next flag table of the current mailbox (`flags.<n>.json`): after
+   * its mailbox record, before its first message, UIDs ascending across tables, at most
+   * FLAG_TABLE_MAX_ENTRIES entries each.
+   */
+  async writeFlagTable(user: string, mailbox: string, entries: readonly FlagTableEntry[]): Promise<void> {
+    await this.run(async () => {
+      if (!this.flagTablesAllowed) throw new UsageError('cannot write a flag table into a full dump: create the writer for an incremental (kind "incremental")');
+      const member = flagTableMember(user, mailbox, this.flagTables + 1);
+      if (this.currentUser !== user || this.currentMailbox !== mailbox || this.lastUid !== 0) {
+        throw new ArchiveOrderError(`cannot write flag table "${member}": it must follow its mailbox record and precede the mailbox's messages`, { user, mailbox, member });
+      }
+      if (entries.length === 0 || entries.length > FLAG_TABLE_MAX_ENTRIES) throw new UsageError(`cannot write flag table "${member}" with ${entries.length} entries: give 1 to ${FLAG_TABLE_MAX_ENTRIES}`);
+      let last = this.lastFlagUid;
+      for (const e of entries) {
+        if (e.uid <= last) throw new ArchiveOrderError(`cannot write flag table "${member}": UID ${e.uid} after UID ${last}; UIDs must ascend`, { user, mailbox, member });
+        last = e.uid;
+      }
+      const record: FlagTableRecord = { type: 'flags', user, mailbox, seq: this.flagTables + 1, entries: entries.map((e) => ({ uid: e.uid, flags: [...e.flags], keywords: [...e.keywords] })) };
+      const span = await this.writeBufferMember(member, encodeRecord(record), 0);
+      this.flagTables++;
+      this.lastFlagUid = last;
+      await this.addToc(tocLine(plainTocEntry(0, 'flags', span, { user, mailbox })));
     });
   }
 

@@ -12,6 +12,8 @@ import { stat } from 'node:fs/promises';
 import { InputNotFoundError, UsageError } from '../core/errors.js';
 import { DEFAULT_DEDUP_MIN_SIZE } from '../operations/attachments.js';
 import { exitStatusHelp } from '../cli/help.js';
+import { IncrementalPlanner, resolveSince, type SinceSpec } from '../operations/incremental.js';
+import { CursorRecorder, readStateFile, writeStateFile, type CursorState } from '../operations/cursors.js';
 
 export default class Backup extends MailvaultCommand {
   static override summary = 'Write users\' mail into a dump (to a file or stdout).';
@@ -42,6 +44,11 @@ ${exitStatusHelp()}`;
     }),
     compress: Flags.string({ summary: 'Compression: none, zstd or zstd:LEVEL (1-19).', default: 'none', helpValue: 'METHOD' }),
     output: Flags.string({ char: 'o', summary: 'Write the dump to FILE instead of stdout.', helpValue: 'FILE' }),
+    since: Flags.string({
+      summary: 'Incremental: only what changed since TIME: ISO 8601 (no offset = UTC), a span back from now (24h, 7d), or @FILE (an earlier dump or --state-file: its per-mailbox cursors).',
+      helpValue: 'TIME',
+    }),
+    'state-file': Flags.string({ summary: 'Read the base cursors from FILE when it exists (with --since) and write this run\'s cursors to it when the dump is complete.', helpValue: 'FILE' }),
   };
 
   async run(): Promise<unknown> {
@@ -53,6 +60,14 @@ ${exitStatusHelp()}`;
     this.debugEnabled = flags.debug;
     if (flags.json && !flags.output) throw new UsageError('--json prints to stdout, where the dump goes: give --output FILE too');
     const compression = parseCompressionOption(flags.compress);
+    // Incremental: the cursors come from @FILE, else from an existing --state-file; a plain TIME without
+    // either compares by save date and carries full flag tables.
+    let since: SinceSpec | null = null;
+    let base: CursorState | null = null;
+    if (flags.since !== undefined) {
+      since = await resolveSince(flags.since);
+      base = since.base ?? (flags['state-file'] !== undefined ? await readStateFile(flags['state-file']) : null);
+    }
     const resolved = await resolveUsers(flags, { requireUsers: true });
     const out = openDumpOutput(flags.output);
     const abort = new AbortController();
@@ -61,6 +76,8 @@ ${exitStatusHelp()}`;
     process.once('SIGTERM', onSignal);
     const progress = stderrProgress('backup');
     const created = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const runId = randomUUID();
+    const recorder = flags['state-file'] !== undefined ? new CursorRecorder(runId, created) : null;
     let writer: DumpWriter | null = null;
     let skipped = 0;
     let result: unknown;
@@ -70,9 +87,9 @@ ${exitStatusHelp()}`;
         {
           creator: `mailvault ${this.config.version}`,
           created,
-          runId: randomUUID(),
-          kind: 'full',
-          base: null,
+          runId,
+          kind: since ? 'incremental' : 'full',
+          base: base ? { runId: base.runId, created: base.created } : since ? { runId: 'none', created: since.sinceIso } : null,
           source: sourceDescription(resolved),
           options: {
             mailboxes: flags.mailbox ?? [],
@@ -80,6 +97,7 @@ ${exitStatusHelp()}`;
             users: resolved.users.map((u) => u.name),
             ...(resolved.attachmentDir !== null ? { attachmentDir: resolved.attachmentDir } : {}),
             ...(dedup !== null ? { dedupAttachments: dedup.minSize } : {}),
+            ...(since ? { since: since.sinceIso, sinceInterpretation: since.interpretation, cursors: base ? 'per-mailbox' : 'none: by save date, full flag tables, expunges from UID sets' } : {}),
           },
         },
         // Parts (format version 2) only when attachments can be stored once; otherwise a version 1 dump.
@@ -89,14 +107,23 @@ ${exitStatusHelp()}`;
         resolved.users.map((u) => u.name),
         sourceOpener(resolved, flags),
         writer,
-        defaultBackupOptions({ mailboxes: flags.mailbox ?? [], signal: abort.signal, dedupAttachments: dedup, ...(progress.onProgress ? { onProgress: progress.onProgress } : {}) }),
+        defaultBackupOptions({ mailboxes: flags.mailbox ?? [], signal: abort.signal, dedupAttachments: dedup, incremental: since ? new IncrementalPlanner(base ? { ...since, base } : since, base !== null) : null, recorder, ...(progress.onProgress ? { onProgress: progress.onProgress } : {}) }),
       );
       const trailer = await writer.finish();
       await out.commit();
+      if (recorder) await writeStateFile(flags['state-file']!, recorder.state());
       progress.done();
       result = { ...summary, runId: trailer.runId, output: flags.output ?? '-', compression: flags.compress };
       note(`backup: ${summary.users} users, ${summary.mailboxes} mailboxes, ${summary.messages} messages, ${formatBytes(summary.bytes)} in ${summary.seconds.toFixed(1)} s (${formatRate(summary.bytes, summary.seconds)})`);
       if (summary.messagesAsParts > 0) note(`backup: ${summary.messagesAsParts} messages with attachments stored once: ${summary.blobs} distinct attachments, ${formatBytes(summary.blobBytes)}`);
+      if (since) {
+        note(`backup: incremental since ${since.interpretation}${base ? `; base run ${base.runId}` : '; no cursors: new = saved at or after that time, full flag tables, expunges derived from the UID sets'}`);
+        for (const c of summary.changes) {
+          if (c.status === 'unchanged') continue;
+          const what = c.status === 'reset' ? 'UIDVALIDITY changed: whole mailbox again' : c.status === 'new' ? 'new mailbox: whole' : c.status === 'deleted' ? 'deleted' : `${c.newMessages} new, ${c.flagEntries} flag entries${c.expunged !== null ? `, ${c.expunged} expunged` : ''}`;
+          note(`backup: ${c.user} ${c.mailbox}${c.renamedFrom !== null ? ` (renamed from ${c.renamedFrom})` : ''}: ${what}`);
+        }
+      }
       for (const s of summary.skipped) note(`skipped: ${s.user}${s.mailbox ? ` ${s.mailbox}` : ''}${s.uid ? ` UID ${s.uid}` : ''}: ${s.reason}`);
       skipped = summary.skipped.length;
     } catch (e) {

@@ -140,9 +140,9 @@ test('reordered members: ArchiveOrderError naming both members', async (t) => {
 
 test('a header with a higher version: ArchiveVersionError telling to upgrade', async (t) => {
   const list = await members();
-  const edited = [editRecord(list[0]!, (o) => { o['version'] = 3; }), ...list.slice(1)];
+  const edited = [editRecord(list[0]!, (o) => { o['version'] = 4; }), ...list.slice(1)];
   const err = await t.throwsAsync(readAll(chunked(packMembers(edited))), { instanceOf: ArchiveVersionError });
-  t.is(err!.message, 'dump written by a newer mailvault (format 3); this one reads up to 2: upgrade mailvault');
+  t.is(err!.message, 'dump written by a newer mailvault (format 4); this one reads up to 3: upgrade mailvault');
 });
 
 test('a record whose member name does not match its fields is corrupt', async (t) => {

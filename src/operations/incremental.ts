@@ -1,0 +1,273 @@
+/**
+ * Incremental backups: what `--since` means, and per mailbox what an incremental dump must carry
+ * compared with the base cursors (cursors.ts). backup.ts asks this module, per mailbox, for a plan,
+ * scans the mailbox's metadata once (no bodies) for its UID set and flag table, writes the mailbox
+ * record, the flag table and then only the messages the plan wants.
+ *
+ * Per mailbox, against its base cursor (matched by mailbox GUID, by name where there is no GUID):
+ * - no cursor (new mailbox, or none recorded) or a different UIDVALIDITY: the whole mailbox again,
+ *   `reset: true` in its record;
+ * - same UIDVALIDITY: bodies of UIDs >= the base's UIDNEXT; flag/keyword changes of older messages by
+ *   modseq where the source has modseq and the base recorded HIGHESTMODSEQ, else the full flag table;
+ * - a plain TIME (no cursor source at all): bodies of messages saved (or, without a save date, with an
+ *   INTERNALDATE) at or after TIME, and the full flag table; expunges follow from the UID sets.
+ * Mailboxes of the base that are no longer there were deleted: a dump has a record for every mailbox.
+ */
+import { open } from 'node:fs/promises';
+import { DateTime, Duration } from 'luxon';
+import { UsageError, fromSystemError, InputNotFoundError } from '../core/errors.js';
+import { FLAG_TABLE_MAX_ENTRIES, type FlagTableEntry } from '../archive/records.js';
+import type { MailboxInfo, MailboxReader, MessageInfo } from '../storage/types.js';
+import { cursorsFromDump, parseStateFile, UidSequence, UidSequenceBuilder, userCursors, type CursorState, type MailboxCursor, type UserCursors } from './cursors.js';
+
+/** What `--since` resolved to. */
+export interface SinceSpec {
+  /** Unix seconds: messages saved at or after this are new where no cursor decides. */
+  readonly since: number;
+  /** ISO 8601 UTC of `since`. */
+  readonly sinceIso: string;
+  /** How the value was read, for the header options and the summary. */
+  readonly interpretation: string;
+  /** Cursors of the base run, when the value named a dump or state file. */
+  readonly base: CursorState | null;
+}
+
+const SPAN = /^(\d+)\s*(s|m|h|d|w)$/i;
+const SPAN_UNITS = { s: 'seconds', m: 'minutes', h: 'hours', d: 'days', w: 'weeks' } as const;
+
+function isoSeconds(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/**
+ * Parse `--since VALUE`: ISO 8601 (with an offset as given; without one, as UTC — said in the
+ * interpretation), a span back from now (30m, 24h, 7d, 2w), or @FILE naming an earlier dump or a
+ * state file (its cursors; the time is that run's start). A value that is unparsable or in the future
+ * is a UsageError naming it.
+ */
+export async function resolveSince(value: string, now: DateTime = DateTime.utc()): Promise<SinceSpec> {
+  const text = value.trim();
+  const nowSeconds = Math.floor(now.toSeconds());
+  const hint = 'use ISO 8601 (2026-11-28, 2026-11-28T14:00:00Z, 2026-11-28T15:00+01:00), a span back from now (24h, 7d) or @FILE (an earlier dump or --state-file)';
+  if (text.startsWith('@')) {
+    const file = text.slice(1);
+    if (file === '') throw new UsageError(`--since "${value}": @ must be followed by a file name`, { hint });
+    const base = await baseFromFile(file);
+    const since = Math.floor(Date.parse(base.created) / 1000);
+    return { since, sinceIso: isoSeconds(since), interpretation: `changes since run ${base.runId} (${file}, started ${base.created}); per-mailbox cursors decide, the time only where a mailbox has none`, base };
+  }
+  let since: number;
+  let interpretation: string;
+  const span = SPAN.exec(text);
+  if (span) {
+    const unit = SPAN_UNITS[span[2]!.toLowerCase() as keyof typeof SPAN_UNITS];
+    since = Math.floor(now.minus(Duration.fromObject({ [unit]: Number(span[1]) })).toSeconds());
+    interpretation = `${span[1]} ${unit} before now: ${isoSeconds(since)} (UTC)`;
+  } else {
+    const hasOffset = /(?:[zZ]|[+-]\d\d(?::?\d\d)?)$/.test(text) && /T/.test(text);
+    const dt = DateTime.fromISO(text, { zone: 'utc', setZone: true });
+    if (!dt.isValid) throw new UsageError(`--since "${value}" is not a time`, { hint });
+    since = Math.floor(dt.toSeconds());
+    interpretation = hasOffset ? `${text} = ${isoSeconds(since)} (UTC)` : `${text} has no UTC offset: taken as UTC, ${isoSeconds(since)}`;
+  }
+  if (since > nowSeconds) {
+    throw new UsageError(`--since "${value}" is in the future (${isoSeconds(since)}; now is ${isoSeconds(nowSeconds)})`, { hint: 'give a time in the past; a time without an offset is taken as UTC' });
+  }
+  return { since, sinceIso: isoSeconds(since), interpretation, base: null };
+}
+
+/** Cursors of @FILE: a state file (JSON, first byte "{") or a dump. */
+export async function baseFromFile(file: string): Promise<CursorState> {
+  let first: Buffer;
+  try {
+    const fh = await open(file, 'r');
+    try {
+      first = Buffer.alloc(1);
+      await fh.read(first, 0, 1, 0);
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new InputNotFoundError(`--since @${file}: no such dump or state file`, { path: file, hint: 'give the dump (or --state-file) of the run this backup follows' });
+    throw fromSystemError(e, 'read the base of the incremental', { path: file });
+  }
+  if (first[0] === 0x7b /* { */) {
+    const fh = await open(file, 'r');
+    try {
+      return parseStateFile(await fh.readFile('utf8'), file);
+    } finally {
+      await fh.close();
+    }
+  }
+  return (await cursorsFromDump(file)).state;
+}
+
+export type FlagMode = { readonly mode: 'none' } | { readonly mode: 'modseq'; readonly changedSince: string } | { readonly mode: 'full' };
+
+/** What an incremental carries of one mailbox. */
+export interface MailboxPlan {
+  /** The whole mailbox again (new mailbox, or UIDVALIDITY changed). */
+  readonly reset: boolean;
+  /** Why, for the summary. */
+  readonly reason: 'full' | 'new' | 'uidvalidity' | 'cursor' | 'time';
+  readonly base: MailboxCursor | null;
+  /** Base name when the mailbox (same GUID) had another name. */
+  readonly renamedFrom: string | null;
+  /** Bodies of UIDs >= this (cursor), or null. */
+  readonly minUid: number | null;
+  /** Bodies of messages saved at or after this (no cursor), or null. */
+  readonly savedSince: number | null;
+  readonly flags: FlagMode;
+}
+
+const FULL_PLAN: MailboxPlan = { reset: false, reason: 'full', base: null, renamedFrom: null, minUid: null, savedSince: null, flags: { mode: 'none' } };
+
+/** Plans one mailbox of an incremental. `cursors` null: no cursor source (plain TIME). */
+export function planMailbox(info: Pick<MailboxInfo, 'name' | 'guid' | 'uidValidity'>, cursors: UserCursors | null, hasModseq: boolean, since: number): MailboxPlan {
+  if (cursors === null) return { reset: false, reason: 'time', base: null, renamedFrom: null, minUid: null, savedSince: since, flags: { mode: 'full' } };
+  const base = cursors.find(info) ?? null;
+  if (base === null) return { ...FULL_PLAN, reset: true, reason: 'new' };
+  const renamedFrom = base.name !== info.name ? base.name : null;
+  if (base.uidValidity !== info.uidValidity) return { ...FULL_PLAN, reset: true, reason: 'uidvalidity', base, renamedFrom };
+  const flags: FlagMode = hasModseq && base.highestModseq !== null ? { mode: 'modseq', changedSince: base.highestModseq } : { mode: 'full' };
+  return { reset: false, reason: 'cursor', base, renamedFrom, minUid: base.uidNext, savedSince: null, flags };
+}
+
+/** A full dump's plan: every body, no flag table. */
+export function fullPlan(): MailboxPlan {
+  return FULL_PLAN;
+}
+
+/** Does the incremental carry this message's body? */
+export function wantsBody(plan: MailboxPlan, message: Pick<MessageInfo, 'uid' | 'saveDate' | 'internalDate'>): boolean {
+  if (plan.minUid !== null) return message.uid >= plan.minUid;
+  if (plan.savedSince !== null) return (message.saveDate ?? message.internalDate) >= plan.savedSince;
+  return true;
+}
+
+function modseqAbove(modseq: string | null, than: string): boolean {
+  if (modseq === null) return true; // unknown: carry it
+  try {
+    return BigInt(modseq) > BigInt(than);
+  } catch {
+    return true;
+  }
+}
+
+/** Does the flag table carry this message (it is not carried whole and its flags may have changed)? */
+export function wantsFlagEntry(plan: MailboxPlan, message: Pick<MessageInfo, 'uid' | 'saveDate' | 'internalDate' | 'modseq'>): boolean {
+  if (plan.flags.mode === 'none' || wantsBody(plan, message)) return false;
+  if (plan.flags.mode === 'full') return true;
+  return modseqAbove(message.modseq, plan.flags.changedSince);
+}
+
+/** One line of a flag table: a message whose body is in an earlier dump, with its flags now. */
+export type FlagEntry = FlagTableEntry;
+
+/** Entries per flag-table member: keeps every record far below the 1 MiB record limit even with many keywords. */
+export const FLAG_TABLE_CHUNK = FLAG_TABLE_MAX_ENTRIES;
+
+/** What the metadata pass over a mailbox found. */
+export interface MailboxScan {
+  /** UIDs present when the mailbox was read. */
+  readonly uidSet: UidSequence;
+  /** Flag-table entries, in UID order. */
+  readonly flagEntries: FlagEntry[];
+  /** Messages whose bodies the plan wants. */
+  readonly bodies: number;
+  /** Messages whose metadata could not be read (the body pass reports them). */
+  readonly unreadable: number;
+}
+
+/**
+ * One pass over a mailbox's metadata (no bodies): its UID set and flag table. Messages with UID >=
+ * `uidNextLimit` (arrived after the mailbox was opened) are left for the next run, as the mailbox
+ * record's UIDNEXT says.
+ */
+export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidNextLimit: number): Promise<MailboxScan> {
+  const uids = new UidSequenceBuilder();
+  const flagEntries: FlagEntry[] = [];
+  let bodies = 0;
+  let unreadable = 0;
+  const it = reader.messages()[Symbol.asyncIterator]();
+  for (;;) {
+    let step: IteratorResult<MessageInfo>;
+    try {
+      step = await it.next();
+    } catch {
+      unreadable++;
+      continue;
+    }
+    if (step.done) break;
+    const m = step.value;
+    if (m.uid >= uidNextLimit) continue;
+    uids.add(m.uid);
+    if (wantsBody(plan, m)) bodies++;
+    else if (wantsFlagEntry(plan, m)) flagEntries.push({ uid: m.uid, flags: [...m.flags], keywords: [...m.keywords] });
+  }
+  return { uidSet: uids.build(), flagEntries, bodies, unreadable };
+}
+
+/** Splits a flag table into members of at most FLAG_TABLE_CHUNK entries. */
+export function flagTableChunks(entries: readonly FlagEntry[], chunk = FLAG_TABLE_CHUNK): FlagEntry[][] {
+  const out: FlagEntry[][] = [];
+  for (let i = 0; i < entries.length; i += chunk) out.push(entries.slice(i, i + chunk));
+  return out;
+}
+
+/** Per mailbox, what the incremental did (for the summary). */
+export interface MailboxChange {
+  readonly user: string;
+  readonly mailbox: string;
+  readonly status: 'new' | 'reset' | 'changed' | 'unchanged' | 'deleted' | 'time';
+  readonly renamedFrom: string | null;
+  readonly newMessages: number;
+  readonly flagEntries: number;
+  /** UIDs of the base no longer present (null when the base recorded no UID set). */
+  readonly expunged: number | null;
+}
+
+/** Describes one mailbox of an incremental for the summary. */
+export function describeChange(user: string, info: Pick<MailboxInfo, 'name'>, plan: MailboxPlan, scan: MailboxScan): MailboxChange {
+  let expunged: number | null = null;
+  if (plan.base?.uidSet != null && !plan.reset) {
+    const before = UidSequence.parse(plan.base.uidSet);
+    if (before) {
+      expunged = 0;
+      for (const _ of before.minus(scan.uidSet)) expunged++;
+    }
+  }
+  const status: MailboxChange['status'] = plan.reason === 'new' ? 'new' : plan.reason === 'uidvalidity' ? 'reset' : plan.reason === 'time' ? 'time'
+    : scan.bodies > 0 || scan.flagEntries.length > 0 || (expunged ?? 0) > 0 || plan.renamedFrom !== null ? 'changed' : 'unchanged';
+  return { user, mailbox: info.name, status, renamedFrom: plan.renamedFrom, newMessages: scan.bodies, flagEntries: scan.flagEntries.length, expunged };
+}
+
+/** Mailboxes of the base that no mailbox now matches: deleted since. */
+export function deletedSince(cursors: UserCursors | null, matched: ReadonlySet<MailboxCursor>): MailboxCursor[] {
+  if (cursors === null) return [];
+  return cursors.cursors.filter((c) => !matched.has(c));
+}
+
+/** The per-user planner backup.ts uses. */
+export class IncrementalPlanner {
+  constructor(
+    readonly spec: SinceSpec,
+    readonly hasCursorSource: boolean,
+  ) {}
+
+  forUser(user: string): { cursors: UserCursors | null; matched: Set<MailboxCursor>; plan(info: MailboxInfo, hasModseq: boolean): MailboxPlan; deleted(): MailboxCursor[] } {
+    const cursors = this.hasCursorSource ? (userCursors(this.spec.base, user) ?? null) : null;
+    const matched = new Set<MailboxCursor>();
+    const since = this.spec.since;
+    return {
+      cursors,
+      matched,
+      plan(info, hasModseq) {
+        const p = planMailbox(info, cursors, hasModseq, since);
+        if (p.base) matched.add(p.base);
+        return p;
+      },
+      deleted: () => deletedSince(cursors, matched),
+    };
+  }
+}
