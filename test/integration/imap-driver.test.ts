@@ -5,7 +5,7 @@
 // same time): `dovecot -F` as a child process, so stopping it is killing that child.
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFile, chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
@@ -64,7 +64,9 @@ async function startDovecot(): Promise<Instance> {
   await chown(`${dir}/mail`, MAIL_UID, MAIL_UID);
   await chown(`${dir}/att`, MAIL_UID, MAIL_UID);
   await writeFile(`${dir}/etc/master`, `${MASTER}:{PLAIN}${masterPassword}\n`, { mode: 0o644 });
-  await writeFile(`${dir}/etc/users`, '', { mode: 0o644 });
+  // One passwd-file per user: Dovecot re-reads a changed passwd-file at most once a second, so a user
+  // appended to a shared file can be "unknown" for up to a second (test/helpers/dovecot.ts does the same).
+  await mkdir(`${dir}/etc/users`, { mode: 0o755 });
   await writeFile(
     `${dir}/dovecot.conf`,
     `protocols = imap
@@ -112,11 +114,11 @@ passdb {
 }
 passdb {
   driver = passwd-file
-  args = scheme=PLAIN username_format=%n ${dir}/etc/users
+  args = scheme=PLAIN username_format=%n ${dir}/etc/users/%n
 }
 userdb {
   driver = passwd-file
-  args = username_format=%n ${dir}/etc/users
+  args = username_format=%n ${dir}/etc/users/%n
 }
 service imap-login {
   inet_listener imap {
@@ -143,7 +145,7 @@ service imap-login {
     masterPassword,
     async addUser(name) {
       const password = randomBytes(9).toString('base64url');
-      await appendFile(`${dir}/etc/users`, `${name}:{PLAIN}${password}:${MAIL_UID}:${MAIL_UID}::${dir}/mail/${name}::\n`);
+      await writeFile(`${dir}/etc/users/${name}`, `${name}:{PLAIN}${password}:${MAIL_UID}:${MAIL_UID}::${dir}/mail/${name}::\n`, { mode: 0o644 });
       return password;
     },
     async stop() {
