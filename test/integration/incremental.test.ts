@@ -1,0 +1,147 @@
+/**
+ * Issue "Incremental backups", against a real Dovecot 2.3 (maildir profile):
+ * - full dump; then through Dovecot: 50 deliveries, flags changed on 40 messages, 30 expunged, a folder
+ *   renamed, one deleted, one created; an incremental; full + incremental restored into an empty Maildir
+ *   -> the same fingerprint as the live store now (UIDs, UIDVALIDITY, GUIDs, flags, bytes, subscriptions);
+ * - three incrementals in a row, restored with --at the second one's time -> the state after the second;
+ * - the incremental of an unchanged store holds no message body;
+ * - a chain with a gap is refused naming the missing dump, and nothing is restored.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
+import { describeDifference, fingerprintUser, type UserFingerprint } from '../helpers/fingerprint.js';
+import { connectImap, deliverLmtp, expungeUids, generateMessages, populateRealistic, storeFlags, appendMessage, generateMessage } from '../helpers/populate.js';
+import { runCli } from '../helpers/cli.js';
+
+function assertSameUser(t: ExecutionContext, got: UserFingerprint, want: UserFingerprint, what: string): void {
+  const g = { ...got, user: '' };
+  const w = { ...want, user: '' };
+  const diff = describeDifference(g, w);
+  if (diff.length) t.log(`${what}: restored (got) vs live (want):\n  ${diff.join('\n  ')}`);
+  t.deepEqual(g, w, what);
+}
+
+async function usersFile(dir: string, users: DovecotUser[]): Promise<string> {
+  const file = path.join(dir, `mv-users-${Math.random().toString(36).slice(2)}`);
+  await writeFile(file, users.map((u) => `${u.name}:x::::${u.home}::userdb_mail=${u.mailLocation}`).join('\n') + '\n');
+  return file;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+if (requireDovecot(test)) {
+  let dv: DovecotInstance;
+  let n = 0;
+  test.before(async () => {
+    dv = await startDovecot();
+  });
+  test.after.always(async () => {
+    await dv?.stop();
+  });
+
+  async function backup(t: ExecutionContext, users: string, user: string, file: string, extra: string[] = []): Promise<string> {
+    const r = await runCli(['backup', '--users-file', users, '--user', user, '-o', file, ...extra]);
+    t.is(r.code, 0, r.stderr);
+    return r.stderr;
+  }
+
+  async function restoreInto(t: ExecutionContext, dumps: string[], extra: string[] = []): Promise<{ target: DovecotUser; code: number; stderr: string }> {
+    const target = await dv.addUser(`inc${n++}x${Date.now() % 100000}`, 'maildir');
+    const r = await runCli(['restore', ...dumps, '--users-file', await usersFile(dv.dir, [target]), '--to-user', target.name, ...extra]);
+    return { target, code: r.code, stderr: r.stderr };
+  }
+
+  test('full + incremental after deliveries, flag changes, expunges, rename, delete, create = the live store', async (t) => {
+    const src = await dv.addUser(`isrc${Date.now() % 100000}`, 'maildir');
+    await populateRealistic(dv, src, 700);
+    const users = await usersFile(dv.dir, [src]);
+    const full = path.join(dv.dir, `${src.name}-full.mvd`);
+    const state = path.join(dv.dir, `${src.name}.state.json`);
+    await backup(t, users, src.name, full, ['--state-file', state]);
+
+    await deliverLmtp(dv.lmtpSocket, src.name, [...generateMessages(701, 50)].map((m) => m.raw));
+    const client = await connectImap(dv, src);
+    try {
+      const lock = await client.getMailboxLock('INBOX');
+      let uids: number[];
+      try {
+        uids = ((await client.search({ all: true }, { uid: true })) || []) as number[];
+      } finally {
+        lock.release();
+      }
+      t.true(uids.length >= 50, `INBOX has ${uids.length} messages`);
+      await storeFlags(client, 'INBOX', uids.slice(0, 40), { add: ['\\Answered', 'Reviewed'], remove: ['\\Seen'] });
+      await expungeUids(client, 'INBOX', uids.slice(10, 40));
+      await client.mailboxRename('Archive/2025', 'Archive/2025-old');
+      await client.mailboxDelete('R&D');
+      await client.mailboxCreate('Brand new');
+      await appendMessage(client, 'Brand new', generateMessage(702, 1).raw, { flags: ['\\Flagged'], internalDate: new Date('2024-02-03T04:05:06Z') });
+    } finally {
+      await client.logout();
+    }
+    const live = await fingerprintUser(dv, src.name);
+
+    const inc = path.join(dv.dir, `${src.name}-inc1.mvd`);
+    const summary = await backup(t, users, src.name, inc, ['--since', `@${full}`]);
+    t.regex(summary, /incremental|since/i);
+    const r = await restoreInto(t, [full, inc]);
+    t.is(r.code, 0, r.stderr);
+    assertSameUser(t, await fingerprintUser(dv, r.target.name), live, 'full + incremental');
+
+    // the state file gives the same incremental base
+    const inc2 = path.join(dv.dir, `${src.name}-inc1b.mvd`);
+    await backup(t, users, src.name, inc2, ['--since', `@${state}`, '--state-file', state]);
+    const r2 = await restoreInto(t, [full, inc2]);
+    t.is(r2.code, 0, r2.stderr);
+    assertSameUser(t, await fingerprintUser(dv, r2.target.name), live, 'full + incremental from --state-file');
+  });
+
+  test('three incrementals; --at the second one restores the state after the second; an unchanged store gives no bodies', async (t) => {
+    const src = await dv.addUser(`iat${Date.now() % 100000}`, 'maildir');
+    await populateRealistic(dv, src, 800, { lmtp: 3 });
+    const users = await usersFile(dv.dir, [src]);
+    const dumps = [path.join(dv.dir, `${src.name}-0.mvd`)];
+    const state = path.join(dv.dir, `${src.name}.state.json`);
+    await backup(t, users, src.name, dumps[0]!, ['--state-file', state]);
+    const states: UserFingerprint[] = [];
+    for (let i = 1; i <= 3; i++) {
+      await sleep(1100); // dumps are dated to the second
+      await deliverLmtp(dv.lmtpSocket, src.name, [...generateMessages(800 + i, 5)].map((m) => m.raw));
+      const file = path.join(dv.dir, `${src.name}-${i}.mvd`);
+      await backup(t, users, src.name, file, ['--since', `@${state}`, '--state-file', state]);
+      dumps.push(file);
+      states.push(await fingerprintUser(dv, src.name));
+    }
+    const header = JSON.parse((await runCli(['list', dumps[2]!, '--json'])).stdout.toString()).header;
+    const r = await restoreInto(t, dumps, ['--at', header.created]);
+    t.is(r.code, 0, r.stderr);
+    assertSameUser(t, await fingerprintUser(dv, r.target.name), states[1]!, 'restored --at the second incremental');
+
+    // nothing changed since the last run: no message body in the dump
+    const idle = path.join(dv.dir, `${src.name}-idle.mvd`);
+    await backup(t, users, src.name, idle, ['--since', `@${state}`]);
+    const listing = JSON.parse((await runCli(['list', idle, '--json'])).stdout.toString());
+    t.is(listing.messages.length, 0);
+    t.false((await readFile(idle)).includes(Buffer.from('.eml\0')), 'no .eml member in the dump');
+  });
+
+  test('a chain with a gap is refused naming the missing dump, and nothing is restored', async (t) => {
+    const src = await dv.addUser(`igap${Date.now() % 100000}`, 'maildir');
+    await populateRealistic(dv, src, 900, { lmtp: 2 });
+    const users = await usersFile(dv.dir, [src]);
+    const state = path.join(dv.dir, `${src.name}.state.json`);
+    const d = [0, 1, 2].map((i) => path.join(dv.dir, `${src.name}-${i}.mvd`));
+    await backup(t, users, src.name, d[0]!, ['--state-file', state]);
+    for (const i of [1, 2]) {
+      await deliverLmtp(dv.lmtpSocket, src.name, [...generateMessages(900 + i, 2)].map((m) => m.raw));
+      await backup(t, users, src.name, d[i]!, ['--since', `@${state}`, '--state-file', state]);
+    }
+    const r = await restoreInto(t, [d[0]!, d[2]!]);
+    t.is(r.code, 65, r.stderr);
+    t.regex(r.stderr, new RegExp(path.basename(d[2]!).replace(/\./g, '\\.')));
+    const fp = await fingerprintUser(dv, r.target.name);
+    t.is(fp.mailboxes.reduce((k, m) => k + m.messages.length, 0), 0, 'nothing restored');
+  });
+}
