@@ -25,7 +25,9 @@ export type ListItem =
       keywords: readonly string[];
       summary: MessageSummary;
     }
-  | { kind: 'trailer'; trailer: TrailerRecord };
+  | { kind: 'trailer'; trailer: TrailerRecord }
+  /** After a mailbox's entries, for incremental dumps: what the mailbox adds and changes. */
+  | { kind: 'mailbox-changes'; user: string; mailbox: string; added: number; flagEntries: number; present: number | null; reset: boolean };
 
 /** Items of a dump in dump order, filtered by user and mailbox. Bodies are checked but not kept. */
 export async function* listDump(input: Readable, selection: Selection = {}, signal?: AbortSignal): AsyncIterable<ListItem> {
@@ -33,34 +35,68 @@ export async function* listDump(input: Readable, selection: Selection = {}, sign
   const wantMailbox = mailboxMatcher(selection.mailboxes);
   // Entry ids: 1-based over users, mailboxes and messages in dump order (formats/dump-v1.md).
   let id = 0;
+  let incremental = false;
+  let open: { user: string; mailbox: string; added: number; flagEntries: number; present: number | null; reset: boolean; shown: boolean } | null = null;
+  const close = (): ListItem | null => {
+    const o = open;
+    open = null;
+    if (!o || !incremental || !o.shown) return null;
+    return { kind: 'mailbox-changes', user: o.user, mailbox: o.mailbox, added: o.added, flagEntries: o.flagEntries, present: o.present, reset: o.reset };
+  };
   for await (const e of readDump(input, { wantBody: () => false, ...(signal ? { signal } : {}) })) {
     switch (e.type) {
       case 'header':
+        incremental = e.record.kind === 'incremental';
         yield { kind: 'header', header: e.record };
         break;
-      case 'user':
+      case 'user': {
+        const c = close();
+        if (c) yield c;
         id++;
         if (wantUser(e.record.user)) yield { kind: 'user', id, user: e.record };
         break;
-      case 'mailbox':
+      }
+      case 'mailbox': {
+        const c = close();
+        if (c) yield c;
         id++;
-        if (wantUser(e.record.user) && wantMailbox(e.record.name)) yield { kind: 'mailbox', id, mailbox: e.record };
+        const shown = wantUser(e.record.user) && wantMailbox(e.record.name);
+        open = { user: e.record.user, mailbox: e.record.name, added: 0, flagEntries: 0, present: e.record.uidSet !== undefined ? countUidSet(e.record.uidSet) : null, reset: e.record.reset === true, shown };
+        if (shown) yield { kind: 'mailbox', id, mailbox: e.record };
+        break;
+      }
+      case 'flags':
+        if (open) open.flagEntries += e.record.entries.length;
         break;
       case 'message': {
         id = e.id;
         const r = e.record;
+        if (open) open.added++;
         if (!wantUser(r.user) || !wantMailbox(r.mailbox)) break;
         if (selection.uids && !selection.uids.has(r.uid)) break;
         yield { kind: 'message', id: e.id, user: r.user, mailbox: r.mailbox, uid: r.uid, guid: r.guid, internalDate: r.internalDate, size: r.size, flags: r.flags, keywords: r.keywords, summary: r.summary };
         break;
       }
-      case 'trailer':
+      case 'trailer': {
+        const c = close();
+        if (c) yield c;
         yield { kind: 'trailer', trailer: e.record };
         break;
+      }
     }
   }
 }
 
+/** Number of UIDs in an IMAP sequence-set text ("1:5,7"). */
+function countUidSet(text: string): number {
+  let n = 0;
+  for (const part of text.split(',')) {
+    if (part === '') continue;
+    const [a, b] = part.split(':').map(Number);
+    n += b === undefined ? 1 : Math.abs(b - a!) + 1;
+  }
+  return n;
+}
 /** A word of the list-file grammar (formats/list-file.md): bare if safe, else quoted with escapes. */
 export function listWord(text: string): string {
   if (text !== '' && !/[\s";\\\u0000-\u001f\u007f]/u.test(text)) return text;
@@ -102,6 +138,12 @@ export function formatListItem(item: ListItem): string[] {
     case 'message': {
       const flags = [...item.flags, ...item.keywords].join(',') || '-';
       return [`${item.id}; message ${listWord(item.user)} ${listWord(item.mailbox)} ${item.uid} ${item.internalDate} ${item.size} ${flags} ${listWord(item.summary.from)} ${listWord(item.summary.subject)}`];
+    }
+    case 'mailbox-changes': {
+      const parts = [`${item.added} new messages`, `${item.flagEntries} flag updates`];
+      if (item.present !== null) parts.push(`${item.present} messages present`);
+      if (item.reset) parts.push('sent whole again (new mailbox or UIDVALIDITY changed)');
+      return [`;   incremental: ${listWord(item.user)} ${listWord(item.mailbox)}: ${parts.join(', ')}; messages of the base that are not present were expunged`];
     }
     case 'trailer': {
       const c = item.trailer.counts;

@@ -2,7 +2,7 @@
 // compressed) on disk, and an IMAP-like sink (no GUIDs or UIDs kept, countExisting, commits that can
 // die after some appends).
 import { createHash } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -19,7 +19,7 @@ export function eml(n: number, subject: string): Buffer {
   return Buffer.from(`From: Sender ${n} <s${n}@example.org>\nSubject: ${subject}\nMessage-ID: <m${n}@example.org>\n\nBody of message ${n}.\n${'x'.repeat(n * 37)}\n`);
 }
 
-/** alice: INBOX (UIDs 1, 2, 5; 2 and 5 share bytes and date with ... no: all distinct), Archive/2025 (UID 3), Twins (two identical messages). */
+/** alice: INBOX (UIDs 1, 2, 5), Archive/2025 (UID 3), Twins (two byte-identical messages with the same INTERNALDATE). */
 export async function populate(): Promise<MemoryStoreData> {
   const data = createMemoryStoreData();
   const store = new MemoryStore('alice', data);
@@ -57,8 +57,16 @@ export async function dumpOf(data: MemoryStoreData, compress = 'none'): Promise<
   return Buffer.concat(chunks);
 }
 
+const tempDirs: string[] = [];
+
+/** Removes the directories dumpFile made (register with test.after.always). */
+export async function removeDumpFiles(): Promise<void> {
+  await Promise.all(tempDirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+}
+
 export async function dumpFile(data: MemoryStoreData, compress = 'none'): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-rff-'));
+  tempDirs.push(dir);
   const file = path.join(dir, compress === 'none' ? 'd.mvd' : 'd.mvd.zst');
   await writeFile(file, await dumpOf(data, compress));
   return file;

@@ -10,7 +10,9 @@ import { defaultRestoreOptions, restore } from '../../../src/operations/restore.
 import { canRestoreAtRandom, restoreFromFile } from '../../../src/operations/restore-from-file.js';
 import { UidSet, type Selection } from '../../../src/operations/selection.js';
 import { MemoryStore, createMemoryStoreData } from '../../../src/storage/memory/index.js';
-import { contents, dumpFile, ImapLikeSink, populate, T } from './restore-fixtures.js';
+import { contents, dumpFile, ImapLikeSink, populate, removeDumpFiles, T } from './restore-fixtures.js';
+
+test.after.always(removeDumpFiles);
 
 const memorySink = (data: ReturnType<typeof createMemoryStoreData>) => async (user: string) => new MemoryStore(user, data);
 

@@ -1,0 +1,281 @@
+// restore --imap against a private Dovecot 2.3 (sdbox + SIS, master user), through the CLI as a user
+// runs it: a deleted mail restored by --message-id comes back byte-identical with flags, keywords and
+// INTERNALDATE, an IDLE client is told, SIS deduplicates its attachment; reruns add nothing; a restore
+// killed halfway (SIGKILL) or cut by a server stop (exit 75) completes on rerun with every mail exactly
+// once; a wrong master password exits 77 having written nothing.
+import test from 'ava';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ImapFlow } from 'imapflow';
+import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
+import { fingerprintUser, storedMessage, type MessageFingerprint } from '../helpers/fingerprint.js';
+import { appendMessage, connectImap, createMailboxes, expungeUids } from '../helpers/populate.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const projectRoot = path.resolve(here, '../../..');
+const commandsDir = path.resolve(here, '../../src/commands');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let runnerFile = '';
+/** Runs a mailvault command of THIS build in a child process (so it can be killed); the password comes from the environment. */
+function startCommand(command: string, args: readonly string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Run> } {
+  const child = spawn(process.execPath, [runnerFile, path.join(commandsDir, `${command}.js`), projectRoot, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<Run>((resolve) => child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr })));
+  return { child, done };
+}
+const runCommand = (command: string, args: readonly string[], env: Record<string, string> = {}): Promise<Run> => startCommand(command, args, env).done;
+
+if (requireDovecot(test)) registerTests();
+
+function registerTests(): void {
+  let dv: DovecotInstance;
+  let work: string;
+  test.before(async () => {
+    work = await mkdtemp(path.join(os.tmpdir(), 'mv-imaprestore-'));
+    runnerFile = path.join(work, 'run-command.mjs');
+    await writeFile(
+      runnerFile,
+      `const [, , mod, root, ...args] = process.argv;
+const C = (await import(mod)).default;
+try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefined) console.error(e); process.exitCode = e?.oclif?.exit ?? 1; }
+`,
+    );
+    dv = await startDovecot();
+  });
+  test.after.always(async () => {
+    await dv?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  let counter = 0;
+  const freshUser = (instance: DovecotInstance = dv): Promise<DovecotUser> => instance.addUser(`r${++counter}-${randomBytes(3).toString('hex')}`, 'sdbox');
+  const imapArgs = (instance: DovecotInstance = dv): string[] => ['--imap', `imap://127.0.0.1:${instance.imapPort}`, '--master-user', instance.masterUser];
+  const env = (instance: DovecotInstance = dv): Record<string, string> => ({ MAILVAULT_IMAP_PASSWORD: instance.masterPassword });
+
+  async function backupLocation(instance: DovecotInstance, user: DovecotUser, name: string, extra: string[] = []): Promise<string> {
+    const out = path.join(work, name);
+    const r = await runCommand('backup', ['--location', user.mailLocationAbsolute, '--attachment-dir', instance.attachmentDir, '--user', user.name, '-o', out, ...extra]);
+    if (r.code !== 0) throw new Error(`backup failed (${r.code}): ${r.stderr}`);
+    return out;
+  }
+
+  /** Size of the attachment store, each inode counted once (SIS hard-links duplicates). */
+  async function attachmentStoreBytes(dir: string): Promise<number> {
+    const seen = new Set<number>();
+    let total = 0;
+    const walk = async (d: string): Promise<void> => {
+      for (const e of await readdir(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) await walk(p);
+        else {
+          const st = await lstat(p);
+          if (!seen.has(st.ino)) {
+            seen.add(st.ino);
+            total += st.size;
+          }
+        }
+      }
+    };
+    await walk(dir);
+    return total;
+  }
+
+  function withAttachment(id: string, text: string, attachment: Buffer): Buffer {
+    const b64 = attachment.toString('base64').replace(/.{76}/g, '$&\n').replace(/\n$/, '');
+    return Buffer.from(
+      `From: Carol <carol@example.org>\nTo: someone@example.org\nSubject: ${text}\nMessage-ID: <${id}>\nDate: Tue, 3 Nov 2026 10:00:00 +0000\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b1"\n\n--b1\nContent-Type: text/plain; charset=utf-8\n\n${text}\n--b1\nContent-Type: application/octet-stream; name="report.bin"\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename="report.bin"\n\n${b64}\n--b1--\n`,
+    );
+  }
+  const plain = (i: number, tag: string): Buffer => Buffer.from(`From: bulk@example.org\nSubject: ${tag} ${i}\nMessage-ID: <${tag}.${i}@example.org>\n\nmessage ${i} of ${tag}\n${'lorem ipsum '.repeat(i % 50)}\n`);
+
+  async function messageCount(client: ImapFlow, mailbox: string): Promise<number> {
+    try {
+      return ((await client.status(mailbox, { messages: true })) as { messages?: number }).messages ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+  /**
+   * Ends the instance's processes (connections drop at once), then stops the master: processes that would outlive it (here the imap process
+   * serving a connection survives the master's SIGTERM): a server that is gone, connections included.
+   * Only this instance's processes, found by the process title Dovecot gives them ("dovecot-<instance_name>/...").
+   */
+  async function stopCompletely(instance: DovecotInstance): Promise<void> {
+    const title = `dovecot-mvtest-${path.basename(instance.dir).slice(3)}/`;
+    for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+      if (!/^\d+$/.test(pid)) continue;
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.startsWith(title)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* gone already */
+        }
+      }
+    }
+    await instance.stop({ keepDir: true });
+  }
+  const identity = (m: MessageFingerprint): string => `${m.sha256} ${m.internalDate} ${m.flags.join(',')} ${m.keywords.join(',')}`;
+  const mailboxOf = async (instance: DovecotInstance, user: string, name: string): Promise<MessageFingerprint[]> => (await fingerprintUser(instance, user)).mailboxes.find((b) => b.name === name)?.messages ?? [];
+
+  test.serial('a deleted mail restored by --message-id from a full dump: identical, IDLE told, attachment deduplicated, rerun adds nothing', async (t) => {
+    const user = await freshUser();
+    const attachment = randomBytes(48 * 1024);
+    const client = await connectImap(dv, user);
+    await createMailboxes(client, ['Projects/2026']);
+    const target = withAttachment('report-1@example.org', 'Quarterly report', attachment);
+    await appendMessage(client, 'INBOX', plain(1, 'hello'), { internalDate: new Date('2026-11-01T08:00:00Z') });
+    const uid = await appendMessage(client, 'INBOX', target, { flags: ['\\Seen', '\\Flagged', 'Project_X', '$Label2'], internalDate: new Date('2026-11-03T10:00:07Z') });
+    // the same attachment in another mail stays, so Dovecot can link the restored one to it
+    await appendMessage(client, 'Projects/2026', withAttachment('report-copy@example.org', 'Forwarded report', attachment), { internalDate: new Date('2026-11-04T09:00:00Z') });
+    const before = await mailboxOf(dv, user.name, 'INBOX');
+    const original = before.find((m) => m.uid === uid)!;
+    const storedBefore = await storedMessage(dv, user.name, 'INBOX', uid);
+    const dump = await backupLocation(dv, user, 'full-1.mvd.zst', ['--compress', 'zstd:3']);
+
+    await expungeUids(client, 'INBOX', [uid]);
+    await client.logout();
+    t.is((await mailboxOf(dv, user.name, 'INBOX')).length, 1);
+    const storeBefore = await attachmentStoreBytes(dv.attachmentDir);
+
+    const watcher = await connectImap(dv, user, { asMaster: false });
+    watcher.on('error', () => undefined);
+    await watcher.mailboxOpen('INBOX');
+    const told = new Promise<number>((resolve) => watcher.on('exists', (e: { count: number }) => resolve(e.count)));
+    const idling = watcher.idle();
+    try {
+      const r = await runCommand('restore', [dump, ...imapArgs(), '--user', user.name, '--message-id', '<report-1@example.org>', '--json'], env());
+      t.is(r.code, 0, r.stderr);
+      const result = JSON.parse(r.stdout) as { dumps: { messages: number; access: string; alreadyPresent: number }[] };
+      t.is(result.dumps[0]!.messages, 1);
+      t.is(result.dumps[0]!.access, 'random-access', 'a dump file and one message: trailer, TOC and that message only');
+      const count = await Promise.race([told, new Promise<number>((_, reject) => setTimeout(() => reject(new Error('the IDLE client got no EXISTS within 10 s')), 10_000))]);
+      t.is(count, 2, 'the IDLE client was told of the restored mail');
+    } finally {
+      await watcher.logout().catch(() => undefined);
+      await idling.catch(() => undefined);
+    }
+
+    const after = await mailboxOf(dv, user.name, 'INBOX');
+    t.is(after.length, 2);
+    const back = after.find((m) => m.uid !== before[0]!.uid)!;
+    t.deepEqual(identity(back), identity(original), 'same bytes as served, INTERNALDATE, flags and keywords');
+    t.is(back.size, original.size);
+    t.true((await storedMessage(dv, user.name, 'INBOX', back.uid)).equals(storedBefore), 'stored bytes are identical');
+    const grew = (await attachmentStoreBytes(dv.attachmentDir)) - storeBefore;
+    t.true(grew < attachment.length / 2, `the attachment store grew by ${grew} bytes for a ${attachment.length}-byte attachment: Dovecot should have linked it`);
+
+    const again = await runCommand('restore', [dump, ...imapArgs(), '--user', user.name, '--message-id', '<report-1@example.org>', '--json'], env());
+    t.is(again.code, 0, again.stderr);
+    const second = JSON.parse(again.stdout) as { dumps: { messages: number; alreadyPresent: number }[] };
+    t.deepEqual([second.dumps[0]!.messages, second.dumps[0]!.alreadyPresent], [0, 1]);
+    t.is((await mailboxOf(dv, user.name, 'INBOX')).length, 2);
+
+    // a deleted mailbox is recreated, and --to-mailbox puts a copy elsewhere
+    const c2 = await connectImap(dv, user);
+    await c2.mailboxDelete('Projects/2026');
+    await c2.logout();
+    const sub = await runCommand('restore', [dump, ...imapArgs(), '--user', user.name, '--subject', 'forwarded'], env());
+    t.is(sub.code, 0, sub.stderr);
+    t.is((await mailboxOf(dv, user.name, 'Projects/2026')).length, 1);
+    const moved = await runCommand('restore', [dump, ...imapArgs(), '--user', user.name, '--message-id', 'report-1@example.org', '--to-mailbox', 'Restored'], env());
+    t.is(moved.code, 0, moved.stderr);
+    t.deepEqual((await mailboxOf(dv, user.name, 'Restored')).map(identity), [identity(original)]);
+  });
+
+  test.serial('a wrong master password exits 77 and writes nothing', async (t) => {
+    const user = await freshUser();
+    const client = await connectImap(dv, user);
+    await appendMessage(client, 'INBOX', plain(1, 'keep'), { internalDate: new Date('2026-10-01T00:00:00Z') });
+    await client.logout();
+    const dump = await backupLocation(dv, user, 'auth.mvd');
+    const before = await fingerprintUser(dv, user.name);
+    const pw = path.join(work, 'wrong.pw');
+    await writeFile(pw, 'not-the-password\n', { mode: 0o600 });
+    const r = await runCommand('restore', [dump, '--imap', `imap://127.0.0.1:${dv.imapPort}`, '--master-user', dv.masterUser, '--password-file', pw, '--user', user.name, '--to-mailbox', 'Never', '--uid', '1']);
+    t.is(r.code, 77, r.stderr);
+    t.regex(r.stderr, new RegExp(`${user.name}.*master user "${dv.masterUser}"`));
+    t.regex(r.stderr, /hint: check the master user's name and password/);
+    t.deepEqual(await fingerprintUser(dv, user.name), before, 'nothing was written');
+    const onCommandLine = await runCommand('restore', [dump, '--imap', `imap://127.0.0.1:${dv.imapPort}`, '--user', user.name, '--uid', '1']);
+    t.is(onCommandLine.code, 2, 'no password source at all is a usage error');
+    t.regex(onCommandLine.stderr, /MAILVAULT_IMAP_PASSWORD/);
+  });
+
+  test.serial('a restore killed halfway (SIGKILL) and rerun ends with every mail exactly once', async (t) => {
+    const user = await freshUser();
+    const client = await connectImap(dv, user);
+    await createMailboxes(client, ['Bulk']);
+    const total = 400;
+    for (let i = 0; i < total; i++) await appendMessage(client, 'Bulk', plain(i % 200, 'bulk'), { internalDate: new Date(Date.UTC(2026, 0, 1) + (i % 100) * 60_000), flags: i % 3 === 0 ? ['\\Seen'] : [] });
+    const want = (await mailboxOf(dv, user.name, 'Bulk')).map(identity).sort();
+    const dump = await backupLocation(dv, user, 'bulk.mvd');
+    await client.mailboxDelete('Bulk');
+
+    const run = startCommand('restore', [dump, ...imapArgs(), '--user', user.name, '--mailbox', 'Bulk', '--commit-every', '25'], env());
+    let seen = 0;
+    while ((seen = await messageCount(client, 'Bulk')) < 60 && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+    run.child.kill('SIGKILL');
+    await run.done;
+    const partial = await messageCount(client, 'Bulk');
+    t.true(partial >= seen && partial < total, `killed halfway: ${partial} of ${total} restored`);
+
+    const rerun = await runCommand('restore', [dump, ...imapArgs(), '--user', user.name, '--mailbox', 'Bulk', '--json'], env());
+    t.is(rerun.code, 0, rerun.stderr);
+    const s = JSON.parse(rerun.stdout) as { dumps: { messages: number; alreadyPresent: number }[] };
+    t.is(s.dumps[0]!.messages + s.dumps[0]!.alreadyPresent, total);
+    t.is(s.dumps[0]!.alreadyPresent, partial);
+    t.deepEqual((await mailboxOf(dv, user.name, 'Bulk')).map(identity).sort(), want, 'every mail exactly once, with its flags and date');
+    await client.logout();
+  });
+
+  test.serial('the server stopped mid-restore exits 75; after a restart the rerun completes without duplicates', async (t) => {
+    const own = await startDovecot();
+    try {
+      const user = await freshUser(own);
+      const client = await connectImap(own, user);
+      await createMailboxes(client, ['Bulk']);
+      // enough mail that the restore is still running when the server has finished stopping
+      const total = 1000;
+      for (let i = 0; i < total; i++) await appendMessage(client, 'Bulk', plain(i, 'stop'), { internalDate: new Date(Date.UTC(2026, 1, 1) + i * 60_000) });
+      const want = (await mailboxOf(own, user.name, 'Bulk')).map(identity).sort();
+      const dump = await backupLocation(own, user, 'stop.mvd');
+      await client.mailboxDelete('Bulk');
+      const run = startCommand('restore', [dump, ...imapArgs(own), '--user', user.name, '--mailbox', 'Bulk', '--commit-every', '20'], env(own));
+      while ((await messageCount(client, 'Bulk')) < 40 && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+      client.close();
+      t.true(run.child.exitCode === null, 'the restore is still running when the server stops');
+      await stopCompletely(own);
+      const r = await Promise.race([run.done, new Promise<Run>((resolve) => setTimeout(() => resolve({ code: -2, stdout: '', stderr: 'the restore did not exit within 60 s of the server stop' }), 60_000))]);
+      if (r.code === -2) run.child.kill('SIGKILL');
+      t.is(r.code, 75, r.stderr);
+      t.regex(r.stderr, /server unavailable/);
+      t.regex(r.stderr, /hint: .*run the same command again/);
+
+      // dovecot daemonizes and its daemon keeps inherited stdio open: give it none, wait for the launcher only
+      const launch = spawnSync('dovecot', ['-c', own.confPath], { env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }, stdio: 'ignore' });
+      t.is(launch.status, 0, `dovecot -c ${own.confPath} did not start again: ${await own.readLog(2000)}`);
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline && !(await new Promise<boolean>((resolve) => net.connect(own.imapPort, '127.0.0.1').once('connect', function (this: net.Socket) { this.destroy(); resolve(true); }).once('error', () => resolve(false))))) await new Promise((r) => setTimeout(r, 50));
+      const rerun = await runCommand('restore', [dump, ...imapArgs(own), '--user', user.name, '--mailbox', 'Bulk'], env(own));
+      t.is(rerun.code, 0, rerun.stderr);
+      t.deepEqual((await mailboxOf(own, user.name, 'Bulk')).map(identity).sort(), want);
+    } finally {
+      await own.stop();
+    }
+  });
+}
