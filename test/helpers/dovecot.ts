@@ -21,7 +21,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -427,6 +427,7 @@ export async function startDovecot(options: StartDovecotOptions = {}): Promise<D
     },
     async stop(stopOptions = {}) {
       await killMaster(dir);
+      await killLeftovers(instanceName);
       const deadline = Date.now() + 10_000;
       while (Date.now() < deadline && (await canConnect(imapPort))) await sleep(50);
       if (!stopOptions.keepDir && process.env.MAILVAULT_KEEP_DOVECOT !== '1') await rm(dir, { recursive: true, force: true });
@@ -447,6 +448,25 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Processes of the instance that outlive the master's SIGTERM (an imap process still serving a client
+ * connection does), found by the process title Dovecot gives them: "dovecot-<instance_name>/...".
+ * Without this, a stopped test server keeps answering its open connections.
+ */
+async function killLeftovers(instanceName: string): Promise<void> {
+  const title = `dovecot-${instanceName}/`;
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!cmdline.startsWith(title)) continue;
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      /* gone already */
+    }
   }
 }
 
