@@ -17,7 +17,7 @@ import { blobMember, HEADER_MEMBER, messageMembers, TOC_MEMBER, TRAILER_MEMBER }
 import { assembleParts, recordPieces, validateParts } from './parts.js';
 import { decodeRecord } from './record-codec.js';
 import { checkFormatVersion, validateHeader, validateMessage, validateTrailer } from './record-validate.js';
-import { FORMAT_VERSION_PARTS, type HeaderRecord, type MessageRecord, type TocEntry, type TrailerRecord } from './records.js';
+import { FORMAT_VERSION_PARTS, type HeaderRecord, type MessageRecord, type TocEntry, type TocMessageEntry, type TrailerRecord } from './records.js';
 import { decodePax, decodeUstar, HeaderFormatError, isZeroBlock, paddingLength } from './tar-header.js';
 import { parseTocLine, splitTocLines } from './toc.js';
 
@@ -107,6 +107,8 @@ export interface DumpFile {
   entries(): AsyncIterable<TocEntry>;
   /** One message by TOC id: its verified record and a stream of its body (hash checked at the end: the stream errors on mismatch). */
   readMessage(id: number): Promise<{ record: MessageRecord; body: Readable }>;
+  /** The same from a TOC entry in hand (from entries()), without indexing the whole TOC first. */
+  readMessageEntry(entry: TocMessageEntry): Promise<{ record: MessageRecord; body: Readable }>;
   close(): Promise<void>;
 }
 
@@ -242,28 +244,23 @@ async function openSource(path: string, source: ByteSource, compressed: boolean)
     throw new ArchiveCorruptError(`archive corrupt: the trailer points at offset ${toc.offset} for "${TOC_MEMBER}", but "${tocHeader.name}" is there`, { path, member: TOC_MEMBER, offset: toc.offset });
   }
 
-  // One pass over the TOC: check its hash and index the messages by id (4 numbers per id).
+  // The TOC is indexed lazily, in one pass that also checks its hash: by the first entries() scan
+  // that runs to its end, or by readMessage(id) when no scan has. Opening costs the trailer only.
   let index = new Float64Array(4 * 1024);
-  const hash = createHash('sha256');
-  const hashing = async function* (s: Readable): AsyncGenerator<Buffer> {
-    for await (const c of s) {
-      hash.update(c as Buffer);
-      yield c as Buffer;
-    }
-  };
   let maxId = 0;
   // Blobs by sha256 (version 2): about 150 bytes of memory per distinct blob.
   const blobIndex = new Map<string, { offset: number; dataOffset: number; size: number }>();
-  for await (const line of splitTocLines(hashing(source.stream(toc.dataOffset, toc.dataOffset + toc.size)), toc.dataOffset, TOC_MEMBER, MAX_RECORD_BYTES)) {
-    const entry = parseTocLine(line.text, line.lineNo, TOC_MEMBER, line.offset);
+  let indexed = false;
+  let indexing: Promise<void> | null = null;
+  const addToIndex = (entry: TocEntry, lineNo: number, lineOffset: number): void => {
     if (entry.type === 'blob' && header.version >= FORMAT_VERSION_PARTS) {
       const sha256 = /^blobs\/[0-9a-f]{2}\/([0-9a-f]{64})$/.exec(entry.member)?.[1];
-      if (sha256 !== entry.sha256) throw new ArchiveCorruptError(`archive corrupt: "${TOC_MEMBER}" line ${line.lineNo}: blob member "${entry.member}" is not named by its sha256 ${entry.sha256}`, { path, member: TOC_MEMBER, offset: line.offset });
+      if (sha256 !== entry.sha256) throw new ArchiveCorruptError(`archive corrupt: "${TOC_MEMBER}" line ${lineNo}: blob member "${entry.member}" is not named by its sha256 ${entry.sha256}`, { path, member: TOC_MEMBER, offset: lineOffset });
       blobIndex.set(sha256, { offset: entry.offset, dataOffset: entry.dataOffset, size: entry.size });
-      continue;
+      return;
     }
-    if (entry.type !== 'message') continue;
-    if (entry.id < 1 || entry.id > 0xffffffff) throw new ArchiveCorruptError(`archive corrupt: "${TOC_MEMBER}" line ${line.lineNo}: message id ${entry.id} out of range`, { path, member: TOC_MEMBER, offset: line.offset });
+    if (entry.type !== 'message') return;
+    if (entry.id < 1 || entry.id > 0xffffffff) throw new ArchiveCorruptError(`archive corrupt: "${TOC_MEMBER}" line ${lineNo}: message id ${entry.id} out of range`, { path, member: TOC_MEMBER, offset: lineOffset });
     while (4 * (entry.id + 1) > index.length) {
       const bigger = new Float64Array(index.length * 2);
       bigger.set(index);
@@ -271,11 +268,36 @@ async function openSource(path: string, source: ByteSource, compressed: boolean)
     }
     index.set([entry.dataOffset, entry.size, entry.recordDataOffset, entry.recordSize + 1], 4 * entry.id);
     maxId = Math.max(maxId, entry.id);
+  };
+  /** Every TOC entry in order; indexes them and checks the TOC's hash when the scan reaches its end. */
+  async function* scanToc(): AsyncGenerator<TocEntry> {
+    const hash = createHash('sha256');
+    const hashing = async function* (s: Readable): AsyncGenerator<Buffer> {
+      for await (const c of s) {
+        hash.update(c as Buffer);
+        yield c as Buffer;
+      }
+    };
+    for await (const line of splitTocLines(hashing(source.stream(toc.dataOffset, toc.dataOffset + toc.size)), toc.dataOffset, TOC_MEMBER, MAX_RECORD_BYTES)) {
+      const entry = parseTocLine(line.text, line.lineNo, TOC_MEMBER, line.offset);
+      if (!indexed) addToIndex(entry, line.lineNo, line.offset);
+      yield entry;
+    }
+    const tocSha256 = hash.digest('hex');
+    if (tocSha256 !== toc.sha256) {
+      throw new ArchiveCorruptError(`archive corrupt: "${TOC_MEMBER}" of ${path} hashes to ${tocSha256}, the trailer says ${toc.sha256}`, { path, member: TOC_MEMBER, offset: toc.offset });
+    }
+    indexed = true;
   }
-  const tocSha256 = hash.digest('hex');
-  if (tocSha256 !== toc.sha256) {
-    throw new ArchiveCorruptError(`archive corrupt: "${TOC_MEMBER}" of ${path} hashes to ${tocSha256}, the trailer says ${toc.sha256}`, { path, member: TOC_MEMBER, offset: toc.offset });
-  }
+  const ensureIndexed = (): Promise<void> => {
+    if (indexed) return Promise.resolve();
+    indexing ??= (async () => {
+      for await (const _ of scanToc()) {
+        /* indexing */
+      }
+    })();
+    return indexing;
+  };
 
   return {
     path,
@@ -283,22 +305,26 @@ async function openSource(path: string, source: ByteSource, compressed: boolean)
     header,
     trailer,
     entries(): AsyncIterable<TocEntry> {
-      return {
-        async *[Symbol.asyncIterator]() {
-          for await (const line of splitTocLines(source.stream(toc.dataOffset, toc.dataOffset + toc.size), toc.dataOffset, TOC_MEMBER, MAX_RECORD_BYTES)) {
-            yield parseTocLine(line.text, line.lineNo, TOC_MEMBER, line.offset);
-          }
-        },
-      };
+      return { [Symbol.asyncIterator]: () => scanToc() };
     },
     async readMessage(id: number) {
+      await ensureIndexed();
       const slot = 4 * id;
       if (!Number.isInteger(id) || id < 1 || id > maxId || index[slot + 3] === 0) {
         throw new UsageError(`dump ${path} has no message with id ${id}`, { path, hint: 'take ids from "mailvault list"' });
       }
       const [dataOffset, size, recordDataOffset, recordSizePlus1] = index.subarray(slot, slot + 4) as unknown as [number, number, number, number];
-      const label = `message id ${id}`;
-      const record = validateMessage(await readRecordAt(source, recordDataOffset, recordSizePlus1 - 1, label), label, recordDataOffset, header.version);
+      return readAt(`message id ${id}`, dataOffset, size, recordDataOffset, recordSizePlus1 - 1);
+    },
+    async readMessageEntry(entry: TocMessageEntry) {
+      return readAt(`message id ${entry.id}`, entry.dataOffset, entry.size, entry.recordDataOffset, entry.recordSize);
+    },
+    close: () => source.close(),
+  };
+
+  /** A message from its TOC positions: its record (checked), its body verified against the record. */
+  async function readAt(label: string, dataOffset: number, size: number, recordDataOffset: number, recordSize: number): Promise<{ record: MessageRecord; body: Readable }> {
+      const record = validateMessage(await readRecordAt(source, recordDataOffset, recordSize, label), label, recordDataOffset, header.version);
       const names = messageMembers(record.user, record.mailbox, record.uid);
       const stored = record.parts !== undefined || record.stub !== undefined;
       const member = stored ? names.stub : names.body;
@@ -319,6 +345,8 @@ async function openSource(path: string, source: ByteSource, compressed: boolean)
       }
       const { stub, parts } = validateParts(record, label, recordDataOffset);
       if (stub.size !== size) throw new ArchiveCorruptError(`archive corrupt: ${what}: the TOC says the stub has ${size} bytes, the record ${stub.size}`, where);
+      // Blobs precede their first use, so a TOC scan in progress has indexed them already; else index now.
+      if (parts.some((p) => p.type === 'blob' && !blobIndex.has(p.sha256))) await ensureIndexed();
       for (const p of parts) {
         if (p.type !== 'blob') continue;
         const blob = blobIndex.get(p.sha256);
@@ -350,8 +378,6 @@ async function openSource(path: string, source: ByteSource, compressed: boolean)
       raw.on('error', (err) => verify.destroy(err));
       verify.on('close', () => raw.destroy());
       return { record, body: raw.pipe(verify) };
-    },
-    close: () => source.close(),
-  };
+  }
 }
 

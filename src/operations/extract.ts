@@ -50,7 +50,7 @@ export async function extractMessageFromFile(path: string, ref: MessageRef, cons
   try {
     for await (const entry of file.entries()) {
       if (entry.type === 'message' && entry.user === ref.user && entry.mailbox === ref.mailbox && entry.uid === ref.uid) {
-        const { record, body } = await file.readMessage(entry.id);
+        const { record, body } = await file.readMessageEntry(entry);
         await consume(record, body);
         return record;
       }

@@ -189,7 +189,7 @@ export async function restoreFromFile(path: string, openSink: SinkOpener, option
             const rec = await openMailbox(mailbox);
             if (!rec.selectable) break;
           }
-          const { record, body } = await file.readMessage(entry.id);
+          const { record, body } = await file.readMessageEntry(entry);
           let first: Readable | null = body;
           try {
             await session.message(record, () => {
@@ -198,7 +198,7 @@ export async function restoreFromFile(path: string, openSink: SinkOpener, option
                 first = null;
                 return b;
               }
-              return deferredStream(async () => (await file.readMessage(entry.id)).body);
+              return deferredStream(async () => (await file.readMessageEntry(entry)).body);
             });
           } finally {
             (first as Readable | null)?.destroy();
