@@ -318,18 +318,18 @@ export class DumpWriter {
    * writer stays usable (the caller may skip the message); a later failure or a size mismatch
    * (IntegrityError) fails the writer.
    */
-  async writeMessage(input: MessageInput, body: Readable): Promise<{ id: number; sha256: string }> {
+  async writeMessage(input: MessageInput, body: Readable | Buffer): Promise<{ id: number; sha256: string }> {
     return this.run(async () => {
       const where = { user: input.user, mailbox: input.mailbox, uid: input.uid };
       let names;
       try {
         names = this.checkMessage(input);
       } catch (err) {
-        body.destroy();
+        if (!Buffer.isBuffer(body)) body.destroy();
         throw err;
       }
       const mtime = unixSeconds(input.internalDate);
-      const bodySpan = await this.writeStreamMember(names.body, input.size, mtime, body, where);
+      const bodySpan = Buffer.isBuffer(body) ? await this.writeBodyBuffer(names.body, input.size, mtime, body, where) : await this.writeStreamMember(names.body, input.size, mtime, body, where);
       const record = this.messageRecord(input, bodySpan.sha256);
       const recordSpan = await this.writeBufferMember(names.record, encodeRecord(record), mtime);
       this.lastUid = input.uid;
@@ -608,6 +608,18 @@ export class DumpWriter {
   }
 
   /** Stream exactly `size` bytes from `body` into a member; the header is written with the first byte. */
+  /** A body already in memory: checked, hashed and written with its header and padding in one write. */
+  private async writeBodyBuffer(member: string, size: number, mtime: number, body: Buffer, where: { user?: string; mailbox?: string; uid?: number }): Promise<MemberSpan> {
+    if (body.length !== size) {
+      const describe = where.uid === undefined ? `"${member}"` : `message UID ${where.uid} of mailbox "${where.mailbox}" (user "${where.user}")`;
+      throw new IntegrityError(`cannot write ${describe}: the body yields ${body.length} bytes, but ${size} were declared (expected ${size}, got ${body.length})`, { ...where, member });
+    }
+    const offset = this.offset;
+    const header = encodeFileHeader(member, size, mtime);
+    await this.writeRaw(Buffer.concat([header, body, dataPadding(size)]));
+    return { member, offset, dataOffset: offset + header.length, size, sha256: createHash('sha256').update(body).digest('hex') };
+  }
+
   private async writeStreamMember(member: string, size: number, mtime: number, body: Readable, where: { user?: string; mailbox?: string; uid?: number }): Promise<MemberSpan> {
     const hash = createHash('sha256');
     const offset = this.offset;

@@ -5,7 +5,7 @@
  * (exit "partial"); a failure of the output aborts.
  */
 import { pipeline } from 'node:stream/promises';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import type { DumpWriter } from '../archive/writer.js';
 import type { MessageInput } from '../archive/records.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageSource } from '../storage/types.js';
@@ -321,7 +321,7 @@ async function writeOneMessage(writer: DumpWriter, user: string, mailbox: string
     }
     const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     const summary = summaryOf(bytes);
-    await writer.writeMessage(messageInput(user, mailbox, message, () => summary), Readable.from([bytes], { objectMode: false }));
+    await writer.writeMessage(messageInput(user, mailbox, message, () => summary), bytes);
     return;
   }
   const tap = new SummaryTap();
