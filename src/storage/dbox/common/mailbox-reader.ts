@@ -4,10 +4,13 @@
  * from the dbox file plus, with SIS, the external attachment files. The driver supplies only a
  * DboxMessageLocator that says where a message's dbox record is.
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+
+/** Bodies up to this size are read with one synchronous read. */
+const SMALL_BODY_BYTES = 256 * 1024;
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
-import { IntegrityError, StorageCorruptError, StorageNotFoundError } from '../../../core/errors.js';
+import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
 import type { IndexSnapshot, IndexedMessage } from '../../dovecot-index/index.js';
 import { normalizeKeywords } from '../../flags.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessagePart, SystemFlag } from '../../types.js';
@@ -110,7 +113,30 @@ export class DboxMailboxReader implements MailboxReader {
     const loc = d.located;
     if (d.refs) return openSisMessage(this.sisMessage(d));
     const { file, message: dm } = loc;
-    const source: AsyncIterable<Buffer> = dm.bodySize === 0 ? (async function* () {})() : createReadStream(file, { start: dm.bodyOffset, end: dm.bodyOffset + dm.bodySize - 1 });
+    let source: AsyncIterable<Buffer>;
+    if (dm.bodySize === 0) source = (async function* () {})();
+    else if (dm.bodySize <= SMALL_BODY_BYTES) {
+      // Small bodies in one synchronous read (a thread-pool round trip costs more than the read).
+      const buf = Buffer.allocUnsafe(dm.bodySize);
+      let got = 0;
+      let fd: number | null = null;
+      try {
+        fd = openSync(file, 'r');
+        while (got < buf.length) {
+          const n = readSync(fd, buf, got, buf.length - got, dm.bodyOffset + got);
+          if (n === 0) break;
+          got += n;
+        }
+      } catch (e) {
+        throw fromSystemError(e, 'read a dbox message file', { path: file, mailbox: this.info.name, uid: message.uid });
+      } finally {
+        if (fd !== null) closeSync(fd);
+      }
+      const bytes = buf.subarray(0, got);
+      source = (async function* () {
+        yield bytes;
+      })();
+    } else source = createReadStream(file, { start: dm.bodyOffset, end: dm.bodyOffset + dm.bodySize - 1 });
     return ReadableStream.from(
       takeExactly(source, dm.bodySize, (got) => new IntegrityError(`message UID ${message.uid} in mailbox "${this.info.name}": ${file} gave ${got} of ${dm.bodySize} bytes`, {
         mailbox: this.info.name,

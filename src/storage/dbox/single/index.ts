@@ -2,12 +2,12 @@
  * sdbox (single-dbox): one `u.<uid>` file per message in `<root>/mailboxes/<name>/dbox-Mails/`, state in
  * the mailbox index (reference 2.3). Read-only.
  */
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
 import type { MailLocation } from '../../location.js';
 import type { DriverCapabilities, MessageSource } from '../../types.js';
-import { readDboxFileHeader, readDboxMessage } from '../common/dbox-file.js';
+import { SyncFile, readDboxFileHeader, readDboxMessage } from '../common/dbox-file.js';
 import { DboxStore, type DboxDriver, type DboxStoreOptions } from '../common/dbox-store.js';
 import { mailboxAltDir } from '../common/mailbox-list.js';
 import type { DboxMessageLocator, LocatedMessage } from '../common/mailbox-reader.js';
@@ -41,9 +41,9 @@ const sdboxDriver: DboxDriver = {
         if ((m.flags & FLAG_IN_ALT) !== 0 && altDir) dirs.reverse();
         for (const dir of dirs) {
           const file = path.join(dir, name);
-          let fh;
+          let fh: SyncFile;
           try {
-            fh = await open(file, 'r');
+            fh = SyncFile.open(file);
           } catch (e) {
             if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
             throw fromSystemError(e, 'open a dbox message file', { path: file, mailbox, uid: m.uid });
