@@ -1,6 +1,6 @@
 /** Run the built CLI (bin/run.js) as a child process and collect exit code, stdout and stderr. */
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readdir, utimes } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,4 +44,11 @@ export async function copyDemoStore(): Promise<string> {
   };
   await walk(path.join(dir, 'mail'));
   return dir;
+}
+
+/** A Dovecot passwd-file for mailvault --users-file: name, home and per-user mail location. */
+export async function writeUsersFile(dir: string, users: readonly { name: string; home: string; mailLocation: string }[]): Promise<string> {
+  const file = path.join(dir, `mv-users-${Math.random().toString(36).slice(2)}`);
+  await writeFile(file, users.map((u) => `${u.name}:x::::${u.home}::userdb_mail=${u.mailLocation}`).join('\n') + '\n');
+  return file;
 }

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { ImapFlow } from 'imapflow';
 import type { DovecotInstance } from './dovecot.js';
+import type { ExecutionContext } from 'ava';
 import { connectImap } from './populate.js';
 
 export interface MessageFingerprint {
@@ -179,4 +180,16 @@ export function toCrlf(raw: Buffer): Buffer {
 
 export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Two users' fingerprints must be equal apart from the user name; logs a readable difference first.
+ * `only` can narrow both sides (e.g. to selectable mailboxes when comparing across storage formats).
+ */
+export function assertSameUser(t: ExecutionContext, got: UserFingerprint, want: UserFingerprint, what: string, only: (m: MailboxFingerprint) => boolean = () => true): void {
+  const g = { user: '', mailboxes: got.mailboxes.filter(only) };
+  const w = { user: '', mailboxes: want.mailboxes.filter(only) };
+  const diff = describeDifference(g, w);
+  if (diff.length) t.log(`${what}: got vs want:\n  ${diff.join('\n  ')}`);
+  t.deepEqual(g, w, what);
 }

@@ -8,28 +8,14 @@
  * The restored trees belong to fresh users of the same Dovecot, so Dovecot itself reads them.
  */
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { requireDovecot, startDovecot, type DovecotInstance, type DovecotProfile, type DovecotUser } from '../helpers/dovecot.js';
-import { describeDifference, fingerprintUser, storedMessage, type UserFingerprint } from '../helpers/fingerprint.js';
+import { assertSameUser, fingerprintUser, storedMessage, type UserFingerprint } from '../helpers/fingerprint.js';
 import { connectImap, expungeUids, populateRealistic } from '../helpers/populate.js';
-import { projectRoot, runCli } from '../helpers/cli.js';
+import { projectRoot, runCli, writeUsersFile } from '../helpers/cli.js';
 
-function assertSameUser(t: ExecutionContext, got: UserFingerprint, want: UserFingerprint, what: string): void {
-  const g = { ...got, user: '' };
-  const w = { ...want, user: '' };
-  const diff = describeDifference(g, w);
-  if (diff.length) t.log(`${what}: restored (got) vs original (want):\n  ${diff.join('\n  ')}`);
-  t.deepEqual(g, w, what);
-}
 
-/** A passwd-file for mailvault: name, home and per-user mail location, as Dovecot's userdb has them. */
-async function usersFile(dir: string, users: DovecotUser[]): Promise<string> {
-  const file = path.join(dir, `mv-users-${Math.random().toString(36).slice(2)}`);
-  await writeFile(file, users.map((u) => `${u.name}:x::::${u.home}::userdb_mail=${u.mailLocation}`).join('\n') + '\n');
-  return file;
-}
 
 /** Runs `sh -c` with the CLI available as $MV; returns exit code and stderr. */
 function shell(script: string): Promise<{ code: number; stderr: string }> {
@@ -56,7 +42,7 @@ if (requireDovecot(test)) {
     await Promise.all(sources.map((u, i) => populateRealistic(dv, u, 500 + i * 10)));
     fingerprints = new Map();
     for (const u of sources) fingerprints.set(u.name, await fingerprintUser(dv, u.name));
-    srcUsers = await usersFile(dv.dir, sources);
+    srcUsers = await writeUsersFile(dv.dir, sources);
   });
 
   test.after.always(async () => {
@@ -70,7 +56,7 @@ if (requireDovecot(test)) {
     t.regex(b.stderr, /backup: 3 users/);
     for (const src of sources) {
       const target = await fresh(src.profile);
-      const r = await runCli(['restore', dump, '--users-file', await usersFile(dv.dir, [target]), '--user', src.name, '--to-user', target.name]);
+      const r = await runCli(['restore', dump, '--users-file', await writeUsersFile(dv.dir, [target]), '--user', src.name, '--to-user', target.name]);
       t.is(r.code, 0, r.stderr);
       assertSameUser(t, await fingerprintUser(dv, target.name), fingerprints.get(src.name)!, `${src.name} (${src.profile}) restored as ${target.name}`);
     }
@@ -79,7 +65,7 @@ if (requireDovecot(test)) {
   test('through pipes: backup | zstd | zstd -d | restore -, and --compress zstd from a file', async (t) => {
     const src = sources[0]!;
     const viaPipe = await fresh(src.profile);
-    const p = await shell(`$MV backup --users-file '${srcUsers}' --user ${src.name} | zstd -q | zstd -dq | $MV restore - --users-file '${await usersFile(dv.dir, [viaPipe])}' --to-user ${viaPipe.name}`);
+    const p = await shell(`$MV backup --users-file '${srcUsers}' --user ${src.name} | zstd -q | zstd -dq | $MV restore - --users-file '${await writeUsersFile(dv.dir, [viaPipe])}' --to-user ${viaPipe.name}`);
     t.is(p.code, 0, p.stderr);
     assertSameUser(t, await fingerprintUser(dv, viaPipe.name), fingerprints.get(src.name)!, 'through zstd pipes');
 
@@ -87,7 +73,7 @@ if (requireDovecot(test)) {
     const b = await runCli(['backup', '--users-file', srcUsers, '--user', src.name, '--compress', 'zstd', '-o', file]);
     t.is(b.code, 0, b.stderr);
     const fromZst = await fresh(src.profile);
-    const r = await runCli(['restore', file, '--users-file', await usersFile(dv.dir, [fromZst]), '--to-user', fromZst.name]);
+    const r = await runCli(['restore', file, '--users-file', await writeUsersFile(dv.dir, [fromZst]), '--to-user', fromZst.name]);
     t.is(r.code, 0, r.stderr);
     assertSameUser(t, await fingerprintUser(dv, fromZst.name), fingerprints.get(src.name)!, 'from an internally compressed dump');
   });
@@ -95,7 +81,7 @@ if (requireDovecot(test)) {
   test('one expunged message comes back into the live store by mailbox and UID, exactly once', async (t) => {
     const user = await dv.addUser(`single${Date.now() % 100000}`, 'maildir');
     await populateRealistic(dv, user, 900, { lmtp: 2 });
-    const users = await usersFile(dv.dir, [user]);
+    const users = await writeUsersFile(dv.dir, [user]);
     const dump = path.join(dv.dir, 'single.mvd');
     t.is((await runCli(['backup', '--users-file', users, '--user', user.name, '-o', dump])).code, 0);
     const before = await fingerprintUser(dv, user.name);

@@ -7,27 +7,15 @@
  * - the incremental of an unchanged store holds no message body;
  * - a chain with a gap is refused naming the missing dump, and nothing is restored.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
-import { describeDifference, fingerprintUser, type UserFingerprint } from '../helpers/fingerprint.js';
+import { assertSameUser, fingerprintUser, type UserFingerprint } from '../helpers/fingerprint.js';
 import { connectImap, deliverLmtp, expungeUids, generateMessages, populateRealistic, storeFlags, appendMessage, generateMessage } from '../helpers/populate.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, writeUsersFile } from '../helpers/cli.js';
 
-function assertSameUser(t: ExecutionContext, got: UserFingerprint, want: UserFingerprint, what: string): void {
-  const g = { ...got, user: '' };
-  const w = { ...want, user: '' };
-  const diff = describeDifference(g, w);
-  if (diff.length) t.log(`${what}: restored (got) vs live (want):\n  ${diff.join('\n  ')}`);
-  t.deepEqual(g, w, what);
-}
 
-async function usersFile(dir: string, users: DovecotUser[]): Promise<string> {
-  const file = path.join(dir, `mv-users-${Math.random().toString(36).slice(2)}`);
-  await writeFile(file, users.map((u) => `${u.name}:x::::${u.home}::userdb_mail=${u.mailLocation}`).join('\n') + '\n');
-  return file;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -49,14 +37,14 @@ if (requireDovecot(test)) {
 
   async function restoreInto(t: ExecutionContext, dumps: string[], extra: string[] = []): Promise<{ target: DovecotUser; code: number; stderr: string }> {
     const target = await dv.addUser(`inc${n++}x${Date.now() % 100000}`, 'maildir');
-    const r = await runCli(['restore', ...dumps, '--users-file', await usersFile(dv.dir, [target]), '--to-user', target.name, ...extra]);
+    const r = await runCli(['restore', ...dumps, '--users-file', await writeUsersFile(dv.dir, [target]), '--to-user', target.name, ...extra]);
     return { target, code: r.code, stderr: r.stderr };
   }
 
   for (const profile of ['maildir', 'sdbox'] as const) test(`${profile}${profile === 'sdbox' ? ' + SIS' : ''}: full + incremental after deliveries, flag changes, expunges, rename, delete, create = the live store`, async (t) => {
     const src = await dv.addUser(`isrc${profile[0]}${Date.now() % 100000}`, profile);
     await populateRealistic(dv, src, 700);
-    const users = await usersFile(dv.dir, [src]);
+    const users = await writeUsersFile(dv.dir, [src]);
     const full = path.join(dv.dir, `${src.name}-full.mvd`);
     const state = path.join(dv.dir, `${src.name}.state.json`);
     await backup(t, users, src.name, full, ['--state-file', state, ...(profile === 'sdbox' ? ['--attachment-dir', dv.attachmentDir] : [])]);
@@ -104,7 +92,7 @@ if (requireDovecot(test)) {
   test('three incrementals; --at the second one restores the state after the second; an unchanged store gives no bodies', async (t) => {
     const src = await dv.addUser(`iat${Date.now() % 100000}`, 'maildir');
     await populateRealistic(dv, src, 800, { lmtp: 3 });
-    const users = await usersFile(dv.dir, [src]);
+    const users = await writeUsersFile(dv.dir, [src]);
     const dumps = [path.join(dv.dir, `${src.name}-0.mvd`)];
     const state = path.join(dv.dir, `${src.name}.state.json`);
     await backup(t, users, src.name, dumps[0]!, ['--state-file', state]);
@@ -133,7 +121,7 @@ if (requireDovecot(test)) {
   test('a chain with a gap is refused naming the missing dump, and nothing is restored', async (t) => {
     const src = await dv.addUser(`igap${Date.now() % 100000}`, 'maildir');
     await populateRealistic(dv, src, 900, { lmtp: 2 });
-    const users = await usersFile(dv.dir, [src]);
+    const users = await writeUsersFile(dv.dir, [src]);
     const state = path.join(dv.dir, `${src.name}.state.json`);
     const d = [0, 1, 2].map((i) => path.join(dv.dir, `${src.name}-${i}.mvd`));
     await backup(t, users, src.name, d[0]!, ['--state-file', state]);

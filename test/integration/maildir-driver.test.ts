@@ -23,7 +23,7 @@ import { openMaildirStore } from '../../src/storage/maildir/index.js';
 import type { MailStore, SystemFlag } from '../../src/storage/types.js';
 import { requireDovecot, startDovecot, type DovecotInstance, type DovecotProfile, type DovecotUser } from '../helpers/dovecot.js';
 import { describeDifference, fingerprintUser, sha256, storedMessage, toCrlf, type MailboxFingerprint, type UserFingerprint } from '../helpers/fingerprint.js';
-import { AWKWARD_MAILBOXES, LmtpClient, appendMessage, connectImap, createMailboxes, deliverLmtp, expungeUids, generateMessage, generateMessages, messageIdOf, storeFlags } from '../helpers/populate.js';
+import { populateRealistic, LmtpClient, connectImap, createMailboxes, deliverLmtp, generateMessage, generateMessages, messageIdOf } from '../helpers/populate.js';
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -75,40 +75,6 @@ function assertSameState(t: ExecutionContext, got: UserFingerprint, want: UserFi
   t.deepEqual(got, want, what);
 }
 
-const FLAG_SETS: ReadonlyArray<readonly string[]> = [
-  ['\\Seen'],
-  ['\\Answered', '\\Flagged', 'Project-X'],
-  [],
-  ['\\Draft', '$Forwarded', 'NonJunk'],
-  ['\\Deleted', '\\Seen'],
-  ['$Label1', 'Project-X', 'zeta', 'Alpha'],
-];
-
-/** Fills one user through Dovecot: folders, APPENDs of every shape, STOREs, an EXPUNGE, LMTP deliveries. */
-async function populateThroughDovecot(dv: DovecotInstance, user: DovecotUser, seed: number): Promise<void> {
-  const client = await connectImap(dv, user);
-  try {
-    await createMailboxes(client, AWKWARD_MAILBOXES);
-    await createMailboxes(client, ['Unsubscribed'], { subscribe: false });
-    let i = 0;
-    for (const box of ['INBOX', ...AWKWARD_MAILBOXES, 'Unsubscribed']) {
-      const uids: number[] = [];
-      for (let k = 0; k < 4; k++, i++) {
-        const m = generateMessage(seed, i);
-        const date = new Date(Date.UTC(2019, 5, 1) + i * 86_400_000 + i * 3_607_000);
-        uids.push(await appendMessage(client, box, m.raw, { flags: FLAG_SETS[i % FLAG_SETS.length]!, internalDate: date }));
-      }
-      await storeFlags(client, box, [uids[0]!], { add: ['\\Flagged', 'Later'], remove: ['\\Seen'] });
-      await expungeUids(client, box, [uids[1]!]);
-    }
-    // One big message in INBOX.
-    await appendMessage(client, 'INBOX', generateMessage(seed, 999, 'big').raw, { flags: ['\\Seen'], internalDate: new Date('2021-03-04T05:06:07Z') });
-  } finally {
-    await client.logout();
-  }
-  await deliverLmtp(dv.lmtpSocket, user.name, [...generateMessages(seed + 1, 9)].map((m) => m.raw));
-}
-
 if (requireDovecot(test)) {
   let dv: DovecotInstance;
   test.before(async () => {
@@ -121,7 +87,7 @@ if (requireDovecot(test)) {
   for (const profile of ['maildir', 'maildir-fs'] as DovecotProfile[]) {
     test(`${profile}: the driver reads what Dovecot wrote, exactly as Dovecot reports it (2 users)`, async (t) => {
       const users = [await dv.addUser(`r1-${profile}`, profile), await dv.addUser(`r2-${profile}`, profile)];
-      await Promise.all(users.map((u, n) => populateThroughDovecot(dv, u, 100 + n * 10)));
+      await Promise.all(users.map((u, n) => populateRealistic(dv, u, 100 + n * 10)));
       for (const user of users) {
         const want = await fingerprintUser(dv, user.name);
         const { fp: got, bytes } = await driverFingerprint(user);
