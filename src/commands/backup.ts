@@ -124,7 +124,10 @@ ${exitStatusHelp()}`;
           note(`backup: ${c.user} ${c.mailbox}${c.renamedFrom !== null ? ` (renamed from ${c.renamedFrom})` : ''}: ${what}`);
         }
       }
-      for (const s of summary.skipped) note(`skipped: ${s.user}${s.mailbox ? ` ${s.mailbox}` : ''}${s.uid ? ` UID ${s.uid}` : ''}: ${s.reason}`);
+      for (const s of summary.skipped) {
+        note(`skipped: ${s.user}${s.mailbox ? ` ${s.mailbox}` : ''}${s.uid ? ` UID ${s.uid}` : ''}: ${s.reason}`);
+        if (s.hint) note(`  hint: ${s.hint}`);
+      }
       skipped = summary.skipped.length;
     } catch (e) {
       progress.done();

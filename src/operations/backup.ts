@@ -82,7 +82,7 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
   const skip = (item: { user: string; mailbox?: string; uid?: number }, e: unknown): void => {
     const err = asMailvaultError(e);
     if (options.onItemError(item, err) === 'abort') throw err;
-    summary.skipped.push({ ...item, code: err.code, reason: err.message });
+    summary.skipped.push({ ...item, code: err.code, reason: err.message, ...(err.hint ? { hint: err.hint } : {}) });
   };
 
   for (const user of [...new Set(users)].sort(byteOrder)) {

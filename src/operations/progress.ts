@@ -18,6 +18,8 @@ export interface SkippedItem {
   readonly uid?: number;
   readonly code: string;
   readonly reason: string;
+  /** What to do about it, when the error said. */
+  readonly hint?: string;
 }
 
 /** Decides what happens when one item fails: 'skip' it (listed in the summary) or 'abort' the run. */

@@ -143,13 +143,40 @@ export class RestoreSession {
     return this.box !== null;
   }
 
-  async commitPending(): Promise<void> {
-    if (this.box?.tx) {
-      const tx = this.box.tx;
-      this.box.tx = null;
-      this.box.pending = 0;
-      await tx.commit();
+  /**
+   * Commits run one after another, in order (so UIDs are assigned in dump order), but a full batch's
+   * commit runs in the background while the next batch is written: its fsyncs then overlap with the
+   * next files instead of idling. Every other path waits for it (settle()).
+   */
+  private committing: Promise<void> = Promise.resolve();
+  private commitError: unknown = null;
+
+  private startCommit(): void {
+    if (!this.box?.tx) return;
+    const tx = this.box.tx;
+    this.box.tx = null;
+    this.box.pending = 0;
+    this.committing = this.committing.then(() => tx.commit()).then(
+      () => undefined,
+      (e: unknown) => {
+        this.commitError ??= e;
+      },
+    );
+  }
+
+  /** Wait for the background commits; rethrow the first failure. */
+  private async settle(): Promise<void> {
+    await this.committing;
+    if (this.commitError !== null) {
+      const e = this.commitError;
+      this.commitError = null;
+      throw e;
     }
+  }
+
+  async commitPending(): Promise<void> {
+    this.startCommit();
+    await this.settle();
   }
 
   /** After a failure: commit what is verified and pending, or roll it back if that fails too. */
@@ -275,10 +302,15 @@ export class RestoreSession {
     summary.messages++;
     summary.bytes += rec.size;
     options.onProgress?.({ phase: 'message', user: rec.user, mailbox: box.target, messages: summary.messages, bytes: summary.bytes });
-    if (box.pending >= options.commitEvery) await this.commitPending();
+    if (box.pending >= options.commitEvery) {
+      // A failure of the previous background commit surfaces here, before more is written.
+      if (this.commitError !== null) await this.settle();
+      this.startCommit();
+    }
   }
 
   async close(): Promise<void> {
+    await this.committing;
     for (const sink of this.sinks.values()) await sink.close().catch(() => {});
     this.sinks.clear();
   }

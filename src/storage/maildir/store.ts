@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { StorageNotFoundError, UsageError, fromSystemError } from '../../core/errors.js';
+import { StorageCorruptError, StorageNotFoundError, UsageError, fromSystemError } from '../../core/errors.js';
 import type {
   CreateMailboxOptions,
   DriverCapabilities,
@@ -20,7 +20,7 @@ import { createFile, makeDirs, writeFileAtomic, type CreatePermissions } from '.
 import { MaildirMailboxReader, UIDLIST_FILE, loadMailboxState, scanMailDirs } from './reader.js';
 import { MaildirSaveTransaction } from './save.js';
 import { addSubscriptions, readSubscriptions } from './subscriptions.js';
-import { formatUidlistHeader, formatUidlistRecord, readUidlist } from './uidlist.js';
+import { formatUidlistHeader, formatUidlistRecord, parseUidlistHeader, readUidlist } from './uidlist.js';
 import { nextUidValidity } from './uidvalidity.js';
 
 export const MAILDIR_CAPABILITIES: DriverCapabilities = Object.freeze({
@@ -95,7 +95,14 @@ export class MaildirStore implements MailStore {
         out.push({ name: m.paths.name, guid: null, uidValidity: 0, uidNext: 1, highestModseq: null, messageCount: 0, specialUse: [], selectable: false });
         continue;
       }
-      out.push((await loadMailboxState(m.paths, this.user)).info);
+      try {
+        out.push((await loadMailboxState(m.paths, this.user)).info);
+      } catch (e) {
+        // One damaged mailbox must not hide the others: list it without state; openMailbox() raises
+        // the error, so a backup skips that mailbox alone and names the file.
+        if (!(e instanceof StorageCorruptError)) throw e;
+        out.push({ name: m.paths.name, guid: null, uidValidity: 0, uidNext: 1, highestModseq: null, messageCount: 0, specialUse: [], selectable: true });
+      }
     }
     return out;
   }
@@ -275,14 +282,46 @@ export class MaildirStore implements MailStore {
   async beginSave(mailboxName: string): Promise<SaveTransaction> {
     const found = await this.resolve(mailboxName);
     if (!found || !found.selectable) throw this.notFound(mailboxName);
-    const state = await loadMailboxState(found.paths, this.user);
-    return new MaildirSaveTransaction(state.info, found.paths, {
+    // Only the uidlist header: a restore begins a transaction every few hundred messages, and listing
+    // the mailbox each time would make restoring a large mailbox quadratic. commit() re-reads the
+    // uidlist under the lock anyway.
+    const info = await this.lightInfo(found.paths);
+    return new MaildirSaveTransaction(info, found.paths, {
       user: this.user,
       hostname: this.settings.hostname,
       lockTimeoutMs: this.settings.lockTimeoutMs,
       perms: this.settings.perms,
       uidValidityPath: this.naming.uidValidityPath,
     });
+  }
+
+  /** Mailbox info from the first line of dovecot-uidlist only (message count not computed: 0). */
+  private async lightInfo(paths: MailboxPaths): Promise<MailboxInfo> {
+    const uidlistPath = path.join(paths.controlDir, UIDLIST_FILE);
+    let first = '';
+    try {
+      const fh = await fs.promises.open(uidlistPath, 'r');
+      try {
+        const buf = Buffer.alloc(4096);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+        first = buf.toString('utf8', 0, bytesRead).split('\n')[0] ?? '';
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, 'read the uidlist', { path: uidlistPath, user: this.user, mailbox: paths.name });
+    }
+    const header = first === '' ? null : parseUidlistHeader(first, uidlistPath, { user: this.user, mailbox: paths.name });
+    return {
+      name: paths.name,
+      guid: header?.guid ?? null,
+      uidValidity: header?.uidValidity ?? 0,
+      uidNext: header?.headerNextUid ?? 1,
+      highestModseq: null,
+      messageCount: 0,
+      specialUse: [],
+      selectable: true,
+    };
   }
 
   async subscribe(names: readonly string[]): Promise<void> {

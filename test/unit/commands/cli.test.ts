@@ -1,7 +1,8 @@
 // The CLI as a user meets it: exit codes, stdout and stderr together, on the demo store.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { copyDemoStore, runCli } from '../../helpers/cli.js';
 
@@ -156,4 +157,36 @@ test('list, edit, restore --use-list: only the kept messages come back; an unkno
   await writeFile(listFile, '999999; message nobody\n');
   const none = await runCli(['restore', file, '--location', target, '--use-list', listFile]);
   t.is(none.code, 66, 'nothing of the list is in the dump: not found');
+});
+
+test('a corrupt dovecot-uidlist: that mailbox is skipped with the file and line named, exit 3, the rest is in the dump', async (t) => {
+  const dir = await copyDemoStore();
+  const uidlist = path.join(dir, 'mail/alice/Maildir/.Archive.2025/dovecot-uidlist');
+  await writeFile(uidlist, '3 V1764000101 N3 Gdeadbeef\n1 :a\n1 :b\n');
+  const out = path.join(dir, 'x.mvd');
+  const r = await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '-o', out]);
+  t.is(r.code, 3, r.stderr);
+  t.regex(r.stderr, /corrupt .*\.Archive\.2025\/dovecot-uidlist/);
+  t.regex(r.stderr, /force-resync/);
+  const v = await runCli(['verify', out]);
+  t.is(v.code, 0, v.stderr);
+  t.regex(v.stderr, /4 messages/, 'INBOX and Entwürfe are complete');
+});
+
+test('a dovecot-uidlist.lock held by a live process: restore exits 75 naming the lock and its holder, nothing visible', async (t) => {
+  const { dir, dump } = await demoDump(t);
+  const target = path.join(dir, 'restored');
+  const first = await runCli(['restore', '-', '--location', `maildir:${target}/%u/Maildir`, '--user', 'bob'], { input: dump });
+  t.is(first.code, 0, first.stderr);
+  const inbox = path.join(target, 'bob/Maildir');
+  const before = (await readdir(path.join(inbox, 'cur'))).length + (await readdir(path.join(inbox, 'new'))).length;
+  // bob's INBOX lost everything: the restore would write 2 messages, but the lock is held by this (live) process
+  for (const sub of ['cur', 'new']) for (const f of await readdir(path.join(inbox, sub))) await rm(path.join(inbox, sub, f));
+  await writeFile(path.join(inbox, 'dovecot-uidlist.lock'), `${process.pid}:${hostname()}`);
+  const r = await runCli(['restore', '-', '--location', `maildir:${target}/%u/Maildir`, '--user', 'bob', '--lock-timeout', '1'], { input: dump });
+  t.is(r.code, 75, r.stderr);
+  t.regex(r.stderr, /dovecot-uidlist\.lock/);
+  t.regex(r.stderr, new RegExp(`${process.pid}`));
+  t.true(before > 0);
+  t.is((await readdir(path.join(inbox, 'cur'))).length + (await readdir(path.join(inbox, 'new'))).length, 0, 'nothing became visible');
 });
