@@ -131,6 +131,12 @@ test('bad flag values are usage errors (exit 2)', async (t) => {
   const r3 = await runCli(['backup', '--location', 'maildir:/tmp/x', '--user', 'a', '--compress', 'gzip', '-o', '/tmp/x.mvd']);
   t.is(r3.code, 2);
   t.regex(r3.stderr, /gzip/);
+  const r4 = await runCli(['backup', '--location', 'maildir:/tmp/x/%u', '--user', 'a', '--since', 'last tuesday', '-o', '/tmp/x.mvd']);
+  t.is(r4.code, 2, r4.stderr);
+  t.regex(r4.stderr, /"last tuesday"/);
+  const r5 = await runCli(['backup', '--location', 'maildir:/tmp/x/%u', '--user', 'a', '--since', '2999-01-01T00:00:00Z', '-o', '/tmp/x.mvd']);
+  t.is(r5.code, 2, r5.stderr);
+  t.regex(r5.stderr, /2999-01-01T00:00:00Z.*future|future.*2999/);
 });
 
 test('list, edit, restore --use-list: only the kept messages come back; an unknown id is partial (exit 3)', async (t) => {
