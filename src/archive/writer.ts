@@ -17,7 +17,7 @@ import { ArchiveOrderError, IntegrityError, isMailvaultError, UnexpectedError, U
 import { createCompressStream, type CompressionOption } from './compression/index.js';
 import { BLOCK, MAX_MEMBER_BYTES, MAX_SUMMARY_FIELD, TRAILER_BYTES } from './limits.js';
 import { blobMember, flagTableMember, HEADER_MEMBER, mailboxMember, messageMembers, TOC_MEMBER, TRAILER_MEMBER, userMember } from './member-names.js';
-import { encodeRecord, sortedKeys } from './record-codec.js';
+import { encodeRecord, sha256Hex, sortedKeys } from './record-codec.js';
 import {
   FLAG_TABLE_MAX_ENTRIES,
   FORMAT_NAME,
@@ -604,7 +604,7 @@ export class DumpWriter {
     const offset = this.offset;
     const header = encodeFileHeader(member, data.length, mtime);
     await this.writeRaw(Buffer.concat([header, data, dataPadding(data.length)]));
-    return { member, offset, dataOffset: offset + header.length, size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+    return { member, offset, dataOffset: offset + header.length, size: data.length, sha256: sha256Hex(data) };
   }
 
   /** Stream exactly `size` bytes from `body` into a member; the header is written with the first byte. */
@@ -617,7 +617,7 @@ export class DumpWriter {
     const offset = this.offset;
     const header = encodeFileHeader(member, size, mtime);
     await this.writeRaw(Buffer.concat([header, body, dataPadding(size)]));
-    return { member, offset, dataOffset: offset + header.length, size, sha256: createHash('sha256').update(body).digest('hex') };
+    return { member, offset, dataOffset: offset + header.length, size, sha256: sha256Hex(body) };
   }
 
   private async writeStreamMember(member: string, size: number, mtime: number, body: Readable, where: { user?: string; mailbox?: string; uid?: number }): Promise<MemberSpan> {
