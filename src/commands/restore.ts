@@ -4,14 +4,12 @@ import { imapFlags, storeFlags, selectionFlags } from '../cli/flags.js';
 import { formatBytes, note, stderrProgress } from '../cli/output.js';
 import { openImapUser, resolveUsers, sinkOpener } from '../cli/stores.js';
 import { openDumpInput } from '../cli/input.js';
-import { defaultRestoreOptions, restore, type RestoreSummary } from '../operations/restore.js';
-import { canRestoreAtRandom, restoreFromFile } from '../operations/restore-from-file.js';
+import { defaultRestoreOptions, type RestoreSummary } from '../operations/restore.js';
+import { restoreDumps, type RestoreDumpsResult } from '../operations/restore-dumps.js';
 import { readListFile, UidSet, type Selection } from '../operations/selection.js';
 import { parseTimeFlag } from '../cli/time.js';
 import { ExitCode } from '../core/exit-codes.js';
-import { UsageError } from '../core/errors.js';
 import { exitStatusHelp } from '../cli/help.js';
-import { chainAt, readChainLinks, restoreChain } from '../operations/chain.js';
 import path from 'node:path';
 
 export default class Restore extends MailvaultCommand {
@@ -70,7 +68,6 @@ ${exitStatusHelp()}`;
     const { flags, argv } = await this.parse(Restore);
     this.debugEnabled = flags.debug;
     const dumps = argv as string[];
-    if (dumps.filter((d) => d === '-').length > 1) throw new UsageError('stdin (-) can be given only once');
     const selection: Selection = {
       ...(flags.user ? { users: flags.user } : {}),
       ...(flags.mailbox ? { mailboxes: flags.mailbox } : {}),
@@ -101,49 +98,40 @@ ${exitStatusHelp()}`;
       ...(flags['to-mailbox'] ? { toMailbox: flags['to-mailbox'] } : {}),
       ...(progress.onProgress ? { onProgress: progress.onProgress } : {}),
     });
-    const summaries: RestoreSummary[] = [];
-    // A chain (a full dump, then incrementals in order) is planned as a whole: its final state is
-    // computed first and each message written once (operations/chain.ts).
-    if (flags.at !== undefined || (dumps.length > 1 && !dumps.includes('-'))) {
-      let links = await readChainLinks(dumps);
-      if (flags.at !== undefined || links.some((l) => l.header.kind === 'incremental')) {
-        if (flags.at !== undefined) links = chainAt(links, parseTimeFlag('--at', flags.at));
-        try {
-          const summary = await restoreChain(links, sinkOpener(resolved, flags), options);
-          progress.done();
-          const verb = flags['dry-run'] ? 'would restore' : 'restored';
-          note(`restore chain of ${links.length} dumps (${links.map((l) => path.basename(l.file)).join(' -> ')}): ${verb} ${summary.messages} messages (${formatBytes(summary.bytes)}) into ${summary.mailboxes.length} mailboxes; ${summary.alreadyPresent} already present; ${summary.seconds.toFixed(1)} s`);
-          if (summary.missingCount > 0) {
-            for (const m of summary.missing.slice(0, 20)) note(`missing: ${JSON.stringify(m)}`);
-            note(`restore: ${summary.missingCount} messages of the final state are in no dump of the chain`);
-            if (this.jsonEnabled()) this.logJson(summary);
-            this.exit(ExitCode.PARTIAL);
-          }
-          return summary;
-        } finally {
-          progress.done();
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-        }
-      }
-    }
+    const verb = flags['dry-run'] ? 'would restore' : 'restored';
+    const told = (s: RestoreSummary): string =>
+      `${verb} ${s.messages} messages (${formatBytes(s.bytes)}) into ${s.mailboxes.length} mailboxes; ${s.alreadyPresent} already present; ${s.seconds.toFixed(1)} s`;
+    let result: RestoreDumpsResult;
     try {
-      for (const dump of dumps) {
-        const summary =
-          (canRestoreAtRandom(dump, options) ? await restoreFromFile(dump, sinkOpener(resolved, flags), { ...options, onFallback: (m) => note(`restore: ${m}`) }) : null) ??
-          (await restore(await openDumpInput(dump), sinkOpener(resolved, flags), options));
-        summaries.push(summary);
-        progress.done();
-        const verb = flags['dry-run'] ? 'would restore' : 'restored';
-        note(`restore ${dump}: ${verb} ${summary.messages} messages (${formatBytes(summary.bytes)}) into ${summary.mailboxes.length} mailboxes; ${summary.alreadyPresent} already present; ${summary.seconds.toFixed(1)} s`);
-        if (!summary.dumpComplete) note(`restore ${dump}: the dump has no trailer: it is incomplete`);
-        if (summary.unknownIds.length > 0) note(`warning: list file ids not in ${dump}, skipped: ${summary.unknownIds.join(', ')}`);
-      }
+      result = await restoreDumps(dumps, sinkOpener(resolved, flags), {
+        ...options,
+        ...(flags.at !== undefined ? { at: parseTimeFlag('--at', flags.at) } : {}),
+        openInput: openDumpInput,
+        onFallback: (m) => note(`restore: ${m}`),
+        onDumpDone: (dump, summary) => {
+          progress.done();
+          note(`restore ${dump}: ${told(summary)}`);
+          if (!summary.dumpComplete) note(`restore ${dump}: the dump has no trailer: it is incomplete`);
+          if (summary.unknownIds.length > 0) note(`warning: list file ids not in ${dump}, skipped: ${summary.unknownIds.join(', ')}`);
+        },
+      });
     } finally {
       progress.done();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
+    if (result.kind === 'chain') {
+      const summary = result.summary;
+      note(`restore chain of ${result.files.length} dumps (${result.files.map((f) => path.basename(f)).join(' -> ')}): ${told(summary)}`);
+      if (summary.missingCount > 0) {
+        for (const m of summary.missing.slice(0, 20)) note(`missing: ${JSON.stringify(m)}`);
+        note(`restore: ${summary.missingCount} messages of the final state are in no dump of the chain`);
+        if (this.jsonEnabled()) this.logJson(summary);
+        this.exit(ExitCode.PARTIAL);
+      }
+      return summary;
+    }
+    const summaries = result.results.map((r) => r.summary);
     const total = summaries.reduce((n, s) => n + s.messages + s.alreadyPresent, 0);
     const anySelective = Boolean(selection.uids || selection.messageIds || selection.from || selection.subject || selection.ids);
     if (anySelective && total === 0) {
