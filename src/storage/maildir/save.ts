@@ -29,7 +29,7 @@ import { acquireDotlock } from './lock.js';
 import type { MailboxPaths } from './mailbox-names.js';
 import { createFile, makeDirs, writeFileAtomic, type CreatePermissions } from './permissions.js';
 import { KEYWORDS_FILE, UIDLIST_FILE } from './reader.js';
-import { formatUidlistHeader, formatUidlistRecord, readUidlist, type UidlistRecord } from './uidlist.js';
+import { formatUidlistHeader, formatUidlistRecord, readUidlist, readUidlistForCommit, type UidlistRecord } from './uidlist.js';
 import { nextUidValidity } from './uidvalidity.js';
 
 export interface SaveContext {
@@ -281,6 +281,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
       return { uids: [], uidValidity: current?.header.uidValidity ?? this.mailbox.uidValidity };
     }
     const renamed: { from: string; to: string }[] = [];
+    let committed = false;
     let lock: Awaited<ReturnType<typeof acquireDotlock>> | null = null;
     try {
       // Durable before visible: every message file is on disk before the lock is taken and any rename.
@@ -295,7 +296,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
         owner: this.ctx.perms.owner,
         ...ctx,
       });
-      const uidlist = await readUidlist(uidlistPath, ctx, false);
+      const uidlist = readUidlistForCommit(uidlistPath, ctx);
       const rewrite = uidlist === null || uidlist.header.version !== 3;
       const uidValidity = uidlist?.header.uidValidity || (await nextUidValidity(this.ctx.uidValidityPath, this.ctx.perms));
       const guid = uidlist?.header.guid ?? crypto.randomBytes(16).toString('hex');
@@ -355,6 +356,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
         }
       }
       await syncDirs([path.join(this.paths.mailDir, 'cur'), path.join(this.paths.mailDir, 'new'), this.paths.controlDir]);
+      committed = true;
       return { uids: records.map((r) => r.uid), uidValidity };
     } catch (e) {
       for (const r of renamed.reverse()) await fs.promises.rename(r.to, r.from).catch(() => undefined);
@@ -362,7 +364,9 @@ export class MaildirSaveTransaction implements SaveTransaction {
       throw fromSystemError(e, 'commit the saved messages', { path: this.paths.mailDir, ...ctx });
     } finally {
       await lock?.release();
-      for (const p of this.pending) await fs.promises.unlink(p.tmpPath).catch(() => undefined);
+      // After a failure the renamed files are back in tmp/: remove them all. After success there is
+      // nothing left in tmp/ to remove.
+      if (!committed) for (const p of this.pending) await fs.promises.unlink(p.tmpPath).catch(() => undefined);
     }
   }
 

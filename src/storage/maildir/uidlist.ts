@@ -232,3 +232,83 @@ export function formatUidlistRecord(r: UidlistRecord): string {
   }
   return `${s} :${r.base}\n`;
 }
+
+interface CachedUidlist {
+  readonly dev: number;
+  readonly ino: number;
+  size: number;
+  lineNo: number;
+  readonly parser: UidlistParser;
+}
+
+/** Parsed uidlists of the mailboxes this process commits to (a few at a time; oldest dropped). */
+const committedUidlists = new Map<string, CachedUidlist>();
+const MAX_CACHED_UIDLISTS = 16;
+
+/**
+ * Read the uidlist for a commit, holding dovecot-uidlist.lock. Dovecot changes the file only by
+ * appending records in place or by replacing it (tmp + rename: a new inode), so when the same inode
+ * has only grown since this process last read it, only the appended lines are parsed. A restore that
+ * commits every few hundred messages into a large mailbox would otherwise re-parse the whole file
+ * each time. The file must end with a newline (it does under the lock); otherwise, and whenever the
+ * inode changed or the file shrank, it is read whole.
+ */
+export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): Uidlist | null {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch (e) {
+    committedUidlists.delete(path);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw fromSystemError(e, 'read the uidlist', { path, ...ctx });
+  }
+  const cached = committedUidlists.get(path);
+  try {
+    if (cached && cached.dev === st.dev && cached.ino === st.ino && st.size >= cached.size) {
+      if (st.size > cached.size) {
+        const fd = fs.openSync(path, 'r');
+        let added: Buffer;
+        try {
+          added = Buffer.alloc(st.size - cached.size);
+          let got = 0;
+          while (got < added.length) {
+            const n = fs.readSync(fd, added, got, added.length - got, cached.size + got);
+            if (n === 0) break;
+            got += n;
+          }
+          added = added.subarray(0, got);
+        } finally {
+          fs.closeSync(fd);
+        }
+        if (added.length === 0 || added[added.length - 1] !== 0x0a) return readWhole();
+        const lines = added.toString('utf8').split('\n');
+        lines.pop();
+        for (const line of lines) cached.parser.addLine(line, ++cached.lineNo);
+        cached.size += added.length;
+      }
+      const u = cached.parser.finish(true);
+      return { ...u, records: [...u.records] };
+    }
+    return readWhole();
+  } catch (e) {
+    committedUidlists.delete(path);
+    throw fromSystemError(e, 'read the uidlist', { path, ...ctx });
+  }
+
+  function readWhole(): Uidlist | null {
+    committedUidlists.delete(path);
+    const data = fs.readFileSync(path);
+    if (data.length === 0) return null;
+    const endsWithNewline = data[data.length - 1] === 0x0a;
+    const lines = data.toString('utf8').split('\n');
+    if (endsWithNewline) lines.pop();
+    const parser = new UidlistParser(parseUidlistHeader(lines[0]!, path, ctx), path, ctx);
+    for (let i = 1; i < lines.length; i++) parser.addLine(lines[i]!, i + 1);
+    if (endsWithNewline) {
+      if (committedUidlists.size >= MAX_CACHED_UIDLISTS) committedUidlists.delete(committedUidlists.keys().next().value!);
+      committedUidlists.set(path, { dev: st.dev, ino: st.ino, size: data.length, lineNo: lines.length, parser });
+    }
+    const u = parser.finish(endsWithNewline);
+    return { ...u, records: [...u.records] };
+  }
+}
