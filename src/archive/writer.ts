@@ -98,8 +98,15 @@ function cut(value: string): string {
 }
 
 /** Write with backpressure: wait for 'drain', or fail on 'error'/'close'. */
+/** Why the output failed: its own error (ENOSPC, EPIPE, ...) as a typed error when it has one. */
+function outputError(stream: Writable, err?: unknown): Error {
+  const cause = err ?? (stream as Writable & { errored?: Error | null }).errored;
+  if (cause) return fromSystemError(cause, 'write the dump');
+  return new UnexpectedError('cannot write the dump: the output stream is closed');
+}
+
 async function writeChunk(stream: Writable, chunk: Buffer): Promise<void> {
-  if (stream.destroyed || stream.writableEnded) throw new UnexpectedError('cannot write the dump: the output stream is closed');
+  if (stream.destroyed || stream.writableEnded) throw outputError(stream);
   if (stream.write(chunk)) return;
   await new Promise<void>((resolve, reject) => {
     const cleanup = (): void => {
@@ -113,11 +120,11 @@ async function writeChunk(stream: Writable, chunk: Buffer): Promise<void> {
     };
     const onError = (err: Error): void => {
       cleanup();
-      reject(err);
+      reject(outputError(stream, err));
     };
     const onClose = (): void => {
       cleanup();
-      reject(new UnexpectedError('cannot write the dump: the output stream closed'));
+      reject(outputError(stream));
     };
     stream.on('drain', onDrain);
     stream.on('error', onError);
