@@ -189,7 +189,8 @@ export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidN
   const flagEntries: FlagEntry[] = [];
   let bodies = 0;
   let unreadable = 0;
-  const it = reader.messages()[Symbol.asyncIterator]();
+  // A cursor-based plan decides by UID and flags only: dates are not needed (no stat per message).
+  const it = reader.messages(plan.savedSince === null ? { dates: false } : {})[Symbol.asyncIterator]();
   for (;;) {
     let step: IteratorResult<MessageInfo>;
     try {

@@ -103,6 +103,12 @@ export interface MessageListOptions {
   readonly minUid?: number;
   /** Only messages whose modseq is > this (drivers with hasModseq). */
   readonly changedSinceModseq?: string;
+  /**
+   * false: the caller does not need internalDate or saveDate, and a driver for which they cost a call
+   * per message (Maildir: a stat for the file's mtime) may report them as 0 and null. For metadata
+   * scans of UIDs and flags, e.g. an incremental backup's comparison with its base. Default true.
+   */
+  readonly dates?: boolean;
 }
 
 export interface MailboxReader {

@@ -166,10 +166,10 @@ export class MaildirMailboxReader implements MailboxReader {
     return null;
   }
 
-  private toInfo(record: UidlistRecord, entry: FileEntry, st: fs.Stats): MessageInfo {
+  private toInfo(record: UidlistRecord, entry: FileEntry, st: fs.Stats | null): MessageInfo {
     const { flags, keywordSlots } = parseInfo(entry.name);
     const sizeFromRecord = record.ext['S'] !== undefined && /^[0-9]+$/.test(record.ext['S']) ? Number(record.ext['S']) : null;
-    const size = filenameSize(record.base, 'S') ?? sizeFromRecord ?? st.size;
+    const size = filenameSize(record.base, 'S') ?? sizeFromRecord ?? st?.size ?? 0;
     const extra: Record<string, string> = {};
     for (const [k, v] of Object.entries(record.ext)) if (k !== 'G' && k !== 'S' && k !== 'W') extra[`maildir.${k}`] = v;
     return {
@@ -177,7 +177,7 @@ export class MaildirMailboxReader implements MailboxReader {
       guid: record.ext['G'] || record.base,
       flags,
       keywords: sortKeywords(keywordSlots.map((s) => this.state.keywords.nameOf(s))),
-      internalDate: Math.floor(st.mtimeMs / 1000),
+      internalDate: st === null ? 0 : Math.floor(st.mtimeMs / 1000),
       saveDate: null,
       size,
       modseq: null,
@@ -190,6 +190,12 @@ export class MaildirMailboxReader implements MailboxReader {
     for (const record of this.byUid.values()) {
       if (this.closed) return;
       if (record.uid < minUid) continue;
+      const entry = this.state.files.get(record.base);
+      if (options.dates === false && entry && (filenameSize(record.base, 'S') !== null || record.ext['S'] !== undefined)) {
+        // No stat: the size is in the name or the record, and the caller needs no dates.
+        yield { ...this.toInfo(record, entry, null), internalDate: 0, saveDate: null };
+        continue;
+      }
       const found = await this.statRecord(record);
       if (found === null) continue; // expunged since the listing
       yield this.toInfo(record, found.entry, found.st);

@@ -17,7 +17,7 @@ import type {
 import { acquireDotlock } from './lock.js';
 import { compareUtf8, normalizeMailboxName, type MailboxPaths, type MaildirNaming } from './mailbox-names.js';
 import { createFile, makeDirs, writeFileAtomic, type CreatePermissions } from './permissions.js';
-import { MaildirMailboxReader, UIDLIST_FILE, loadMailboxState, scanMailDirs } from './reader.js';
+import { MaildirMailboxReader, UIDLIST_FILE, loadMailboxState, scanMailDirs, type MailboxState } from './reader.js';
 import { MaildirSaveTransaction } from './save.js';
 import { addSubscriptions, readSubscriptions } from './subscriptions.js';
 import { formatUidlistHeader, formatUidlistRecord, parseUidlistHeader, readUidlist } from './uidlist.js';
@@ -47,6 +47,18 @@ async function isDir(p: string): Promise<boolean> {
     return (await fs.promises.stat(p)).isDirectory();
   } catch {
     return false;
+  }
+}
+
+/** What changes when a Maildir mailbox changes: uidlist identity and size, and the new/ cur/ mtimes (ns). */
+function stateStamp(paths: MailboxPaths): string | null {
+  try {
+    const u = fs.statSync(path.join(paths.controlDir, UIDLIST_FILE), { bigint: true });
+    const n = fs.statSync(path.join(paths.mailDir, 'new'), { bigint: true });
+    const c = fs.statSync(path.join(paths.mailDir, 'cur'), { bigint: true });
+    return `${u.dev}:${u.ino}:${u.size}:${u.mtimeNs}|${n.mtimeNs}|${c.mtimeNs}`;
+  } catch {
+    return null;
   }
 }
 
@@ -96,7 +108,7 @@ export class MaildirStore implements MailStore {
         continue;
       }
       try {
-        out.push((await loadMailboxState(m.paths, this.user)).info);
+        out.push((await this.loadState(m.paths)).info);
       } catch (e) {
         // One damaged mailbox must not hide the others: list it without state; openMailbox() raises
         // the error, so a backup skips that mailbox alone and names the file.
@@ -121,8 +133,27 @@ export class MaildirStore implements MailStore {
     const found = await this.resolve(name);
     if (!found) throw this.notFound(name);
     if (!found.selectable) throw this.notFound(name, 'is only a hierarchy level (\\NoSelect), not a mailbox');
-    return new MaildirMailboxReader(await loadMailboxState(found.paths, this.user), this.user);
+    return new MaildirMailboxReader(await this.loadState(found.paths), this.user);
   }
+
+  /**
+   * The mailbox's state (uidlist, keywords, listing of new/ and cur/). A state loaded by
+   * listMailboxes() is reused by openMailbox() when nothing changed in between: same uidlist (inode,
+   * size, mtime) and same mtimes of new/ and cur/ (renames, deliveries and expunges change those).
+   * Each state is used once, so a reader never shares mutable state with another.
+   */
+  private async loadState(paths: MailboxPaths): Promise<MailboxState> {
+    const key = paths.mailDir;
+    const stamp = stateStamp(paths);
+    const cached = this.stateCache.get(key);
+    this.stateCache.delete(key);
+    if (cached && stamp !== null && cached.stamp === stamp) return cached.state;
+    const state = await loadMailboxState(paths, this.user);
+    if (stamp !== null && stamp === stateStamp(paths)) this.stateCache.set(key, { stamp, state });
+    return state;
+  }
+
+  private readonly stateCache = new Map<string, { stamp: string; state: MailboxState }>();
 
   async close(): Promise<void> {
     // Nothing is held open between calls.
