@@ -15,6 +15,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { prng } from '../../test/helpers/messages.js';
 
 /** Source folders as Maildir++ directory names ('' is INBOX), with their share of the messages. */
 const FOLDERS: ReadonlyArray<{ dir: string; share: number }> = [
@@ -29,17 +30,6 @@ const SHARED_POOL = 48;
 const FIRST_DATE = Date.UTC(2022, 0, 1) / 1000;
 const LAST_DATE = Date.UTC(2025, 11, 1) / 1000;
 
-/** mulberry32. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A vocabulary of 4000 pseudo-words, drawn Zipf-like, so text compresses about as well as real prose. */
 const VOCABULARY: readonly string[] = (() => {

@@ -28,8 +28,8 @@ export interface TestMessage {
   readonly subject: string;
 }
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
+/** mulberry32: a small seeded PRNG (also used by bench/lib/corpus.ts). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
