@@ -7,6 +7,7 @@
 import {
   AuthenticationError,
   isMailvaultError,
+  PermissionDeniedError,
   QuotaExceededError,
   ServerRejectedError,
   ServerUnavailableError,
@@ -63,6 +64,20 @@ const NETWORK_CODES = new Set([
   'ENETDOWN',
   'ENOTFOUND',
   'EAI_AGAIN',
+]);
+
+/** Node's TLS verification failures: a trust problem to fix, not a server to wait for. */
+const TLS_TRUST_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
 /** Response codes meaning "try again later" (RFC 5530). */
@@ -128,6 +143,12 @@ export function mapImapError(err: unknown, ctx: ImapErrorContext): MailvaultErro
   }
   if (code === 'NONEXISTENT') {
     return new StorageNotFoundError(`cannot ${on}: the mailbox does not exist${text ? ` (server: ${text})` : ''}`, { ...context, hint: 'check the mailbox name' });
+  }
+  if (f.code !== undefined && TLS_TRUST_CODES.has(f.code)) {
+    return new PermissionDeniedError(`cannot ${on}: the server's TLS certificate is not trusted (${f.message ?? f.code})`, {
+      ...context,
+      hint: 'give the CA that signed the server certificate with --imap-ca FILE (PEM); --imap-insecure skips the check, for test servers only',
+    });
   }
   if (isConnectionFailure(err) || TEMPORARY_RESPONSE_CODES.has(code)) {
     const why = f.code === 'ECONNREFUSED' ? 'connection refused' : f.code === 'CONNECT_TIMEOUT' || f.code === 'GREETING_TIMEOUT' || f.code === 'ETIMEDOUT' ? 'timed out' : text || f.code || 'connection lost';
