@@ -19,7 +19,7 @@
  *   test.after.always(async () => { await instance?.stop(); });
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -458,15 +458,29 @@ function isAlive(pid: number): boolean {
  */
 async function killLeftovers(instanceName: string): Promise<void> {
   const title = `dovecot-${instanceName}/`;
+  const killed: number[] = [];
   for (const pid of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid)) continue;
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
     if (!cmdline.startsWith(title)) continue;
     try {
       process.kill(Number(pid), 'SIGKILL');
+      killed.push(Number(pid));
     } catch {
       /* gone already */
     }
+  }
+  // SIGKILL is asynchronous: wait until they are gone, so a restart in the same directory finds no
+  // old process holding its sockets or its master.pid.
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline && killed.some((pid) => isAlive(pid) && !isZombie(pid))) await sleep(20);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return true;
   }
 }
 
@@ -488,5 +502,7 @@ async function killMaster(dir: string): Promise<void> {
     } catch {
       /* gone */
     }
+    const killDeadline = Date.now() + 5_000;
+    while (Date.now() < killDeadline && isAlive(pid) && !isZombie(pid)) await sleep(20);
   }
 }

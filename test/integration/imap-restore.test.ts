@@ -6,7 +6,7 @@
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -109,26 +109,7 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
       return 0;
     }
   }
-  /**
-   * Ends the instance's processes (connections drop at once), then stops the master: processes that would outlive it (here the imap process
-   * serving a connection survives the master's SIGTERM): a server that is gone, connections included.
-   * Only this instance's processes, found by the process title Dovecot gives them ("dovecot-<instance_name>/...").
-   */
-  async function stopCompletely(instance: DovecotInstance): Promise<void> {
-    const title = `dovecot-mvtest-${path.basename(instance.dir).slice(3)}/`;
-    for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-      if (!/^\d+$/.test(pid)) continue;
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.startsWith(title)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          /* gone already */
-        }
-      }
-    }
-    await instance.stop({ keepDir: true });
-  }
+
   const identity = (m: MessageFingerprint): string => `${m.sha256} ${m.internalDate} ${m.flags.join(',')} ${m.keywords.join(',')}`;
   const mailboxOf = async (instance: DovecotInstance, user: string, name: string): Promise<MessageFingerprint[]> => (await fingerprintUser(instance, user)).mailboxes.find((b) => b.name === name)?.messages ?? [];
 
@@ -259,7 +240,9 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
       while ((await messageCount(client, 'Bulk')) < 40 && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
       client.close();
       t.true(run.child.exitCode === null, 'the restore is still running when the server stops');
-      await stopCompletely(own);
+      // stop() ends the master, then whatever outlives it (the imap process serving the restore):
+      // the server and its connections are gone.
+      await own.stop({ keepDir: true });
       const r = await Promise.race([run.done, new Promise<Run>((resolve) => setTimeout(() => resolve({ code: -2, stdout: '', stderr: 'the restore did not exit within 60 s of the server stop' }), 60_000))]);
       if (r.code === -2) run.child.kill('SIGKILL');
       t.is(r.code, 75, r.stderr);
