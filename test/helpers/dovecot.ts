@@ -426,6 +426,9 @@ export async function startDovecot(options: StartDovecotOptions = {}): Promise<D
       return log.slice(-maxBytes);
     },
     async stop(stopOptions = {}) {
+      // Connections first (an imap process serving a client outlives the master's SIGTERM), then the
+      // master, which stops the rest cleanly, then anything still left.
+      await killLeftovers(instanceName, (service) => service === 'imap' || service === 'imap-login');
       await killMaster(dir);
       await killLeftovers(instanceName);
       const deadline = Date.now() + 10_000;
@@ -456,13 +459,15 @@ function isAlive(pid: number): boolean {
  * connection does), found by the process title Dovecot gives them: "dovecot-<instance_name>/...".
  * Without this, a stopped test server keeps answering its open connections.
  */
-async function killLeftovers(instanceName: string): Promise<void> {
+async function killLeftovers(instanceName: string, only: (service: string) => boolean = () => true): Promise<void> {
   const title = `dovecot-${instanceName}/`;
   const killed: number[] = [];
   for (const pid of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid)) continue;
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
     if (!cmdline.startsWith(title)) continue;
+    const service = cmdline.slice(title.length).split(/[\s\0]/)[0] ?? '';
+    if (!only(service)) continue;
     try {
       process.kill(Number(pid), 'SIGKILL');
       killed.push(Number(pid));
