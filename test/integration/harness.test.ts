@@ -3,9 +3,8 @@
  * through IMAP APPEND and LMTP, the fingerprint reports exactly what was put in, and stop() frees the port.
  */
 import { readdir } from 'node:fs/promises';
-import net from 'node:net';
 import test from 'ava';
-import { dovecotAvailable, requireDovecot, startDovecot, type DovecotInstance, type DovecotProfile } from '../helpers/dovecot.js';
+import { canConnect, dovecotAvailable, requireDovecot, startDovecot, type DovecotInstance, type DovecotProfile } from '../helpers/dovecot.js';
 import { fingerprintUser, sha256, storedMessage, toCrlf } from '../helpers/fingerprint.js';
 import { encodeLmtpData } from '../helpers/lmtp-client.js';
 import { AWKWARD_MAILBOXES, appendMessage, connectImap, createMailboxes, deliverLmtp, expungeUids, generateMessage, generateMessages, messageIdOf, storeFlags } from '../helpers/populate.js';
@@ -172,13 +171,3 @@ async function listFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
