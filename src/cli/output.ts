@@ -2,7 +2,8 @@
  * Human output for the front ends: summaries and progress on stderr (progress only when stderr is a
  * TTY), and the guard that refuses to write a binary dump to a terminal.
  */
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, statSync, type Stats } from 'node:fs';
+import { isatty } from 'node:tty';
 import { rename, unlink } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { UsageError, fromSystemError } from '../core/errors.js';
@@ -65,6 +66,29 @@ export function openDumpOutput(file: string | undefined): DumpOutput {
       throw new UsageError('refusing to write a binary dump to a terminal', { hint: 'redirect stdout (mailvault backup ... > dump.mvd) or give --output FILE' });
     }
     return { stream: process.stdout, commit: async () => {}, discard: async () => {} };
+  }
+  let existing: Stats | null = null;
+  try {
+    existing = statSync(file);
+  } catch {
+    existing = null;
+  }
+  if (existing?.isDirectory()) throw new UsageError(`--output ${file} is a directory`, { hint: 'give a file name inside it' });
+  if (existing !== null && !existing.isFile()) {
+    // A device, FIFO or socket (/dev/null, a named pipe): written in place. The FILE.partial + rename
+    // dance would replace the device node with a regular file (as root, /dev/null itself).
+    let fd: number;
+    try {
+      fd = openSync(file, 'w');
+    } catch (e) {
+      throw fromSystemError(e, 'open the output', { path: file });
+    }
+    if (isatty(fd)) {
+      closeSync(fd);
+      throw new UsageError(`refusing to write a binary dump to the terminal ${file}`, { hint: 'give a file name or a pipe' });
+    }
+    const stream = createWriteStream(file, { fd, highWaterMark: 4 * 1024 * 1024 });
+    return { stream, commit: async () => {}, discard: async () => {} };
   }
   const partial = `${file}.partial`;
   // A large buffer: each write is a thread-pool round trip (~150 us here), so fewer, bigger writes.

@@ -305,8 +305,11 @@ export class MaildirStore implements MailStore {
     const found = await this.resolve(name);
     if (!found || !found.selectable) throw this.notFound(name);
     const state = await loadMailboxState(found.paths, this.user);
-    for (const r of state.uidlist?.records ?? []) {
-      if (state.files.has(r.base)) yield { uid: r.uid, guid: r.ext['G'] || r.base };
+    const listing = state.listing;
+    for (let i = 0; i < listing.recordCount; i++) {
+      if (!listing.hasFile(i)) continue;
+      const r = listing.record(i);
+      yield { uid: r.uid, guid: r.ext['G'] || r.base };
     }
   }
 

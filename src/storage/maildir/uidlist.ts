@@ -12,7 +12,6 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { StorageCorruptError, UnexpectedError, fromSystemError } from '../../core/errors.js';
-import { baseName } from './filename.js';
 
 export interface UidlistHeader {
   readonly version: 1 | 3;
@@ -107,6 +106,72 @@ export function parseUidlistHeader(line: string, path: string, ctx: UidlistConte
   return { version: 3, uidValidity, headerNextUid: next, guid, extensions };
 }
 
+/** One parsed record line: its UID, base file name (and where it starts in the text), extension fields. */
+export interface RecordLine {
+  readonly uid: number;
+  readonly base: string;
+  /** Offset of the base name in the text given to parseRecordLine. */
+  readonly baseStart: number;
+  /** Extension fields by key letter; null when not asked for. */
+  readonly ext: Record<string, string> | null;
+}
+
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
+
+/**
+ * Parse the record line `text[start, end)` (no LF) of a uidlist with `header`, checking it like
+ * maildir-uidlist.c: "<uid> [<K><value> ...] :<base>" (version 3) or "<uid> <filename>" (version 1),
+ * UIDs ascending after `prevUid`. Fields whose key is not A-Z are dropped, as Dovecot does.
+ * Written with index arithmetic, not regular expressions: a backup parses every line of every uidlist.
+ */
+export function parseRecordLine(
+  text: string,
+  start: number,
+  end: number,
+  header: UidlistHeader,
+  prevUid: number,
+  lineNo: number,
+  path: string,
+  ctx: UidlistContext,
+  wantExt: boolean,
+): RecordLine {
+  const invalid = (): StorageCorruptError => corrupt(path, lineNo, `invalid record "${text.slice(start, Math.min(end, start + 80))}"`, ctx);
+  let i = start;
+  while (i < end && isDigit(text.charCodeAt(i))) i++;
+  if (i === start || i >= end || text.charCodeAt(i) !== 0x20) throw invalid();
+  const uid = i - start > 10 ? null : parseDecimal(text.slice(start, i));
+  if (uid === null || uid === 0) throw invalid();
+  if (uid <= prevUid) throw corrupt(path, lineNo, `UIDs not ordered (${uid} after ${prevUid})`, ctx);
+  if (uid > MAX_UID) throw corrupt(path, lineNo, `UID too high (${uid})`, ctx);
+  if (header.version === 1 && uid >= header.headerNextUid) {
+    throw corrupt(path, lineNo, `UID ${uid} is not below the header's next UID ${header.headerNextUid}`, ctx);
+  }
+  while (i < end && text.charCodeAt(i) === 0x20) i++;
+  const ext: Record<string, string> | null = wantExt ? {} : null;
+  if (header.version === 3) {
+    while (i < end && text.charCodeAt(i) !== 0x3a) {
+      let sp = i;
+      while (sp < end && text.charCodeAt(sp) !== 0x20) sp++;
+      const key = text.charCodeAt(i);
+      if (ext !== null && key >= 0x41 && key <= 0x5a) ext[text[i]!] = text.slice(i + 1, sp);
+      i = sp;
+      while (i < end && text.charCodeAt(i) === 0x20) i++;
+    }
+    if (i < end && text.charCodeAt(i) === 0x3a) i++;
+  }
+  if (i >= end) throw corrupt(path, lineNo, `record for UID ${uid} has no file name`, ctx);
+  // Bounded scans only: indexOf() would search past `end`, through the rest of the file, on every line.
+  let colon = end;
+  for (let j = i; j < end; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 0x2f) colon = -1;
+    else if (c === 0x3a && colon === end) colon = j;
+    if (colon < 0) break;
+  }
+  if (colon < 0) throw corrupt(path, lineNo, `record for UID ${uid} has a broken file name "${text.slice(i, Math.min(end, i + 80))}"`, ctx);
+  return { uid, base: text.slice(i, colon), baseStart: i, ext };
+}
+
 /** Incremental record parser: feed lines 2.. in order. */
 export class UidlistParser {
   readonly records: UidlistRecord[] = [];
@@ -122,30 +187,9 @@ export class UidlistParser {
 
   /** Parse one record line; `lineNo` is 1-based in the file. */
   addLine(line: string, lineNo: number): void {
-    const m = /^([0-9]+) /.exec(line);
-    const uid = m ? parseDecimal(m[1]!) : null;
-    if (!m || uid === null || uid === 0) throw corrupt(this.path, lineNo, `invalid record "${line.slice(0, 80)}"`, this.ctx);
-    if (uid <= this.prevUid) throw corrupt(this.path, lineNo, `UIDs not ordered (${uid} after ${this.prevUid})`, this.ctx);
-    if (uid > MAX_UID) throw corrupt(this.path, lineNo, `UID too high (${uid})`, this.ctx);
-    if (this.header.version === 1 && uid >= this.header.headerNextUid) {
-      throw corrupt(this.path, lineNo, `UID ${uid} is not below the header's next UID ${this.header.headerNextUid}`, this.ctx);
-    }
-    this.prevUid = uid;
-    let rest = line.slice(m[0].length).replace(/^ +/, '');
-    const ext: Record<string, string> = {};
-    if (this.header.version === 3) {
-      while (rest !== '' && rest[0] !== ':') {
-        const sp = rest.indexOf(' ');
-        const field = sp < 0 ? rest : rest.slice(0, sp);
-        rest = sp < 0 ? '' : rest.slice(sp).replace(/^ +/, '');
-        // Dovecot drops fields whose key is not A-Z; so do we.
-        if (/^[A-Z]/.test(field)) ext[field[0]!] = field.slice(1);
-      }
-      if (rest[0] === ':') rest = rest.slice(1);
-    }
-    if (rest === '') throw corrupt(this.path, lineNo, `record for UID ${uid} has no file name`, this.ctx);
-    if (rest.includes('/')) throw corrupt(this.path, lineNo, `record for UID ${uid} has a broken file name "${rest.slice(0, 80)}"`, this.ctx);
-    const base = baseName(rest);
+    const r = parseRecordLine(line, 0, line.length, this.header, this.prevUid, lineNo, this.path, this.ctx, true);
+    this.prevUid = r.uid;
+    const base = r.base;
     const old = this.byBase.get(base);
     const index = this.records.length;
     if (old !== undefined) {
@@ -154,7 +198,7 @@ export class UidlistParser {
       this.removed++;
     }
     this.byBase.set(base, index);
-    this.records.push({ uid, base, ext });
+    this.records.push({ uid: r.uid, base, ext: r.ext! });
   }
 
   finish(endsWithNewline: boolean): Uidlist {

@@ -1,7 +1,8 @@
 // The CLI as a user meets it: exit codes, stdout and stderr together, on the demo store.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { copyDemoStore, runCli } from '../../helpers/cli.js';
@@ -195,4 +196,27 @@ test('a dovecot-uidlist.lock held by a live process: restore exits 75 naming the
   t.regex(r.stderr, new RegExp(`${process.pid}`));
   t.true(before > 0);
   t.is((await readdir(path.join(inbox, 'cur'))).length + (await readdir(path.join(inbox, 'new'))).length, 0, 'nothing became visible');
+});
+
+test('--output naming a FIFO (or a device such as /dev/null) writes into it and leaves it in place', async (t) => {
+  const dir = await copyDemoStore();
+  const fifo = path.join(dir, 'pipe');
+  t.is(spawnSync('mkfifo', [fifo]).status, 0);
+  // The reader drains the FIFO while the backup writes into it.
+  const reading = new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = createReadStream(fifo);
+    s.on('data', (c) => chunks.push(c as Buffer));
+    s.on('end', () => resolve(Buffer.concat(chunks)));
+    s.on('error', reject);
+  });
+  const r = await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '-o', fifo]);
+  t.is(r.code, 0, r.stderr);
+  const dump = await reading;
+  t.true((await stat(fifo)).isFIFO(), 'still a FIFO: not replaced by a renamed temp file');
+  const file = path.join(dir, 'copy.mvd');
+  await writeFile(file, dump);
+  t.is((await runCli(['verify', file])).code, 0);
+  const d = await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '-o', dir]);
+  t.is(d.code, 2, 'a directory is a usage error');
 });

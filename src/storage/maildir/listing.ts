@@ -1,0 +1,291 @@
+/**
+ * MaildirListing: the messages of one Maildir mailbox, the uidlist joined with the files in new/ and
+ * cur/ (maildir-sync.c, maildir-uidlist.c), held compactly so that a mailbox of a million messages
+ * costs tens of megabytes, not hundreds.
+ *
+ * - The uidlist text is kept as read (one string); per record only typed-array columns: UID, where its
+ *   line and base name start and end, where its file is (new/ or cur/) and the file name's suffix after
+ *   the base (":2,S" and the like, interned: a mailbox has few distinct ones). Extension fields (GUID,
+ *   sizes) are parsed again from the line when a record is asked for.
+ * - The join uses an open-addressing hash table over the records' base names (typed arrays too). The
+ *   directories are read entry by entry (opendir), never as one array of names.
+ * - Order: the uidlist is read first, then new/, then cur/. A record appended after the read refers to a
+ *   file seen or not: either way the message is left for the next run (it is above UIDNEXT). A file
+ *   moved new/ -> cur/ meanwhile is found in cur/. A directory that changed while it was read (its
+ *   mtime moved: a flag change renames a file, and readdir may then return neither name) is read
+ *   again for the records still without a file, up to three times, so a concurrent flag change does not
+ *   make a message look expunged.
+ * - Duplicate base names in the uidlist: the later record wins, as in Dovecot.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fromSystemError } from '../../core/errors.js';
+import { parseRecordLine, parseUidlistHeader, type UidlistContext, type UidlistHeader, type UidlistRecord } from './uidlist.js';
+
+/** Where a record's file is. */
+const NONE = 0;
+const IN_NEW = 1;
+const IN_CUR = 2;
+/** A record replaced by a later one with the same base name. */
+const DEAD = 3;
+
+/** FNV-1a over the UTF-16 code units of s[start, end). */
+function hashRange(s: string, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function sameChars(a: string, aStart: number, b: string, bStart: number, length: number): boolean {
+  for (let k = 0; k < length; k++) if (a.charCodeAt(aStart + k) !== b.charCodeAt(bStart + k)) return false;
+  return true;
+}
+
+function badName(name: string): boolean {
+  const c = name.charCodeAt(0);
+  return c === 0x2e /* . */ || c === 0x3a /* : */ || name.includes('\n') || name.includes('\r');
+}
+
+export class MaildirListing {
+  /** Records in the uidlist, including dead ones. */
+  readonly recordCount: number;
+  /** Records with a file (the mailbox's messages). */
+  private present = 0;
+  private readonly uids: Uint32Array;
+  private readonly lineStart: Uint32Array;
+  private readonly lineEnd: Uint32Array;
+  private readonly baseStart: Uint32Array;
+  private readonly baseEnd: Uint32Array;
+  private readonly where: Uint8Array;
+  private readonly suffixId: Uint32Array;
+  private readonly suffixes: string[] = [''];
+  private readonly suffixIds = new Map<string, number>([['', 0]]);
+  private readonly table: Int32Array;
+  private readonly mask: number;
+
+  private constructor(
+    private readonly text: string,
+    readonly header: UidlistHeader | null,
+    readonly nextUid: number,
+    private readonly path: string,
+    private readonly ctx: UidlistContext,
+    lines: { uids: Uint32Array; lineStart: Uint32Array; lineEnd: Uint32Array; baseStart: Uint32Array; baseEnd: Uint32Array; count: number },
+  ) {
+    this.recordCount = lines.count;
+    this.uids = lines.uids;
+    this.lineStart = lines.lineStart;
+    this.lineEnd = lines.lineEnd;
+    this.baseStart = lines.baseStart;
+    this.baseEnd = lines.baseEnd;
+    this.where = new Uint8Array(lines.count);
+    this.suffixId = new Uint32Array(lines.count);
+    let size = 16;
+    while (size < lines.count * 2) size *= 2;
+    this.table = new Int32Array(size).fill(-1);
+    this.mask = size - 1;
+    for (let i = 0; i < lines.count; i++) {
+      const slot = this.findSlot(text, this.baseStart[i]!, this.baseEnd[i]!);
+      const old = this.table[slot]!;
+      if (old >= 0) this.where[old] = DEAD;
+      this.table[slot] = i;
+    }
+  }
+
+  /**
+   * Read the uidlist at `uidlistPath` (a last line without LF is skipped: Dovecot may be appending it)
+   * and join it with the files of `mailDir`. A missing or empty uidlist gives an empty listing.
+   */
+  static load(uidlistPath: string, mailDir: string, ctx: UidlistContext): MaildirListing {
+    let text: string;
+    try {
+      text = fs.readFileSync(uidlistPath, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, 'read the uidlist', { path: uidlistPath, ...ctx });
+      text = '';
+    }
+    const listing = MaildirListing.parse(text, uidlistPath, ctx);
+    listing.scan(mailDir);
+    return listing;
+  }
+
+  /** Parse uidlist text (no directory scan yet). */
+  static parse(text: string, uidlistPath: string, ctx: UidlistContext): MaildirListing {
+    const empty = { uids: new Uint32Array(0), lineStart: new Uint32Array(0), lineEnd: new Uint32Array(0), baseStart: new Uint32Array(0), baseEnd: new Uint32Array(0), count: 0 };
+    if (text === '') return new MaildirListing('', null, 1, uidlistPath, ctx, empty);
+    const stripCr = (s: number, e: number): number => (e > s && text.charCodeAt(e - 1) === 0x0d ? e - 1 : e);
+    let nl = text.indexOf('\n');
+    const header = parseUidlistHeader(text.slice(0, stripCr(0, nl < 0 ? text.length : nl)), uidlistPath, ctx);
+    // Upper bound of records: the number of LFs.
+    let lfs = 0;
+    for (let p = text.indexOf('\n'); p >= 0; p = text.indexOf('\n', p + 1)) lfs++;
+    const cap = Math.max(lfs, 1);
+    const cols = { uids: new Uint32Array(cap), lineStart: new Uint32Array(cap), lineEnd: new Uint32Array(cap), baseStart: new Uint32Array(cap), baseEnd: new Uint32Array(cap), count: 0 };
+    let prevUid = 0;
+    let lineNo = 1;
+    let start = nl < 0 ? text.length : nl + 1;
+    while (start < text.length) {
+      nl = text.indexOf('\n', start);
+      if (nl < 0) break; // a partial last line: Dovecot may be writing it
+      lineNo++;
+      const end = stripCr(start, nl);
+      const r = parseRecordLine(text, start, end, header, prevUid, lineNo, uidlistPath, ctx, false);
+      prevUid = r.uid;
+      const n = cols.count++;
+      cols.uids[n] = r.uid;
+      cols.lineStart[n] = start;
+      cols.lineEnd[n] = end;
+      cols.baseStart[n] = r.baseStart;
+      cols.baseEnd[n] = r.baseStart + r.base.length;
+      start = nl + 1;
+    }
+    const nextUid = Math.max(header.headerNextUid, prevUid + 1);
+    return new MaildirListing(text, header, nextUid, uidlistPath, ctx, cols);
+  }
+
+  /** The hash-table slot of the base name s[start, end): where it is, or the empty slot it would take. */
+  private findSlot(s: string, start: number, end: number): number {
+    const length = end - start;
+    let slot = hashRange(s, start, end) & this.mask;
+    for (;;) {
+      const i = this.table[slot]!;
+      if (i < 0) return slot;
+      const bs = this.baseStart[i]!;
+      if (this.baseEnd[i]! - bs === length && sameChars(this.text, bs, s, start, length)) return slot;
+      slot = (slot + 1) & this.mask;
+    }
+  }
+
+  /** Index of the live record whose base name is name[0, end), or -1. */
+  private indexOfBase(name: string, end: number): number {
+    if (this.recordCount === 0) return -1;
+    return this.table[this.findSlot(name, 0, end)]!;
+  }
+
+  private intern(suffix: string): number {
+    let id = this.suffixIds.get(suffix);
+    if (id === undefined) {
+      id = this.suffixes.length;
+      this.suffixes.push(suffix);
+      this.suffixIds.set(suffix, id);
+    }
+    return id;
+  }
+
+  private place(i: number, where: number, name: string, baseLength: number): void {
+    if (this.where[i] === NONE) this.present++;
+    this.where[i] = where;
+    this.suffixId[i] = this.intern(name.slice(baseLength));
+  }
+
+  /** Read new/ then cur/ and note each record's file; read again what changed meanwhile. */
+  private scan(mailDir: string): void {
+    if (this.recordCount === 0) return;
+    let onlyMissing = false;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const before = [dirStamp(path.join(mailDir, 'new')), dirStamp(path.join(mailDir, 'cur'))];
+      for (const [sub, where] of [['new', IN_NEW], ['cur', IN_CUR]] as const) {
+        const dir = path.join(mailDir, sub);
+        let handle: fs.Dir;
+        try {
+          handle = fs.opendirSync(dir, { bufferSize: 1024 });
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+          throw fromSystemError(e, 'list the messages', { path: dir, ...this.ctx });
+        }
+        try {
+          for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) {
+            const name = entry.name;
+            if (badName(name)) continue;
+            const colon = name.indexOf(':');
+            const baseLength = colon < 0 ? name.length : colon;
+            const i = this.indexOfBase(name, baseLength);
+            if (i < 0 || (onlyMissing && this.where[i] !== NONE)) continue;
+            this.place(i, where, name, baseLength);
+          }
+        } catch (e) {
+          throw fromSystemError(e, 'list the messages', { path: dir, ...this.ctx });
+        } finally {
+          handle.closeSync();
+        }
+      }
+      const after = [dirStamp(path.join(mailDir, 'new')), dirStamp(path.join(mailDir, 'cur'))];
+      if (before[0] === after[0] && before[1] === after[1]) return;
+      onlyMissing = true;
+    }
+  }
+
+  /** Number of messages (records with a file). */
+  get messageCount(): number {
+    return this.present;
+  }
+
+  uid(i: number): number {
+    return this.uids[i]!;
+  }
+
+  base(i: number): string {
+    return this.text.slice(this.baseStart[i]!, this.baseEnd[i]!);
+  }
+
+  /** True if record i is a message: a live record with a file. */
+  hasFile(i: number): boolean {
+    const w = this.where[i]!;
+    return w === IN_NEW || w === IN_CUR;
+  }
+
+  /** "new" or "cur" and the file name of record i (which must have a file). */
+  file(i: number): { sub: 'new' | 'cur'; name: string } {
+    return { sub: this.where[i] === IN_NEW ? 'new' : 'cur', name: this.base(i) + this.suffixes[this.suffixId[i]!]! };
+  }
+
+  /** Id of record i's file-name suffix (the part after the base name): equal ids, equal suffixes. */
+  suffixIdOf(i: number): number {
+    return this.suffixId[i]!;
+  }
+
+  /** The uidlist record of i (extension fields parsed from its line). */
+  record(i: number): UidlistRecord {
+    const r = parseRecordLine(this.text, this.lineStart[i]!, this.lineEnd[i]!, this.header!, 0, 0, this.path, this.ctx, true);
+    return { uid: r.uid, base: r.base, ext: r.ext! };
+  }
+
+  /** Index of the first record with UID >= uid (records.length if none). */
+  lowerBound(uid: number): number {
+    let lo = 0;
+    let hi = this.recordCount;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.uids[mid]! < uid) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Index of the message with this UID, or -1. */
+  indexOfUid(uid: number): number {
+    const i = this.lowerBound(uid);
+    return i < this.recordCount && this.uids[i] === uid && this.hasFile(i) ? i : -1;
+  }
+
+  /** Record i's file was found again under another name (after a rename by Dovecot), or is gone (null). */
+  relocate(i: number, found: { sub: 'new' | 'cur'; name: string } | null): void {
+    if (found === null) {
+      if (this.hasFile(i)) this.present--;
+      this.where[i] = NONE;
+      return;
+    }
+    const colon = found.name.indexOf(':');
+    this.place(i, found.sub === 'new' ? IN_NEW : IN_CUR, found.name, colon < 0 ? found.name.length : colon);
+  }
+}
+
+/** mtime (ns) and size of a directory, or "" if it is missing: what changes when a file is added, removed or renamed in it. */
+function dirStamp(dir: string): string {
+  try {
+    const st = fs.statSync(dir, { bigint: true });
+    return `${st.mtimeNs}:${st.ctimeNs}:${st.size}`;
+  } catch {
+    return '';
+  }
+}
