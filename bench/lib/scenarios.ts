@@ -14,7 +14,7 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 const CLEAN_ENV: NodeJS.ProcessEnv = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' };
 const PASSWORD_ENV = 'MV_BENCH_IMAP_PASSWORD';
 
-export type ScenarioId = 'mv-backup-zstd' | 'mv-backup-none' | 'tar-zstd' | 'tar-read' | 'doveadm-backup' | 'mv-restore-maildir' | 'mv-restore-imap';
+export type ScenarioId = 'mv-backup-zstd' | 'mv-backup-none' | 'mv-backup-incremental' | 'tar-zstd' | 'tar-read' | 'doveadm-backup' | 'mv-restore-maildir' | 'mv-restore-imap';
 
 export interface Invocation {
   readonly argv: readonly string[];
