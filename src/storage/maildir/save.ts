@@ -4,7 +4,7 @@
  * save():   write the body into tmp/<base> (O_EXCL; small bodies synchronously, large ones streamed),
  *           count bytes (a size mismatch deletes the file and throws IntegrityError), set mtime =
  *           INTERNALDATE. No lock is held, no fsync yet.
- * commit(): fsync all the tmp files (in parallel), then take dovecot-uidlist.lock, re-read the uidlist, give new keywords letters (dovecot-keywords
+ * commit(): fsync all the tmp files (many in parallel), then take dovecot-uidlist.lock, re-read the uidlist, give new keywords letters (dovecot-keywords
  *           rewritten by lock-and-rename), assign UIDs (the requested UID when it is >= the next UID,
  *           else the next free one), rename tmp/<base> -> cur/<base>,S=<S>,W=<W>:2,<flags> (new/ when
  *           there are no flags), append "<uid> [G<guid>] :<base>,S=..,W=.." records, fsync, unlink the lock.
@@ -92,24 +92,15 @@ function fileSink(handle: fs.promises.FileHandle): Writable {
 
 /** Bodies up to this size are collected in memory and written with synchronous calls. */
 const SMALL_BODY_BYTES = 1024 * 1024;
-/** fsyncs in flight at commit (libuv's pool has 4 threads; more queue up there). */
-const FSYNC_CONCURRENCY = 16;
+/**
+ * fsyncs in flight at commit. Each waits ~1 ms for the journal; many in flight let the file system
+ * commit them together (measured: 1000 files of 38 KB, 4 in flight 2.7-4.2 s, 64 in flight 0.42 s).
+ * bin/run.js raises libuv's thread pool (UV_THREADPOOL_SIZE) to match; with the default 4 threads the
+ * rest queue up there.
+ */
+const FSYNC_CONCURRENCY = 64;
 
-/** Create (O_EXCL), chmod/chown, write, close and date a small file synchronously. */
-function writeSmallFile(file: string, data: Buffer, internalDate: number, perms: CreatePermissions): void {
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, perms.fileMode);
-  try {
-    fs.fchmodSync(fd, perms.fileMode);
-    if (perms.owner) fs.fchownSync(fd, perms.owner.uid, perms.owner.gid);
-    let off = 0;
-    while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.utimesSync(file, internalDate, internalDate);
-}
-
-/** fsync every file in `files`, a few at a time, through the thread pool. */
+/** fsync every file in `files`, FSYNC_CONCURRENCY at a time, through the thread pool. */
 async function fsyncAll(files: readonly string[]): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -124,6 +115,20 @@ async function fsyncAll(files: readonly string[]): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(FSYNC_CONCURRENCY, files.length) }, worker));
+}
+
+/** Create (O_EXCL), chmod/chown, write, close and date a small file synchronously. */
+function writeSmallFile(file: string, data: Buffer, internalDate: number, perms: CreatePermissions): void {
+  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, perms.fileMode);
+  try {
+    fs.fchmodSync(fd, perms.fileMode);
+    if (perms.owner) fs.fchownSync(fd, perms.owner.uid, perms.owner.gid);
+    let off = 0;
+    while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.utimesSync(file, internalDate, internalDate);
 }
 
 class SizeMismatch extends Error {
@@ -188,6 +193,8 @@ export class MaildirSaveTransaction implements SaveTransaction {
   async save(meta: SaveMetadata, body: Readable): Promise<SavedMessage> {
     this.assertOpen('save a message');
     if (!Number.isSafeInteger(meta.size) || meta.size < 0) throw new UsageError(`message size ${meta.size} is not a byte count`, this.errorContext(meta.uid));
+    // Checked before any file exists (a base never contains white space, so such a GUID is never the base).
+    if (meta.guid && /\s/.test(meta.guid)) throw new UsageError(`message GUID ${JSON.stringify(meta.guid)} contains white space`, this.errorContext(meta.uid));
     const flags = SYSTEM_FLAGS.filter((f) => meta.flags.includes(f));
     const keywords = this.checkKeywords(meta, meta.uid);
     // Early check (without the lock) so one message with too many keywords fails alone; commit re-checks.
@@ -227,7 +234,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
           throw e;
         }
         try {
-          writeSmallFile(tmpPath, Buffer.concat(chunks), meta.internalDate, this.ctx.perms);
+          writeSmallFile(tmpPath, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), meta.internalDate, this.ctx.perms);
         } catch (e) {
           try {
             fs.unlinkSync(tmpPath);
@@ -259,10 +266,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
       const base = `${rawBase},S=${counter.bytes},W=${counter.virtual}`;
       const guid = meta.guid ? meta.guid : base;
       const ext: Record<string, string> = {};
-      if (meta.guid && meta.guid !== base) {
-        if (/\s/.test(meta.guid)) throw new UsageError(`message GUID ${JSON.stringify(meta.guid)} contains white space`, this.errorContext(meta.uid));
-        ext['G'] = meta.guid;
-      }
+      if (meta.guid && meta.guid !== base) ext['G'] = meta.guid;
       Object.assign(ext, extensionsFromExtra(meta.extra));
       this.pending.push({ tmpPath, base, meta, guid, flags, keywords, ext });
       return { uid: null, guid };
