@@ -68,7 +68,11 @@ export function mailboxMember(user: string, mailbox: string): string {
 
 /** `body`: the whole message (`.eml`); `stub`: its inline bytes when stored as parts (version 2); `record`: `.json`. */
 export function messageMembers(user: string, mailbox: string, uid: number): { body: string; stub: string; record: string } {
-  const dir = mailboxDir(user, mailbox);
+  return messageMembersIn(mailboxDir(user, mailbox), uid);
+}
+
+/** messageMembers for a mailbox whose mailboxDir() the caller already has (the writer keeps the current one). */
+export function messageMembersIn(dir: string, uid: number): { body: string; stub: string; record: string } {
   return { body: `${dir}/${uid}.eml`, stub: `${dir}/${uid}.stub`, record: `${dir}/${uid}.json` };
 }
 

@@ -23,15 +23,25 @@ export function sha256Hex(data: Buffer | string): string {
 
 const oneShotHash = (crypto as unknown as { hash?: (algorithm: string, data: Buffer | string, encoding: 'hex') => string }).hash;
 
+/** JSON text of a record (a plain JSON value object; its key order is kept), checked to be a non-empty object. */
+export function recordJson(record: object): string {
+  const json = JSON.stringify(record);
+  if (!json.startsWith('{') || !json.endsWith('}') || json === '{}') {
+    throw new UsageError('internal: a dump record must be a non-empty JSON object');
+  }
+  return json;
+}
+
 /**
  * Encode `record` (a plain JSON value object; its key order is kept) as a self-checking record line.
  * `padTo`: pad with spaces before the final "\n" to exactly this many bytes (the trailer).
  */
 export function encodeRecord(record: object, padTo?: number): Buffer {
-  const json = JSON.stringify(record);
-  if (!json.startsWith('{') || !json.endsWith('}') || json === '{}') {
-    throw new UsageError('internal: a dump record must be a non-empty JSON object');
-  }
+  return encodeRecordJson(recordJson(record), padTo);
+}
+
+/** encodeRecord for a record's JSON text (from recordJson or built to the same bytes). */
+export function encodeRecordJson(json: string, padTo?: number): Buffer {
   const bodyLength = Buffer.byteLength(json);
   let pad = 0;
   if (padTo !== undefined) {
@@ -47,6 +57,24 @@ export function encodeRecord(record: object, padTo?: number): Buffer {
     });
   }
   return text;
+}
+
+/** Byte length of encodeRecordJson(json) (no padding). */
+export function encodedRecordLength(json: string): number {
+  return Buffer.byteLength(json) + CHECK_FIELD_BYTES + 1;
+}
+
+/**
+ * encodeRecordJson(json) written straight into `buf` at `pos` (which must have
+ * encodedRecordLength(json) bytes of room, at most MAX_RECORD_BYTES): no intermediate strings or
+ * Buffers. The check is hashed over the bytes in place before the check field overwrites the final "}".
+ * Returns the bytes written.
+ */
+export function encodeRecordInto(json: string, buf: Buffer, pos: number): number {
+  const n = buf.write(json, pos, 'utf8');
+  buf[pos + n] = 0x0a;
+  const check = sha256Hex(buf.subarray(pos, pos + n + 1));
+  return n - 1 + buf.write(`,"check":"${check}"}\n`, pos + n - 1, 'latin1');
 }
 
 /**

@@ -14,10 +14,12 @@ import { join } from 'node:path';
 import { PassThrough, Readable, type Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ArchiveOrderError, IntegrityError, isMailvaultError, UnexpectedError, UsageError, fromSystemError } from '../core/errors.js';
-import { createCompressStream, type CompressionOption } from './compression/index.js';
+import type { CompressionOption } from './compression/index.js';
+import { createDigestingCompressStream, type DigestingCompressStream } from './compression/compress-stream.js';
 import { BLOCK, MAX_MEMBER_BYTES, MAX_SUMMARY_FIELD, TRAILER_BYTES } from './limits.js';
-import { blobMember, flagTableMember, HEADER_MEMBER, mailboxMember, messageMembers, TOC_MEMBER, TRAILER_MEMBER, userMember } from './member-names.js';
-import { encodeRecord, sha256Hex, sortedKeys } from './record-codec.js';
+import { blobMember, flagTableMember, HEADER_MEMBER, mailboxDir, mailboxMember, messageMembers, messageMembersIn, TOC_MEMBER, TRAILER_MEMBER, userMember } from './member-names.js';
+import { messageJsonParts, messageRecordJson, messageTocLineJson } from './message-json.js';
+import { encodedRecordLength, encodeRecord, encodeRecordInto, encodeRecordJson, recordJson, sha256Hex, sortedKeys } from './record-codec.js';
 import {
   FLAG_TABLE_MAX_ENTRIES,
   FORMAT_NAME,
@@ -36,8 +38,10 @@ import {
   type TrailerRecord,
   type UserRecord,
 } from './records.js';
+import { unixSecondsOfIso } from './iso-time.js';
+import { DigestHasher } from './digest-hasher.js';
 import { assembleParts, type AssemblyPiece } from './parts.js';
-import { dataPadding, encodeFileHeader } from './tar-header.js';
+import { encodeFileHeader, encodeUstarInto, paddingLength } from './tar-header.js';
 import { messageTocEntry, plainTocEntry, tocLine, type MemberSpan } from './toc.js';
 
 export interface DumpWriterOptions {
@@ -77,13 +81,24 @@ export interface WrittenMessage {
   readonly blobsWritten: number;
 }
 
-const TOC_SPOOL_FLUSH = 64 * 1024;
+/** TOC lines are gathered in a buffer of this size, hashed and appended to the spool file a buffer at a time. */
+const TOC_BUFFER = 256 * 1024;
+
+/**
+ * The dump is written in chunks of this size: members (headers, records, bodies, padding) are
+ * encoded or copied straight into the chunk being filled, and each full chunk is one write to the
+ * output (and one update of the archive digest). Writing each small piece on its own (a header, a
+ * body, a record, ... per message) cost more than the bytes themselves for small mail. Chunks are
+ * not reused (the output may still hold one), so a chunk is the unit of garbage too.
+ */
+const OUT_CHUNK = 512 * 1024;
+/** Chunks kept for reuse (see spareChunks); the compressor holds at most one at a time. */
+const MAX_SPARE_CHUNKS = 4;
+/** Records up to this many bytes are encoded in place; larger ones (rare: big metadata) go through encodeRecord. */
+const MAX_IN_PLACE_RECORD = OUT_CHUNK / 2;
 
 /** Unix seconds of an ISO date, 0 when unparsable. */
-function unixSeconds(iso: string): number {
-  const ms = Date.parse(iso);
-  return Number.isFinite(ms) && ms > 0 ? Math.floor(ms / 1000) : 0;
-}
+const unixSeconds = unixSecondsOfIso;
 
 function isoNow(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -105,9 +120,9 @@ function outputError(stream: Writable, err?: unknown): Error {
   return new UnexpectedError('cannot write the dump: the output stream is closed');
 }
 
-async function writeChunk(stream: Writable, chunk: Buffer): Promise<void> {
+async function writeChunk(stream: Writable, chunk: Buffer, written?: (err?: Error | null) => void): Promise<void> {
   if (stream.destroyed || stream.writableEnded) throw outputError(stream);
-  if (stream.write(chunk)) return;
+  if (written ? stream.write(chunk, written) : stream.write(chunk)) return;
   await new Promise<void>((resolve, reject) => {
     const cleanup = (): void => {
       stream.off('drain', onDrain);
@@ -135,21 +150,46 @@ async function writeChunk(stream: Writable, chunk: Buffer): Promise<void> {
 type State = 'open' | 'busy' | 'finished' | 'failed';
 
 export class DumpWriter {
-  private offset = 0;
+  /** The chunk being filled, and how many of its bytes are in use. */
+  private out: Buffer = Buffer.allocUnsafeSlow(OUT_CHUNK);
+  private fill = 0;
+  /** Bytes of the dump handed to the output (whole chunks). */
+  private flushed = 0;
+  /**
+   * Chunks the sink is done with, for reuse. Only when the sink is the compressor, which copies what it
+   * is given before it calls back; any other output may still hold a chunk after its callback.
+   */
+  private readonly spareChunks: Buffer[] | null;
+  /**
+   * Without a compressor: the worker computing the archive digest, started at the first chunk written
+   * before finish() (a dump of one chunk is hashed here, without a thread start-up).
+   */
+  private hasher: DigestHasher | null = null;
+  private finishing = false;
+  /** Settles when the compressor has taken in the last chunk written to it. */
+  private lastTaken: Promise<void> = Promise.resolve();
+  /** Bytes at the start of the current chunk already in the archive digest (see digestSoFar). */
+  private hashed = 0;
+  /** Set when a write to the output failed: the writer must fail even if the call wrote no bytes of its own. */
+  private outputBroken = false;
   private readonly digest: Hash = createHash('sha256');
   private state: State = 'open';
   private failure: Error | null = null;
   private nextId = 1;
   private currentUser: string | null = null;
   private currentMailbox: string | null = null;
+  /** Of the current mailbox: its member directory and the JSON of its user and name (reused by every message). */
+  private currentDir = '';
+  private currentUserJson = '';
+  private currentMailboxJson = '';
   private lastUid = 0;
   /** Flag tables written for the current mailbox, and the last UID in them. */
   private flagTables = 0;
   private lastFlagUid = 0;
   private partsOn = false;
   private tocSpool: FileHandle | null = null;
-  private tocPending: string[] = [];
-  private tocPendingBytes = 0;
+  private tocBuffer: Buffer = Buffer.allocUnsafeSlow(TOC_BUFFER);
+  private tocFill = 0;
   private tocSize = 0;
   private readonly tocHash: Hash = createHash('sha256');
   private readonly counts = { users: 0, mailboxes: 0, messages: 0, blobs: 0, messageBytes: 0 };
@@ -162,12 +202,16 @@ export class DumpWriter {
     private readonly done: Promise<void>,
     private readonly header: HeaderRecord,
     private readonly tocDir: string,
-  ) {}
+    /** The compressor, when there is one: it copies what it is given and computes the archive digest. */
+    private readonly compressor: DigestingCompressStream | null,
+  ) {
+    this.spareChunks = compressor !== null ? [] : null;
+  }
 
   /** Start a dump: opens the TOC spool and writes the header member. */
   static async create(output: Writable, header: Omit<HeaderRecord, 'type' | 'format' | 'version'>, options: DumpWriterOptions = {}): Promise<DumpWriter> {
     const compression = options.compression ?? { type: 'none' };
-    const sink: Transform = compression.type === 'none' ? new PassThrough() : createCompressStream(compression);
+    const sink: Transform | DigestingCompressStream = compression.type === 'none' ? new PassThrough() : createDigestingCompressStream(compression);
     const done = pipeline(sink, output);
     done.catch(() => undefined); // observed in finish()/abort()
     const record: HeaderRecord = {
@@ -189,13 +233,13 @@ export class DumpWriter {
       sink.destroy();
       throw fromSystemError(err, 'create the TOC spool directory', { path: tmpdir() });
     }
-    const writer = new DumpWriter(sink, done, record, tocDir);
+    const writer = new DumpWriter(sink, done, record, tocDir, compression.type === 'none' ? null : (sink as DigestingCompressStream));
     writer.partsOn = options.parts === true;
     await writer.run(async () => {
       writer.tocSpool = await open(join(tocDir, 'toc.jsonl'), 'w+', 0o600).catch((err: unknown) => {
         throw fromSystemError(err, 'create the TOC spool file', { path: tocDir });
       });
-      const span = await writer.writeBufferMember(HEADER_MEMBER, encodeRecord(record), unixSeconds(record.created));
+      const span = await writer.writeRecordMember(HEADER_MEMBER, recordJson(record), unixSeconds(record.created));
       await writer.addToc(tocLine(plainTocEntry(0, 'header', span)));
     });
     return writer;
@@ -242,7 +286,7 @@ export class DumpWriter {
         );
       }
       const record: UserRecord = { type: 'user', user: input.user, subscriptions: [...input.subscriptions] };
-      const span = await this.writeBufferMember(member, encodeRecord(record), 0);
+      const span = await this.writeRecordMember(member, recordJson(record), 0);
       this.currentUser = input.user;
       this.currentMailbox = null;
       this.counts.users++;
@@ -283,8 +327,11 @@ export class DumpWriter {
         ...(input.uidSet !== undefined ? { uidSet: input.uidSet } : {}),
         ...(input.reset !== undefined && this.flagTablesAllowed ? { reset: input.reset } : {}),
       };
-      const span = await this.writeBufferMember(member, encodeRecord(record), 0);
+      const span = await this.writeRecordMember(member, recordJson(record), 0);
       this.currentMailbox = input.name;
+      this.currentDir = mailboxDir(input.user, input.name);
+      this.currentUserJson = JSON.stringify(input.user);
+      this.currentMailboxJson = JSON.stringify(input.name);
       this.lastUid = 0;
       this.flagTables = 0;
       this.lastFlagUid = 0;
@@ -312,7 +359,7 @@ export class DumpWriter {
         last = e.uid;
       }
       const record: FlagTableRecord = { type: 'flags', user, mailbox, seq: this.flagTables + 1, entries: entries.map((e) => ({ uid: e.uid, flags: [...e.flags], keywords: [...e.keywords] })) };
-      const span = await this.writeBufferMember(member, encodeRecord(record), 0);
+      const span = await this.writeRecordMember(member, recordJson(record), 0);
       this.flagTables++;
       this.lastFlagUid = last;
       await this.addToc(tocLine(plainTocEntry(0, 'flags', span, { user, mailbox })));
@@ -337,13 +384,16 @@ export class DumpWriter {
       }
       const mtime = unixSeconds(input.internalDate);
       const bodySpan = Buffer.isBuffer(body) ? await this.writeBodyBuffer(names.body, input.size, mtime, body, where) : await this.writeStreamMember(names.body, input.size, mtime, body, where);
-      const record = this.messageRecord(input, bodySpan.sha256);
-      const recordSpan = await this.writeBufferMember(names.record, encodeRecord(record), mtime);
+      const summary = this.cutSummary(input);
+      const extra = sortedKeys(input.extra);
+      const parts = messageJsonParts(input, this.currentUserJson, this.currentMailboxJson, summary, extra);
+      const record = parts === null ? this.messageRecord(input, bodySpan.sha256, summary, extra) : null;
+      const recordSpan = await this.writeRecordMember(names.record, parts !== null ? messageRecordJson(parts, bodySpan.sha256) : recordJson(record!), mtime);
       this.lastUid = input.uid;
       this.counts.messages++;
       this.counts.messageBytes += input.size;
       const id = this.nextId++;
-      await this.addToc(tocLine(messageTocEntry(id, bodySpan, recordSpan, record)));
+      await this.addToc(parts !== null ? messageTocLineJson(id, bodySpan, recordSpan, parts) : tocLine(messageTocEntry(id, bodySpan, recordSpan, record!)));
       return { id, sha256: bodySpan.sha256 };
     });
   }
@@ -438,7 +488,7 @@ export class DumpWriter {
         }
       }
       const record = { ...this.messageRecord(input, full.sha256), stub: { size: stubSpan.size, sha256: stubSpan.sha256 }, parts: records };
-      const recordSpan = await this.writeBufferMember(names.record, encodeRecord(record), mtime);
+      const recordSpan = await this.writeRecordMember(names.record, recordJson(record), mtime);
       this.lastUid = input.uid;
       this.counts.messages++;
       this.counts.messageBytes += input.size;
@@ -477,21 +527,23 @@ export class DumpWriter {
   /** Append the TOC, the trailer and the end-of-archive marker; end the output and wait for it. Consumes the writer. */
   async finish(): Promise<TrailerRecord> {
     const trailer = await this.run(async () => {
+      this.finishing = true;
       await this.flushToc();
       const spool = this.tocSpool!;
       const tocSha256 = this.tocHash.digest('hex');
       const created = unixSeconds(this.header.created);
       const tocHeaderOffset = this.offset;
-      await this.writeRaw(encodeFileHeader(TOC_MEMBER, this.tocSize, created));
+      await this.putHeader(TOC_MEMBER, this.tocSize, created);
       const tocDataOffset = this.offset;
-      const buffer = Buffer.alloc(256 * 1024);
+      const buffer = this.tocBuffer; // the TOC is all in the spool now
       for (let position = 0; position < this.tocSize; ) {
         const { bytesRead } = await spool.read(buffer, 0, Math.min(buffer.length, this.tocSize - position), position);
         if (bytesRead === 0) throw new UnexpectedError('cannot copy the TOC spool: it is shorter than written', { path: this.tocDir });
-        await this.writeRaw(Buffer.from(buffer.subarray(0, bytesRead)));
+        await this.putBytes(buffer.subarray(0, bytesRead));
         position += bytesRead;
       }
-      await this.writeRaw(dataPadding(this.tocSize));
+      await this.putZeros(paddingLength(this.tocSize));
+      const digest = await this.archiveDigest();
       const record: TrailerRecord = {
         type: 'trailer',
         format: FORMAT_NAME,
@@ -500,13 +552,16 @@ export class DumpWriter {
         completed: isoNow(),
         counts: { ...this.counts },
         toc: { offset: tocHeaderOffset, dataOffset: tocDataOffset, size: this.tocSize, sha256: tocSha256 },
-        digest: { algorithm: 'sha256', value: this.digest.copy().digest('hex') },
+        digest: { algorithm: 'sha256', value: digest },
         complete: true,
       };
+      // The digest covers every byte before the trailer member: all of it is in the output or in the
+      // current chunk, which is hashed when flushed.
       const text = encodeRecord(record, TRAILER_BYTES);
-      await this.writeRaw(encodeFileHeader(TRAILER_MEMBER, text.length, unixSeconds(record.completed)));
-      await this.writeRaw(text);
-      await this.writeRaw(Buffer.alloc(2 * BLOCK));
+      await this.putHeader(TRAILER_MEMBER, text.length, unixSeconds(record.completed));
+      await this.putBytes(text);
+      await this.putZeros(2 * BLOCK);
+      await this.flushOut();
       this.sink.end();
       await this.done;
       return record;
@@ -529,7 +584,7 @@ export class DumpWriter {
   // ---- internals ----
 
   /** The record of a message (without stub and parts). */
-  private messageRecord(input: MessageInput, sha256: string): MessageRecord {
+  private messageRecord(input: MessageInput, sha256: string, summary = this.cutSummary(input), extra = sortedKeys(input.extra)): MessageRecord {
     return {
       type: 'message',
       user: input.user,
@@ -543,9 +598,15 @@ export class DumpWriter {
       modseq: input.modseq,
       size: input.size,
       sha256,
-      summary: { from: cut(input.summary.from), subject: cut(input.summary.subject), messageId: cut(input.summary.messageId), date: cut(input.summary.date) },
-      extra: sortedKeys(input.extra),
+      summary,
+      extra,
     };
+  }
+
+  /** The summary as the record holds it (each field cut to MAX_SUMMARY_FIELD); reads input.summary once. */
+  private cutSummary(input: MessageInput): MessageRecord['summary'] {
+    const s = input.summary;
+    return { from: cut(s.from), subject: cut(s.subject), messageId: cut(s.messageId), date: cut(s.date) };
   }
 
   /** UID range, size range and order of a message about to be written (nothing written). */
@@ -557,7 +618,7 @@ export class DumpWriter {
     if (!Number.isSafeInteger(input.size) || input.size < 0 || input.size > MAX_MEMBER_BYTES) {
       throw new UsageError(`cannot write message UID ${input.uid} of mailbox "${input.mailbox}": size ${input.size} is not a byte count up to 2^40`, where);
     }
-    const names = messageMembers(input.user, input.mailbox, input.uid);
+    const names = this.currentUser === input.user && this.currentMailbox === input.mailbox ? messageMembersIn(this.currentDir, input.uid) : messageMembers(input.user, input.mailbox, input.uid);
     if (this.currentUser !== input.user || this.currentMailbox !== input.mailbox) {
       throw new ArchiveOrderError(
         `cannot write message UID ${input.uid} of mailbox "${input.mailbox}" (user "${input.user}"): the current mailbox is ${this.currentMailbox === null ? 'none' : `"${this.currentMailbox}" of user "${this.currentUser}"`}; write the mailbox record first`,
@@ -588,7 +649,7 @@ export class DumpWriter {
       return result;
     } catch (err) {
       const error = isMailvaultError(err) ? err : fromSystemError(err, 'write the dump');
-      if (this.offset === startOffset && !this.sink.destroyed) {
+      if (this.offset === startOffset && !this.sink.destroyed && !this.outputBroken) {
         this.state = 'open'; // nothing written: still usable
       } else {
         this.state = 'failed';
@@ -600,33 +661,146 @@ export class DumpWriter {
     }
   }
 
-  private async writeRaw(chunk: Buffer): Promise<void> {
-    if (chunk.length === 0) return;
-    await writeChunk(this.sink, chunk);
-    this.digest.update(chunk);
-    this.offset += chunk.length;
+  /** Bytes of the dump so far: those handed to the output and those in the current chunk. */
+  private get offset(): number {
+    return this.flushed + this.fill;
+  }
+
+  /** Hand the current chunk to the output (with backpressure) and start a new one. */
+  private async flushOut(): Promise<void> {
+    if (this.fill === 0) return;
+    const full = this.out;
+    const chunk = full.subarray(0, this.fill);
+    if (this.compressor === null) {
+      if (this.hasher === null && !this.finishing && this.flushed === 0 && this.hashed === 0) this.hasher = new DigestHasher(OUT_CHUNK);
+      if (this.hasher !== null) {
+        try {
+          await this.hasher.update(chunk);
+        } catch (err) {
+          this.outputBroken = true; // the digest can no longer be right: the writer must fail
+          throw err;
+        }
+      } else this.digest.update(this.hashed === 0 ? chunk : chunk.subarray(this.hashed));
+    }
+    const spare = this.spareChunks;
+    this.out = spare?.pop() ?? Buffer.allocUnsafeSlow(OUT_CHUNK);
+    this.flushed += this.fill;
+    this.fill = 0;
+    this.hashed = 0;
+    try {
+      if (spare === null) {
+        await writeChunk(this.sink, chunk);
+        return;
+      }
+      let taken!: () => void;
+      this.lastTaken = new Promise<void>((resolve) => (taken = resolve));
+      await writeChunk(this.sink, chunk, (err) => {
+        if (!err && spare.length < MAX_SPARE_CHUNKS) spare.push(full);
+        taken();
+      });
+    } catch (err) {
+      this.outputBroken = true;
+      throw err;
+    }
+  }
+
+  /** The archive digest of every byte so far: from the compressor, or hashed here. */
+  private async archiveDigest(): Promise<string> {
+    if (this.compressor === null) {
+      if (this.hasher === null) return this.digestSoFar();
+      await this.flushOut();
+      return this.hasher.digest();
+    }
+    await this.flushOut();
+    // Every chunk must be taken in by the compressor; `done` rejects if the output fails meanwhile.
+    await Promise.race([this.lastTaken, this.done]);
+    return this.compressor.inputDigest();
+  }
+
+  /** The archive digest of every byte so far (those in the current chunk included). */
+  private digestSoFar(): string {
+    if (this.fill > this.hashed) {
+      this.digest.update(this.out.subarray(this.hashed, this.fill));
+      this.hashed = this.fill;
+    }
+    return this.digest.copy().digest('hex');
+  }
+
+  /** Append bytes (copied: the caller may reuse `data`). */
+  private async putBytes(data: Buffer): Promise<void> {
+    for (let pos = 0; pos < data.length; ) {
+      if (this.fill === OUT_CHUNK) await this.flushOut();
+      const n = Math.min(data.length - pos, OUT_CHUNK - this.fill);
+      data.copy(this.out, this.fill, pos, pos + n);
+      this.fill += n;
+      pos += n;
+    }
+  }
+
+  /** Append `n` (< OUT_CHUNK) zero bytes. */
+  private async putZeros(n: number): Promise<void> {
+    if (n === 0) return;
+    if (this.fill + n > OUT_CHUNK) await this.flushOut();
+    this.out.fill(0, this.fill, this.fill + n);
+    this.fill += n;
+  }
+
+  /**
+   * Append a member's header block(s). `following`: bytes that should land in the same chunk after
+   * the header (a small member's data and padding), so they need no flush in between.
+   */
+  private async putHeader(member: string, size: number, mtime: number, following = 0): Promise<void> {
+    const room = BLOCK + Math.min(following, OUT_CHUNK - BLOCK);
+    if (this.fill + room > OUT_CHUNK) await this.flushOut();
+    if (encodeUstarInto(this.out, this.fill, member, size, mtime)) {
+      this.fill += BLOCK;
+      return;
+    }
+    const header = encodeFileHeader(member, size, mtime);
+    if (this.fill + header.length + following > OUT_CHUNK) await this.flushOut();
+    await this.putBytes(header);
   }
 
   private async writeBufferMember(member: string, data: Buffer, mtime: number): Promise<MemberSpan> {
     const offset = this.offset;
-    const header = encodeFileHeader(member, data.length, mtime);
-    await this.writeRaw(Buffer.concat([header, data, dataPadding(data.length)]));
-    return { member, offset, dataOffset: offset + header.length, size: data.length, sha256: sha256Hex(data) };
+    const pad = paddingLength(data.length);
+    await this.putHeader(member, data.length, mtime, data.length + pad);
+    const dataOffset = this.offset;
+    await this.putBytes(data);
+    await this.putZeros(pad);
+    return { member, offset, dataOffset, size: data.length, sha256: sha256Hex(data) };
   }
 
-  /** Stream exactly `size` bytes from `body` into a member; the header is written with the first byte. */
-  /** A body already in memory: checked, hashed and written with its header and padding in one write. */
+  /**
+   * A JSON record member (`json` from recordJson, or built to the same bytes): encoded straight into
+   * the current chunk, and its sha256 taken there.
+   */
+  private async writeRecordMember(member: string, json: string, mtime: number): Promise<MemberSpan> {
+    const size = encodedRecordLength(json);
+    if (size > MAX_IN_PLACE_RECORD) return this.writeBufferMember(member, encodeRecordJson(json), mtime);
+    const offset = this.offset;
+    const pad = paddingLength(size);
+    await this.putHeader(member, size, mtime, size + pad);
+    if (this.fill + size + pad > OUT_CHUNK) await this.flushOut();
+    const dataOffset = this.offset;
+    const pos = this.fill;
+    const written = encodeRecordInto(json, this.out, pos);
+    if (written !== size) throw new UnexpectedError(`internal: record "${member}" encoded to ${written} bytes, expected ${size}`);
+    this.out.fill(0, pos + size, pos + size + pad);
+    this.fill += size + pad;
+    return { member, offset, dataOffset, size, sha256: sha256Hex(this.out.subarray(pos, pos + size)) };
+  }
+
+  /** A body already in memory: checked, hashed and copied into the output with its header and padding. */
   private async writeBodyBuffer(member: string, size: number, mtime: number, body: Buffer, where: { user?: string; mailbox?: string; uid?: number }): Promise<MemberSpan> {
     if (body.length !== size) {
       const describe = where.uid === undefined ? `"${member}"` : `message UID ${where.uid} of mailbox "${where.mailbox}" (user "${where.user}")`;
       throw new IntegrityError(`cannot write ${describe}: the body yields ${body.length} bytes, but ${size} were declared (expected ${size}, got ${body.length})`, { ...where, member });
     }
-    const offset = this.offset;
-    const header = encodeFileHeader(member, size, mtime);
-    await this.writeRaw(Buffer.concat([header, body, dataPadding(size)]));
-    return { member, offset, dataOffset: offset + header.length, size, sha256: sha256Hex(body) };
+    return this.writeBufferMember(member, body, mtime);
   }
 
+  /** Stream exactly `size` bytes from `body` into a member; the header is written with the first byte. */
   private async writeStreamMember(member: string, size: number, mtime: number, body: Readable, where: { user?: string; mailbox?: string; uid?: number }): Promise<MemberSpan> {
     const hash = createHash('sha256');
     const offset = this.offset;
@@ -634,7 +808,7 @@ export class DumpWriter {
     let got = 0;
     const describe = where.uid === undefined ? `"${member}"` : `message UID ${where.uid} of mailbox "${where.mailbox}" (user "${where.user}")`;
     const startMember = async (): Promise<void> => {
-      await this.writeRaw(encodeFileHeader(member, size, mtime));
+      await this.putHeader(member, size, mtime);
       dataOffset = this.offset;
     };
     try {
@@ -647,7 +821,7 @@ export class DumpWriter {
         }
         hash.update(chunk);
         got += chunk.length;
-        await this.writeRaw(chunk);
+        await this.putBytes(chunk);
       }
     } catch (err) {
       body.destroy();
@@ -658,23 +832,33 @@ export class DumpWriter {
       throw new IntegrityError(`cannot write ${describe}: the body yields ${got} bytes, but ${size} were declared (expected ${size}, got ${got})`, { ...where, member });
     }
     if (dataOffset < 0) await startMember();
-    await this.writeRaw(dataPadding(size));
+    await this.putZeros(paddingLength(size));
     return { member, offset, dataOffset, size, sha256: hash.digest('hex') };
   }
 
+  /** Append a TOC line to the TOC buffer (spooled to the temp file when full). */
   private async addToc(line: string): Promise<void> {
-    this.tocHash.update(line);
     const bytes = Buffer.byteLength(line);
-    this.tocPending.push(line);
-    this.tocPendingBytes += bytes;
-    if (this.tocPendingBytes >= TOC_SPOOL_FLUSH) await this.flushToc();
+    if (this.tocFill + bytes > TOC_BUFFER) await this.flushToc();
+    if (bytes > TOC_BUFFER) {
+      await this.spoolToc(Buffer.from(line));
+      return;
+    }
+    this.tocBuffer.write(line, this.tocFill, 'utf8');
+    this.tocFill += bytes;
   }
 
   private async flushToc(): Promise<void> {
-    if (this.tocPending.length === 0 || this.tocSpool === null) return;
-    const data = Buffer.from(this.tocPending.join(''));
-    this.tocPending = [];
-    this.tocPendingBytes = 0;
+    if (this.tocFill === 0) return;
+    const data = this.tocBuffer.subarray(0, this.tocFill);
+    this.tocFill = 0;
+    await this.spoolToc(data);
+  }
+
+  /** Hash and append TOC bytes to the spool file (awaited: the caller may reuse `data` after). */
+  private async spoolToc(data: Buffer): Promise<void> {
+    if (this.tocSpool === null) return;
+    this.tocHash.update(data);
     try {
       await this.tocSpool.write(data, 0, data.length, this.tocSize);
     } catch (err) {
@@ -684,6 +868,7 @@ export class DumpWriter {
   }
 
   private async cleanup(): Promise<void> {
+    this.hasher?.close();
     const spool = this.tocSpool;
     this.tocSpool = null;
     await spool?.close().catch(() => undefined);

@@ -23,8 +23,7 @@ export function emptySummary(): EnvelopeSummary {
 
 /** Index of the end of the header block (the byte after the blank line), or -1. */
 function headerEnd(buf: Buffer): number {
-  for (let i = 0; i < buf.length; i++) {
-    if (buf[i] !== 0x0a) continue;
+  for (let i = buf.indexOf(0x0a); i !== -1; i = buf.indexOf(0x0a, i + 1)) {
     if (i === 0) return 1;
     if (buf[i + 1] === 0x0a) return i + 2;
     if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 3;
@@ -68,26 +67,52 @@ export function decodeEncodedWords(value: string): string {
   });
 }
 
-/** Parse the envelope fields out of a raw header block. */
+/** One decoder for every message: a TextDecoder per call was a visible share of a backup of small mail. */
+const UTF8 = new TextDecoder('utf-8');
+const WANTED = ['from', 'subject', 'message-id', 'date'] as const;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROLS = /[\u0000-\u001f\u007f]/g;
+
+function fieldValue(value: string | undefined): string {
+  if (value === undefined) return '';
+  // Encoded words and the whitespace between them both need "=?": without it there is nothing to decode.
+  const decoded = value.includes('=?') ? decodeEncodedWords(value) : value;
+  return (CONTROL.test(decoded) ? decoded.replace(CONTROLS, ' ') : decoded).slice(0, MAX_FIELD_CHARS);
+}
+
+/**
+ * Parse the envelope fields out of a raw header block: the first field of each wanted name, with its
+ * continuation lines joined by one space. Lines end at "\n" (a "\r" before it is dropped); the header
+ * ends at the first empty line.
+ */
 export function parseSummary(header: Buffer): EnvelopeSummary {
-  const text = new TextDecoder('utf-8').decode(header);
-  const lines = text.split(/\r?\n/);
-  const fields: { name: string; value: string }[] = [];
-  for (const line of lines) {
+  const text = UTF8.decode(header);
+  const values: (string | undefined)[] = [undefined, undefined, undefined, undefined];
+  let current = -1; // index in WANTED of the field the next continuation line belongs to, -1 for another field
+  let seenField = false;
+  for (let start = 0; start <= text.length; ) {
+    const nl = text.indexOf('\n', start);
+    const stop = nl === -1 ? text.length : nl;
+    const line = text.slice(start, nl !== -1 && stop > start && text.charCodeAt(stop - 1) === 0x0d ? stop - 1 : stop);
+    start = stop + 1;
     if (line === '') break;
-    if ((line[0] === ' ' || line[0] === '\t') && fields.length > 0) {
-      fields[fields.length - 1]!.value += ' ' + line.trim();
+    const first = line.charCodeAt(0);
+    if ((first === 0x20 || first === 0x09) && seenField) {
+      if (current >= 0) values[current] += ' ' + line.trim();
       continue;
     }
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
-    fields.push({ name: line.slice(0, colon).trim().toLowerCase(), value: line.slice(colon + 1).trim() });
+    seenField = true;
+    const index = WANTED.indexOf(line.slice(0, colon).trim().toLowerCase() as (typeof WANTED)[number]);
+    if (index >= 0 && values[index] === undefined) {
+      values[index] = line.slice(colon + 1).trim();
+      current = index;
+    } else {
+      current = -1;
+    }
   }
-  const get = (name: string): string => {
-    const f = fields.find((x) => x.name === name);
-    return f ? decodeEncodedWords(f.value).replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, MAX_FIELD_CHARS) : '';
-  };
-  return { from: get('from'), subject: get('subject'), messageId: get('message-id'), date: get('date') };
+  return { from: fieldValue(values[0]), subject: fieldValue(values[1]), messageId: fieldValue(values[2]), date: fieldValue(values[3]) };
 }
 
 /**

@@ -15,12 +15,30 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { UnexpectedError } from '../../core/errors.js';
 import { resolveZstdSettings, type CompressionOption, type ZstdSettings } from './compression-option.js';
-import type { CompressWorkerData, FrameJob, FrameResult } from './compress-worker.js';
+import { createHash } from 'node:crypto';
+import type { CompressWorkerData, DigestJob, DigestResult, FrameJob, FrameResult } from './compress-worker.js';
 import { FrameCompressor } from './frame-compressor.js';
 import { encodeSeekTable, frameContentChecksum, type SeekTableEntry } from './zstd-format.js';
 
 /** Frames handed to the worker and not yet returned. Two would keep both cores busy; four absorbs jitter. */
 export const MAX_FRAMES_IN_FLIGHT = 4;
+
+/** A compress stream that also hashes its input (createDigestingCompressStream). */
+export interface DigestingCompressStream extends Transform {
+  /**
+   * sha256 of all input so far. Call only once every write so far has called back (its bytes are
+   * taken in), and before the end.
+   */
+  inputDigest(): Promise<string>;
+}
+
+/**
+ * Seekable zstd (as createCompressStream) that also keeps the sha256 of its input, computed in the
+ * compression worker: the dump writer's archive digest, off the main thread.
+ */
+export function createDigestingCompressStream(option: Exclude<CompressionOption, { type: 'none' }>): DigestingCompressStream {
+  return new SeekableCompressStream(resolveZstdSettings(option), true);
+}
 
 /** Identity Transform for none; for zstd: seekable zstd (frames of <= frameSize input bytes, then the seek table). */
 export function createCompressStream(option: CompressionOption): Transform {
@@ -53,10 +71,33 @@ class SeekableCompressStream extends Transform {
   /** True when the last push filled the readable side; absorb() then waits for the reader. */
   private outputFull = false;
   private resumeOutput: (() => void) | null = null;
+  /** The inputDigest() call waiting for the worker's answer. */
+  private digestWaiter: { resolve: (value: string) => void; reject: (err: Error) => void } | null = null;
 
-  constructor(settings: ZstdSettings) {
+  constructor(
+    settings: ZstdSettings,
+    private readonly digestInput = false,
+  ) {
     super();
     this.settings = settings;
+  }
+
+  inputDigest(): Promise<string> {
+    if (!this.digestInput) return Promise.reject(new UnexpectedError('internal: this compress stream does not hash its input'));
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.digestWaiter !== null) return Promise.reject(new UnexpectedError('internal: inputDigest() calls must not overlap'));
+    const current = this.current === null ? Buffer.alloc(0) : this.current.subarray(0, this.fill);
+    const worker = this.worker;
+    // Without a worker no frame was submitted yet (the first submit starts it): all input is in `current`.
+    if (worker === null) return Promise.resolve(createHash('sha256').update(current).digest('hex'));
+    const partial = Buffer.allocUnsafeSlow(current.length);
+    current.copy(partial);
+    const job: DigestJob = { kind: 'digest', partial: partial.buffer as ArrayBuffer, length: partial.length };
+    return new Promise<string>((resolve, reject) => {
+      this.digestWaiter = { resolve, reject };
+      worker.ref(); // the answer must keep the process alive
+      worker.postMessage(job, [job.partial]);
+    });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -178,17 +219,24 @@ class SeekableCompressStream extends Transform {
   }
 
   private startWorker(): Worker {
-    const workerData: CompressWorkerData = { level: this.settings.level };
+    const workerData: CompressWorkerData = { level: this.settings.level, digest: this.digestInput };
     const worker = new Worker(new URL('./compress-worker.js', import.meta.url), { workerData });
-    worker.on('message', (result: FrameResult) => this.onWorkerResult(result));
+    worker.on('message', (result: FrameResult | DigestResult) => ('kind' in result ? this.onDigestResult(result) : this.onWorkerResult(result)));
     worker.on('error', (err: Error) => this.fail(new UnexpectedError(`zstd compression worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
-      if (this.worker === worker && this.inFlight > 0) {
+      if (this.worker === worker && (this.inFlight > 0 || this.digestWaiter !== null)) {
         this.fail(new UnexpectedError(`zstd compression worker exited with code ${code} while compressing`));
       }
     });
     this.worker = worker;
     return worker;
+  }
+
+  private onDigestResult(result: DigestResult): void {
+    const waiter = this.digestWaiter;
+    this.digestWaiter = null;
+    if (this.inFlight === 0) this.worker?.unref();
+    waiter?.resolve(result.value);
   }
 
   private onWorkerResult(result: FrameResult): void {
@@ -199,7 +247,7 @@ class SeekableCompressStream extends Transform {
     }
     this.nextResultSeq++;
     this.inFlight--;
-    if (this.inFlight === 0) this.worker?.unref();
+    if (this.inFlight === 0 && this.digestWaiter === null) this.worker?.unref();
     const input = Buffer.from(result.input);
     if ('error' in result) {
       this.fail(new UnexpectedError(`zstd compression of frame ${result.seq} failed: ${result.error}`));
@@ -225,6 +273,9 @@ class SeekableCompressStream extends Transform {
   }
 
   private failWaiters(err: Error): void {
+    const digestWaiter = this.digestWaiter;
+    this.digestWaiter = null;
+    digestWaiter?.reject(err);
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w.reject(err);

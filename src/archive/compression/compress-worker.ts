@@ -4,7 +4,13 @@
  *   in:  FrameJob    { seq, input: ArrayBuffer, length }   compress input[0, length)
  *   out: FrameResult { seq, frame: ArrayBuffer, input, length }   the input buffer comes back for reuse
  *        or          { seq, error: string }
+ * With workerData.digest, the worker also keeps the sha256 of all frame input, in order:
+ *   in:  DigestJob    { kind: 'digest', partial: ArrayBuffer, length }   (transferred)
+ *   out: DigestResult { kind: 'digest', value }   sha256 of every frame so far plus partial[0, length)
+ * (the main thread's dump digest, moved here because this thread sees every byte anyway and is
+ * mostly idle while the main thread reads mail).
  */
+import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { FrameCompressor } from './frame-compressor.js';
 
@@ -14,19 +20,40 @@ export interface FrameJob {
   length: number;
 }
 
+export interface DigestJob {
+  kind: 'digest';
+  partial: ArrayBuffer;
+  length: number;
+}
+
+export interface DigestResult {
+  kind: 'digest';
+  value: string;
+}
+
 export type FrameResult =
   | { seq: number; frame: ArrayBuffer; input: ArrayBuffer; length: number }
   | { seq: number; error: string; input: ArrayBuffer };
 
 export interface CompressWorkerData {
   level: number;
+  digest?: boolean;
 }
 
 const port = parentPort;
 if (port !== null) {
-  const { level } = workerData as CompressWorkerData;
+  const { level, digest } = workerData as CompressWorkerData;
   const compressor = new FrameCompressor(level);
-  port.on('message', (job: FrameJob) => {
+  const hash = digest === true ? createHash('sha256') : null;
+  port.on('message', (job: FrameJob | DigestJob) => {
+    if ('kind' in job) {
+      const h = (hash ?? createHash('sha256')).copy();
+      h.update(new Uint8Array(job.partial, 0, job.length));
+      const reply: DigestResult = { kind: 'digest', value: h.digest('hex') };
+      port.postMessage(reply);
+      return;
+    }
+    hash?.update(new Uint8Array(job.input, 0, job.length));
     let result: FrameResult;
     let transfer: ArrayBuffer[];
     try {

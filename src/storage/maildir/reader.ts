@@ -114,14 +114,20 @@ export class MaildirMailboxReader implements MailboxReader {
   constructor(
     private readonly state: MailboxState,
     private readonly user: string,
-  ) {}
+  ) {
+    this.dirPrefix = path.join(state.paths.mailDir, '/');
+  }
 
   get info(): MailboxInfo {
     return this.state.info;
   }
 
+  /** mailDir with one trailing "/": file paths are built by concatenation (path.join per message showed in profiles). */
+  private readonly dirPrefix: string;
+
   private filePath(entry: FileEntry): string {
-    return path.join(this.state.paths.mailDir, entry.sub, entry.name);
+    // entry.name comes from readdir (no "/"), entry.sub is "new" or "cur".
+    return `${this.dirPrefix}${entry.sub}/${entry.name}`;
   }
 
   private notFound(uid: number, why: string): StorageNotFoundError {
