@@ -171,10 +171,22 @@ export class MaildirListing {
     return id;
   }
 
+  /** The suffix interned last: most files of a mailbox share it, so no slice and no Map lookup then. */
+  private lastSuffix = '';
+  private lastSuffixId = 0;
+
   private place(i: number, where: number, name: string, baseLength: number): void {
     if (this.where[i] === NONE) this.present++;
     this.where[i] = where;
-    this.suffixId[i] = this.intern(name.slice(baseLength));
+    const last = this.lastSuffix;
+    if (name.length - baseLength === last.length && name.endsWith(last)) {
+      this.suffixId[i] = this.lastSuffixId;
+      return;
+    }
+    const suffix = name.slice(baseLength);
+    this.suffixId[i] = this.intern(suffix);
+    this.lastSuffix = suffix;
+    this.lastSuffixId = this.suffixId[i]!;
   }
 
   /** Read new/ then cur/ and note each record's file; read again what changed meanwhile. */
