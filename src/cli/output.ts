@@ -67,6 +67,16 @@ export function openDumpOutput(file: string | undefined): DumpOutput {
     }
     return { stream: process.stdout, commit: async () => {}, discard: async () => {} };
   }
+  return openOutputFile(file, 'dump');
+}
+
+/**
+ * An output file given by --output: a regular file is written as FILE.partial and renamed by commit(),
+ * so a failed run never leaves something that looks complete; discard() removes the partial file. A
+ * device, FIFO or socket is written in place. A directory is a usage error; a terminal is refused
+ * unless `allowTerminal`.
+ */
+export function openOutputFile(file: string, what: 'dump' | 'message', allowTerminal = false): DumpOutput {
   let existing: Stats | null = null;
   try {
     existing = statSync(file);
@@ -83,12 +93,12 @@ export function openDumpOutput(file: string | undefined): DumpOutput {
     } catch (e) {
       throw fromSystemError(e, 'open the output', { path: file });
     }
-    if (isatty(fd)) {
+    if (!allowTerminal && isatty(fd)) {
       closeSync(fd);
-      throw new UsageError(`refusing to write a binary dump to the terminal ${file}`, { hint: 'give a file name or a pipe' });
+      throw new UsageError(`refusing to write a binary ${what} to the terminal ${file}`, { hint: 'give a file name or a pipe' });
     }
     const stream = createWriteStream(file, { fd, highWaterMark: 4 * 1024 * 1024 });
-    return { stream, commit: async () => {}, discard: async () => {} };
+    return { stream, commit: async () => {}, discard: async () => void stream.destroy() };
   }
   const partial = `${file}.partial`;
   // A large buffer: each write is a thread-pool round trip (~150 us here), so fewer, bigger writes.
@@ -99,10 +109,11 @@ export function openDumpOutput(file: string | undefined): DumpOutput {
       try {
         await rename(partial, file);
       } catch (e) {
-        throw fromSystemError(e, 'move the finished dump into place', { path: file });
+        throw fromSystemError(e, `move the finished ${what} into place`, { path: file });
       }
     },
     async discard() {
+      stream.destroy();
       await unlink(partial).catch(() => {});
     },
   };

@@ -1,9 +1,7 @@
-import { createWriteStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Args, Flags } from '@oclif/core';
 import { MailvaultCommand } from '../cli/base-command.js';
-import { note } from '../cli/output.js';
+import { note, openOutputFile } from '../cli/output.js';
 import { openDumpInput } from '../cli/input.js';
 import { extractMessage, extractMessageFromFile, type MessageRef } from '../operations/extract.js';
 import type { Readable } from 'node:stream';
@@ -45,12 +43,13 @@ ${exitStatusHelp()}`;
       (args.dump !== '-' ? await extractMessageFromFile(args.dump, ref, consume) : null) ?? (await extractMessage(await openDumpInput(args.dump), ref, consume));
     let record: MessageRecord;
     if (out) {
-      const partial = `${out}.partial`;
+      // Written as FILE.partial and renamed when complete; a device or FIFO (/dev/null) in place.
+      const output = openOutputFile(out, 'message', true);
       try {
-        record = await find((_r, body) => pipeline(body, createWriteStream(partial, { mode: 0o600 })));
-        await rename(partial, out);
+        record = await find((_r, body) => pipeline(body, output.stream));
+        await output.commit();
       } catch (e) {
-        await unlink(partial).catch(() => {});
+        await output.discard();
         throw e;
       }
     } else {

@@ -219,4 +219,21 @@ test('--output naming a FIFO (or a device such as /dev/null) writes into it and 
   t.is((await runCli(['verify', file])).code, 0);
   const d = await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '-o', dir]);
   t.is(d.code, 2, 'a directory is a usage error');
+  // extract -o into a FIFO: the message arrives, the FIFO stays.
+  const fifo2 = path.join(dir, 'pipe2');
+  t.is(spawnSync('mkfifo', [fifo2]).status, 0);
+  const reading2 = new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = createReadStream(fifo2);
+    s.on('data', (c) => chunks.push(c as Buffer));
+    s.on('end', () => resolve(Buffer.concat(chunks)));
+    s.on('error', reject);
+  });
+  const x = await runCli(['extract', file, '--user', 'alice', '--mailbox', 'Archive/2025', '--uid', '2', '-o', fifo2]);
+  t.is(x.code, 0, x.stderr);
+  const eml = await reading2;
+  const direct = await runCli(['extract', file, '--user', 'alice', '--mailbox', 'Archive/2025', '--uid', '2']);
+  t.true(eml.length > 0);
+  t.is(eml.toString('latin1'), direct.stdout.toString('latin1'));
+  t.true((await stat(fifo2)).isFIFO());
 });
