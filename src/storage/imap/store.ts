@@ -22,7 +22,7 @@ import { fromServerPath, toServerPath } from './mailbox-names.js';
 import { fetchMetadata, ImapBodyStream, ImapMailboxReader, type FetchFeatures } from './reader.js';
 import { ImapSaveTransaction } from './save.js';
 import { hashServedForm } from './served-form.js';
-import { call, rawCommand, withMailbox, wirePath } from './session-calls.js';
+import { assertUsable, call, rawCommand, withMailbox, wirePath } from './session-calls.js';
 import { StorageNotFoundError } from '../../core/errors.js';
 
 /**
@@ -152,12 +152,18 @@ export class ImapStore implements MailStore {
     return await call(this.session, { what: 'read the status of', mailbox: name }, async () => {
       try {
         const s = await this.session.client.status(path, { messages: true, uidNext: true, uidValidity: true, ...(this.features.modseq ? { highestModseq: true } : {}) });
-        return s || null;
+        if (s) return s;
       } catch (err) {
         const e = err as { code?: string; serverResponseCode?: string };
-        if (e.code === 'NotFound' || String(e.serverResponseCode).toUpperCase() === 'NONEXISTENT') return null;
-        throw err;
+        if (e.code !== 'NotFound' && String(e.serverResponseCode).toUpperCase() !== 'NONEXISTENT') throw err;
       }
+      // "No such mailbox" only from a live connection: imapflow also answers false when the server
+      // went away during STATUS (seen: a server stopped mid-restore reported as exit 66, "mailbox
+      // does not exist", instead of 75). A NOOP proves the connection; assertUsable maps a dead one.
+      assertUsable(this.session, { what: 'read the status of', mailbox: name });
+      await this.session.client.noop();
+      assertUsable(this.session, { what: 'read the status of', mailbox: name });
+      return null;
     });
   }
 
