@@ -22,6 +22,11 @@ import path from 'node:path';
 import { fromSystemError } from '../../core/errors.js';
 import { parseRecordLine, parseUidlistHeader, type UidlistContext, type UidlistHeader, type UidlistRecord } from './uidlist.js';
 
+/** Test hooks: called after each directory pass. */
+export interface ListingHooks {
+  afterDirectory?(sub: 'new' | 'cur', attempt: number): void;
+}
+
 /** Where a record's file is. */
 const NONE = 0;
 const IN_NEW = 1;
@@ -51,6 +56,8 @@ export class MaildirListing {
   readonly recordCount: number;
   /** Records with a file (the mailbox's messages). */
   private present = 0;
+  /** Records replaced by a later record with the same base name. */
+  private dead = 0;
   private readonly uids: Uint32Array;
   private readonly lineStart: Uint32Array;
   private readonly lineEnd: Uint32Array;
@@ -86,7 +93,10 @@ export class MaildirListing {
     for (let i = 0; i < lines.count; i++) {
       const slot = this.findSlot(text, this.baseStart[i]!, this.baseEnd[i]!);
       const old = this.table[slot]!;
-      if (old >= 0) this.where[old] = DEAD;
+      if (old >= 0) {
+        this.where[old] = DEAD;
+        this.dead++;
+      }
       this.table[slot] = i;
     }
   }
@@ -95,7 +105,7 @@ export class MaildirListing {
    * Read the uidlist at `uidlistPath` (a last line without LF is skipped: Dovecot may be appending it)
    * and join it with the files of `mailDir`. A missing or empty uidlist gives an empty listing.
    */
-  static load(uidlistPath: string, mailDir: string, ctx: UidlistContext): MaildirListing {
+  static load(uidlistPath: string, mailDir: string, ctx: UidlistContext, hooks: ListingHooks = {}): MaildirListing {
     let text: string;
     try {
       text = fs.readFileSync(uidlistPath, 'utf8');
@@ -104,7 +114,7 @@ export class MaildirListing {
       text = '';
     }
     const listing = MaildirListing.parse(text, uidlistPath, ctx);
-    listing.scan(mailDir);
+    listing.scan(mailDir, hooks);
     return listing;
   }
 
@@ -190,9 +200,11 @@ export class MaildirListing {
   }
 
   /** Read new/ then cur/ and note each record's file; read again what changed meanwhile. */
-  private scan(mailDir: string): void {
+  private scan(mailDir: string, hooks: ListingHooks): void {
     if (this.recordCount === 0) return;
     let onlyMissing = false;
+    let recentChecked = false;
+    const started = Date.now();
     for (let attempt = 0; attempt < 4; attempt++) {
       const before = [dirStamp(path.join(mailDir, 'new')), dirStamp(path.join(mailDir, 'cur'))];
       for (const [sub, where] of [['new', IN_NEW], ['cur', IN_CUR]] as const) {
@@ -220,9 +232,17 @@ export class MaildirListing {
         } finally {
           handle.closeSync();
         }
+        hooks.afterDirectory?.(sub, attempt);
       }
       const after = [dirStamp(path.join(mailDir, 'new')), dirStamp(path.join(mailDir, 'cur'))];
-      if (before[0] === after[0] && before[1] === after[1]) return;
+      if (before[0] === after[0] && before[1] === after[1]) {
+        // Directory timestamps come from a coarse clock (a few ms): a rename in the same tick as the
+        // change before it leaves the mtime as it was. So, like Dovecot's maildir sync, a directory
+        // changed within the last seconds is not trusted to be unchanged: when records are still
+        // without a file, read once more.
+        if (recentChecked || this.present + this.dead === this.recordCount || !after.some((st) => stampRecent(st, started))) return;
+        recentChecked = true;
+      }
       onlyMissing = true;
     }
   }
@@ -290,6 +310,13 @@ export class MaildirListing {
     const colon = found.name.indexOf(':');
     this.place(i, found.sub === 'new' ? IN_NEW : IN_CUR, found.name, colon < 0 ? found.name.length : colon);
   }
+}
+
+/** True if the stamp's mtime is within 2 s before `since` (ms) or later. */
+function stampRecent(stamp: string, since: number): boolean {
+  if (stamp === '') return false;
+  const mtimeMs = Number(BigInt(stamp.slice(0, stamp.indexOf(':'))) / 1_000_000n);
+  return mtimeMs >= since - 2000;
 }
 
 /** mtime (ns) and size of a directory, or "" if it is missing: what changes when a file is added, removed or renamed in it. */

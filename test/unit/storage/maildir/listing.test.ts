@@ -110,3 +110,22 @@ test('holds per message a few typed-array slots, not objects: 200k records cost 
   t.true(perRecord < 100, `${perRecord.toFixed(0)} bytes per record`);
   t.true(perRecord > 10, `${perRecord.toFixed(0)} bytes per record: the measurement sees the columns`);
 });
+
+test('a directory that changes while it is read is read again for the records still without a file', (t) => {
+  // The file of UID 2 arrives in cur/ (as a rename by Dovecot would) right after cur/ was read: the
+  // first pass misses it, cur/'s mtime moved, so the listing reads cur/ again and finds it.
+  const dir = maildir({ new: [], cur: ['a:2,S'] }, HEADER + '1 :a\n2 :b\n');
+  fs.writeFileSync(path.join(dir, 'tmp', 'b'), 'x');
+  const passes: string[] = [];
+  const l = MaildirListing.load(path.join(dir, 'dovecot-uidlist'), dir, {}, {
+    afterDirectory(sub, attempt) {
+      passes.push(`${sub}${attempt}`);
+      if (sub === 'cur' && attempt === 0) fs.renameSync(path.join(dir, 'tmp', 'b'), path.join(dir, 'cur', 'b:2,F'));
+    },
+  });
+  t.deepEqual(messages(l), [
+    [1, 'cur', 'a:2,S'],
+    [2, 'cur', 'b:2,F'],
+  ]);
+  t.deepEqual(passes, ['new0', 'cur0', 'new1', 'cur1'], 'one more pass, and no third: nothing changed during the second');
+});
