@@ -87,7 +87,12 @@ function sortKeywords(names: Iterable<string>): string[] {
 }
 
 /** Messages up to this size are read with one read() into memory; larger ones are streamed. */
-const SMALL_MESSAGE_BYTES = 256 * 1024;
+const SMALL_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * Read size for larger messages: each read is a thread-pool round trip (~150 us on the machines
+ * measured), so 1 MiB instead of the stream default of 64 KiB.
+ */
+const STREAM_CHUNK_BYTES = 1024 * 1024;
 
 class SizeCheck extends Transform {
   private seen = 0;
@@ -277,7 +282,7 @@ export class MaildirMailboxReader implements MailboxReader {
       await handle.close().catch(() => undefined);
       throw fail(String(st.size));
     }
-    const source = handle.createReadStream({ autoClose: true });
+    const source = handle.createReadStream({ autoClose: true, highWaterMark: STREAM_CHUNK_BYTES });
     const check = new SizeCheck(message.size, fail);
     // Registered before pipeline() so the consumer sees a typed error, not a raw Node one.
     source.once('error', (e) => check.destroy(fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid })));

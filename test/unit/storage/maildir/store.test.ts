@@ -341,3 +341,24 @@ test('created files follow the root mode', async (t) => {
   });
   t.deepEqual(foreign, []);
 });
+
+test('messages above 1 MiB are streamed: bytes as saved; a file longer than its S= size is an IntegrityError', async (t) => {
+  const root = path.join(tmpRoot(t), 'Maildir');
+  const store = await open(root);
+  const big = Buffer.concat([Buffer.from('Subject: big\n\n'), Buffer.alloc(3 * 1024 * 1024 + 17, 0x61), Buffer.from('\n')]);
+  const tx = await store.beginSave('INBOX');
+  await tx.save(meta(big, { uid: 1 }), Readable.from([big.subarray(0, 1000), big.subarray(1000)]));
+  await tx.save(meta(big, { uid: 2 }), Readable.from([big]));
+  await tx.commit();
+  const reader = await store.openMailbox('INBOX');
+  const msgs = await collect(reader.messages());
+  t.deepEqual(msgs.map((m) => [m.uid, m.size]), [[1, big.length], [2, big.length]]);
+  t.true((await readAll(await reader.openMessage(msgs[0]!))).equals(big));
+  // The file of UID 2 grows behind the S= in its name.
+  const record = fs.readFileSync(path.join(root, 'dovecot-uidlist'), 'utf8').split('\n').find((l) => l.startsWith('2 '))!;
+  const base = record.slice(record.indexOf(':') + 1);
+  const file = ['new', 'cur'].filter((sub) => fs.existsSync(path.join(root, sub))).flatMap((sub) => fs.readdirSync(path.join(root, sub)).map((n) => path.join(root, sub, n))).find((f) => path.basename(f).startsWith(base))!;
+  fs.appendFileSync(file, 'tail');
+  const e = await t.throwsAsync(async () => readAll(await reader.openMessage(msgs[1]!)), { instanceOf: IntegrityError });
+  t.regex(e!.message, /UID 2 .*expected \d+ bytes/);
+});
