@@ -29,6 +29,15 @@ const FLAG_TO_LETTER: Readonly<Record<SystemFlag, string>> = {
 /** Canonical order of SYSTEM_FLAGS (types.ts). */
 const FLAG_ORDER: readonly SystemFlag[] = ['\\Answered', '\\Deleted', '\\Draft', '\\Flagged', '\\Seen'];
 
+/**
+ * True if a name in new/ or cur/ may be a message file: not hidden (".") or info-only (":"), and no CR
+ * or LF (a uidlist line could not name it).
+ */
+export function isMessageFileName(name: string): boolean {
+  const c = name.charCodeAt(0);
+  return c !== 0x2e /* . */ && c !== 0x3a /* : */ && !name.includes('\n') && !name.includes('\r');
+}
+
 /** Everything up to the first ":" (Dovecot matches files to uidlist records by this). */
 export function baseName(filename: string): string {
   const colon = filename.indexOf(':');

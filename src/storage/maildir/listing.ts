@@ -20,6 +20,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromSystemError } from '../../core/errors.js';
+import { isMessageFileName } from './filename.js';
 import { parseRecordLine, parseUidlistHeader, type UidlistContext, type UidlistHeader, type UidlistRecord } from './uidlist.js';
 
 /** Test hooks: called after each directory pass. */
@@ -44,11 +45,6 @@ function hashRange(s: string, start: number, end: number): number {
 function sameChars(a: string, aStart: number, b: string, bStart: number, length: number): boolean {
   for (let k = 0; k < length; k++) if (a.charCodeAt(aStart + k) !== b.charCodeAt(bStart + k)) return false;
   return true;
-}
-
-function badName(name: string): boolean {
-  const c = name.charCodeAt(0);
-  return c === 0x2e /* . */ || c === 0x3a /* : */ || name.includes('\n') || name.includes('\r');
 }
 
 export class MaildirListing {
@@ -220,7 +216,7 @@ export class MaildirListing {
         try {
           for (let entry = handle.readSync(); entry !== null; entry = handle.readSync()) {
             const name = entry.name;
-            if (badName(name)) continue;
+            if (!isMessageFileName(name)) continue;
             const colon = name.indexOf(':');
             const baseLength = colon < 0 ? name.length : colon;
             const i = this.indexOfBase(name, baseLength);

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import { IntegrityError, MailvaultError, StorageNotFoundError, fromSystemError } from '../../core/errors.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, SystemFlag } from '../types.js';
-import { baseName, filenameSize, parseInfo } from './filename.js';
+import { baseName, filenameSize, isMessageFileName, parseInfo } from './filename.js';
 import { KeywordMap, readKeywords } from './keywords.js';
 import type { MailboxPaths } from './mailbox-names.js';
 import { MaildirListing } from './listing.js';
@@ -46,7 +46,7 @@ export async function scanMailDirs(mailDir: string, onlyBase?: string): Promise<
       throw fromSystemError(e, 'list the messages', { path: path.join(mailDir, sub) });
     }
     for (const name of names) {
-      if (name.startsWith('.') || name.startsWith(':') || /[\r\n]/.test(name)) continue;
+      if (!isMessageFileName(name)) continue;
       const base = baseName(name);
       if (onlyBase !== undefined && base !== onlyBase) continue;
       files.set(base, { sub, name });

@@ -198,18 +198,23 @@ test('a dovecot-uidlist.lock held by a live process: restore exits 75 naming the
   t.is((await readdir(path.join(inbox, 'cur'))).length + (await readdir(path.join(inbox, 'new'))).length, 0, 'nothing became visible');
 });
 
+/** Everything written into the FIFO at `file` until its writer closes it. */
+function drain(file: string): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = createReadStream(file);
+    s.on('data', (c) => chunks.push(c as Buffer));
+    s.on('end', () => resolve(Buffer.concat(chunks)));
+    s.on('error', reject);
+  });
+}
+
 test('--output naming a FIFO (or a device such as /dev/null) writes into it and leaves it in place', async (t) => {
   const dir = await copyDemoStore();
   const fifo = path.join(dir, 'pipe');
   t.is(spawnSync('mkfifo', [fifo]).status, 0);
   // The reader drains the FIFO while the backup writes into it.
-  const reading = new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = createReadStream(fifo);
-    s.on('data', (c) => chunks.push(c as Buffer));
-    s.on('end', () => resolve(Buffer.concat(chunks)));
-    s.on('error', reject);
-  });
+  const reading = drain(fifo);
   const r = await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '-o', fifo]);
   t.is(r.code, 0, r.stderr);
   const dump = await reading;
@@ -222,13 +227,7 @@ test('--output naming a FIFO (or a device such as /dev/null) writes into it and 
   // extract -o into a FIFO: the message arrives, the FIFO stays.
   const fifo2 = path.join(dir, 'pipe2');
   t.is(spawnSync('mkfifo', [fifo2]).status, 0);
-  const reading2 = new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = createReadStream(fifo2);
-    s.on('data', (c) => chunks.push(c as Buffer));
-    s.on('end', () => resolve(Buffer.concat(chunks)));
-    s.on('error', reject);
-  });
+  const reading2 = drain(fifo2);
   const x = await runCli(['extract', file, '--user', 'alice', '--mailbox', 'Archive/2025', '--uid', '2', '-o', fifo2]);
   t.is(x.code, 0, x.stderr);
   const eml = await reading2;
