@@ -1,7 +1,8 @@
 /**
  * Holds one message body while the reader verifies it: in memory up to MAX_MEMORY_SPOOL_BYTES, in a temp
  * file (os.tmpdir()) beyond. The reader hands out the bytes only after the hash matched, and disposes
- * the spool when the consumer moves on.
+ * the spool when the consumer moves on. The temp file loses its name as soon as it is open (only the
+ * handle is kept), so a reader that is killed leaves no copy of the message behind.
  */
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
@@ -14,7 +15,6 @@ import { MAX_MEMORY_SPOOL_BYTES } from './limits.js';
 export class BodySpool {
   private chunks: Buffer[] = [];
   private size = 0;
-  private dir: string | null = null;
   private file: FileHandle | null = null;
   private readonly streams: Readable[] = [];
 
@@ -28,31 +28,23 @@ export class BodySpool {
     }
     try {
       if (this.file === null) {
-        this.dir = await mkdtemp(join(tmpdir(), 'mailvault-body-'));
-        this.file = await open(join(this.dir, 'body.eml'), 'w', 0o600);
+        this.file = await openUnnamed();
         const held = Buffer.concat(this.chunks);
         this.chunks = [];
         if (held.length > 0) await this.file.write(held, 0, held.length, 0);
       }
       await this.file.write(chunk, 0, chunk.length, this.size);
     } catch (err) {
-      throw fromSystemError(err, 'spool a message body to a temp file', { path: this.dir ?? tmpdir() });
+      throw fromSystemError(err, 'spool a message body to a temp file', { path: tmpdir() });
     }
     this.size += chunk.length;
   }
 
-  /** Call after the last write. */
-  async seal(): Promise<void> {
-    if (this.file !== null) {
-      const file = this.file;
-      this.file = null;
-      await file.close();
-    }
-  }
-
   /** A stream of the spooled bytes; valid until dispose(). */
   open(): Readable {
-    const stream = this.dir === null ? Readable.from(this.chunks.length === 0 ? [] : this.chunks, { objectMode: false }) : createReadStream(join(this.dir, 'body.eml'));
+    const stream = this.file === null
+      ? Readable.from(this.chunks.length === 0 ? [] : this.chunks, { objectMode: false })
+      : createReadStream('', { fd: this.file, start: 0, end: this.size - 1, autoClose: false, highWaterMark: 1024 * 1024 });
     this.streams.push(stream);
     return stream;
   }
@@ -61,12 +53,18 @@ export class BodySpool {
     for (const s of this.streams) s.destroy();
     this.streams.length = 0;
     this.chunks = [];
-    await this.file?.close().catch(() => undefined);
+    const file = this.file;
     this.file = null;
-    if (this.dir !== null) {
-      const dir = this.dir;
-      this.dir = null;
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-    }
+    await file?.close().catch(() => undefined);
+  }
+}
+
+/** A temp file with no name: created in a private directory that is removed at once. */
+async function openUnnamed(): Promise<FileHandle> {
+  const dir = await mkdtemp(join(tmpdir(), 'mailvault-body-'));
+  try {
+    return await open(join(dir, 'body.eml'), 'wx+', 0o600);
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 }

@@ -227,7 +227,6 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
         size += chunk.length;
         await out?.write(chunk);
       }
-      await out?.seal();
       const sha256 = hash.digest('hex');
       if (size !== record.size || sha256 !== record.sha256) {
         throw new ArchiveCorruptError(
@@ -367,7 +366,6 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
                 if (spool !== null) await spool.write(d.chunk);
               }
             }
-            await spool?.seal();
           } catch (err) {
             await spool?.dispose();
             throw err;

@@ -236,9 +236,12 @@ export class DumpWriter {
     const writer = new DumpWriter(sink, done, record, tocDir, compression.type === 'none' ? null : (sink as DigestingCompressStream));
     writer.partsOn = options.parts === true;
     await writer.run(async () => {
-      writer.tocSpool = await open(join(tocDir, 'toc.jsonl'), 'w+', 0o600).catch((err: unknown) => {
+      writer.tocSpool = await open(join(tocDir, 'toc.jsonl'), 'wx+', 0o600).catch((err: unknown) => {
         throw fromSystemError(err, 'create the TOC spool file', { path: tocDir });
       });
+      // Only the open handle is needed: with the name gone, a backup that is killed leaves no copy of
+      // the TOC (subjects, senders) in the temp directory.
+      await rm(tocDir, { recursive: true, force: true }).catch(() => undefined);
       const span = await writer.writeRecordMember(HEADER_MEMBER, recordJson(record), unixSeconds(record.created));
       await writer.addToc(tocLine(plainTocEntry(0, 'header', span)));
     });

@@ -17,6 +17,11 @@ import { fingerprintUser, storedMessage, type MessageFingerprint } from '../help
 import { appendMessage, connectImap, createMailboxes, expungeUids } from '../helpers/populate.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The IMAP APPEND spool directories in the temp directory (storage/imap/save.ts). */
+async function spoolDirs(): Promise<string[]> {
+  return (await readdir(os.tmpdir())).filter((n) => n.startsWith('mailvault-imap-'));
+}
 const projectRoot = path.resolve(here, '../../..');
 const commandsDir = path.resolve(here, '../../src/commands');
 
@@ -207,6 +212,7 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
     const dump = await backupLocation(dv, user, 'bulk.mvd');
     await client.mailboxDelete('Bulk');
 
+    const spoolsBefore = new Set(await spoolDirs());
     const run = startCommand('restore', [dump, ...imapArgs(), '--user', user.name, '--mailbox', 'Bulk', '--commit-every', '25'], env());
     let seen = 0;
     while ((seen = await messageCount(client, 'Bulk')) < 60 && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
@@ -214,6 +220,15 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
     await run.done;
     const partial = await messageCount(client, 'Bulk');
     t.true(partial >= seen && partial < total, `killed halfway: ${partial} of ${total} restored`);
+    // The APPEND spool has no name on disk: the killed run leaves no copy of the mail in the temp
+    // directory. (A spool directory of another test exists only for an instant: look twice.)
+    let left = (await spoolDirs()).filter((d) => !spoolsBefore.has(d));
+    if (left.length > 0) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const still = new Set(await spoolDirs());
+      left = left.filter((d) => still.has(d));
+    }
+    t.deepEqual(left, [], 'the killed restore left spooled mail in the temp directory');
 
     const rerun = await runCommand('restore', [dump, ...imapArgs(), '--user', user.name, '--mailbox', 'Bulk', '--json'], env());
     t.is(rerun.code, 0, rerun.stderr);

@@ -2,8 +2,10 @@
  * A save transaction over IMAP. IMAP has no invisible staging: an APPENDed message is at once seen by
  * every client (that is the point: quota, indexes, SIS and IDLE sessions see it). So:
  *
- * - save() spools the body to a temp file (bounded memory, checked against `size`); nothing reaches
- *   the server, and a rolled-back or failed transaction leaves nothing behind;
+ * - save() spools the body to the transaction's spool file (bounded memory, checked against `size`);
+ *   nothing reaches the server. The spool file is unlinked as soon as it is open, so it holds no name
+ *   on disk: a rolled-back, failed or killed (SIGKILL) restore leaves no copy of anyone's mail in the
+ *   temp directory;
  * - commit() APPENDs the spooled messages in save order with their flags, keywords and INTERNALDATE
  *   and takes each UID from the UIDPLUS APPENDUID answer. A failure in the middle of commit leaves the
  *   messages APPENDed before it; a rerun of the restore finds them with countExisting and skips them.
@@ -12,12 +14,10 @@
  * - NO [TRYCREATE] (mailbox deleted meanwhile): the mailbox is created and the APPEND retried once.
  * UIDs and GUIDs cannot be chosen: the server assigns them.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { fromSystemError, IntegrityError, isMailvaultError, UsageError } from '../../core/errors.js';
 import type { CommitResult, MailboxInfo, SaveMetadata, SavedMessage, SaveTransaction } from '../types.js';
 import type { ImapSession } from './connection.js';
@@ -25,8 +25,31 @@ import { mapImapError } from './error-mapping.js';
 import { assertUsable } from './session-calls.js';
 
 interface Spooled {
-  file: string;
+  /** Where the body starts in the spool file. */
+  offset: number;
   meta: SaveMetadata;
+}
+
+/**
+ * A temp file with no name: created in a private directory, then the file and the directory are
+ * removed at once, and the open handle is all that is left. The kernel frees it when the handle is
+ * closed, also when the process is killed.
+ */
+async function openAnonymousSpool(mailbox: string): Promise<FileHandle> {
+  let dir: string;
+  try {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'mailvault-imap-'));
+  } catch (err) {
+    throw fromSystemError(err, 'create a spool directory for IMAP APPEND', { path: os.tmpdir(), mailbox });
+  }
+  const file = path.join(dir, 'spool');
+  try {
+    return await open(file, 'wx+', 0o600);
+  } catch (err) {
+    throw fromSystemError(err, 'create a spool file for IMAP APPEND', { path: file, mailbox });
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
 }
 
 export interface ImapSaveHooks {
@@ -36,7 +59,10 @@ export interface ImapSaveHooks {
 
 export class ImapSaveTransaction implements SaveTransaction {
   private readonly spooled: Spooled[] = [];
-  private spoolDir: string | null = null;
+  /** The unnamed spool file (openAnonymousSpool), opened by the first save(). */
+  private spool: FileHandle | null = null;
+  /** Bytes used in the spool: a save that fails leaves its bytes past this, to be overwritten. */
+  private spoolEnd = 0;
   private done = false;
 
   constructor(
@@ -52,31 +78,32 @@ export class ImapSaveTransaction implements SaveTransaction {
 
   async save(meta: SaveMetadata, body: Readable): Promise<SavedMessage> {
     this.check();
-    try {
-      this.spoolDir ??= await mkdtemp(path.join(os.tmpdir(), 'mailvault-imap-'));
-    } catch (err) {
-      throw fromSystemError(err, 'create a spool directory for IMAP APPEND', { path: os.tmpdir(), mailbox: this.mailbox.name });
-    }
-    const file = path.join(this.spoolDir, `${this.spooled.length}.eml`);
+    this.spool ??= await openAnonymousSpool(this.mailbox.name);
+    const spool = this.spool;
+    const offset = this.spoolEnd;
     let count = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        count += chunk.length;
-        cb(null, chunk);
-      },
-    });
     try {
-      await pipeline(body, counter, createWriteStream(file, { mode: 0o600 }));
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        // Read to the end whatever its length, but write no byte past `size`: a wrong size must not
+        // fill the disk before it is found.
+        if (count + chunk.length <= meta.size) {
+          let done = 0;
+          while (done < chunk.length) {
+            const { bytesWritten } = await spool.write(chunk, done, chunk.length - done, offset + count + done);
+            done += bytesWritten;
+          }
+        }
+        count += chunk.length;
+      }
     } catch (err) {
-      await rm(file, { force: true }).catch(() => undefined);
       if (isMailvaultError(err)) throw err;
-      throw fromSystemError(err, 'spool a message for IMAP APPEND', { path: file, mailbox: this.mailbox.name });
+      throw fromSystemError(err, 'spool a message for IMAP APPEND', { path: os.tmpdir(), mailbox: this.mailbox.name });
     }
     if (count !== meta.size) {
-      await rm(file, { force: true }).catch(() => undefined);
       throw new IntegrityError(`message body for mailbox "${this.mailbox.name}" has ${count} bytes, expected ${meta.size}`, { mailbox: this.mailbox.name });
     }
-    this.spooled.push({ file, meta });
+    this.spoolEnd = offset + count;
+    this.spooled.push({ offset, meta });
     return { uid: null, guid: null };
   }
 
@@ -89,13 +116,10 @@ export class ImapSaveTransaction implements SaveTransaction {
       for (const [i, s] of this.spooled.entries()) {
         const what = `append message ${i + 1} of ${this.spooled.length} to`;
         assertUsable(this.session, { what, mailbox: this.mailbox.name });
-        const bytes = await readFile(s.file).catch((err: unknown) => {
-          throw fromSystemError(err, 'read a spooled message', { path: s.file, mailbox: this.mailbox.name });
-        });
+        const bytes = await this.readSpooled(s);
         const result = await this.appendOnce(bytes, s.meta, what, i);
         if (result.uid) uids.push(result.uid);
         if (result.uidValidity) uidValidity = Number(result.uidValidity);
-        await rm(s.file, { force: true });
       }
     } finally {
       await this.removeSpool();
@@ -130,8 +154,27 @@ export class ImapSaveTransaction implements SaveTransaction {
     await this.removeSpool();
   }
 
+  private async readSpooled(s: Spooled): Promise<Buffer> {
+    const spool = this.spool;
+    if (spool === null) throw new UsageError('the IMAP save transaction has no spool file', { mailbox: this.mailbox.name });
+    const bytes = Buffer.allocUnsafe(s.meta.size);
+    let done = 0;
+    try {
+      while (done < bytes.length) {
+        const { bytesRead } = await spool.read(bytes, done, bytes.length - done, s.offset + done);
+        if (bytesRead === 0) throw Object.assign(new Error(`the spool file ended after ${s.offset + done} bytes`), { code: 'EIO' });
+        done += bytesRead;
+      }
+    } catch (err) {
+      throw fromSystemError(err, 'read a spooled message back', { path: os.tmpdir(), mailbox: this.mailbox.name });
+    }
+    return bytes;
+  }
+
   private async removeSpool(): Promise<void> {
-    if (this.spoolDir) await rm(this.spoolDir, { recursive: true, force: true }).catch(() => undefined);
-    this.spoolDir = null;
+    const spool = this.spool;
+    this.spool = null;
+    this.spoolEnd = 0;
+    await spool?.close().catch(() => undefined);
   }
 }

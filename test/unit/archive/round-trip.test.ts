@@ -160,15 +160,16 @@ test('writer: a body failing before its first byte writes nothing; the writer go
   t.is(bodies.get(3)!.toString(), 'fine');
 });
 
-test('abort destroys the output and removes the TOC spool', async (t) => {
+test('the TOC spool has no name on disk; abort destroys the output and closes the spool', async (t) => {
   const { existsSync } = await import('node:fs');
   const { writer, out } = await newWriter();
-  const spoolDir = (writer as unknown as { tocDir: string }).tocDir;
-  t.true(existsSync(spoolDir));
+  const internals = writer as unknown as { tocDir: string; tocSpool: unknown };
+  t.false(existsSync(internals.tocDir), 'a killed backup would leave the TOC in the temp directory');
+  t.not(internals.tocSpool, null);
   await writer.writeUser({ user: 'u', subscriptions: [] });
   await writer.abort(new Error('stop'));
   t.true(out.stream.destroyed);
-  t.false(existsSync(spoolDir));
+  t.is(internals.tocSpool, null);
   await t.throwsAsync(writer.writeUser({ user: 'v', subscriptions: [] }), { instanceOf: UsageError, message: /failed earlier \(stop\)/ });
 });
 
