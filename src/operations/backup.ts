@@ -8,14 +8,14 @@ import { pipeline } from 'node:stream/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { isoFromUnixSeconds } from '../archive/iso-time.js';
 import type { DumpWriter } from '../archive/writer.js';
-import type { MessageInput } from '../archive/records.js';
+import type { MailboxRecord, MessageInput } from '../archive/records.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageSource } from '../storage/types.js';
 import { MailvaultError, UnexpectedError, InterruptedError } from '../core/errors.js';
 import { writerParts, splitMessage, type SplitOptions } from './attachments.js';
 import { mailboxMatcher } from './selection.js';
 import { SummaryTap, summaryOf } from './message-summary.js';
 import { describeChange, flagTableChunks, fullPlan, scanMailbox, wantsBody, type IncrementalPlanner, type MailboxChange, type MailboxPlan } from './incremental.js';
-import type { CursorRecorder } from './cursors.js';
+import { UidSequence, type CursorRecorder, type MailboxCursor } from './cursors.js';
 import { skipUnreadableItems, type ItemErrorPolicy, type ProgressCallback, type SkippedItem } from './progress.js';
 
 export interface BackupOptions {
@@ -97,7 +97,7 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
       continue;
     }
     try {
-      const mailboxes = (await source.listMailboxes()).filter((m) => wantMailbox(m.name)).sort((a, b) => byteOrder(a.name, b.name));
+      const mailboxes = (await listForBackup(source)).filter((m) => wantMailbox(m.name)).sort((a, b) => byteOrder(a.name, b.name));
       const subscriptions = await source.listSubscriptions();
       const subscribed = new Set(subscriptions);
       await writer.writeUser({ user, subscriptions });
@@ -158,6 +158,11 @@ async function backupMailbox(
     summary.mailboxes++;
     return;
   }
+  const base = planner?.unchanged(mailbox) ?? null;
+  if (base !== null) {
+    await writeUnchangedMailbox(user, record, base, writer, options, summary);
+    return;
+  }
   let plan: MailboxPlan = fullPlan();
   let reader;
   try {
@@ -175,7 +180,7 @@ async function backupMailbox(
     const scan = await scanMailbox(reader, plan, info.uidNext);
     const uidSet = scan.uidSet.toString();
     await writer.writeMailbox({ ...record, uidValidity: info.uidValidity, uidNext: info.uidNext, guid: info.guid, highestModseq: info.highestModseq, messageCount: info.messageCount, uidSet, ...(planner ? { reset: plan.reset } : {}) });
-    options.recorder?.add(user, { name: mailbox.name, guid: info.guid, uidValidity: info.uidValidity, uidNext: info.uidNext, highestModseq: info.highestModseq, uidSet });
+    options.recorder?.add(user, { name: mailbox.name, guid: info.guid, uidValidity: info.uidValidity, uidNext: info.uidNext, highestModseq: info.highestModseq, uidSet, changeToken: info.changeToken ?? null });
     if (planner) {
       for (const chunk of flagTableChunks(scan.flagEntries)) await writer.writeFlagTable(user, mailbox.name, chunk);
       summary.changes.push(describeChange(user, info, plan, scan));
@@ -221,6 +226,48 @@ async function backupMailbox(
   } finally {
     await reader.close();
   }
+}
+
+/**
+ * The mailboxes to back up. Where the driver can list them without reading their messages, that is
+ * used (each mailbox's state then comes from its reader, read once), with the change tokens an
+ * incremental compares; the record fields of a \NoSelect level are the same as listMailboxes() gives.
+ */
+async function listForBackup(source: MessageSource): Promise<MailboxInfo[]> {
+  if (source.listMailboxEntries === undefined) return await source.listMailboxes();
+  return (await source.listMailboxEntries()).map((e) => ({
+    name: e.name,
+    guid: null,
+    uidValidity: 0,
+    uidNext: 1,
+    highestModseq: null,
+    messageCount: 0,
+    specialUse: e.specialUse,
+    selectable: e.selectable,
+    changeToken: e.changeToken,
+  }));
+}
+
+/**
+ * An incremental's record of a mailbox whose change token is the one its base recorded: nothing in it
+ * changed, so it is not opened. Its state (UIDs, UIDNEXT, identity) is the base's, and it carries no
+ * message and no flag table; the cursor is recorded again, token included.
+ */
+async function writeUnchangedMailbox(
+  user: string,
+  record: Omit<MailboxRecord, 'type' | 'uidSet' | 'reset'>,
+  base: MailboxCursor,
+  writer: DumpWriter,
+  options: BackupOptions,
+  summary: BackupSummary,
+): Promise<void> {
+  const uidSet = base.uidSet ?? '';
+  const messageCount = UidSequence.parse(uidSet)?.size ?? 0;
+  await writer.writeMailbox({ ...record, guid: base.guid, uidValidity: base.uidValidity, uidNext: base.uidNext, highestModseq: base.highestModseq, messageCount, uidSet, reset: false });
+  options.recorder?.add(user, { ...base, name: record.name });
+  summary.changes.push({ user, mailbox: record.name, status: 'unchanged', renamedFrom: null, newMessages: 0, flagEntries: 0, expunged: 0 });
+  summary.mailboxes++;
+  options.onProgress?.({ phase: 'mailbox', user, mailbox: record.name, messages: summary.messages, bytes: summary.bytes });
 }
 
 const NO_EXTRA: Readonly<Record<string, string>> = Object.freeze({});

@@ -139,6 +139,11 @@ export interface MailboxCursor {
   readonly highestModseq: string | null;
   /** Sequence-set text of the UIDs present, or null where the base did not record it (a dump of mailvault 0.2 or older). */
   readonly uidSet: string | null;
+  /**
+   * The driver's change token for the mailbox as that run read it (storage MailboxEntry.changeToken),
+   * or null/absent. Kept in state files only: a mailbox whose token is unchanged is not read again.
+   */
+  readonly changeToken?: string | null;
 }
 
 /** The cursors of one run: the dump an incremental follows. */
@@ -172,6 +177,17 @@ export class UserCursors {
     }
   }
 
+  /**
+   * The base cursor of a mailbox that has not changed since: same name and the same change token (a
+   * token covers the mailbox's identity, so a renamed or re-created mailbox never matches), with the
+   * UID set recorded. undefined when there is none.
+   */
+  unchanged(name: string, changeToken: string | null | undefined): MailboxCursor | undefined {
+    if (changeToken === null || changeToken === undefined) return undefined;
+    const c = this.byName.get(name);
+    return c !== undefined && c.changeToken === changeToken && c.uidSet !== null ? c : undefined;
+  }
+
   find(mailbox: Pick<MailboxInfo, 'name' | 'guid'>): MailboxCursor | undefined {
     if (mailbox.guid) {
       const hit = this.byGuid.get(mailbox.guid);
@@ -201,9 +217,18 @@ function checkCursor(o: unknown, file: string): MailboxCursor {
     Number.isInteger(c['uidValidity']) &&
     Number.isInteger(c['uidNext']) &&
     (c['highestModseq'] === null || (typeof c['highestModseq'] === 'string' && /^[0-9]+$/.test(c['highestModseq']))) &&
-    (c['uidSet'] === null || (typeof c['uidSet'] === 'string' && UidSequence.parse(c['uidSet']) !== null));
+    (c['uidSet'] === null || (typeof c['uidSet'] === 'string' && UidSequence.parse(c['uidSet']) !== null)) &&
+    (c['changeToken'] === undefined || c['changeToken'] === null || typeof c['changeToken'] === 'string');
   if (!ok) throw badState(file, `a mailbox entry is malformed: ${JSON.stringify(o).slice(0, 200)}`);
-  return { name: c['name'] as string, guid: c['guid'] as string | null, uidValidity: c['uidValidity'] as number, uidNext: c['uidNext'] as number, highestModseq: c['highestModseq'] as string | null, uidSet: c['uidSet'] as string | null };
+  return {
+    name: c['name'] as string,
+    guid: c['guid'] as string | null,
+    uidValidity: c['uidValidity'] as number,
+    uidNext: c['uidNext'] as number,
+    highestModseq: c['highestModseq'] as string | null,
+    uidSet: c['uidSet'] as string | null,
+    ...(typeof c['changeToken'] === 'string' ? { changeToken: c['changeToken'] } : {}),
+  };
 }
 
 /** Parses state-file text. */

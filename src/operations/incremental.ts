@@ -256,7 +256,13 @@ export class IncrementalPlanner {
     readonly hasCursorSource: boolean,
   ) {}
 
-  forUser(user: string): { cursors: UserCursors | null; matched: Set<MailboxCursor>; plan(info: MailboxInfo, hasModseq: boolean): MailboxPlan; deleted(): MailboxCursor[] } {
+  forUser(user: string): {
+    cursors: UserCursors | null;
+    matched: Set<MailboxCursor>;
+    plan(info: MailboxInfo, hasModseq: boolean): MailboxPlan;
+    unchanged(mailbox: { readonly name: string; readonly changeToken?: string | null }): MailboxCursor | null;
+    deleted(): MailboxCursor[];
+  } {
     const cursors = this.hasCursorSource ? (userCursors(this.spec.base, user) ?? null) : null;
     const matched = new Set<MailboxCursor>();
     const since = this.spec.since;
@@ -267,6 +273,11 @@ export class IncrementalPlanner {
         const p = planMailbox(info, cursors, hasModseq, since);
         if (p.base) matched.add(p.base);
         return p;
+      },
+      unchanged(mailbox) {
+        const c = cursors?.unchanged(mailbox.name, mailbox.changeToken) ?? null;
+        if (c !== null) matched.add(c);
+        return c;
       },
       deleted: () => deletedSince(cursors, matched),
     };

@@ -57,6 +57,25 @@ export interface MailboxInfo {
   readonly specialUse: readonly SpecialUse[];
   /** false for a \NoSelect parent that exists only as a hierarchy level. */
   readonly selectable: boolean;
+  /**
+   * See MailboxEntry.changeToken. Where a reader gives it, it was taken before the reader listed the
+   * messages, so a later run with the same token sees what this reader saw.
+   */
+  readonly changeToken?: string | null;
+}
+
+/** A mailbox as listed without reading its messages (MessageSource.listMailboxEntries). */
+export interface MailboxEntry {
+  readonly name: string;
+  readonly specialUse: readonly SpecialUse[];
+  readonly selectable: boolean;
+  /**
+   * Opaque, driver-specific: it changes whenever the mailbox's messages, flags, keywords or UIDs may
+   * have changed, so two equal tokens from the same store mean that nothing a backup reads has changed.
+   * null where the driver cannot tell, and where the mailbox changed so recently that the file
+   * system's timestamps could still miss a change (they come from a coarse clock).
+   */
+  readonly changeToken: string | null;
 }
 
 export interface MessageInfo {
@@ -138,6 +157,12 @@ export interface MessageSource {
   readonly user: string;
   /** All mailboxes (selectable and \NoSelect), sorted by name in UTF-8 byte order. */
   listMailboxes(): Promise<MailboxInfo[]>;
+  /**
+   * Optional, cheap: the same mailboxes as listMailboxes() without reading any mailbox's messages, each
+   * with its change token. A backup uses it to list, and an incremental to skip a mailbox whose token
+   * is the one its base recorded.
+   */
+  listMailboxEntries?(): Promise<MailboxEntry[]>;
   /** Subscribed mailbox names (UTF-8, "/"), sorted; may name mailboxes that do not exist. */
   listSubscriptions(): Promise<string[]>;
   /** Throws StorageNotFoundError if the mailbox does not exist. */

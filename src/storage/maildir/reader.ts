@@ -22,6 +22,7 @@ import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, Syste
 import { baseName, filenameSize, isMessageFileName, parseInfo } from './filename.js';
 import { KeywordMap, readKeywords } from './keywords.js';
 import type { MailboxPaths } from './mailbox-names.js';
+import { maildirChangeToken } from './change-token.js';
 import { MaildirListing } from './listing.js';
 import type { UidlistRecord } from './uidlist.js';
 
@@ -65,6 +66,8 @@ export interface MailboxState {
 /** Read uidlist, keywords and directory listing of a mailbox. */
 export async function loadMailboxState(paths: MailboxPaths, user: string): Promise<MailboxState> {
   const ctx = { user, mailbox: paths.name };
+  // Before the listing: a change while it is read then shows in the next run's token.
+  const changeToken = maildirChangeToken(path.join(paths.controlDir, UIDLIST_FILE), path.join(paths.controlDir, KEYWORDS_FILE), paths.mailDir);
   const listing = MaildirListing.load(path.join(paths.controlDir, UIDLIST_FILE), paths.mailDir, ctx);
   const { map: keywords } = await readKeywords(path.join(paths.controlDir, KEYWORDS_FILE));
   const info: MailboxInfo = {
@@ -76,6 +79,7 @@ export async function loadMailboxState(paths: MailboxPaths, user: string): Promi
     messageCount: listing.messageCount,
     specialUse: [],
     selectable: true,
+    changeToken,
   };
   return { paths, listing, keywords, info };
 }

@@ -9,6 +9,7 @@ import { StorageCorruptError, StorageNotFoundError, UsageError, fromSystemError 
 import type {
   CreateMailboxOptions,
   DriverCapabilities,
+  MailboxEntry,
   MailboxInfo,
   MailboxReader,
   MailStore,
@@ -17,7 +18,8 @@ import type {
 import { acquireDotlock } from './lock.js';
 import { compareUtf8, normalizeMailboxName, type MailboxPaths, type MaildirNaming } from './mailbox-names.js';
 import { createFile, makeDirs, writeFileAtomic, type CreatePermissions } from './permissions.js';
-import { MaildirMailboxReader, UIDLIST_FILE, loadMailboxState, scanMailDirs, type MailboxState } from './reader.js';
+import { maildirChangeToken } from './change-token.js';
+import { KEYWORDS_FILE, MaildirMailboxReader, UIDLIST_FILE, loadMailboxState, scanMailDirs, type MailboxState } from './reader.js';
 import { MaildirSaveTransaction } from './save.js';
 import { addSubscriptions, readSubscriptions } from './subscriptions.js';
 import { formatUidlistHeader, formatUidlistRecord, parseUidlistHeader, readUidlist } from './uidlist.js';
@@ -115,6 +117,16 @@ export class MaildirStore implements MailStore {
         if (!(e instanceof StorageCorruptError)) throw e;
         out.push({ name: m.paths.name, guid: null, uidValidity: 0, uidNext: 1, highestModseq: null, messageCount: 0, specialUse: [], selectable: true });
       }
+    }
+    return out;
+  }
+
+  async listMailboxEntries(): Promise<MailboxEntry[]> {
+    const out: MailboxEntry[] = [];
+    for (const m of await this.naming.list()) {
+      const { paths } = m;
+      const changeToken = m.selectable ? maildirChangeToken(path.join(paths.controlDir, UIDLIST_FILE), path.join(paths.controlDir, KEYWORDS_FILE), paths.mailDir) : null;
+      out.push({ name: paths.name, specialUse: [], selectable: m.selectable, changeToken });
     }
     return out;
   }

@@ -1,0 +1,146 @@
+/**
+ * An incremental does not open a mailbox whose change token (storage MailboxEntry.changeToken) is the
+ * one its base recorded in the state file, and a chain with such mailboxes still restores the live
+ * state. Runs the real Maildir driver on a temp directory.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { DumpWriter } from '../../../src/archive/writer.js';
+import { readDump } from '../../../src/archive/reader.js';
+import { backup, defaultBackupOptions, type BackupSummary } from '../../../src/operations/backup.js';
+import { readChainLinks, restoreChain } from '../../../src/operations/chain.js';
+import { CursorRecorder, type CursorState } from '../../../src/operations/cursors.js';
+import { IncrementalPlanner } from '../../../src/operations/incremental.js';
+import { defaultRestoreOptions } from '../../../src/operations/restore.js';
+import { parseLocation } from '../../../src/storage/location.js';
+import { SETTLE_MS } from '../../../src/storage/maildir/change-token.js';
+import { openMaildirStore } from '../../../src/storage/maildir/index.js';
+import { MemoryStore, createMemoryStoreData } from '../../../src/storage/memory/index.js';
+import type { MailStore, MessageSource } from '../../../src/storage/types.js';
+
+async function tempDir(t: ExecutionContext): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mv-unchanged-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function openStore(root: string): Promise<MailStore> {
+  return openMaildirStore(parseLocation(`maildir:${root}/Maildir`, { user: 'alice', home: root }), 'alice', { create: true, hostname: 'testhost', lockTimeoutMs: 2000 });
+}
+
+const body = (n: number): Buffer => Buffer.from(`Subject: m${n}\nMessage-ID: <m${n}@x>\n\nbody ${n}\n`);
+
+async function populate(root: string): Promise<void> {
+  const store = await openStore(root);
+  await store.createMailbox({ name: 'Old' });
+  for (const box of ['INBOX', 'Old']) {
+    const tx = await store.beginSave(box);
+    for (let i = 1; i <= 3; i++) await tx.save({ flags: i === 1 ? ['\\Seen'] : [], keywords: [], internalDate: 1_700_000_000 + i, size: body(i).length }, Readable.from([body(i)]));
+    await tx.commit();
+  }
+  await store.subscribe(['Old']);
+  await store.close();
+}
+
+/** Wait until every file-system time of the store is older than the settle time of change tokens. */
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, SETTLE_MS + 200));
+
+interface Dumped {
+  file: string;
+  state: CursorState;
+  opened: string[];
+  summary: BackupSummary;
+}
+
+async function dump(root: string, dir: string, base: CursorState | null, name: string): Promise<Dumped> {
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  const runId = randomUUID();
+  const created = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const writer = await DumpWriter.create(out, { creator: 't', created, runId, kind: base ? 'incremental' : 'full', base: base ? { runId: base.runId, created: base.created } : null, source: { driver: 'maildir', location: root, host: 't' }, options: {} });
+  const recorder = new CursorRecorder(runId, created);
+  const opened: string[] = [];
+  const openSource = async (): Promise<MessageSource> => {
+    const s = await openStore(root);
+    return {
+      driverName: s.driverName,
+      capabilities: s.capabilities,
+      user: s.user,
+      listMailboxes: () => s.listMailboxes(),
+      listMailboxEntries: () => s.listMailboxEntries!(),
+      listSubscriptions: () => s.listSubscriptions(),
+      openMailbox: (n) => {
+        opened.push(n);
+        return s.openMailbox(n);
+      },
+      close: () => s.close(),
+    };
+  };
+  const summary = await backup(['alice'], openSource, writer, defaultBackupOptions({ recorder, ...(base ? { incremental: new IncrementalPlanner({ since: 0, sinceIso: '', interpretation: '', base }, true) } : {}) }));
+  await writer.finish();
+  const file = path.join(dir, name);
+  await fs.writeFile(file, Buffer.concat(chunks));
+  return { file, state: recorder.state(), opened, summary };
+}
+
+async function entryTypes(file: string): Promise<string[]> {
+  const types: string[] = [];
+  for await (const e of readDump(createReadStream(file), { wantBody: () => false })) types.push(e.type);
+  return types;
+}
+
+/** Names, identity, UIDs, flags and bodies, read through a driver. */
+async function fingerprint(store: MessageSource): Promise<string[]> {
+  const out: string[] = [];
+  for (const m of await store.listMailboxes()) {
+    const reader = await store.openMailbox(m.name);
+    out.push(`${m.name} ${reader.info.guid} ${reader.info.uidValidity} next=${reader.info.uidNext}`);
+    for await (const msg of reader.messages()) {
+      const chunks: Buffer[] = [];
+      for await (const c of await reader.openMessage(msg)) chunks.push(c as Buffer);
+      out.push(`${m.name} ${msg.uid} ${msg.flags.join(',')} ${msg.keywords.join(',')} ${Buffer.concat(chunks).toString('base64')}`);
+    }
+    await reader.close();
+  }
+  return [...out, `subs ${(await store.listSubscriptions()).join(',')}`];
+}
+
+test('an unchanged Maildir mailbox is not opened by the incremental; the chain restores the live state', async (t) => {
+  const root = await tempDir(t);
+  const dir = await tempDir(t);
+  await populate(root);
+  await settle();
+  const full = await dump(root, dir, null, 'full.mvd');
+  t.deepEqual(full.opened, ['INBOX', 'Old']);
+  t.true(full.state.users['alice']!.every((c) => typeof c.changeToken === 'string'), 'a settled mailbox has a token');
+
+  const same = await dump(root, dir, full.state, 'same.mvd');
+  t.deepEqual(same.opened, [], 'nothing changed: no mailbox is opened');
+  t.deepEqual(same.summary.changes.map((c) => `${c.mailbox}:${c.status}`), ['INBOX:unchanged', 'Old:unchanged']);
+  t.deepEqual((await entryTypes(same.file)).filter((x) => x === 'message' || x === 'flags'), [], 'no message and no flag table');
+  t.deepEqual(same.state.users['alice'], full.state.users['alice'], 'the cursors carry over, tokens included');
+
+  // Flag a message of Old as Dovecot does (a rename in cur/), after a clock tick.
+  await new Promise((r) => setTimeout(r, 25));
+  const cur = path.join(root, 'Maildir', '.Old', 'cur');
+  const [first] = (await fs.readdir(cur)).sort();
+  await fs.rename(path.join(cur, first!), path.join(cur, first!.replace(/:2,([A-Z]*)$/, (_m, f: string) => `:2,${[...f, 'F'].sort().join('')}`)));
+  const inc = await dump(root, dir, same.state, 'inc.mvd');
+  t.deepEqual(inc.opened, ['Old'], 'only the changed mailbox is read');
+  t.deepEqual(inc.summary.changes.map((c) => `${c.mailbox}:${c.status}`), ['INBOX:unchanged', 'Old:changed']);
+  t.is(inc.state.users['alice']!.find((c) => c.name === 'Old')!.changeToken, null, 'changed just now: no token, read again next time');
+
+  const target = createMemoryStoreData();
+  const summary = await restoreChain(await readChainLinks([full.file, same.file, inc.file]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
+  t.is(summary.missingCount, 0);
+  const live = await openStore(root);
+  const want = await fingerprint(live);
+  t.deepEqual(await fingerprint(new MemoryStore('alice', target)), want);
+  t.true(want.some((l) => /^Old \d+ \\Flagged,\\Seen /.test(l)), 'the flag change is in the live state the restore matched');
+});
