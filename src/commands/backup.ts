@@ -118,6 +118,11 @@ ${exitStatusHelp()}`;
       if (summary.messagesAsParts > 0) note(`backup: ${summary.messagesAsParts} messages with attachments stored once: ${summary.blobs} distinct attachments, ${formatBytes(summary.blobBytes)}`);
       if (since) {
         note(`backup: incremental since ${since.interpretation}${base ? `; base run ${base.runId}` : '; no cursors: new = saved at or after that time, full flag tables, expunges derived from the UID sets'}`);
+        const unchanged = summary.changes.filter((c) => c.status === 'unchanged');
+        if (unchanged.length > 0) {
+          const notRead = unchanged.filter((c) => c.notRead === true).length;
+          note(`backup: ${unchanged.length} mailboxes unchanged${notRead > 0 ? ` (${notRead} not read: same change token as in the base)` : ''}`);
+        }
         for (const c of summary.changes) {
           if (c.status === 'unchanged') continue;
           const what = c.status === 'reset' ? 'UIDVALIDITY changed: whole mailbox again' : c.status === 'new' ? 'new mailbox: whole' : c.status === 'deleted' ? 'deleted' : `${c.newMessages} new, ${c.flagEntries} flag entries${c.expunged !== null ? `, ${c.expunged} expunged` : ''}`;

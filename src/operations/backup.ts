@@ -265,7 +265,7 @@ async function writeUnchangedMailbox(
   const messageCount = UidSequence.parse(uidSet)?.size ?? 0;
   await writer.writeMailbox({ ...record, guid: base.guid, uidValidity: base.uidValidity, uidNext: base.uidNext, highestModseq: base.highestModseq, messageCount, uidSet, reset: false });
   options.recorder?.add(user, { ...base, name: record.name });
-  summary.changes.push({ user, mailbox: record.name, status: 'unchanged', renamedFrom: null, newMessages: 0, flagEntries: 0, expunged: 0 });
+  summary.changes.push({ user, mailbox: record.name, status: 'unchanged', renamedFrom: null, newMessages: 0, flagEntries: 0, expunged: 0, notRead: true });
   summary.mailboxes++;
   options.onProgress?.({ phase: 'mailbox', user, mailbox: record.name, messages: summary.messages, bytes: summary.bytes });
 }

@@ -226,6 +226,8 @@ export interface MailboxChange {
   readonly flagEntries: number;
   /** UIDs of the base no longer present (null when the base recorded no UID set). */
   readonly expunged: number | null;
+  /** Unchanged by its change token: the mailbox was not read at all. */
+  readonly notRead?: boolean;
 }
 
 /** Describes one mailbox of an incremental for the summary. */

@@ -87,6 +87,25 @@ if (requireDovecot(test)) {
     const r2 = await restoreInto(t, [full, inc2]);
     t.is(r2.code, 0, r2.stderr);
     assertSameUser(t, comparable(await fingerprintUser(dv, r2.target.name)), comparable(live), 'full + incremental from --state-file');
+
+    // Once the store has settled (change tokens need file times older than 2 s), an incremental
+    // records each mailbox's token; the next one, with nothing changed, reads no mailbox at all.
+    await sleep(2200);
+    const sis = profile === 'sdbox' ? ['--attachment-dir', dv.attachmentDir] : [];
+    const inc3 = path.join(dv.dir, `${src.name}-inc3.mvd`);
+    await backup(t, users, src.name, inc3, ['--since', `@${state}`, '--state-file', state, ...sis]);
+    const inc4 = path.join(dv.dir, `${src.name}-inc4.mvd`);
+    const quiet = await runCli(['backup', '--users-file', users, '--user', src.name, '-o', inc4, '--json', '--since', `@${state}`, '--state-file', state, ...sis]);
+    t.is(quiet.code, 0, quiet.stderr);
+    const changes = (JSON.parse(quiet.stdout.toString()) as { changes: { mailbox: string; status: string; notRead?: boolean }[] }).changes;
+    t.true(changes.length > 0);
+    t.deepEqual(changes.filter((c) => c.status !== 'unchanged' || c.notRead !== true), [], 'every mailbox unchanged by its token, none read');
+    t.regex(quiet.stderr.toString(), /mailboxes unchanged \(\d+ not read/);
+    const listing = JSON.parse((await runCli(['list', inc4, '--json'])).stdout.toString());
+    t.is(listing.messages.length, 0);
+    const r4 = await restoreInto(t, [full, inc2, inc3, inc4]);
+    t.is(r4.code, 0, r4.stderr);
+    assertSameUser(t, comparable(await fingerprintUser(dv, r4.target.name)), comparable(live), 'full + incrementals, the last with every mailbox skipped by its token');
   });
 
   test('three incrementals; --at the second one restores the state after the second; an unchanged store gives no bodies', async (t) => {

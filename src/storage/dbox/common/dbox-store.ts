@@ -2,10 +2,12 @@
  * The read-only MessageSource shared by sdbox and mdbox: mailbox list, subscriptions, mailbox state
  * from the replayed index. A driver plugs in where its mailbox GUID lives and how messages are located.
  */
+import path from 'node:path';
 import { StorageCorruptError, StorageNotFoundError, UnsupportedLocationError } from '../../../core/errors.js';
 import { readDovecotIndex, type IndexSnapshot } from '../../dovecot-index/index.js';
 import type { MailLocation } from '../../location.js';
-import type { DriverCapabilities, MailboxInfo, MailboxReader, MessageSource } from '../../types.js';
+import { changeTokenOf, stampOf } from '../../change-token.js';
+import type { DriverCapabilities, MailboxEntry, MailboxInfo, MailboxReader, MessageSource } from '../../types.js';
 import { listDboxMailboxes, mailboxIndexDirs, mailboxMailDir, readDboxSubscriptions, type DboxMailboxEntry } from './mailbox-list.js';
 import { DboxMailboxReader, type DboxMessageLocator } from './mailbox-reader.js';
 
@@ -37,6 +39,23 @@ export function mailboxGuidFrom(snapshot: IndexSnapshot, ext: string): string | 
   if (!h || h.length < 20) return null;
   const g = h.subarray(4, 20);
   return g.every((b) => b === 0) ? null : g.toString('hex');
+}
+
+/**
+ * A dbox mailbox's change token (MailboxEntry.changeToken; rules in ../../change-token.ts): its index
+ * files, which every new message, flag or keyword change and expunge goes through (the log is appended
+ * to, rotated into .log.2, or the index rewritten), and the mailbox directory (message files added or
+ * removed). null where no index directory has an index yet.
+ */
+function dboxChangeToken(driver: string, indexDirs: readonly string[], mailDir: string): string | null {
+  let dir: string | undefined;
+  try {
+    dir = indexDirs.find((d) => stampOf(path.join(d, 'dovecot.index')) !== null || stampOf(path.join(d, 'dovecot.index.log')) !== null);
+  } catch {
+    return null;
+  }
+  if (dir === undefined) return null;
+  return changeTokenOf(`${driver}1`, [path.join(dir, 'dovecot.index'), path.join(dir, 'dovecot.index.log'), path.join(dir, 'dovecot.index.log.2'), mailDir]);
 }
 
 export class DboxStore implements MessageSource {
@@ -78,6 +97,15 @@ export class DboxStore implements MessageSource {
     return out;
   }
 
+  async listMailboxEntries(): Promise<MailboxEntry[]> {
+    return (await listDboxMailboxes(this.location)).map((entry) => ({
+      name: entry.name,
+      specialUse: [],
+      selectable: entry.selectable,
+      changeToken: entry.selectable ? dboxChangeToken(this.driver.name, mailboxIndexDirs(this.location, entry.storageParts), mailboxMailDir(this.location, entry.storageParts)) : null,
+    }));
+  }
+
   async listSubscriptions(): Promise<string[]> {
     return readDboxSubscriptions(this.location);
   }
@@ -97,8 +125,11 @@ export class DboxStore implements MessageSource {
 
   private async readState(entry: DboxMailboxEntry): Promise<{ info: MailboxInfo; snapshot: IndexSnapshot; mailDir: string; mailboxGuid: string | null }> {
     const mailDir = mailboxMailDir(this.location, entry.storageParts);
+    const indexDirs = mailboxIndexDirs(this.location, entry.storageParts);
+    // Before the index is read: a change while it is read then shows in the next run's token.
+    const changeToken = dboxChangeToken(this.driver.name, indexDirs, mailDir);
     let snapshot: IndexSnapshot | null = null;
-    for (const dir of mailboxIndexDirs(this.location, entry.storageParts)) {
+    for (const dir of indexDirs) {
       snapshot = await readDovecotIndex(dir);
       if (snapshot) break;
     }
@@ -119,6 +150,7 @@ export class DboxStore implements MessageSource {
       messageCount: snapshot.messages.length,
       specialUse: [],
       selectable: true,
+      changeToken,
     };
     return { info, snapshot, mailDir, mailboxGuid };
   }
