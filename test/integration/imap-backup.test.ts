@@ -109,6 +109,32 @@ function registerTests(): void {
     }
   });
 
+  test('backup --imap incrementals: a mailbox whose STATUS (CONDSTORE) is unchanged is not read; a flag change is carried', async (t) => {
+    const user = await dv.addUser(`i-${randomBytes(3).toString('hex')}`, 'sdbox');
+    const client = await connectImap(dv, user);
+    await createMailboxes(client, ['Quiet', 'Busy']);
+    for (const box of ['INBOX', 'Quiet', 'Busy']) for (let i = 0; i < 3; i++) await appendMessage(client, box, generateMessage(23, i).raw);
+    const imap = ['--imap', `imap://127.0.0.1:${dv.imapPort}`, '--master-user', dv.masterUser, '--user', user.name];
+    const env = { MAILVAULT_IMAP_PASSWORD: dv.masterPassword };
+    const state = path.join(work, `${user.name}.state.json`);
+    const full = await run([...imap, '--state-file', state, '-o', path.join(work, `${user.name}-full.mvd`)], env);
+    t.is(full.code, 0, full.stderr);
+    const idle = await run([...imap, '--since', `@${state}`, '--state-file', state, '-o', path.join(work, `${user.name}-idle.mvd`)], env);
+    t.is(idle.code, 0, idle.stderr);
+    t.regex(idle.stderr, /backup: 3 mailboxes unchanged \(3 not read/);
+
+    await storeFlags(client, 'Busy', [2], { add: ['\\Flagged'] });
+    await client.logout();
+    const incFile = path.join(work, `${user.name}-inc.mvd`);
+    const inc = await run([...imap, '--since', `@${state}`, '--state-file', state, '-o', incFile], env);
+    t.is(inc.code, 0, inc.stderr);
+    t.regex(inc.stderr, /backup: 2 mailboxes unchanged \(2 not read/);
+    t.regex(inc.stderr, /Busy: 0 new, 1 flag entries, 0 expunged/);
+    const flagged: string[] = [];
+    for await (const e of readDump(createReadStream(incFile))) if (e.type === 'flags') for (const x of e.record.entries) flagged.push(`${e.record.mailbox} ${x.uid} ${x.flags.join(',')}`);
+    t.deepEqual(flagged, ['Busy 2 \\Flagged']);
+  });
+
   test('backup --imap: a wrong password exits 77 and leaves no dump; no password source is a usage error', async (t) => {
     const user = await dv.addUser(`b-${randomBytes(3).toString('hex')}`, 'sdbox');
     const out = path.join(work, 'never.mvd');

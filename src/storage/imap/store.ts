@@ -11,6 +11,7 @@ import type {
   CreateMailboxOptions,
   DriverCapabilities,
   ExistenceProbe,
+  MailboxEntry,
   MailboxInfo,
   MailboxReader,
   MailStore,
@@ -103,7 +104,22 @@ export class ImapStore implements MailStore {
       messageCount: status?.messages ?? 0,
       specialUse,
       selectable,
+      changeToken: this.changeToken(status),
     };
+  }
+
+  /**
+   * The change token of a mailbox from its STATUS, where the server has CONDSTORE: HIGHESTMODSEQ grows
+   * with every flag or keyword change, expunge and new message (RFC 7162), so the same UIDVALIDITY,
+   * UIDNEXT, MESSAGES and HIGHESTMODSEQ on the same server mean nothing changed. null without it.
+   */
+  private changeToken(status: ListEntry['status'] | undefined): string | null {
+    if (!this.features.modseq || status?.highestModseq === undefined || status.uidValidity === undefined || status.uidNext === undefined || status.messages === undefined) return null;
+    return ['imap1', this.session.address.display, this.user, status.uidValidity.toString(), status.uidNext, status.messages, status.highestModseq.toString()].join(':');
+  }
+
+  async listMailboxEntries(): Promise<MailboxEntry[]> {
+    return (await this.listMailboxes()).map((m) => ({ name: m.name, specialUse: m.specialUse, selectable: m.selectable, changeToken: m.selectable ? (m.changeToken ?? null) : null }));
   }
 
   async listMailboxes(): Promise<MailboxInfo[]> {
