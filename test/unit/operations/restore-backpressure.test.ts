@@ -1,0 +1,57 @@
+// A restore whose dump reads faster than the sink commits holds at most two batches: the one being
+// committed and the one being filled. Before, every full batch queued its commit and the restore read
+// on, so a restore of 100k small messages held 89k pending messages (and 520 MiB of RSS) at once.
+import test from 'ava';
+import { Readable } from 'node:stream';
+import { defaultRestoreOptions, restore } from '../../../src/operations/restore.js';
+import { MemoryStore, createMemoryStoreData, type MemoryStoreData } from '../../../src/storage/memory/index.js';
+import type { CommitResult, SaveTransaction } from '../../../src/storage/types.js';
+import { contents, dumpOf, eml, T } from './restore-fixtures.js';
+
+/** A store whose commits take `delayMs`; counts the transactions begun and not yet committed. */
+class SlowCommitStore extends MemoryStore {
+  open = 0;
+  maxOpen = 0;
+  constructor(
+    user: string,
+    data: MemoryStoreData,
+    private readonly delayMs: number,
+  ) {
+    super(user, data);
+  }
+
+  override async beginSave(name: string): Promise<SaveTransaction> {
+    const tx = await super.beginSave(name);
+    this.open++;
+    this.maxOpen = Math.max(this.maxOpen, this.open);
+    const commit = tx.commit.bind(tx);
+    return Object.assign(tx, {
+      commit: async (): Promise<CommitResult> => {
+        await new Promise((r) => setTimeout(r, this.delayMs));
+        try {
+          return await commit();
+        } finally {
+          this.open--;
+        }
+      },
+    });
+  }
+}
+
+test('a slow sink holds at most two batches: the dump is read no faster than commits finish', async (t) => {
+  const source = createMemoryStoreData();
+  const store = new MemoryStore('alice', source);
+  await store.createMailbox({ name: 'INBOX', guid: 'ab'.repeat(16), uidValidity: 7 });
+  const tx = await store.beginSave('INBOX');
+  for (let uid = 1; uid <= 60; uid++) await tx.save({ uid, guid: `g${uid}`, flags: [], keywords: [], internalDate: T + uid, size: eml(uid, `m${uid}`).length }, Readable.from([eml(uid, `m${uid}`)]));
+  await tx.commit();
+  const dump = await dumpOf(source);
+
+  const target = createMemoryStoreData();
+  const sink = new SlowCommitStore('alice', target, 15);
+  const summary = await restore(Readable.from([dump]), async () => sink, defaultRestoreOptions({ commitEvery: 5 }));
+  t.is(summary.messages, 60);
+  t.true(sink.maxOpen <= 2, `${sink.maxOpen} transactions were open at once`);
+  t.is(sink.open, 0);
+  t.deepEqual(contents(target), contents(source));
+});
