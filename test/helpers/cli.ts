@@ -1,9 +1,9 @@
 /** Run the built CLI (bin/run.js) as a child process and collect exit code, stdout and stderr. */
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readdir, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, readdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir, type TempDirContext } from './temp.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const bin = path.join(projectRoot, 'bin', 'run.js');
@@ -28,9 +28,12 @@ export function runCli(args: string[], options: { input?: Buffer; cwd?: string; 
   });
 }
 
-/** A private copy of the demo store (demo/mail) with message mtimes set from their names, as the demo does. */
-export async function copyDemoStore(): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'mv-cli-'));
+/**
+ * A private copy of the demo store (demo/mail) with message mtimes set from their names, as the demo
+ * does, in a temp dir removed when the test `t` ends.
+ */
+export async function copyDemoStore(t: TempDirContext): Promise<string> {
+  const dir = await tempDir(t, 'mv-cli-');
   await cp(path.join(projectRoot, 'demo', 'mail'), path.join(dir, 'mail'), { recursive: true });
   const walk = async (d: string): Promise<void> => {
     for (const e of await readdir(d, { withFileTypes: true })) {

@@ -26,6 +26,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestFn } from 'ava';
+import { keepTestTmp } from './temp.js';
 
 export type DovecotProfile = 'maildir' | 'maildir-fs' | 'sdbox' | 'mdbox';
 
@@ -81,7 +82,7 @@ export interface DovecotInstance {
   doveadmOk(args: readonly string[], input?: Buffer): Promise<string>;
   /** The tail of the instance's log (for failure messages). */
   readLog(maxBytes?: number): Promise<string>;
-  /** Kills the master (master.pid), waits until the IMAP port is closed, removes the directory unless keepDir. */
+  /** Kills the master (master.pid), waits until the IMAP port is closed, removes the directory unless keepDir (or MAILVAULT_KEEP_DOVECOT=1 / MAILVAULT_KEEP_TEST_TMP=1). */
   stop(options?: { keepDir?: boolean }): Promise<void>;
 }
 
@@ -386,6 +387,8 @@ export async function startDovecot(options: StartDovecotOptions = {}): Promise<D
   if (!started) {
     const log = await readFile(path.join(dir, 'log', 'dovecot.log'), 'utf8').catch(() => '');
     await killMaster(dir);
+    await killLeftovers(instanceName);
+    if (!keepInstanceDir()) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     throw new Error(`cannot start Dovecot in ${dir}: ${lastError}\n--- log ---\n${log.slice(-4000)}`);
   }
 
@@ -434,10 +437,15 @@ export async function startDovecot(options: StartDovecotOptions = {}): Promise<D
       await killLeftovers(instanceName);
       const deadline = Date.now() + 10_000;
       while (Date.now() < deadline && (await canConnect(imapPort))) await sleep(50);
-      if (!stopOptions.keepDir && process.env.MAILVAULT_KEEP_DOVECOT !== '1') await rm(dir, { recursive: true, force: true });
+      if (!stopOptions.keepDir && !keepInstanceDir()) await rm(dir, { recursive: true, force: true });
     },
   };
   return instance;
+}
+
+/** Instance directories are kept for debugging with MAILVAULT_KEEP_DOVECOT=1 or MAILVAULT_KEEP_TEST_TMP=1. */
+function keepInstanceDir(): boolean {
+  return process.env.MAILVAULT_KEEP_DOVECOT === '1' || keepTestTmp;
 }
 
 async function readMasterPid(dir: string): Promise<number | null> {

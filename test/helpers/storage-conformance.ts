@@ -3,7 +3,7 @@
  * factory (`storageConformance('maildir', factory)`), and so does the memory driver, which keeps the
  * suite itself honest and fast.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Readable } from 'node:stream';
 import type { MailStore, MessageInfo, SaveMetadata } from '../../src/storage/types.js';
 import { IntegrityError, MailvaultError } from '../../src/core/errors.js';
@@ -37,11 +37,12 @@ async function all(store: MailStore, box: string): Promise<{ info: MessageInfo; 
   return out;
 }
 
-export function storageConformance(name: string, factory: () => Promise<ConformanceFixture>): void {
+/** `factory` gets the running test's `t` (e.g. for a temp dir removed when that test ends). */
+export function storageConformance(name: string, factory: (t: ExecutionContext) => Promise<ConformanceFixture>): void {
   const t0 = (title: string): string => `${name} conformance › ${title}`;
 
   test(t0('a created mailbox keeps the GUID and UIDVALIDITY it was given, nested and non-ASCII names included'), async (t) => {
-    const { store, reopen } = await factory();
+    const { store, reopen } = await factory(t);
     for (const [i, n] of ['INBOX', 'Archive/2025', 'Entwürfe/Sub', 'R&D', 'Ünïcødé ✓'].entries()) {
       await store.createMailbox({ name: n, guid: `${(i + 1).toString(16).padStart(2, '0')}${'5a'.repeat(15)}`, uidValidity: 1000 + i });
     }
@@ -59,7 +60,7 @@ export function storageConformance(name: string, factory: () => Promise<Conforma
   });
 
   test(t0('saved messages appear after commit with the chosen UID, GUID, flags, keywords, INTERNALDATE and bytes'), async (t) => {
-    const { store, reopen } = await factory();
+    const { store, reopen } = await factory(t);
     await store.createMailbox({ name: 'INBOX', uidValidity: 7 });
     const tx = await store.beginSave('INBOX');
     await tx.save(meta(1, { uid: 3, guid: 'g-three', flags: ['\\Seen', '\\Flagged'], keywords: ['$Label1', 'Work'] }), Readable.from([body(1)]));
@@ -82,7 +83,7 @@ export function storageConformance(name: string, factory: () => Promise<Conforma
   });
 
   test(t0('a requested UID below UIDNEXT is not reused: the message gets a new one'), async (t) => {
-    const { store, reopen } = await factory();
+    const { store, reopen } = await factory(t);
     await store.createMailbox({ name: 'INBOX', uidValidity: 7 });
     let tx = await store.beginSave('INBOX');
     await tx.save(meta(1, { uid: 5 }), Readable.from([body(1)]));
@@ -96,7 +97,7 @@ export function storageConformance(name: string, factory: () => Promise<Conforma
   });
 
   test(t0('rollback leaves nothing, and a consumed transaction refuses further use'), async (t) => {
-    const { store, reopen } = await factory();
+    const { store, reopen } = await factory(t);
     await store.createMailbox({ name: 'INBOX' });
     const tx = await store.beginSave('INBOX');
     await tx.save(meta(1), Readable.from([body(1)]));
@@ -107,7 +108,7 @@ export function storageConformance(name: string, factory: () => Promise<Conforma
   });
 
   test(t0('a body shorter or longer than declared is an IntegrityError and is not saved'), async (t) => {
-    const { store, reopen } = await factory();
+    const { store, reopen } = await factory(t);
     await store.createMailbox({ name: 'INBOX' });
     const tx = await store.beginSave('INBOX');
     await t.throwsAsync(tx.save(meta(1, { size: body(1).length + 5 }), Readable.from([body(1)])), { instanceOf: IntegrityError });
@@ -120,7 +121,7 @@ export function storageConformance(name: string, factory: () => Promise<Conforma
   });
 
   test(t0('an empty mailbox can take a new identity; UIDNEXT can be raised, never lowered'), async (t) => {
-    const { store, reopen } = await factory();
+    const { store, reopen } = await factory(t);
     await store.createMailbox({ name: 'INBOX', uidValidity: 1 });
     if (store.resetMailboxIdentity) {
       await store.resetMailboxIdentity('INBOX', { uidValidity: 4242, guid: 'c0ffee'.padEnd(32, '0') });
@@ -145,7 +146,7 @@ export function storageConformance(name: string, factory: () => Promise<Conforma
   });
 
   test(t0('subscriptions are added, kept and listed sorted; GUIDs are listed per message'), async (t) => {
-    const { store, reopen } = await factory();
+    const { store, reopen } = await factory(t);
     await store.createMailbox({ name: 'INBOX' });
     await store.createMailbox({ name: 'Work/Projects' });
     await store.subscribe(['Work/Projects', 'Entwürfe']);

@@ -6,10 +6,10 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { copyDemoStore, runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 function mount(dir: string, size: string, remount = false): boolean {
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `${remount ? 'remount,' : ''}size=${size}`, 'tmpfs', dir], { encoding: 'utf8' });
@@ -21,8 +21,8 @@ if (!isRoot) {
   test.skip('disk-full tests need root to mount a small tmpfs', () => undefined);
 } else {
   test.serial('backup onto a full disk: exit 73 naming the cause, no dump file left', async (t) => {
-    const dir = await copyDemoStore();
-    const full = await mkdtemp(path.join(tmpdir(), 'mv-full-'));
+    const dir = await copyDemoStore(t);
+    const full = await tempDir(t, 'mv-full-'); // removed after the umount below (teardowns run last first)
     t.true(mount(full, '12k'), 'mount tmpfs');
     t.teardown(() => void spawnSync('umount', [full]));
     const out = path.join(full, 'x.mvd');
@@ -33,10 +33,10 @@ if (!isRoot) {
   });
 
   test.serial('restore onto a full disk: exit 73, nothing half-written; with room again the rerun completes without duplicates', async (t) => {
-    const dir = await copyDemoStore();
+    const dir = await copyDemoStore(t);
     const dump = path.join(dir, 'd.mvd');
     t.is((await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '-o', dump])).code, 0);
-    const full = await mkdtemp(path.join(tmpdir(), 'mv-full-'));
+    const full = await tempDir(t, 'mv-full-'); // removed after the umount below (teardowns run last first)
     t.true(mount(full, '40k'));
     t.teardown(() => void spawnSync('umount', [full]));
     const target = `maildir:${full}/%u/Maildir`;

@@ -156,11 +156,16 @@ if (requireDovecot(test)) {
 
   test('stop() closes the port; a second instance runs beside the first', async (t) => {
     const other = await startDovecot();
+    let stopped = false;
+    t.teardown(async () => {
+      if (!stopped) await other.stop(); // when the test fails before its own stop()
+    });
     t.not(other.imapPort, dv.imapPort);
     t.not(other.dir, dv.dir);
     const u = await other.addUser('h-other');
     await deliverLmtp(other.lmtpSocket, u.name, [generateMessage(1, 1).raw]);
     await other.stop();
+    stopped = true;
     t.false(await canConnect(other.imapPort));
   });
 }

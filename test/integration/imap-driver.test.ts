@@ -5,7 +5,7 @@
 // same time): `dovecot -F` as a child process, so stopping it is killing that child.
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { Readable } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
@@ -13,6 +13,7 @@ import { ImapFlow } from 'imapflow';
 import { AuthenticationError, ServerUnavailableError, StorageNotFoundError } from '../../src/core/errors.js';
 import { openImapStore } from '../../src/storage/imap/index.js';
 import type { ExistenceProbe, MailStore } from '../../src/storage/types.js';
+import { keepTestTmp } from '../helpers/temp.js';
 
 const MAIL_UID = 5000;
 const MASTER = 'mvmaster';
@@ -135,7 +136,16 @@ service imap-login {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 15_000;
   while (!(await canConnect(port))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`Dovecot did not start on 127.0.0.1:${port} (see ${dir}/log/dovecot.log)`);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      // Not started: stop the child and remove its directory (the log's tail goes into the error).
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      const log = await readFile(`${dir}/log/dovecot.log`, 'utf8').catch(() => '');
+      if (!keepTestTmp) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      throw new Error(`Dovecot did not start on 127.0.0.1:${port} (log ${dir}/log/dovecot.log)\n--- log ---\n${log.slice(-4000)}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   process.once('exit', () => child.kill('SIGKILL'));
@@ -151,7 +161,7 @@ service imap-login {
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
-      await rm(dir, { recursive: true, force: true });
+      if (!keepTestTmp) await rm(dir, { recursive: true, force: true });
     },
   };
 }

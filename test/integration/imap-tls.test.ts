@@ -5,11 +5,11 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort, requireDovecot, startDovecot, type DovecotInstance } from '../helpers/dovecot.js';
 import { runCli } from '../helpers/cli.js';
+import { makeTempDir, removeTempDir } from '../helpers/temp.js';
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 
@@ -22,7 +22,7 @@ if (requireDovecot(test)) {
     let dir: string;
     let imapsPort: number;
     test.before(async () => {
-      dir = await mkdtemp(path.join(tmpdir(), 'mv-tls-'));
+      dir = await makeTempDir('mv-tls-');
       const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '2'], { encoding: 'utf8' });
       if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
       imapsPort = await freePort();
@@ -33,6 +33,7 @@ if (requireDovecot(test)) {
     });
     test.after.always(async () => {
       await dv?.stop();
+      await removeTempDir(dir);
     });
 
     const backupArgs = (url: string, extra: string[] = []): string[] => ['backup', '--imap', url, '--master-user', dv.masterUser, '--password-file', `${dir}/pw`, ...extra];

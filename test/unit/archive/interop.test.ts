@@ -1,17 +1,17 @@
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { sampleUsers, writeSample } from './sample-dump.js';
+import { makeTempDirSync, removeTempDir } from '../../helpers/temp.js';
 
 const has = (cmd: string, arg: string): boolean => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;
 const hasTar = has('tar', '--version');
 const hasPython = has('python3', '--version');
-const dir = mkdtempSync(join(tmpdir(), 'mailvault-interop-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+const dir = makeTempDirSync('mailvault-interop-');
+test.after.always(() => removeTempDir(dir));
 const messages = sampleUsers().flatMap((u) => u.mailboxes.flatMap((m) => m.messages));
 
 (hasTar ? test : test.skip)('tar tvf lists a dump and tar xf yields the .eml bytes unchanged', async (t) => {

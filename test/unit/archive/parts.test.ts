@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { execFileSync } from 'node:child_process';
@@ -13,6 +12,7 @@ import { encodeRecord } from '../../../src/archive/record-codec.js';
 import { extractMessage, extractMessageFromFile } from '../../../src/operations/extract.js';
 import { chunked, collector, HEADER, mailbox, message, packMembers, readAll, splitMembers, type RawMember } from './sample-dump.js';
 import { ATTACHMENTS, buildMessage, writePartsDump } from './parts-sample.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const good = writePartsDump();
@@ -64,49 +64,41 @@ test('one-pass reader: every message rebuilds byte-exactly; each distinct blob i
 
 test('wantBody=false still rebuilds and checks the message; no blob spool is left behind', async (t) => {
   const { dump } = await good;
-  const dir = await mkdtemp(path.join(tmpdir(), 'mv-spool-test-'));
-  try {
-    const { entries } = await readAll(chunked(dump, 4096), { wantBody: () => false, blobSpoolDir: dir });
-    t.is(entries.filter((e) => e.type === 'message').length, 7);
-    t.deepEqual(await readdir(dir), []);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const dir = await tempDir(t, 'mv-spool-test-');
+  const { entries } = await readAll(chunked(dump, 4096), { wantBody: () => false, blobSpoolDir: dir });
+  t.is(entries.filter((e) => e.type === 'message').length, 7);
+  t.deepEqual(await readdir(dir), []);
 });
 
 test('random access and extract rebuild a message from its stub and blobs', async (t) => {
   const { dump, messages } = await good;
-  const dir = await mkdtemp(path.join(tmpdir(), 'mv-parts-'));
+  const dir = await tempDir(t, 'mv-parts-');
   const file = path.join(dir, 'parts.mvd');
   await writeFile(file, dump);
-  try {
-    const f = await openDumpFile(file);
-    let n = 0;
-    for await (const e of f.entries()) {
-      if (e.type !== 'message') continue;
-      const { record, body } = await f.readMessage(e.id);
-      t.true((await streamBytes(body)).equals(messages.get(`${record.user}/${record.mailbox}/${record.uid}`)!));
-      n++;
-    }
-    t.is(n, 7);
-    await f.close();
-    const want = messages.get('bob/INBOX/3')!;
-    let fromFile: Buffer = Buffer.alloc(0);
-    await extractMessageFromFile(file, { user: 'bob', mailbox: 'INBOX', uid: 3 }, async (_r, body) => { fromFile = await streamBytes(body); });
-    t.true(fromFile.equals(want));
-    let scanned: Buffer = Buffer.alloc(0);
-    await extractMessage(chunked(dump, 512), { user: 'alice', mailbox: 'INBOX', uid: 6 }, async (_r, body) => { scanned = await streamBytes(body); });
-    t.true(scanned.equals(messages.get('alice/INBOX/6')!));
-    await t.throwsAsync(extractMessage(chunked(dump), { user: 'bob', mailbox: 'INBOX', uid: 99 }, async () => undefined), { instanceOf: StorageNotFoundError });
-    // tar xf gives the stub and the blobs, named by their sha256 (sha256sum -c checks them).
-    execFileSync('tar', ['xf', file, '-C', dir]);
-    const blobNames = (await readdir(path.join(dir, 'blobs'), { recursive: true })).filter((p) => /[0-9a-f]{64}$/.test(p));
-    t.is(blobNames.length, 4);
-    const check = execFileSync('sh', ['-c', 'cd "$1" && for f in blobs/*/*; do echo "$(basename $f)  $f"; done | sha256sum -c --quiet && echo ok', 'sh', dir]).toString();
-    t.regex(check, /ok/);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+  const f = await openDumpFile(file);
+  let n = 0;
+  for await (const e of f.entries()) {
+    if (e.type !== 'message') continue;
+    const { record, body } = await f.readMessage(e.id);
+    t.true((await streamBytes(body)).equals(messages.get(`${record.user}/${record.mailbox}/${record.uid}`)!));
+    n++;
   }
+  t.is(n, 7);
+  await f.close();
+  const want = messages.get('bob/INBOX/3')!;
+  let fromFile: Buffer = Buffer.alloc(0);
+  await extractMessageFromFile(file, { user: 'bob', mailbox: 'INBOX', uid: 3 }, async (_r, body) => { fromFile = await streamBytes(body); });
+  t.true(fromFile.equals(want));
+  let scanned: Buffer = Buffer.alloc(0);
+  await extractMessage(chunked(dump, 512), { user: 'alice', mailbox: 'INBOX', uid: 6 }, async (_r, body) => { scanned = await streamBytes(body); });
+  t.true(scanned.equals(messages.get('alice/INBOX/6')!));
+  await t.throwsAsync(extractMessage(chunked(dump), { user: 'bob', mailbox: 'INBOX', uid: 99 }, async () => undefined), { instanceOf: StorageNotFoundError });
+  // tar xf gives the stub and the blobs, named by their sha256 (sha256sum -c checks them).
+  execFileSync('tar', ['xf', file, '-C', dir]);
+  const blobNames = (await readdir(path.join(dir, 'blobs'), { recursive: true })).filter((p) => /[0-9a-f]{64}$/.test(p));
+  t.is(blobNames.length, 4);
+  const check = execFileSync('sh', ['-c', 'cd "$1" && for f in blobs/*/*; do echo "$(basename $f)  $f"; done | sha256sum -c --quiet && echo ok', 'sh', dir]).toString();
+  t.regex(check, /ok/);
 });
 
 function editRecord(m: RawMember, change: (o: Record<string, unknown>) => void): RawMember {

@@ -1,14 +1,14 @@
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ArchiveCorruptError, UsageError } from '../../../src/core/errors.js';
 import { openDumpFile } from '../../../src/archive/random-access.js';
 import { chunked, readAll, sampleUsers, splitMembers, writeSample } from './sample-dump.js';
+import { makeTempDirSync, removeTempDir } from '../../helpers/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'mailvault-ra-test-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+const dir = makeTempDirSync('mailvault-ra-test-');
+test.after.always(() => removeTempDir(dir));
 
 async function text(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];

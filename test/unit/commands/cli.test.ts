@@ -1,5 +1,5 @@
 // The CLI as a user meets it: exit codes, stdout and stderr together, on the demo store.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -7,8 +7,8 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { copyDemoStore, runCli } from '../../helpers/cli.js';
 
-async function demoDump(t: { is: (a: unknown, b: unknown, m?: string) => void }, extra: string[] = []) {
-  const dir = await copyDemoStore();
+async function demoDump(t: ExecutionContext, extra: string[] = []) {
+  const dir = await copyDemoStore(t);
   const r = await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '--user', 'bob', ...extra]);
   t.is(r.code, 0, r.stderr);
   return { dir, dump: r.stdout, stderr: r.stderr };
@@ -48,7 +48,7 @@ test('an unknown mail_location scheme is a usage error naming it (exit 2)', asyn
 });
 
 test('a missing mail root is "not found" (exit 66) and leaves no dump file', async (t) => {
-  const dir = await copyDemoStore();
+  const dir = await copyDemoStore(t);
   const out = path.join(dir, 'x.mvd');
   const r = await runCli(['backup', '--location', `maildir:${dir}/nope/%u/Maildir`, '--user', 'alice', '-o', out]);
   t.is(r.code, 66, r.stderr);
@@ -167,7 +167,7 @@ test('list, edit, restore --use-list: only the kept messages come back; an unkno
 });
 
 test('a corrupt dovecot-uidlist: that mailbox is skipped with the file and line named, exit 3, the rest is in the dump', async (t) => {
-  const dir = await copyDemoStore();
+  const dir = await copyDemoStore(t);
   const uidlist = path.join(dir, 'mail/alice/Maildir/.Archive.2025/dovecot-uidlist');
   await writeFile(uidlist, '3 V1764000101 N3 Gdeadbeef\n1 :a\n1 :b\n');
   const out = path.join(dir, 'x.mvd');
@@ -210,7 +210,7 @@ function drain(file: string): Promise<Buffer> {
 }
 
 test('--output naming a FIFO (or a device such as /dev/null) writes into it and leaves it in place', async (t) => {
-  const dir = await copyDemoStore();
+  const dir = await copyDemoStore(t);
   const fifo = path.join(dir, 'pipe');
   t.is(spawnSync('mkfifo', [fifo]).status, 0);
   // The reader drains the FIFO while the backup writes into it.

@@ -1,8 +1,7 @@
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { DumpWriter } from '../../../src/archive/writer.js';
@@ -15,6 +14,7 @@ import { IncrementalPlanner } from '../../../src/operations/incremental.js';
 import { defaultRestoreOptions } from '../../../src/operations/restore.js';
 import { MemoryStore, createMemoryStoreData, type MemoryStoreData } from '../../../src/storage/memory/index.js';
 import type { MessageSource, SystemFlag } from '../../../src/storage/types.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const body = (n: number): Buffer => Buffer.from(`Subject: m${n}\nMessage-ID: <m${n}@x>\n\nbody ${n}\n`);
 
@@ -90,7 +90,7 @@ async function restoreInto(files: string[], at?: number): Promise<MemoryStoreDat
 }
 
 test('full + incremental restore to the live state: new, flag changes, expunges, rename, delete, create', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-chain-'));
+  const dir = await tempDir(t, 'mv-chain-');
   const data = await populate();
   const full = await dump(dir, data, null, 'full.mvd', '2026-11-28T00:00:00Z');
   // Changes: 5 new in INBOX, flags on 4, expunge 3, rename Old -> Archive/New, delete Trash, create Fresh.
@@ -115,7 +115,7 @@ test('full + incremental restore to the live state: new, flag changes, expunges,
 });
 
 test('an incremental of an unchanged store holds no body; 1 % new reads only those bodies', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-chain-'));
+  const dir = await tempDir(t, 'mv-chain-');
   const data = createMemoryStoreData();
   await new MemoryStore('alice', data).createMailbox({ name: 'INBOX', guid: 'a'.repeat(32), uidValidity: 5 });
   await addMessages(data, 'INBOX', Array.from({ length: 500 }, (_, i) => i + 1));
@@ -133,7 +133,7 @@ test('an incremental of an unchanged store holds no body; 1 % new reads only tho
 });
 
 test('UIDVALIDITY change makes the mailbox whole again; --at picks the prefix of the chain', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-chain-'));
+  const dir = await tempDir(t, 'mv-chain-');
   const data = await populate();
   const full = await dump(dir, data, null, 'full.mvd', '2026-11-28T00:00:00Z');
   setFlags(data, 'Old', 7, ['\\Flagged']);
@@ -153,7 +153,7 @@ test('UIDVALIDITY change makes the mailbox whole again; --at picks the prefix of
 });
 
 test('a gap, a wrong order or a chain not starting with a full dump is an error naming the dump; nothing restored', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-chain-'));
+  const dir = await tempDir(t, 'mv-chain-');
   const data = await populate();
   const full = await dump(dir, data, null, 'full.mvd', '2026-11-28T00:00:00Z');
   const inc1 = await dump(dir, data, full.state, 'inc1.mvd', '2026-11-28T01:00:00Z');

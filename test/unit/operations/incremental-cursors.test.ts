@@ -1,6 +1,5 @@
 import test from 'ava';
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { DateTime } from 'luxon';
@@ -9,6 +8,7 @@ import { planMailbox, resolveSince, scanMailbox, wantsBody, wantsFlagEntry, desc
 import { UsageError } from '../../../src/core/errors.js';
 import { MemoryStore } from '../../../src/storage/memory/index.js';
 import type { MailboxReader, MessageInfo } from '../../../src/storage/types.js';
+import { tempDir } from '../../helpers/temp.js';
 
 test('UID sequences: parse, format, membership, difference', (t) => {
   const s = UidSequence.parse('1:5,7,9:120')!;
@@ -75,7 +75,7 @@ test('IncrementalPlanner: renamed and deleted mailboxes', (t) => {
 });
 
 test('state file: written atomically, read back, missing -> null, damaged -> usage error naming it', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-state-'));
+  const dir = await tempDir(t, 'mv-state-');
   const file = path.join(dir, 'state.json');
   t.is(await readStateFile(file), null);
   await writeStateFile(file, { runId: 'r1', created: '2026-11-28T00:00:00Z', users: { alice: [cursor()] } });
@@ -102,7 +102,7 @@ test('resolveSince: ISO with and without offset, spans, @state-file; future and 
   t.true(future!.message.includes('"2026-12-01"') && future!.message.includes('future'));
   const garbage = await t.throwsAsync(resolveSince('last tuesday', now), { instanceOf: UsageError });
   t.true(garbage!.message.includes('"last tuesday"'));
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-since-'));
+  const dir = await tempDir(t, 'mv-since-');
   const file = path.join(dir, 's.json');
   await writeStateFile(file, { runId: 'r7', created: '2026-11-28T03:00:00Z', users: {} });
   const at = await resolveSince(`@${file}`, now);

@@ -2,8 +2,7 @@
 // compressed) on disk, and an IMAP-like sink (no GUIDs or UIDs kept, countExisting, commits that can
 // die after some appends).
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { DumpWriter } from '../../../src/archive/writer.js';
@@ -12,6 +11,7 @@ import { ServerUnavailableError } from '../../../src/core/errors.js';
 import { backup, defaultBackupOptions } from '../../../src/operations/backup.js';
 import { MemoryStore, createMemoryStoreData, type MemoryStoreData } from '../../../src/storage/memory/index.js';
 import type { CommitResult, CreateMailboxOptions, DriverCapabilities, ExistenceProbe, MailboxInfo, MessageSink, MessageSource, SaveMetadata, SaveTransaction, SystemFlag } from '../../../src/storage/types.js';
+import { makeTempDir, removeTempDir } from '../../helpers/temp.js';
 
 export const T = 1_764_000_000;
 
@@ -61,11 +61,11 @@ const tempDirs: string[] = [];
 
 /** Removes the directories dumpFile made (register with test.after.always). */
 export async function removeDumpFiles(): Promise<void> {
-  await Promise.all(tempDirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  await Promise.all(tempDirs.splice(0).map((d) => removeTempDir(d)));
 }
 
 export async function dumpFile(data: MemoryStoreData, compress = 'none'): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-rff-'));
+  const dir = await makeTempDir('mv-rff-');
   tempDirs.push(dir);
   const file = path.join(dir, compress === 'none' ? 'd.mvd' : 'd.mvd.zst');
   await writeFile(file, await dumpOf(data, compress));

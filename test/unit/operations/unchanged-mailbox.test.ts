@@ -3,11 +3,10 @@
  * one its base recorded in the state file, and a chain with such mailboxes still restores the live
  * state. Runs the real Maildir driver on a temp directory.
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { DumpWriter } from '../../../src/archive/writer.js';
@@ -22,12 +21,7 @@ import { SETTLE_MS } from '../../../src/storage/maildir/change-token.js';
 import { openMaildirStore } from '../../../src/storage/maildir/index.js';
 import { MemoryStore, createMemoryStoreData } from '../../../src/storage/memory/index.js';
 import type { MailStore, MessageSource } from '../../../src/storage/types.js';
-
-async function tempDir(t: ExecutionContext): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mv-unchanged-'));
-  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from '../../helpers/temp.js';
 
 function openStore(root: string): Promise<MailStore> {
   return openMaildirStore(parseLocation(`maildir:${root}/Maildir`, { user: 'alice', home: root }), 'alice', { create: true, hostname: 'testhost', lockTimeoutMs: 2000 });
@@ -112,8 +106,8 @@ async function fingerprint(store: MessageSource): Promise<string[]> {
 }
 
 test('an unchanged Maildir mailbox is not opened by the incremental; the chain restores the live state', async (t) => {
-  const root = await tempDir(t);
-  const dir = await tempDir(t);
+  const root = await tempDir(t, 'mv-unchanged-');
+  const dir = await tempDir(t, 'mv-unchanged-');
   await populate(root);
   await settle();
   const full = await dump(root, dir, null, 'full.mvd');

@@ -1,13 +1,11 @@
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { storageConformance } from '../../helpers/storage-conformance.js';
+import { tempDir } from '../../helpers/temp.js';
 import { openMaildirStore } from '../../../src/storage/maildir/index.js';
 import { parseLocation } from '../../../src/storage/location.js';
 
 for (const variant of ['maildir:~/Maildir', 'maildir:~/Maildir:LAYOUT=fs:UTF-8']) {
-  storageConformance(variant, async () => {
-    const home = await mkdtemp(path.join(tmpdir(), 'mv-conf-'));
+  storageConformance(variant, async (t) => {
+    const home = await tempDir(t, 'mv-conf-');
     const loc = parseLocation(variant, { user: 'alice', home });
     return { store: await openMaildirStore(loc, 'alice', { create: true }), reopen: () => openMaildirStore(loc, 'alice') };
   });

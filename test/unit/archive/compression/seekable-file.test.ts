@@ -1,7 +1,6 @@
 import test from 'ava';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ArchiveCorruptError, ArchiveTruncatedError, InputNotFoundError } from '../../../../src/core/errors.js';
@@ -13,6 +12,7 @@ import {
 } from '../../../../src/archive/compression/index.js';
 import { parseSeekTable, parseSeekTableFooter } from '../../../../src/archive/compression/zstd-format.js';
 import { mailText, randomData, runThrough, zstdCli } from './helpers.js';
+import { makeTempDir, removeTempDir } from '../../../helpers/temp.js';
 
 const F = 4096;
 const original = Buffer.concat([mailText(6 * F + 100), randomData(4 * F + 400)]); // 11 frames, last one partial
@@ -21,15 +21,13 @@ let compressed: Buffer = Buffer.alloc(0);
 let seekablePath = '';
 
 test.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mailvault-zstd-'));
+  dir = await makeTempDir('mailvault-zstd-');
   compressed = await runThrough(createCompressStream({ type: 'zstd', level: 3, frameSize: F }), original);
   seekablePath = join(dir, 'dump.tar.zst');
   await writeFile(seekablePath, compressed);
 });
 
-test.after.always(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+test.after.always(() => removeTempDir(dir));
 
 async function collect(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];

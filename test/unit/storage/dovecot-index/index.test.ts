@@ -1,6 +1,5 @@
 import test from 'ava';
-import { copyFile, cp, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, cp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StorageCorruptError } from '../../../../src/core/errors.js';
 import { readDovecotIndex, type IndexSnapshot } from '../../../../src/storage/dovecot-index/index.js';
@@ -8,12 +7,12 @@ import { LOG_TYPE_MASK, LogType, decodeRecordSize, readLogRecords } from '../../
 import { flagsFromByte } from '../../../../src/storage/dbox/common/mailbox-reader.js';
 import { STORES } from '../dbox/fixture-copy.js';
 import { loadExpected } from '../dbox/store-expectations.js';
+import { tempDir, type TempDirContext } from '../../../helpers/temp.js';
 
 const boxDir = (kind: string, box: string) => path.join(STORES, kind, 'root/mailboxes', box, 'dbox-Mails');
 
-async function tempCopy(t: { teardown(fn: () => Promise<void>): void }, kind: string, box: string): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-idx-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+async function tempCopy(t: TempDirContext, kind: string, box: string): Promise<string> {
+  const dir = await tempDir(t, 'mv-idx-');
   await cp(boxDir(kind, box), dir, { recursive: true });
   return dir;
 }
@@ -132,7 +131,6 @@ test('an unsupported index version is refused', async (t) => {
 });
 
 test('a directory without index files gives null', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-idx-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'mv-idx-');
   t.is(await readDovecotIndex(dir), null);
 });

@@ -2,8 +2,7 @@
 // password reading and NUL recovery.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { AuthenticationError, InputNotFoundError, QuotaExceededError, ServerRejectedError, ServerUnavailableError, StorageNotFoundError, UnsupportedLocationError, UsageError } from '../../../../src/core/errors.js';
@@ -14,6 +13,7 @@ import { parseImapUrl } from '../../../../src/storage/imap/connection.js';
 import { mapImapError } from '../../../../src/storage/imap/error-mapping.js';
 import { readPassword } from '../../../../src/storage/imap/index.js';
 import { restoreNuls } from '../../../../src/storage/imap/reader.js';
+import { tempDir } from '../../../helpers/temp.js';
 
 const atom = (value: string): ImapNode => ({ type: 'ATOM', value });
 
@@ -124,7 +124,7 @@ test('restoreNuls takes NULs back only where BODY[] has 0x80 and BINARY[] has NU
 });
 
 test('readPassword reads the first line of a file or an environment variable', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'mv-pw-'));
+  const dir = await tempDir(t, 'mv-pw-');
   await writeFile(path.join(dir, 'pw'), 's3cr et\r\nignored\n');
   t.is(await readPassword({ file: path.join(dir, 'pw') }), 's3cr et');
   process.env.MV_TEST_IMAP_PW = 'fromenv';

@@ -1,12 +1,11 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { maildirChangeToken, SETTLE_MS } from '../../../../src/storage/maildir/change-token.js';
+import { tempDirSync } from '../../../helpers/temp.js';
 
 function mailbox(t: ExecutionContext): { dir: string; token: (nowMs?: number) => string | null } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mv-token-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirSync(t, 'mv-token-');
   for (const sub of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(dir, sub));
   fs.writeFileSync(path.join(dir, 'dovecot-uidlist'), '3 V1 N3 G' + 'ab'.repeat(16) + '\n1 :1.M1P1.h,S=5:2,S\n2 :2.M2P2.h,S=5:2,\n');
   fs.writeFileSync(path.join(dir, 'cur', '1.M1P1.h,S=5:2,S'), 'one\n\n');

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -7,14 +6,15 @@ import test from 'ava';
 import { StorageCorruptError } from '../../../../src/core/errors.js';
 import { MaildirListing } from '../../../../src/storage/maildir/listing.js';
 import { parseUidlist } from '../../../../src/storage/maildir/uidlist.js';
+import { tempDirSync, type TempDirContext } from '../../../helpers/temp.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
 const HEADER = '3 V1764000000 N1 G0123456789abcdef0123456789abcdef\n';
 
-function maildir(files: Record<'new' | 'cur', string[]>, uidlist: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mv-listing-'));
+function maildir(t: TempDirContext, files: Record<'new' | 'cur', string[]>, uidlist: string): string {
+  const dir = tempDirSync(t, 'mv-listing-');
   for (const sub of ['new', 'cur', 'tmp'] as const) fs.mkdirSync(path.join(dir, sub));
   for (const sub of ['new', 'cur'] as const) for (const f of files[sub]) fs.writeFileSync(path.join(dir, sub, f), 'x');
   fs.writeFileSync(path.join(dir, 'dovecot-uidlist'), uidlist);
@@ -33,6 +33,7 @@ function messages(l: MaildirListing): Array<[number, string, string]> {
 
 test('joins records with files by base name; files without a record and records without a file are not messages', (t) => {
   const dir = maildir(
+    t,
     { new: ['3.c.host', '9.z.host'], cur: ['1.a.host,S=5:2,S', '2.b.host:2,RSa', '.hidden', ':odd'] },
     HEADER + '1 G11111111111111111111111111111111 :1.a.host,S=5\n2 :2.b.host\n3 :3.c.host\n4 :4.gone.host\n',
   );
@@ -52,7 +53,7 @@ test('joins records with files by base name; files without a record and records 
 });
 
 test('cur/ wins over new/, the later of two records with one base wins, a partial last line is left out', (t) => {
-  const dir = maildir({ new: ['a'], cur: ['a:2,S', 'b:2,'] }, HEADER + '1 :a\n2 :b\n5 :a\n6 :c');
+  const dir = maildir(t, { new: ['a'], cur: ['a:2,S', 'b:2,'] }, HEADER + '1 :a\n2 :b\n5 :a\n6 :c');
   const l = load(dir);
   t.deepEqual(messages(l), [
     [2, 'cur', 'b:2,'],
@@ -63,7 +64,7 @@ test('cur/ wins over new/, the later of two records with one base wins, a partia
 
 test('agrees with the whole-file parser on records, extensions and errors', (t) => {
   const text = HEADER + '1 S120 W124 P0000abcd :1.x:2,S\n7   Gffffffffffffffffffffffffffffffff   :7.y\n9 xlower Zup :9.z,S=3\n';
-  const dir = maildir({ new: [], cur: ['1.x:2,S', '7.y', '9.z,S=3'] }, text);
+  const dir = maildir(t, { new: [], cur: ['1.x:2,S', '7.y', '9.z,S=3'] }, text);
   const l = load(dir);
   const whole = parseUidlist(text, 'p')!;
   t.deepEqual([0, 1, 2].map((i) => l.record(i)), whole.records);
@@ -74,7 +75,7 @@ test('agrees with the whole-file parser on records, extensions and errors', (t) 
 });
 
 test('a missing uidlist or missing directories give an empty listing', (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mv-listing-'));
+  const dir = tempDirSync(t, 'mv-listing-');
   const l = load(dir);
   t.is(l.recordCount, 0);
   t.is(l.messageCount, 0);
@@ -83,7 +84,7 @@ test('a missing uidlist or missing directories give an empty listing', (t) => {
 });
 
 test('relocate: a renamed file is found under its new name; a vanished one stops being a message', (t) => {
-  const dir = maildir({ new: [], cur: ['a:2,', 'b:2,'] }, HEADER + '1 :a\n2 :b\n');
+  const dir = maildir(t, { new: [], cur: ['a:2,', 'b:2,'] }, HEADER + '1 :a\n2 :b\n');
   const l = load(dir);
   l.relocate(0, { sub: 'cur', name: 'a:2,FS' });
   l.relocate(1, null);
@@ -114,7 +115,7 @@ test('holds per message a few typed-array slots, not objects: 200k records cost 
 test('a directory that changes while it is read is read again for the records still without a file', (t) => {
   // The file of UID 2 arrives in cur/ (as a rename by Dovecot would) right after cur/ was read: the
   // first pass misses it, cur/'s mtime moved, so the listing reads cur/ again and finds it.
-  const dir = maildir({ new: [], cur: ['a:2,S'] }, HEADER + '1 :a\n2 :b\n');
+  const dir = maildir(t, { new: [], cur: ['a:2,S'] }, HEADER + '1 :a\n2 :b\n');
   fs.writeFileSync(path.join(dir, 'tmp', 'b'), 'x');
   const passes: string[] = [];
   const l = MaildirListing.load(path.join(dir, 'dovecot-uidlist'), dir, {}, {

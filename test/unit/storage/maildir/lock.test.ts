@@ -1,13 +1,12 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { StorageLockTimeoutError } from '../../../../src/core/errors.js';
 import { acquireDotlock, localPid } from '../../../../src/storage/maildir/lock.js';
+import { tempDirSync, type TempDirContext } from '../../../helpers/temp.js';
 
-function tmp(t: { teardown(fn: () => void): void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mv-lock-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+function tmp(t: TempDirContext): string {
+  const dir = tempDirSync(t, 'mv-lock-');
   return dir;
 }
 

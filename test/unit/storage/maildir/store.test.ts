@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
@@ -7,10 +6,10 @@ import { IntegrityError, StorageCorruptError, StorageNotFoundError, UsageError }
 import { parseLocation } from '../../../../src/storage/location.js';
 import { MAILDIR_CAPABILITIES, openMaildirStore } from '../../../../src/storage/maildir/index.js';
 import type { MailStore, MessageInfo, SaveMetadata } from '../../../../src/storage/types.js';
+import { tempDirSync } from '../../../helpers/temp.js';
 
 function tmpRoot(t: ExecutionContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mv-maildir-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirSync(t, 'mv-maildir-');
   return dir;
 }
 

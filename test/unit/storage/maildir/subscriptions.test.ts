@@ -1,8 +1,8 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { addSubscriptions, formatSubscriptionLine, parseSubscriptions, tabEscape, tabUnescape } from '../../../../src/storage/maildir/subscriptions.js';
+import { tempDirSync } from '../../../helpers/temp.js';
 
 test('v2 file as Dovecot writes it', (t) => {
   const f = parseSubscriptions('V\t2\n\nWork\nWork\tProjects\nEntw&APw-rfe\n', '.');
@@ -29,8 +29,7 @@ test('v1: one storage name per line, split at the list separator', (t) => {
 });
 
 test('addSubscriptions keeps the format and lines, adds no duplicates, leaves no lock', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mv-subs-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirSync(t, 'mv-subs-');
   const file = path.join(dir, 'subscriptions');
   const opts = { listSep: '.', hostname: 'h', lockTimeoutMs: 1000, mode: 0o600, owner: null };
   await addSubscriptions(file, [['Work', 'Projects'], ['INBOX']], opts);

@@ -2,16 +2,16 @@
 // the whole file again when Dovecot replaced it (new inode), when it shrank, or when it does not end
 // with a newline.
 import test from 'ava';
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readUidlistForCommit, parseUidlist } from '../../../../src/storage/maildir/uidlist.js';
+import { tempDirSync } from '../../../helpers/temp.js';
 
 const header = '3 V1700000000 N1 G0123456789abcdef0123456789abcdef\n';
 const rec = (uid: number): string => `${uid} :1700000${uid}.M1P1.host,S=10,W=11\n`;
 
 test('appends are parsed incrementally and give the same result as a full parse', (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'mv-uidl-'));
+  const dir = tempDirSync(t, 'mv-uidl-');
   const file = path.join(dir, 'dovecot-uidlist');
   writeFileSync(file, header + rec(1) + rec(2));
   t.deepEqual(readUidlistForCommit(file)!.records.map((r) => r.uid), [1, 2]);
@@ -23,7 +23,7 @@ test('appends are parsed incrementally and give the same result as a full parse'
 });
 
 test('a file replaced by rename (what Dovecot does when it rewrites) is read whole', (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'mv-uidl-'));
+  const dir = tempDirSync(t, 'mv-uidl-');
   const file = path.join(dir, 'dovecot-uidlist');
   writeFileSync(file, header + rec(1) + rec(2) + rec(3));
   t.is(readUidlistForCommit(file)!.records.length, 3);
@@ -35,7 +35,7 @@ test('a file replaced by rename (what Dovecot does when it rewrites) is read who
 });
 
 test('a partial last line is not cached; a corrupt append is an error', (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'mv-uidl-'));
+  const dir = tempDirSync(t, 'mv-uidl-');
   const file = path.join(dir, 'dovecot-uidlist');
   writeFileSync(file, header + rec(1));
   readUidlistForCommit(file);

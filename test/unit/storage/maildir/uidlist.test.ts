@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { StorageCorruptError } from '../../../../src/core/errors.js';
 import { formatUidlistHeader, formatUidlistRecord, parseUidlist, readUidlist } from '../../../../src/storage/maildir/uidlist.js';
+import { tempDirSync } from '../../../helpers/temp.js';
 
 const P = '/x/dovecot-uidlist';
 
@@ -76,8 +76,7 @@ test('records round-trip through the formatter', (t) => {
 });
 
 test('readUidlist: missing file, partial last line', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mv-uidlist-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirSync(t, 'mv-uidlist-');
   const file = path.join(dir, 'dovecot-uidlist');
   t.is(await readUidlist(file), null);
   fs.writeFileSync(file, '3 V9 N1 G00000000000000000000000000000001\n1 :a\n2 :b\n3 :c-being-writ');
