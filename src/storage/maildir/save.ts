@@ -321,10 +321,10 @@ export class MaildirSaveTransaction implements SaveTransaction {
       const index = await readIndexHeader(this.paths.indexDir);
       let next = uidlist?.nextUid ?? 1;
       if (index !== null && index.uidValidity === uidValidity && index.nextUid > next) next = index.nextUid;
-      const known = new Set((uidlist?.records ?? []).map((r) => r.base));
+      const listed = uidlist?.listedBase(this.pending.map((p) => p.base)) ?? null;
+      if (listed !== null) throw new UnexpectedError(`file name ${listed} is already in ${uidlistPath}`, { path: uidlistPath, ...ctx, hint: 'run the same command again' });
       const records: UidlistRecord[] = [];
       for (const p of this.pending) {
-        if (known.has(p.base)) throw new UnexpectedError(`file name ${p.base} is already in ${uidlistPath}`, { path: uidlistPath, ...ctx, hint: 'run the same command again' });
         const uid = p.meta.uid !== undefined && Number.isSafeInteger(p.meta.uid) && p.meta.uid >= next && p.meta.uid <= 0xfffffffe ? p.meta.uid : next;
         if (uid > 0xfffffffe) throw new UnexpectedError(`mailbox "${this.paths.name}" has run out of UIDs`, { ...ctx, hint: 'let Dovecot renumber it: doveadm force-resync' });
         next = uid + 1;
@@ -347,7 +347,8 @@ export class MaildirSaveTransaction implements SaveTransaction {
       }
       const lines = records.map(formatUidlistRecord).join('');
       if (rewrite || uidlist === null) {
-        const old = (uidlist?.records ?? []).map(formatUidlistRecord).join('');
+        // A version 1 file (or none) is rewritten whole as version 3: its records are read here only.
+        const old = uidlist === null ? '' : ((await readUidlist(uidlistPath, ctx))?.records ?? []).map(formatUidlistRecord).join('');
         const header = formatUidlistHeader({ uidValidity, nextUid: next, guid, extensions: uidlist?.header.extensions ?? [] });
         await writeFileAtomic(uidlistPath, header + old + lines, this.ctx.perms);
       } else {

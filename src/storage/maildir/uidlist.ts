@@ -277,27 +277,93 @@ export function formatUidlistRecord(r: UidlistRecord): string {
   return `${s} :${r.base}\n`;
 }
 
+/**
+ * A set of 32-bit hashes of base names (open addressing, 4 bytes a slot): what a commit needs to
+ * refuse a base the uidlist already lists, without holding the names. A hit is confirmed against the
+ * file, so a collision costs a re-read, never a wrong answer.
+ */
+export class BaseHashes {
+  private table = new Uint32Array(1024);
+  private count = 0;
+
+  static hash(base: string): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < base.length; i++) {
+      h ^= base.charCodeAt(i);
+      h = Math.imul(h, 0x01000193);
+    }
+    return h >>> 0 || 1; // 0 marks an empty slot
+  }
+
+  add(base: string): void {
+    if ((this.count + 1) * 2 > this.table.length) this.grow();
+    if (this.insert(this.table, BaseHashes.hash(base))) this.count++;
+  }
+
+  has(base: string): boolean {
+    const h = BaseHashes.hash(base);
+    const mask = this.table.length - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const v = this.table[i]!;
+      if (v === 0) return false;
+      if (v === h) return true;
+    }
+  }
+
+  private insert(table: Uint32Array, h: number): boolean {
+    const mask = table.length - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const v = table[i]!;
+      if (v === h) return false;
+      if (v === 0) {
+        table[i] = h;
+        return true;
+      }
+    }
+  }
+
+  private grow(): void {
+    const next = new Uint32Array(this.table.length * 2);
+    for (const v of this.table) if (v !== 0) this.insert(next, v);
+    this.table = next;
+  }
+}
+
+/** What a commit needs of the uidlist it holds the lock of (readUidlistForCommit). */
+export interface UidlistCommitView {
+  readonly header: UidlistHeader;
+  /** max(header N, highest record UID + 1). */
+  readonly nextUid: number;
+  /** False if the file's last line has no LF (an append must start with one). */
+  readonly endsWithNewline: boolean;
+  /** The first of `bases` the file already lists, or null. */
+  listedBase(bases: Iterable<string>): string | null;
+}
+
 interface CachedUidlist {
   readonly dev: number;
   readonly ino: number;
   size: number;
   lineNo: number;
-  readonly parser: UidlistParser;
+  readonly header: UidlistHeader;
+  lastUid: number;
+  readonly bases: BaseHashes;
 }
 
-/** Parsed uidlists of the mailboxes this process commits to (a few at a time; oldest dropped). */
+/** The uidlists of the mailboxes this process commits to (a few at a time; oldest dropped). */
 const committedUidlists = new Map<string, CachedUidlist>();
 const MAX_CACHED_UIDLISTS = 16;
 
 /**
- * Read the uidlist for a commit, holding dovecot-uidlist.lock. Dovecot changes the file only by
- * appending records in place or by replacing it (tmp + rename: a new inode), so when the same inode
- * has only grown since this process last read it, only the appended lines are parsed. A restore that
- * commits every few hundred messages into a large mailbox would otherwise re-parse the whole file
- * each time. The file must end with a newline (it does under the lock); otherwise, and whenever the
- * inode changed or the file shrank, it is read whole.
+ * The uidlist at `path` as a commit needs it, or null when there is none (or it is empty). Called under
+ * the uidlist lock, so the whole file is final. When the file (same device and inode) has only grown
+ * since this process last read it, only the appended lines are parsed: a restore that commits every few
+ * hundred messages into a large mailbox would otherwise re-parse the whole file each time. What is kept
+ * between calls is the header, the last UID and 4 bytes per base name (BaseHashes), not the records.
+ * The file must end with a newline (it does under the lock); otherwise, and whenever the inode changed
+ * or the file shrank, it is read whole. Every line is checked as a reader checks it.
  */
-export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): Uidlist | null {
+export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): UidlistCommitView | null {
   let st: fs.Stats;
   try {
     st = fs.statSync(path);
@@ -306,7 +372,8 @@ export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): Ui
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw fromSystemError(e, 'read the uidlist', { path, ...ctx });
   }
-  const cached = committedUidlists.get(path);
+  let cached = committedUidlists.get(path);
+  let endsWithNewline = true;
   try {
     if (cached && cached.dev === st.dev && cached.ino === st.ino && st.size >= cached.size) {
       if (st.size > cached.size) {
@@ -324,35 +391,61 @@ export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): Ui
         } finally {
           fs.closeSync(fd);
         }
-        if (added.length === 0 || added[added.length - 1] !== 0x0a) return readWhole();
-        const lines = added.toString('utf8').split('\n');
-        lines.pop();
-        for (const line of lines) cached.parser.addLine(line, ++cached.lineNo);
-        cached.size += added.length;
+        if (added.length === 0 || added[added.length - 1] !== 0x0a) {
+          cached = readWhole();
+        } else {
+          addLines(cached, added.toString('utf8'));
+          cached.size += added.length;
+        }
       }
-      const u = cached.parser.finish(true);
-      return { ...u, records: [...u.records] };
+    } else {
+      cached = readWhole();
     }
-    return readWhole();
   } catch (e) {
     committedUidlists.delete(path);
     throw fromSystemError(e, 'read the uidlist', { path, ...ctx });
   }
+  if (cached === undefined) return null;
+  const view = cached;
+  return {
+    header: view.header,
+    nextUid: Math.max(view.header.headerNextUid, view.lastUid + 1),
+    endsWithNewline,
+    listedBase(bases: Iterable<string>): string | null {
+      const suspects = [...bases].filter((b) => view.bases.has(b));
+      if (suspects.length === 0) return null;
+      // A hash hit: confirm against the names themselves.
+      const names = new Set((parseUidlist(fs.readFileSync(path, 'utf8'), path, ctx)?.records ?? []).map((r) => r.base));
+      return suspects.find((b) => names.has(b)) ?? null;
+    },
+  };
 
-  function readWhole(): Uidlist | null {
+  function addLines(c: CachedUidlist, text: string): void {
+    let lineStart = 0;
+    while (lineStart < text.length) {
+      let lineEnd = text.indexOf('\n', lineStart);
+      if (lineEnd < 0) lineEnd = text.length;
+      const r = parseRecordLine(text, lineStart, lineEnd, c.header, c.lastUid, ++c.lineNo, path, ctx, false);
+      c.lastUid = r.uid;
+      c.bases.add(r.base);
+      lineStart = lineEnd + 1;
+    }
+  }
+
+  function readWhole(): CachedUidlist | undefined {
     committedUidlists.delete(path);
     const data = fs.readFileSync(path);
-    if (data.length === 0) return null;
-    const endsWithNewline = data[data.length - 1] === 0x0a;
-    const lines = data.toString('utf8').split('\n');
-    if (endsWithNewline) lines.pop();
-    const parser = new UidlistParser(parseUidlistHeader(lines[0]!, path, ctx), path, ctx);
-    for (let i = 1; i < lines.length; i++) parser.addLine(lines[i]!, i + 1);
+    if (data.length === 0) return undefined;
+    endsWithNewline = data[data.length - 1] === 0x0a;
+    const text = data.toString('utf8');
+    const firstEnd = text.indexOf('\n');
+    const header = parseUidlistHeader(firstEnd < 0 ? text : text.slice(0, firstEnd), path, ctx);
+    const c: CachedUidlist = { dev: st.dev, ino: st.ino, size: data.length, lineNo: 1, header, lastUid: 0, bases: new BaseHashes() };
+    if (firstEnd >= 0) addLines(c, endsWithNewline ? text.slice(firstEnd + 1, text.length - 1) : text.slice(firstEnd + 1));
     if (endsWithNewline) {
       if (committedUidlists.size >= MAX_CACHED_UIDLISTS) committedUidlists.delete(committedUidlists.keys().next().value!);
-      committedUidlists.set(path, { dev: st.dev, ino: st.ino, size: data.length, lineNo: lines.length, parser });
+      committedUidlists.set(path, c);
     }
-    const u = parser.finish(endsWithNewline);
-    return { ...u, records: [...u.records] };
+    return c;
   }
 }
