@@ -22,6 +22,8 @@ export default class Backup extends MailvaultCommand {
 
 Attachments are stored once per dump: with Dovecot single-instance attachment storage (sdbox/mdbox with mail_attachment_dir, found in Dovecot's configuration or given with --attachment-dir) each attachment file becomes one blob however many mails and users share it; for other sources --dedup-attachments splits large base64 MIME parts into blobs. Messages are never altered: restore and extract rebuild them byte-exactly and check their sha256. Such a dump is format version 2 (mailvault-dump(5)).
 
+Incrementals (--since): a dump of what changed since an earlier run, its new messages, flag changes, expunges and mailbox changes. With --since @STATE-FILE, a mailbox whose change token (stamps of its uidlist or index files, or IMAP STATUS with HIGHESTMODSEQ where the server has CONDSTORE) is the one that run recorded is not read at all; a mailbox changed in the last 2 seconds has no token and is read. The state file is described in formats/state-file.md.
+
 Messages that cannot be read are skipped, listed in the summary, and make the exit status 3.
 
 ${exitStatusHelp()}`;
