@@ -3,7 +3,7 @@
  * (their order defines the ext_id numbers the log uses), and fixed-size records sorted by UID.
  */
 import { StorageCorruptError } from '../../core/errors.js';
-import { IndexState, type IndexExtension, type IndexMessage } from './index-state.js';
+import { IndexState, UNUSED_RECORD_EXTS, type IndexExtension, type IndexMessage } from './index-state.js';
 
 const RESYNC_HINT = 'the index is damaged or written by an unsupported Dovecot version; run "doveadm force-resync -u <user> <mailbox>" and try again';
 
@@ -77,16 +77,16 @@ export function parseIndexFile(buf: Buffer, file: string): IndexFileInfo {
     const uid = buf.readUInt32LE(r);
     if (uid <= prevUid) throw corrupt(file, r, `record UIDs are not ascending (${uid} after ${prevUid})`);
     prevUid = uid;
-    const m: IndexMessage = { uid, flags: buf.readUInt8(r + 4), keywords: new Set(), ext: new Map(), modseq: 0n, expunged: false };
+    const m: IndexMessage = { uid, flags: buf.readUInt8(r + 4), keywords: null, ext: null, modseq: 0n, expunged: false };
     for (const { ext, recordOffset } of layouts) {
-      if (ext.recordSize === 0) continue;
+      if (ext.recordSize === 0 || UNUSED_RECORD_EXTS.has(ext.name)) continue;
       const data = buf.subarray(r + recordOffset, r + recordOffset + ext.recordSize);
       if (ext.name === 'keywords') {
-        for (let bit = 0; bit < data.length * 8; bit++) if ((data[bit >> 3]! >> (bit & 7)) & 1) m.keywords.add(bit);
+        for (let bit = 0; bit < data.length * 8; bit++) if ((data[bit >> 3]! >> (bit & 7)) & 1) (m.keywords ??= new Set()).add(bit);
       } else if (ext.name === 'modseq' && ext.recordSize >= 8) {
         m.modseq = data.readBigUInt64LE(0);
       } else {
-        m.ext.set(ext.name, Buffer.from(data));
+        (m.ext ??= new Map()).set(ext.name, Buffer.from(data));
       }
     }
     state.messages.push(m);

@@ -22,14 +22,20 @@ export interface IndexMessage {
   readonly uid: number;
   /** The flags byte (mask 0x1f for IMAP flags). */
   flags: number;
-  /** Keyword numbers (positions in IndexState.keywords). */
-  keywords: Set<number>;
-  /** Extension record data by extension name. */
-  ext: Map<string, Buffer>;
+  /** Keyword numbers (positions in IndexState.keywords); null for none (most messages: no Set each). */
+  keywords: Set<number> | null;
+  /** Extension record data by extension name; null for none. */
+  ext: Map<string, Buffer> | null;
   /** 0n = not set (means "current highest", as Dovecot reads a zero modseq record). */
   modseq: bigint;
   expunged: boolean;
 }
+
+/**
+ * Extensions whose per-message records no reader here uses: Dovecot's cache file offsets. Their
+ * records are not kept (one Buffer per message and extension otherwise).
+ */
+export const UNUSED_RECORD_EXTS: ReadonlySet<string> = new Set(['cache']);
 
 export class IndexState {
   baseHeader: Buffer;
@@ -102,12 +108,12 @@ export class IndexState {
 
   /** The record of `ext` for message `m`, sized to the extension's current record size. */
   record(m: IndexMessage, ext: IndexExtension): Buffer {
-    let rec = m.ext.get(ext.name);
+    let rec = m.ext?.get(ext.name);
     if (!rec || rec.length !== ext.recordSize) {
       const sized = Buffer.alloc(ext.recordSize);
       if (rec) rec.copy(sized, 0, 0, Math.min(rec.length, sized.length));
       rec = sized;
-      m.ext.set(ext.name, rec);
+      (m.ext ??= new Map()).set(ext.name, rec);
     }
     return rec;
   }

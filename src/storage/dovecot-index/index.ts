@@ -160,15 +160,19 @@ function mismatch(a: string, b: string): StorageCorruptError {
   return new StorageCorruptError(`Dovecot index files do not belong together: ${a} and ${b} have different index ids`, { path: b, hint: LOG_RESYNC_HINT });
 }
 
+const NO_KEYWORDS: readonly string[] = Object.freeze([]);
+const NO_EXT: ReadonlyMap<string, Buffer> = new Map();
+
 function snapshot(state: IndexState, files: string[]): IndexSnapshot {
   state.compact();
   const highest = state.modseqCounter;
+  const highestText = highest.toString();
   const messages: IndexedMessage[] = state.messages.map((m) => ({
     uid: m.uid,
     flags: m.flags,
-    keywords: [...m.keywords].sort((a, b) => a - b).flatMap((k) => (state.keywords[k] === undefined ? [] : [state.keywords[k]!])),
-    modseq: (state.modseqEnabled && m.modseq !== 0n ? m.modseq : highest).toString(),
-    ext: m.ext,
+    keywords: m.keywords === null || m.keywords.size === 0 ? NO_KEYWORDS : [...m.keywords].sort((a, b) => a - b).flatMap((k) => (state.keywords[k] === undefined ? [] : [state.keywords[k]!])),
+    modseq: state.modseqEnabled && m.modseq !== 0n ? m.modseq.toString() : highestText,
+    ext: m.ext ?? NO_EXT,
   }));
   const last = messages.length > 0 ? messages[messages.length - 1]!.uid : 0;
   return {

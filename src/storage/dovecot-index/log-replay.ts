@@ -3,7 +3,7 @@
  * (reference sections 4.4 and 4.5), and counts modseqs as mail-transaction-log-file.c does.
  */
 import { LOG_EXTERNAL, LOG_TYPE_MASK, LogType, logCorrupt, type LogRecord } from './transaction-log.js';
-import { HDR_NEXT_UID, type IndexExtension, type IndexMessage, type IndexState } from './index-state.js';
+import { HDR_NEXT_UID, UNUSED_RECORD_EXTS, type IndexExtension, type IndexMessage, type IndexState } from './index-state.js';
 
 const FLAGS_MASK = 0x1f;
 const pad4 = (n: number): number => (n + 3) & ~3;
@@ -70,7 +70,7 @@ export function applyRecord(state: IndexState, rec: LogRecord, file: string): vo
         const uid = d.readUInt32LE(i);
         if (uid === 0) throw bad('append with UID 0');
         if (uid <= state.lastUid() || state.lookup(uid)) continue; // already in the snapshot
-        const m: IndexMessage = { uid, flags: d.readUInt8(i + 4), keywords: new Set(), ext: new Map(), modseq: 0n, expunged: false };
+        const m: IndexMessage = { uid, flags: d.readUInt8(i + 4), keywords: null, ext: null, modseq: 0n, expunged: false };
         state.messages.push(m);
         touch(state, m);
         if (uid + 1 > state.nextUid) state.nextUid = uid + 1;
@@ -132,7 +132,7 @@ export function applyRecord(state: IndexState, rec: LogRecord, file: string): vo
       if (!preserve) {
         cur.ext.header.fill(0);
         if (cur.ext.name === 'modseq') for (const m of state.messages) m.modseq = 0n;
-        for (const m of state.messages) m.ext.delete(cur.ext.name);
+        for (const m of state.messages) m.ext?.delete(cur.ext.name);
       }
       break;
     }
@@ -163,6 +163,7 @@ export function applyRecord(state: IndexState, rec: LogRecord, file: string): vo
         const m = state.lookup(d.readUInt32LE(i));
         if (!m) continue;
         if (cur.ext.name === 'modseq') continue; // tracked by the counter
+        if (UNUSED_RECORD_EXTS.has(cur.ext.name)) continue;
         const rec = state.record(m, cur.ext);
         d.copy(rec, 0, i + 4, i + 4 + Math.min(cur.recordSize, rec.length));
       }
@@ -194,8 +195,8 @@ export function applyRecord(state: IndexState, rec: LogRecord, file: string): vo
       }
       for (const [a, b] of uidRanges(d, pad4(4 + nameSize))) {
         for (const m of state.range(a, b)) {
-          if (remove) m.keywords.delete(idx);
-          else m.keywords.add(idx);
+          if (remove) m.keywords?.delete(idx);
+          else (m.keywords ??= new Set()).add(idx);
           touch(state, m);
         }
       }
@@ -204,7 +205,7 @@ export function applyRecord(state: IndexState, rec: LogRecord, file: string): vo
     case LogType.KEYWORD_RESET:
       for (const [a, b] of uidRanges(d, 0)) {
         for (const m of state.range(a, b)) {
-          m.keywords.clear();
+          m.keywords = null;
           touch(state, m);
         }
       }

@@ -68,7 +68,6 @@ export interface DboxReaderOptions {
 }
 
 export class DboxMailboxReader implements MailboxReader {
-  private readonly byUid = new Map<number, IndexedMessage>();
   private closed = false;
 
   constructor(
@@ -77,7 +76,6 @@ export class DboxMailboxReader implements MailboxReader {
     private readonly locator: DboxMessageLocator,
     private readonly options: DboxReaderOptions,
   ) {
-    for (const m of snapshot.messages) this.byUid.set(m.uid, m);
     if (options.attachmentDir !== null) this.openMessageParts = (message) => this.parts(message);
   }
 
@@ -159,13 +157,28 @@ export class DboxMailboxReader implements MailboxReader {
     await this.locator.close();
   }
 
+  /** The message with `uid`: a binary search of the snapshot (ascending UIDs), no per-message map. */
+  private byUid(uid: number): IndexedMessage | undefined {
+    const list = this.snapshot.messages;
+    let lo = 0;
+    let hi = list.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const m = list[mid]!;
+      if (m.uid < uid) lo = mid + 1;
+      else if (m.uid > uid) hi = mid - 1;
+      else return m;
+    }
+    return undefined;
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new StorageNotFoundError(`mailbox "${this.info.name}" was closed`, { mailbox: this.info.name, hint: 'open the mailbox again' });
   }
 
   private async describeForRead(message: MessageInfo): Promise<Described> {
     this.assertOpen();
-    const m = this.byUid.get(message.uid);
+    const m = this.byUid(message.uid);
     if (!m) throw new StorageNotFoundError(`message UID ${message.uid} is not in mailbox "${this.info.name}"`, { mailbox: this.info.name, uid: message.uid, hint: 'it was expunged; list the mailbox again' });
     const d = await this.describe(m);
     if (d.info.size !== message.size) {
