@@ -32,6 +32,11 @@ export class SyncFile implements PositionalFile {
     return fs.fstatSync(this.descriptor());
   }
 
+  /** The whole file (see readWholeSync). */
+  readWhole(size: number): Buffer {
+    return readWholeSync(this.descriptor(), size);
+  }
+
   async close(): Promise<void> {
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
@@ -41,6 +46,34 @@ export class SyncFile implements PositionalFile {
     if (this.fd === null) throw new Error('file already closed');
     return this.fd;
   }
+}
+
+/** A file already read whole: positional reads from memory. */
+export class BufferFile implements PositionalFile {
+  constructor(readonly bytes: Buffer) {}
+
+  async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    if (position >= this.bytes.length) return { bytesRead: 0 };
+    return { bytesRead: this.bytes.copy(buffer, offset, position, Math.min(this.bytes.length, position + length)) };
+  }
+}
+
+/** Files up to this size are read whole by one read (sdbox: most messages, with their metadata). */
+export const WHOLE_FILE_BYTES = 256 * 1024;
+
+/**
+ * Read an open file of `size` bytes whole with synchronous reads; fewer bytes when it shrank meanwhile
+ * (the parsers then report it as cut short).
+ */
+export function readWholeSync(fd: number, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) {
+    const n = fs.readSync(fd, buf, got, size - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
 }
 
 const DBOX_HINT = 'the dbox file is damaged (cut short or overwritten); run "doveadm force-resync -u <user> <mailbox>" and check the file with "doveadm dump"';

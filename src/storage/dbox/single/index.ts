@@ -7,10 +7,10 @@ import path from 'node:path';
 import { StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
 import type { MailLocation } from '../../location.js';
 import type { DriverCapabilities, MessageSource } from '../../types.js';
-import { SyncFile, readDboxFileHeader, readDboxMessage } from '../common/dbox-file.js';
+import { BufferFile, SyncFile, WHOLE_FILE_BYTES, readDboxFileHeader, readDboxMessage, type PositionalFile } from '../common/dbox-file.js';
 import { DboxStore, type DboxDriver, type DboxStoreOptions } from '../common/dbox-store.js';
 import { mailboxAltDir } from '../common/mailbox-list.js';
-import type { DboxMessageLocator, LocatedMessage } from '../common/mailbox-reader.js';
+import { fileStamp, type DboxMessageLocator, type LocatedMessage } from '../common/mailbox-reader.js';
 
 /** `sis` is set per store: true when an attachment directory is given. */
 export const SDBOX_CAPABILITIES: DriverCapabilities = {
@@ -50,9 +50,14 @@ const sdboxDriver: DboxDriver = {
           }
           try {
             const st = await fh.stat();
-            const hdr = await readDboxFileHeader(fh, file);
-            const message = await readDboxMessage(fh, file, hdr, hdr.firstMessageOffset, st.size);
-            return { file, message, saveDate: Math.floor(st.ctimeMs / 1000), guidRecord: null };
+            // A small file (most mail) is read whole: header, body and metadata in one read, and the
+            // body is then taken from it (LocatedMessage.content).
+            const content = st.size <= WHOLE_FILE_BYTES ? fh.readWhole(st.size) : undefined;
+            const src: PositionalFile = content !== undefined ? new BufferFile(content) : fh;
+            const size = content !== undefined ? content.length : st.size;
+            const hdr = await readDboxFileHeader(src, file);
+            const message = await readDboxMessage(src, file, hdr, hdr.firstMessageOffset, size);
+            return { file, message, saveDate: Math.floor(st.ctimeMs / 1000), guidRecord: null, stamp: fileStamp(st), ...(content !== undefined ? { content } : {}) };
           } catch (e) {
             throw fromSystemError(e, 'read a dbox message file', { path: file, mailbox, uid: m.uid });
           } finally {
