@@ -189,8 +189,9 @@ export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidN
   const flagEntries: FlagEntry[] = [];
   let bodies = 0;
   let unreadable = 0;
-  // A cursor-based plan decides by UID and flags only: dates are not needed (no stat per message).
-  const it = reader.messages(plan.savedSince === null ? { dates: false } : {})[Symbol.asyncIterator]();
+  // A cursor-based plan (and a full backup's plan) decides by UID and flags only: no dates (no stat
+  // per Maildir message), no size or GUID (no dbox file opened per message).
+  const it = reader.messages(plan.savedSince === null ? { dates: false, flagsOnly: true } : {})[Symbol.asyncIterator]();
   for (;;) {
     let step: IteratorResult<MessageInfo>;
     try {

@@ -128,6 +128,12 @@ export interface MessageListOptions {
    * scans of UIDs and flags, e.g. an incremental backup's comparison with its base. Default true.
    */
   readonly dates?: boolean;
+  /**
+   * true: the caller needs only uid, flags, keywords and modseq (an incremental's comparison, a
+   * backup's UID set), and a driver that would read each message's file for the rest (dbox: size and
+   * GUID are in the file) may skip that and report size 0, guid null and dates 0/null. Default false.
+   */
+  readonly flagsOnly?: boolean;
 }
 
 export interface MailboxReader {

@@ -88,6 +88,11 @@ export interface DboxReaderOptions {
   readonly attachmentDir: string | null;
 }
 
+/** A message as the index alone tells it (MessageListOptions.flagsOnly): no size, GUID or dates. */
+function indexOnlyInfo(m: IndexedMessage): MessageInfo {
+  return { uid: m.uid, guid: null, flags: flagsFromByte(m.flags), keywords: normalizeKeywords(m.keywords), internalDate: 0, saveDate: null, size: 0, modseq: m.modseq };
+}
+
 export class DboxMailboxReader implements MailboxReader {
   private closed = false;
   /**
@@ -123,6 +128,8 @@ export class DboxMailboxReader implements MailboxReader {
           this.assertOpen();
           if (i >= list.length) return { done: true, value: undefined };
           const m = list[i++]!;
+          // Everything asked for is in the index: the message file is not opened.
+          if (options.flagsOnly === true) return { done: false, value: indexOnlyInfo(m) };
           return { done: false, value: (await this.describe(m)).info };
         },
         return: async (): Promise<IteratorResult<MessageInfo>> => {

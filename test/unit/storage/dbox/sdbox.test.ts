@@ -133,3 +133,22 @@ test('a size that differs from the listing, or a file cut short after listing, f
   await truncate(path.join(dir, 'root/mailboxes/a.b/dbox-Mails/u.1'), 100);
   await t.throwsAsync(reader.openMessage(list[0]!), { instanceOf: StorageCorruptError, message: /u\.1 at offset 46: .*truncated/ });
 });
+
+test('flagsOnly lists UIDs, flags, keywords and modseqs from the index alone: no message file is opened', async (t) => {
+  const { dir, cleanup } = await copyFixture('sdbox');
+  t.teardown(cleanup);
+  const store = await openSdboxStore(loc(dir), 'carol', { attachmentDir: null });
+  const { list: full } = await messagesOf(store, 'a.b');
+  t.true(full.length > 0);
+  // With every message file gone, a flags-only listing still gives the same state...
+  const mails = path.join(dir, 'root/mailboxes/a.b/dbox-Mails');
+  for (const m of full) await rm(path.join(mails, `u.${m.uid}`));
+  const reader = await store.openMailbox('a.b');
+  const quick: MessageInfo[] = [];
+  for await (const m of reader.messages({ flagsOnly: true, dates: false })) quick.push(m);
+  const state = (m: MessageInfo) => ({ uid: m.uid, flags: m.flags, keywords: m.keywords, modseq: m.modseq });
+  t.deepEqual(quick.map(state), full.map(state));
+  // ...while a full listing needs the files.
+  await t.throwsAsync(reader.messages()[Symbol.asyncIterator]().next(), { instanceOf: StorageNotFoundError });
+  await reader.close();
+});
