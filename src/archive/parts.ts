@@ -6,8 +6,11 @@
  * so what the writer hashed is what the readers rebuild.
  */
 import { createHash } from 'node:crypto';
+import { encodeBase64Lines } from '../core/base64-lines.js';
 import { ArchiveCorruptError } from '../core/errors.js';
 import type { MessageRecord, PartEncoding, PartRecord } from './records.js';
+
+export { encodeBase64Lines };
 
 /** Longest base64 line a part may declare (RFC 2045 says 76; real mail has more, never this much). */
 export const MAX_BASE64_LINE = 1024 * 1024;
@@ -25,35 +28,6 @@ export function encodedLength(contentSize: number, encoding: PartEncoding): numb
   return chars + (lines - 1) * (encoding.crlf ? 2 : 1);
 }
 
-/** Base64-encode a byte stream into lines of `lineLength` characters, with no line break after the last line. */
-export async function* encodeBase64Lines(source: AsyncIterable<Buffer>, lineLength: number, crlf: boolean): AsyncGenerator<Buffer> {
-  const eol = crlf ? '\r\n' : '\n';
-  let carry = Buffer.alloc(0);
-  let column = 0;
-  const wrap = (b64: string): Buffer => {
-    const out: string[] = [];
-    let i = 0;
-    while (i < b64.length) {
-      if (column === lineLength) {
-        out.push(eol);
-        column = 0;
-      }
-      const take = Math.min(lineLength - column, b64.length - i);
-      out.push(b64.slice(i, i + take));
-      i += take;
-      column += take;
-    }
-    return Buffer.from(out.join(''), 'latin1');
-  };
-  for await (const raw of source) {
-    const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array);
-    const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-    const whole = data.length - (data.length % 3);
-    carry = Buffer.from(data.subarray(whole));
-    if (whole > 0) yield wrap(data.subarray(0, whole).toString('base64'));
-  }
-  if (carry.length > 0) yield wrap(carry.toString('base64'));
-}
 
 /**
  * Check a version 2 record's `stub` and `parts` (shape and arithmetic): inline ranges are consecutive

@@ -4,7 +4,7 @@
  * from the dbox file plus, with SIS, the external attachment files. The driver supplies only a
  * DboxMessageLocator that says where a message's dbox record is.
  */
-import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 /** Bodies up to this size are read with one synchronous read. */
 const SMALL_BODY_BYTES = 256 * 1024;
@@ -14,7 +14,7 @@ import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemEr
 import type { IndexSnapshot, IndexedMessage } from '../../dovecot-index/index.js';
 import { normalizeKeywords } from '../../flags.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessagePart, SystemFlag } from '../../types.js';
-import { attachmentPath, openSisMessage, parseExtRefs, sisMessageParts, takeExactly, type ExtRef, type SisMessage } from './attachments.js';
+import { attachmentPath, fileChunks, openSisMessage, parseExtRefs, sisMessageParts, takeExactly, type ExtRef, type SisMessage } from './attachments.js';
 import { metadataValue, parseHexValue, type DboxMessage } from './dbox-file.js';
 
 export interface LocatedMessage {
@@ -173,7 +173,7 @@ export class DboxMailboxReader implements MailboxReader {
       source = (async function* () {
         yield bytes;
       })();
-    } else source = createReadStream(file, { start: dm.bodyOffset, end: dm.bodyOffset + dm.bodySize - 1 });
+    } else source = fileChunks(file, dm.bodyOffset, dm.bodySize);
     return ReadableStream.from(
       takeExactly(source, dm.bodySize, (got) => new IntegrityError(`message UID ${message.uid} in mailbox "${this.info.name}": ${file} gave ${got} of ${dm.bodySize} bytes`, {
         mailbox: this.info.name,

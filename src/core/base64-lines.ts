@@ -1,0 +1,60 @@
+/**
+ * Base64 in lines, as MIME bodies carry it: the one encoder behind Dovecot's single-instance attachments
+ * (storage/dbox, which rebuilds a message from its stub and attachment files) and the dump's message
+ * parts (archive/parts.ts, which rebuilds a message from its stub and blobs). Both must give the same
+ * bytes as the message had, so there is one implementation.
+ */
+
+const LF = Buffer.from('\n', 'latin1');
+const CRLF = Buffer.from('\r\n', 'latin1');
+
+/**
+ * Base64-encode a byte stream into lines of `lineLength` characters, with no line break after the last
+ * line. Each input chunk is encoded at once (the base64 text of whole 3-byte groups), then copied into
+ * one output buffer with the line breaks in place: a few native copies per line, no string building.
+ */
+export async function* encodeBase64Lines(source: AsyncIterable<Buffer | Uint8Array>, lineLength: number, crlf: boolean): AsyncGenerator<Buffer> {
+  if (!Number.isInteger(lineLength) || lineLength < 1) throw new RangeError(`base64 line length must be a positive integer, got ${lineLength}`);
+  const eol = crlf ? CRLF : LF;
+  const carry = Buffer.alloc(3);
+  let carried = 0;
+  let column = 0;
+  const wrap = (encoded: Buffer): Buffer => {
+    // Breaks go before a character that would start a new line (column === lineLength), never at the end.
+    const first = Math.min(lineLength - column, encoded.length);
+    const breaks = encoded.length > first ? Math.ceil((encoded.length - first) / lineLength) : 0;
+    const out = Buffer.allocUnsafe(encoded.length + breaks * eol.length);
+    let i = 0;
+    let o = 0;
+    while (i < encoded.length) {
+      if (column === lineLength) {
+        o += eol.copy(out, o);
+        column = 0;
+      }
+      const take = Math.min(lineLength - column, encoded.length - i);
+      o += encoded.copy(out, o, i, i + take);
+      i += take;
+      column += take;
+    }
+    return o === out.length ? out : out.subarray(0, o);
+  };
+  for await (const raw of source) {
+    let chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    if (chunk.length === 0) continue;
+    if (carried > 0) {
+      // Complete the carried group first, so the rest of the chunk needs no concatenation.
+      const need = 3 - carried;
+      const take = Math.min(need, chunk.length);
+      chunk.copy(carry, carried, 0, take);
+      carried += take;
+      chunk = chunk.subarray(take);
+      if (carried < 3) continue;
+      yield wrap(Buffer.from(carry.toString('base64'), 'latin1'));
+      carried = 0;
+    }
+    const whole = chunk.length - (chunk.length % 3);
+    if (whole > 0) yield wrap(Buffer.from(chunk.toString('base64', 0, whole), 'latin1'));
+    carried = chunk.copy(carry, 0, whole);
+  }
+  if (carried > 0) yield wrap(Buffer.from(carry.toString('base64', 0, carried), 'latin1'));
+}
