@@ -39,7 +39,7 @@ async function addMessages(count: number, seed: number): Promise<void> {
 
 function run(args: string[]): number {
   const t = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'run.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const r = spawnSync(path.join(root, 'bin', 'run.js'), args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mailvault ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return Number(process.hrtime.bigint() - t) / 1e9;
 }

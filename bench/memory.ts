@@ -43,7 +43,7 @@ async function makeMaildir(dir: string, count: number): Promise<number> {
 
 async function peakRss(args: string[]): Promise<{ peakKiB: number; seconds: number; code: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, [path.join(root, 'bin', 'run.js'), ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(path.join(root, 'bin', 'run.js'), args, { stdio: ['ignore', 'ignore', 'inherit'] });
   let peak = 0;
   const poll = setInterval(async () => {
     try {

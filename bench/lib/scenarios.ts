@@ -37,8 +37,9 @@ export interface Scenario {
   cleanup?(round: number): Promise<void>;
 }
 
+/** mailvault run as users run it: bin/run.js as a command (its launcher lines start Node with mailvault's flags). */
 export function mailvaultArgv(args: readonly string[]): string[] {
-  return [process.execPath, path.join(projectRoot, 'bin', 'run.js'), ...args];
+  return [path.join(projectRoot, 'bin', 'run.js'), ...args];
 }
 
 export function backupArgs(store: BenchStore, compress: string): string[] {

@@ -236,3 +236,15 @@ test('--output naming a FIFO (or a device such as /dev/null) writes into it and 
   t.is(eml.toString('latin1'), direct.stdout.toString('latin1'));
   t.true((await stat(fifo2)).isFIFO());
 });
+
+test('run as a command, bin/run.js starts Node with a small young generation and passes arguments verbatim', async (t) => {
+  const dir = await copyDemoStore(t);
+  // Preloaded by the Node the launcher starts: reports that Node's own flags on stderr.
+  const probe = path.join(dir, 'probe.mjs');
+  await writeFile(probe, "process.stderr.write(`EXECARGV ${JSON.stringify(process.execArgv)}\\n`);\n");
+  const odd = path.join(dir, `a dir with 'quotes' $HOME "and" spaces`);
+  const r = await runCli(['list', path.join(odd, 'x.mvd')], { env: { NODE_OPTIONS: `--import=${probe}` } });
+  t.regex(r.stderr, /EXECARGV \[[^\n]*"--max-semi-space-size=2"/);
+  t.not(r.code, 0);
+  t.true(r.stderr.includes(path.join(odd, 'x.mvd')), r.stderr);
+});
