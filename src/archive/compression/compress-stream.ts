@@ -254,7 +254,7 @@ class SeekableCompressStream extends Transform {
       return;
     }
     try {
-      this.emitFrame(Buffer.from(result.frame), result.length);
+      this.emitFrame(Buffer.from(result.frame, 0, result.frameLength), result.length);
     } catch (err) {
       this.fail(err as Error);
       return;

@@ -2,7 +2,8 @@
  * Worker-thread entry: compresses frames sent by compress-stream.ts, one at a time, in arrival order.
  * Protocol (both buffers are transferred, never copied):
  *   in:  FrameJob    { seq, input: ArrayBuffer, length }   compress input[0, length)
- *   out: FrameResult { seq, frame: ArrayBuffer, input, length }   the input buffer comes back for reuse
+ *   out: FrameResult { seq, frame: ArrayBuffer, frameLength, input, length }   the frame is frame[0, frameLength);
+ *                                                               the input buffer comes back for reuse
  *        or          { seq, error: string }
  * With workerData.digest, the worker also keeps the sha256 of all frame input, in order:
  *   in:  DigestJob    { kind: 'digest', partial: ArrayBuffer, length }   (transferred)
@@ -32,7 +33,7 @@ export interface DigestResult {
 }
 
 export type FrameResult =
-  | { seq: number; frame: ArrayBuffer; input: ArrayBuffer; length: number }
+  | { seq: number; frame: ArrayBuffer; frameLength: number; input: ArrayBuffer; length: number }
   | { seq: number; error: string; input: ArrayBuffer };
 
 export interface CompressWorkerData {
@@ -58,7 +59,7 @@ if (port !== null) {
     let transfer: ArrayBuffer[];
     try {
       const frame = compressor.compressFrame(new Uint8Array(job.input, 0, job.length));
-      result = { seq: job.seq, frame: frame.buffer as ArrayBuffer, input: job.input, length: job.length };
+      result = { seq: job.seq, frame: frame.buffer as ArrayBuffer, frameLength: frame.length, input: job.input, length: job.length };
       transfer = [result.frame, job.input];
     } catch (err) {
       result = { seq: job.seq, error: err instanceof Error ? err.message : String(err), input: job.input };
