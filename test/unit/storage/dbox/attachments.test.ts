@@ -31,7 +31,7 @@ async function* chunked(data: Buffer, size: number): AsyncGenerator<Buffer> {
 for (const len of [0, 1, 2, 3, 56, 57, 58, 3000, 10001]) {
   test(`base64 re-encoding of ${len} bytes matches, whatever the chunking`, async (t) => {
     const data = randomBytes(len);
-    for (const [n, crlf] of [[76, false], [64, true], [4, false]] as const) {
+    for (const [n, crlf] of [[76, false], [64, true], [4, false], [73, true], [1, false], [5, true]] as const) {
       for (const chunk of [1, 2, 7, 65536]) {
         const got = (await readAll(encodeBase64Lines(chunked(data, chunk), n, crlf))).toString('latin1');
         t.is(got, reference(data, n, crlf ? '\r\n' : '\n'), `line ${n} crlf ${crlf} chunk ${chunk}`);
