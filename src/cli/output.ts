@@ -4,7 +4,8 @@
  */
 import { closeSync, createWriteStream, openSync, statSync, type Stats } from 'node:fs';
 import { isatty } from 'node:tty';
-import { rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { UsageError, fromSystemError } from '../core/errors.js';
 import type { ProgressCallback } from '../operations/progress.js';
@@ -50,14 +51,14 @@ export function note(message: string): void {
 
 export interface DumpOutput {
   stream: Writable;
-  /** Make the output final (rename the temp file into place). */
+  /** Make the output final: on disk (fsync), then renamed into place (and the rename on disk). */
   commit(): Promise<void>;
   /** Remove a partial output file. */
   discard(): Promise<void>;
 }
 
 /**
- * Where a dump goes: a file (written as FILE.partial, renamed on success, so a failed run never leaves
+ * Where a dump goes: a file (written as FILE.partial, fsynced and renamed on success, so a failed run never leaves
  * something that looks like a dump) or stdout, which must not be a terminal.
  */
 export function openDumpOutput(file: string | undefined): DumpOutput {
@@ -71,7 +72,7 @@ export function openDumpOutput(file: string | undefined): DumpOutput {
 }
 
 /**
- * An output file given by --output: a regular file is written as FILE.partial and renamed by commit(),
+ * An output file given by --output: a regular file is written as FILE.partial, fsynced and renamed by commit(),
  * so a failed run never leaves something that looks complete; discard() removes the partial file. A
  * device, FIFO or socket is written in place. A directory is a usage error; a terminal is refused
  * unless `allowTerminal`.
@@ -106,17 +107,45 @@ export function openOutputFile(file: string, what: 'dump' | 'message', allowTerm
   return {
     stream,
     async commit() {
+      // Durable before it has its final name, as a dump a state file points to must be: without the
+      // fsync a crash soon after could leave FILE empty or cut short while --state-file (fsynced)
+      // already names it as the base of the next incremental.
+      try {
+        await syncFile(partial);
+      } catch (e) {
+        throw fromSystemError(e, `write the finished ${what} to disk`, { path: partial });
+      }
       try {
         await rename(partial, file);
       } catch (e) {
         throw fromSystemError(e, `move the finished ${what} into place`, { path: file });
       }
+      await syncDirectory(path.dirname(path.resolve(file)));
     },
     async discard() {
       stream.destroy();
       await unlink(partial).catch(() => {});
     },
   };
+}
+
+/** fsync a file by name (its writer has closed it). */
+async function syncFile(file: string): Promise<void> {
+  const h = await open(file, 'r');
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+/** fsync a directory (makes a rename in it durable); best effort: some file systems refuse it. */
+async function syncDirectory(dir: string): Promise<void> {
+  try {
+    await syncFile(dir);
+  } catch {
+    // e.g. EINVAL on file systems without directory fsync
+  }
 }
 
 /** Write a line (or raw text) to a stream, waiting for drain: large listings respect backpressure. */

@@ -18,7 +18,7 @@ import { CursorRecorder, readStateFile, writeStateFile, type CursorState } from 
 export default class Backup extends MailvaultCommand {
   static override summary = 'Write users\' mail into a dump (to a file or stdout).';
 
-  static override description = `Reads every message of the selected users byte-exactly, with UID, GUID, flags, keywords, INTERNALDATE, mailbox state (GUID, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) and subscriptions, and writes one dump: a tar stream described in mailvault-dump(5). The dump goes to stdout (never to a terminal) or to --output FILE (written as FILE.partial and renamed when complete; a device or FIFO such as /dev/null is written in place).
+  static override description = `Reads every message of the selected users byte-exactly, with UID, GUID, flags, keywords, INTERNALDATE, mailbox state (GUID, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) and subscriptions, and writes one dump: a tar stream described in mailvault-dump(5). The dump goes to stdout (never to a terminal) or to --output FILE (written as FILE.partial, then fsynced and renamed when complete, the directory fsynced too; a device or FIFO such as /dev/null is written in place).
 
 Attachments are stored once per dump: with Dovecot single-instance attachment storage (sdbox/mdbox with mail_attachment_dir, found in Dovecot's configuration or given with --attachment-dir) each attachment file becomes one blob however many mails and users share it; for other sources --dedup-attachments splits large base64 MIME parts into blobs. Messages are never altered: restore and extract rebuild them byte-exactly and check their sha256. Such a dump is format version 2 (mailvault-dump(5)).
 

@@ -2,10 +2,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { copyDemoStore, runCli } from '../../helpers/cli.js';
+import { copyDemoStore, projectRoot, runCli } from '../../helpers/cli.js';
 
 async function demoDump(t: ExecutionContext, extra: string[] = []) {
   const dir = await copyDemoStore(t);
@@ -248,3 +248,25 @@ test('run as a command, bin/run.js starts Node with a small young generation and
   t.not(r.code, 0);
   t.true(r.stderr.includes(path.join(odd, 'x.mvd')), r.stderr);
 });
+
+const strace = spawnSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).stdout.trim();
+if (strace === '' && process.env.CI !== 'true') {
+  test.skip('a dump written to a file is fsynced before it is renamed into place (needs strace)', () => undefined);
+} else {
+  test('a dump written to a file is fsynced before it is renamed into place, and the rename is synced too', async (t) => {
+    t.not(strace, '', 'strace is not installed (.ci/run installs it)');
+    const dir = await copyDemoStore(t);
+    const dump = path.join(dir, 'out', 'd.mvd');
+    await mkdir(path.dirname(dump));
+    const log = path.join(dir, 'strace.log');
+    const r = spawnSync(strace, ['-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2', '-o', log, process.execPath, path.join(projectRoot, 'bin', 'run.js'), 'backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '-o', dump], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    const lines = (await readFile(log, 'utf8')).split('\n');
+    const syncOfPartial = lines.findIndex((l) => /\bf(data)?sync\(\d+<[^>]*\/out\/d\.mvd\.partial>\)\s*=\s*0/.test(l));
+    const renamed = lines.findIndex((l) => /rename(at2?)?\(.*d\.mvd\.partial.*d\.mvd"/.test(l));
+    const syncOfDir = lines.findIndex((l, i) => i > renamed && /\bf(data)?sync\(\d+<[^>]*\/out>\)\s*=\s*0/.test(l));
+    t.true(syncOfPartial >= 0, `no fsync of d.mvd.partial in:\n${lines.join('\n')}`);
+    t.true(renamed > syncOfPartial, 'the rename comes after the fsync');
+    t.true(syncOfDir > renamed, 'the directory is fsynced after the rename');
+  });
+}
