@@ -56,6 +56,14 @@ export interface DumpWriterOptions {
    * (writeFlagTable). Readers before mailvault 0.3 refuse it with "upgrade mailvault".
    */
   incremental?: boolean;
+  /**
+   * Start the worker thread (archive digest, or zstd compression and digest) now, so it boots while
+   * the caller lists its source, instead of at the first full chunk. A worker takes about 70 ms to
+   * start; started late, the main thread waited for it once its few buffers were out (profiled: 70 ms
+   * idle in a 0.5 s backup). For callers about to write much; a tiny dump is then hashed or compressed
+   * in the worker too.
+   */
+  startWorkersEarly?: boolean;
 }
 
 /** One piece of a message handed to writeMessageParts. */
@@ -235,6 +243,10 @@ export class DumpWriter {
     }
     const writer = new DumpWriter(sink, done, record, tocDir, compression.type === 'none' ? null : (sink as DigestingCompressStream));
     writer.partsOn = options.parts === true;
+    if (options.startWorkersEarly === true) {
+      if (compression.type === 'none') writer.hasher = new DigestHasher(OUT_CHUNK);
+      else (sink as DigestingCompressStream).startWorker();
+    }
     await writer.run(async () => {
       writer.tocSpool = await open(join(tocDir, 'toc.jsonl'), 'wx+', 0o600).catch((err: unknown) => {
         throw fromSystemError(err, 'create the TOC spool file', { path: tocDir });

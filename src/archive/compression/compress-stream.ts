@@ -30,6 +30,8 @@ export interface DigestingCompressStream extends Transform {
    * taken in), and before the end.
    */
   inputDigest(): Promise<string>;
+  /** Start the compression worker now (unless frames are compressed inline), not at the second frame. */
+  startWorker(): void;
 }
 
 /**
@@ -211,14 +213,19 @@ class SeekableCompressStream extends Transform {
   }
 
   private postToWorker(buffer: Buffer, length: number): void {
-    const worker = this.worker ?? this.startWorker();
+    const worker = this.worker ?? this.spawnWorker();
     const job: FrameJob = { seq: this.nextSeq++, input: buffer.buffer as ArrayBuffer, length };
     if (this.inFlight === 0) worker.ref();
     this.inFlight++;
     worker.postMessage(job, [job.input]);
   }
 
-  private startWorker(): Worker {
+  startWorker(): void {
+    if (!this.settings.useWorker || this.worker !== null) return;
+    this.spawnWorker().unref(); // idle until the first frame: must not keep the process alive
+  }
+
+  private spawnWorker(): Worker {
     const workerData: CompressWorkerData = { level: this.settings.level, digest: this.digestInput };
     const worker = new Worker(new URL('./compress-worker.js', import.meta.url), { workerData });
     worker.on('message', (result: FrameResult | DigestResult) => ('kind' in result ? this.onDigestResult(result) : this.onWorkerResult(result)));
