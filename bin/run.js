@@ -6,7 +6,7 @@
 // small young generation (2 MiB semi-spaces instead of up to 16); `node bin/run.js` skips them (the
 // first is a "#!" line, the second a string and a comment). A backup or restore allocates steadily
 // and keeps little: measured peak RSS of a 100k-message restore 186 MiB instead of 227, of a 10k
-// backup 128-134 MiB instead of 149-151, CPU time within noise (bench/README.md). `env -S` would do
+// backup 127-132 MiB instead of 153-160, CPU time within noise (CHANGELOG.md). `env -S` would do
 // the same in the "#!" line, but BusyBox's env lacks it.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

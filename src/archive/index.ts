@@ -18,7 +18,8 @@
  * The archive never imports src/storage: operations map between storage types and these records.
  */
 export { DumpWriter, type DumpWriterOptions, type WriterPart, type WrittenMessage } from './writer.js';
-export { encodedLength, encodeBase64Lines } from './parts.js';
+export { encodedLength } from './parts.js';
+export { encodeBase64Lines } from '../core/base64-lines.js';
 export { readDump, type DumpEntry, type ReadOptions } from './reader.js';
 export { openDumpFile, type DumpFile } from './random-access.js';
 export * from './records.js';

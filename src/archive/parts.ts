@@ -10,8 +10,6 @@ import { encodeBase64Lines } from '../core/base64-lines.js';
 import { ArchiveCorruptError } from '../core/errors.js';
 import type { MessageRecord, PartEncoding, PartRecord } from './records.js';
 
-export { encodeBase64Lines };
-
 /** Longest base64 line a part may declare (RFC 2045 says 76; real mail has more, never this much). */
 export const MAX_BASE64_LINE = 1024 * 1024;
 
@@ -27,7 +25,6 @@ export function encodedLength(contentSize: number, encoding: PartEncoding): numb
   const lines = Math.ceil(chars / encoding.lineLength);
   return chars + (lines - 1) * (encoding.crlf ? 2 : 1);
 }
-
 
 /**
  * Check a version 2 record's `stub` and `parts` (shape and arithmetic): inline ranges are consecutive

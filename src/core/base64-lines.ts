@@ -36,7 +36,7 @@ export async function* encodeBase64Lines(source: AsyncIterable<Buffer | Uint8Arr
       i += take;
       column += take;
     }
-    return o === out.length ? out : out.subarray(0, o);
+    return out; // exactly filled: `breaks` counts every line break written
   };
   for await (const raw of source) {
     let chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);

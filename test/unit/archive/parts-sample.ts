@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DumpWriter, type WriterPart } from '../../../src/archive/writer.js';
-import { encodeBase64Lines, encodedLength } from '../../../src/archive/parts.js';
+import { encodeBase64Lines } from '../../../src/core/base64-lines.js';
+import { encodedLength } from '../../../src/archive/parts.js';
 import type { PartEncoding } from '../../../src/archive/records.js';
 import { collector, HEADER, mailbox, message } from './sample-dump.js';
 

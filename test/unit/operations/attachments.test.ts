@@ -122,7 +122,7 @@ async function split(msg: Buffer, minSize = 1000) {
 }
 
 async function rebuild(parts: NonNullable<Awaited<ReturnType<typeof split>>>['parts']): Promise<Buffer> {
-  const { encodeBase64Lines } = await import('../../../src/archive/parts.js');
+  const { encodeBase64Lines } = await import('../../../src/core/base64-lines.js');
   const out: Buffer[] = [];
   for (const p of parts) {
     if (p.kind === 'inline') out.push(p.data);

@@ -11,8 +11,6 @@ import { encodeBase64Lines } from '../../../core/base64-lines.js';
 import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
 import type { MessagePart } from '../../types.js';
 
-export { encodeBase64Lines };
-
 export interface ExtRef {
   /** Offset in the full (reassembled) message. */
   readonly start: number;
@@ -143,7 +141,7 @@ export async function* takeExactly(source: AsyncIterable<Buffer>, size: number, 
 }
 
 /**
- * Attachment files and stub ranges are read with synchronous reads of up to 1 MiB: through libuv's
+ * Attachment files and stub ranges are read with synchronous reads of up to 256 KiB: through libuv's
  * thread pool, a 64 KiB stream read was a round trip that showed as idle time in profiles (a backup
  * of 10k sdbox messages with SIS spent a seventh of its time waiting on them).
  */

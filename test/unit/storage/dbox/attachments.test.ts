@@ -1,7 +1,8 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { StorageCorruptError } from '../../../../src/core/errors.js';
-import { encodeBase64Lines, parseExtRefs, planSegments, type SisMessage } from '../../../../src/storage/dbox/common/attachments.js';
+import { encodeBase64Lines } from '../../../../src/core/base64-lines.js';
+import { parseExtRefs, planSegments, type SisMessage } from '../../../../src/storage/dbox/common/attachments.js';
 import { readAll } from './store-expectations.js';
 
 test('X refs parse as groups of four tokens', (t) => {

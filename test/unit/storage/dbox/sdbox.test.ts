@@ -5,7 +5,7 @@ import { IntegrityError, StorageCorruptError, StorageNotFoundError } from '../..
 import { parseLocation } from '../../../../src/storage/location.js';
 import { openSdboxStore, SDBOX_CAPABILITIES } from '../../../../src/storage/dbox/single/index.js';
 import type { MessageInfo, MessagePart } from '../../../../src/storage/types.js';
-import { encodeBase64Lines } from '../../../../src/storage/dbox/common/attachments.js';
+import { encodeBase64Lines } from '../../../../src/core/base64-lines.js';
 import { STORES, copyFixture } from './fixture-copy.js';
 import { assertStoreMatches, loadExpected, readAll } from './store-expectations.js';
 
