@@ -373,7 +373,7 @@ export class DumpWriter {
         if (e.uid <= last) throw new ArchiveOrderError(`cannot write flag table "${member}": UID ${e.uid} after UID ${last}; UIDs must ascend`, { user, mailbox, member });
         last = e.uid;
       }
-      const record: FlagTableRecord = { type: 'flags', user, mailbox, seq: this.flagTables + 1, entries: entries.map((e) => ({ uid: e.uid, flags: [...e.flags], keywords: [...e.keywords] })) };
+      const record: FlagTableRecord = { type: 'flags', user, mailbox, seq: this.flagTables + 1, entries: entries.map((e) => ({ uid: e.uid, flags: e.flags, keywords: e.keywords })) };
       const span = await this.writeRecordMember(member, recordJson(record), 0);
       this.flagTables++;
       this.lastFlagUid = last;

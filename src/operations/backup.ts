@@ -86,6 +86,9 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
     summary.skipped.push({ ...item, code: err.code, reason: err.message, ...(err.hint ? { hint: err.hint } : {}) });
   };
 
+  // Whole small messages are read into this one buffer (OpenMessageOptions.scratch), each written out
+  // before the next is read, instead of into fresh memory per message.
+  const scratch = Buffer.allocUnsafeSlow(SMALL_MESSAGE_BYTES + 1);
   for (const user of [...new Set(users)].sort(byteOrder)) {
     checkAbort();
     let source: MessageSource;
@@ -107,7 +110,7 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
       options.onProgress?.({ phase: 'user', user, messages: summary.messages, bytes: summary.bytes });
       for (const mailbox of mailboxes) {
         checkAbort();
-        await backupMailbox(source, user, mailbox, subscribed.has(mailbox.name), writer, options, summary, skip, checkAbort, planner);
+        await backupMailbox(source, user, mailbox, subscribed.has(mailbox.name), writer, options, summary, skip, checkAbort, scratch, planner);
       }
       if (planner) {
         for (const gone of planner.deleted()) summary.changes.push({ user, mailbox: gone.name, status: 'deleted', renamedFrom: null, newMessages: 0, flagEntries: 0, expunged: null });
@@ -137,6 +140,7 @@ async function backupMailbox(
   summary: BackupSummary,
   skip: (item: { user: string; mailbox?: string; uid?: number }, e: unknown) => void,
   checkAbort: () => void,
+  scratch: Buffer,
   planner: ReturnType<IncrementalPlanner['forUser']> | null = null,
 ): Promise<void> {
   const record = {
@@ -212,11 +216,12 @@ async function backupMailbox(
       if (!asParts) {
         let body;
         try {
-          body = await reader.openMessage(message);
+          body = await reader.openMessage(message, { scratch });
         } catch (e) {
           skip(where, e);
           continue;
         }
+        // Done with the bytes (the writer has copied them) when this returns: scratch is free again.
         await writeOneMessage(writer, user, mailbox.name, message, body);
       }
       summary.messages++;

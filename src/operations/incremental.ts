@@ -189,6 +189,17 @@ export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidN
   const flagEntries: FlagEntry[] = [];
   let bodies = 0;
   let unreadable = 0;
+  const add = (m: MessageInfo): void => {
+    if (m.uid >= uidNextLimit) return;
+    uids.add(m.uid);
+    if (wantsBody(plan, m)) bodies++;
+    else if (wantsFlagEntry(plan, m)) flagEntries.push({ uid: m.uid, flags: m.flags, keywords: m.keywords }); // readonly: shared, not copied
+  };
+  if (plan.savedSince === null && reader.listFlags !== undefined) {
+    // Synchronous where the driver has it all in memory: no await per message (50k-message mailboxes).
+    for (const m of reader.listFlags()) add(m);
+    return { uidSet: uids.build(), flagEntries, bodies, unreadable };
+  }
   // A cursor-based plan (and a full backup's plan) decides by UID and flags only: no dates (no stat
   // per Maildir message), no size or GUID (no dbox file opened per message).
   const it = reader.messages(plan.savedSince === null ? { dates: false, flagsOnly: true } : {})[Symbol.asyncIterator]();
@@ -201,11 +212,7 @@ export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidN
       continue;
     }
     if (step.done) break;
-    const m = step.value;
-    if (m.uid >= uidNextLimit) continue;
-    uids.add(m.uid);
-    if (wantsBody(plan, m)) bodies++;
-    else if (wantsFlagEntry(plan, m)) flagEntries.push({ uid: m.uid, flags: [...m.flags], keywords: [...m.keywords] });
+    add(step.value);
   }
   return { uidSet: uids.build(), flagEntries, bodies, unreadable };
 }

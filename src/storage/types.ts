@@ -136,6 +136,18 @@ export interface MessageListOptions {
   readonly flagsOnly?: boolean;
 }
 
+export interface OpenMessageOptions {
+  /**
+   * Space the driver may read a whole message into instead of allocating a buffer for it; the stream
+   * then yields a view of it. The caller must be done with the bytes before it uses the buffer again
+   * (for the next message, say). A driver that streams the message, or for which it is too small,
+   * ignores it. A backup reads thousands of messages a second, and fresh memory for each costs page
+   * faults and allocator work: with it, peak RSS of a 10k-message Maildir backup went from 134 to
+   * 113 MiB (time unchanged), and a short incremental got faster (CHANGELOG.md).
+   */
+  readonly scratch?: Buffer;
+}
+
 export interface MailboxReader {
   readonly info: MailboxInfo;
   /**
@@ -145,8 +157,14 @@ export interface MailboxReader {
    * iterator cannot go on after an error ends it (done) instead.
    */
   messages(options?: MessageListOptions): AsyncIterable<MessageInfo>;
+  /**
+   * Optional: what messages({ dates: false, flagsOnly: true }) yields, as a synchronous iterable, for a
+   * driver that holds all of it in memory once the mailbox is open (Maildir: uidlist and file names).
+   * A metadata pass over a large mailbox then costs no await per message. Throws instead of skipping.
+   */
+  listFlags?(): Iterable<MessageInfo>;
   /** The message bytes; exactly `message.size` bytes. */
-  openMessage(message: MessageInfo): Promise<Readable>;
+  openMessage(message: MessageInfo, options?: OpenMessageOptions): Promise<Readable>;
   /**
    * Only with capabilities.sis: the message as inline parts and attachment references whose
    * concatenation (attachments encoded as described) is byte-identical to openMessage's output.

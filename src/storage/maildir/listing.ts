@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fromSystemError } from '../../core/errors.js';
 import { isMessageFileName } from './filename.js';
-import { parseRecordLine, parseUidlistHeader, type UidlistContext, type UidlistHeader, type UidlistRecord } from './uidlist.js';
+import { parseRecordLine, parseRecordSpan, parseUidlistHeader, type RecordSpan, type UidlistContext, type UidlistHeader, type UidlistRecord } from './uidlist.js';
 
 /** Test hooks: called after each directory pass. */
 export interface ListingHooks {
@@ -129,19 +129,20 @@ export class MaildirListing {
     let prevUid = 0;
     let lineNo = 1;
     let start = nl < 0 ? text.length : nl + 1;
+    const r: RecordSpan = { uid: 0, baseStart: 0, baseEnd: 0 };
     while (start < text.length) {
       nl = text.indexOf('\n', start);
       if (nl < 0) break; // a partial last line: Dovecot may be writing it
       lineNo++;
       const end = stripCr(start, nl);
-      const r = parseRecordLine(text, start, end, header, prevUid, lineNo, uidlistPath, ctx, false);
+      parseRecordSpan(text, start, end, header, prevUid, lineNo, uidlistPath, ctx, null, r);
       prevUid = r.uid;
       const n = cols.count++;
       cols.uids[n] = r.uid;
       cols.lineStart[n] = start;
       cols.lineEnd[n] = end;
       cols.baseStart[n] = r.baseStart;
-      cols.baseEnd[n] = r.baseStart + r.base.length;
+      cols.baseEnd[n] = r.baseEnd;
       start = nl + 1;
     }
     const nextUid = Math.max(header.headerNextUid, prevUid + 1);

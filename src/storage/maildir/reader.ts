@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import { IntegrityError, MailvaultError, StorageNotFoundError, fromSystemError } from '../../core/errors.js';
-import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, SystemFlag } from '../types.js';
+import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, OpenMessageOptions, SystemFlag } from '../types.js';
 import { baseName, filenameSize, isMessageFileName, parseInfo } from './filename.js';
 import { KeywordMap, readKeywords } from './keywords.js';
 import type { MailboxPaths } from './mailbox-names.js';
@@ -173,22 +173,26 @@ export class MaildirMailboxReader implements MailboxReader {
     return null;
   }
 
-  /** Flags and keywords by file-name suffix id: a mailbox has few distinct suffixes (":2,S", ":2,RS", ...). */
-  private readonly flagsBySuffix = new Map<number, { flags: SystemFlag[]; keywords: string[] }>();
+  /**
+   * Flags and keywords by file-name suffix id: a mailbox has few distinct suffixes (":2,S", ":2,RS",
+   * ...). Frozen: flagsOnly listings hand them out shared (MessageInfo's arrays are readonly).
+   */
+  private readonly flagsBySuffix = new Map<number, { readonly flags: readonly SystemFlag[]; readonly keywords: readonly string[] }>();
 
-  private flagsOf(i: number, name: string): { flags: SystemFlag[]; keywords: string[] } {
+  private flagsOf(i: number): { readonly flags: readonly SystemFlag[]; readonly keywords: readonly string[] } {
     const id = this.state.listing.suffixIdOf(i);
     let known = this.flagsBySuffix.get(id);
     if (known === undefined) {
-      const { flags, keywordSlots } = parseInfo(name);
-      known = { flags, keywords: keywordSlots.length === 0 ? [] : sortKeywords(keywordSlots.map((s) => this.state.keywords.nameOf(s))) };
+      const { flags, keywordSlots } = parseInfo(this.state.listing.file(i).name);
+      const keywords = keywordSlots.length === 0 ? [] : sortKeywords(keywordSlots.map((s) => this.state.keywords.nameOf(s)));
+      known = { flags: Object.freeze(flags), keywords: Object.freeze(keywords) };
       this.flagsBySuffix.set(id, known);
     }
     return known;
   }
 
   private toInfo(i: number, record: UidlistRecord, entry: FileEntry, st: fs.Stats | null): MessageInfo {
-    const known = this.flagsOf(i, entry.name);
+    const known = this.flagsOf(i);
     const sizeFromRecord = record.ext['S'] !== undefined && /^[0-9]+$/.test(record.ext['S']) ? Number(record.ext['S']) : null;
     const size = filenameSize(record.base, 'S') ?? sizeFromRecord ?? st?.size ?? 0;
     let extra: Record<string, string> | null = null;
@@ -206,8 +210,33 @@ export class MaildirMailboxReader implements MailboxReader {
     };
   }
 
+  /**
+   * UID and flags only (an incremental's comparison): no uidlist record parsed, no file name built, no
+   * stat; flags come from the file-name suffix, parsed once per distinct suffix.
+   */
+  private *flagListing(minUid: number): Generator<MessageInfo> {
+    const listing = this.state.listing;
+    for (let i = listing.lowerBound(minUid); i < listing.recordCount; i++) {
+      if (!listing.hasFile(i)) continue;
+      const known = this.flagsOf(i);
+      yield { uid: listing.uid(i), guid: null, flags: known.flags, keywords: known.keywords, internalDate: 0, saveDate: null, size: 0, modseq: null };
+    }
+  }
+
+  /** See MailboxReader.listFlags: everything is in memory once the mailbox is open. */
+  listFlags(): Iterable<MessageInfo> {
+    return this.flagListing(1);
+  }
+
   async *messages(options: MessageListOptions = {}): AsyncIterable<MessageInfo> {
     const listing = this.state.listing;
+    if (options.flagsOnly === true && options.dates === false) {
+      for (const m of this.flagListing(options.minUid ?? 1)) {
+        if (this.closed) return;
+        yield m;
+      }
+      return;
+    }
     for (let i = listing.lowerBound(options.minUid ?? 1); i < listing.recordCount; i++) {
       if (this.closed) return;
       if (!listing.hasFile(i)) continue;
@@ -223,7 +252,7 @@ export class MaildirMailboxReader implements MailboxReader {
     }
   }
 
-  async openMessage(message: MessageInfo): Promise<Readable> {
+  async openMessage(message: MessageInfo, options: OpenMessageOptions = {}): Promise<Readable> {
     const i = this.state.listing.indexOfUid(message.uid);
     if (i < 0) throw this.notFound(message.uid, 'does not exist');
     let entry: FileEntry | null = this.state.listing.file(i);
@@ -257,7 +286,8 @@ export class MaildirMailboxReader implements MailboxReader {
       // Most mail is small: read it whole with one synchronous read of size + 1 bytes (to notice a longer
       // file). On the machines measured, an fs.promises round trip through libuv's thread pool cost
       // ~150 us per file against ~7 us for a synchronous open+read+close of a small file (bench/memory.ts).
-      const buf = Buffer.allocUnsafe(message.size + 1);
+      const scratch = options.scratch;
+      const buf = scratch !== undefined && scratch.length > message.size ? scratch.subarray(0, message.size + 1) : Buffer.allocUnsafe(message.size + 1);
       let got = 0;
       try {
         for (;;) {

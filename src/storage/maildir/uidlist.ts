@@ -135,19 +135,48 @@ export function parseRecordLine(
   ctx: UidlistContext,
   wantExt: boolean,
 ): RecordLine {
+  const ext: Record<string, string> | null = wantExt ? {} : null;
+  const span = { uid: 0, baseStart: 0, baseEnd: 0 };
+  parseRecordSpan(text, start, end, header, prevUid, lineNo, path, ctx, ext, span);
+  return { uid: span.uid, base: text.slice(span.baseStart, span.baseEnd), baseStart: span.baseStart, ext };
+}
+
+/** Where a record line's parts are: filled in by parseRecordSpan. */
+export interface RecordSpan {
+  uid: number;
+  /** The base name is text[baseStart, baseEnd). */
+  baseStart: number;
+  baseEnd: number;
+}
+
+/**
+ * parseRecordLine without allocating: the UID and where the base name is go into `out` (a listing
+ * reuses one object for every line), extension fields into `ext` when it is not null. Same checks.
+ */
+export function parseRecordSpan(
+  text: string,
+  start: number,
+  end: number,
+  header: UidlistHeader,
+  prevUid: number,
+  lineNo: number,
+  path: string,
+  ctx: UidlistContext,
+  ext: Record<string, string> | null,
+  out: RecordSpan,
+): void {
   const invalid = (): StorageCorruptError => corrupt(path, lineNo, `invalid record "${text.slice(start, Math.min(end, start + 80))}"`, ctx);
   let i = start;
-  while (i < end && isDigit(text.charCodeAt(i))) i++;
+  let uid = 0;
+  for (let c = text.charCodeAt(i); i < end && isDigit(c); c = text.charCodeAt(++i)) uid = uid * 10 + (c - 0x30);
   if (i === start || i >= end || text.charCodeAt(i) !== 0x20) throw invalid();
-  const uid = i - start > 10 ? null : parseDecimal(text.slice(start, i));
-  if (uid === null || uid === 0) throw invalid();
+  if (i - start > 10 || uid > 0xffffffff || uid === 0) throw invalid();
   if (uid <= prevUid) throw corrupt(path, lineNo, `UIDs not ordered (${uid} after ${prevUid})`, ctx);
   if (uid > MAX_UID) throw corrupt(path, lineNo, `UID too high (${uid})`, ctx);
   if (header.version === 1 && uid >= header.headerNextUid) {
     throw corrupt(path, lineNo, `UID ${uid} is not below the header's next UID ${header.headerNextUid}`, ctx);
   }
   while (i < end && text.charCodeAt(i) === 0x20) i++;
-  const ext: Record<string, string> | null = wantExt ? {} : null;
   if (header.version === 3) {
     while (i < end && text.charCodeAt(i) !== 0x3a) {
       let sp = i;
@@ -169,7 +198,9 @@ export function parseRecordLine(
     if (colon < 0) break;
   }
   if (colon < 0) throw corrupt(path, lineNo, `record for UID ${uid} has a broken file name "${text.slice(i, Math.min(end, i + 80))}"`, ctx);
-  return { uid, base: text.slice(i, colon), baseStart: i, ext };
+  out.uid = uid;
+  out.baseStart = i;
+  out.baseEnd = colon;
 }
 
 /** Incremental record parser: feed lines 2.. in order. */

@@ -138,3 +138,30 @@ test('an unchanged Maildir mailbox is not opened by the incremental; the chain r
   t.deepEqual(await fingerprint(new MemoryStore('alice', target)), want);
   t.true(want.some((l) => /^Old \d+ \\Flagged,\\Seen /.test(l)), 'the flag change is in the live state the restore matched');
 });
+
+test('a Maildir backup is byte-exact although whole messages are read into one reused buffer (sizes around its 1 MiB limit)', async (t) => {
+  const root = await tempDir(t, 'mv-scratch-');
+  const store = await openStore(root);
+  // Distinct bytes per message, so that a body overwritten by the next read could not go unnoticed.
+  const sizes = [40, 300_000, 1024 * 1024 - 1, 1024 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024, 17, 64 * 1024];
+  const bodies = sizes.map((size, k) => {
+    const b = Buffer.alloc(size, 0x61 + k);
+    b.write(`Subject: s${k}\n\n`);
+    return b;
+  });
+  const tx = await store.beginSave('INBOX');
+  for (const b of bodies) await tx.save({ flags: [], keywords: [], internalDate: 1_700_000_000, size: b.length }, Readable.from([b]));
+  await tx.commit();
+  await store.close();
+  const dumped = await dump(root, root, null, 'full.mvd');
+  t.is(dumped.summary.messages, bodies.length);
+  const got: Buffer[] = [];
+  for await (const e of readDump(createReadStream(dumped.file))) {
+    if (e.type !== 'message') continue;
+    const chunks: Buffer[] = [];
+    for await (const c of e.openBody()) chunks.push(c as Buffer);
+    got.push(Buffer.concat(chunks));
+  }
+  t.is(got.length, bodies.length);
+  got.forEach((b, k) => t.true(b.equals(bodies[k]!), `message ${k + 1} (${sizes[k]} bytes)`));
+});

@@ -13,7 +13,7 @@ import { Readable as ReadableStream } from 'node:stream';
 import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
 import type { IndexSnapshot, IndexedMessage } from '../../dovecot-index/index.js';
 import { normalizeKeywords } from '../../flags.js';
-import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessagePart, SystemFlag } from '../../types.js';
+import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessagePart, OpenMessageOptions, SystemFlag } from '../../types.js';
 import { attachmentPath, fileChunks, openSisMessage, parseExtRefs, sisMessageParts, takeExactly, type ExtRef, type SisMessage } from './attachments.js';
 import { metadataValue, parseHexValue, type DboxMessage } from './dbox-file.js';
 
@@ -140,7 +140,7 @@ export class DboxMailboxReader implements MailboxReader {
     };
   }
 
-  async openMessage(message: MessageInfo): Promise<Readable> {
+  async openMessage(message: MessageInfo, options: OpenMessageOptions = {}): Promise<Readable> {
     const d = await this.describeForRead(message);
     const loc = d.located;
     if (d.refs) return openSisMessage(this.sisMessage(d));
@@ -154,7 +154,8 @@ export class DboxMailboxReader implements MailboxReader {
       })();
     } else if (dm.bodySize <= SMALL_BODY_BYTES) {
       // Small bodies in one synchronous read (a thread-pool round trip costs more than the read).
-      const buf = Buffer.allocUnsafe(dm.bodySize);
+      const scratch = options.scratch;
+      const buf = scratch !== undefined && scratch.length >= dm.bodySize ? scratch.subarray(0, dm.bodySize) : Buffer.allocUnsafe(dm.bodySize);
       let got = 0;
       let fd: number | null = null;
       try {

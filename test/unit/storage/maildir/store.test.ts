@@ -230,6 +230,52 @@ test('reader: unassigned files skipped, expunged records ignored, unknown letter
   t.regex(e!.message, /UID 7 in mailbox "INBOX".*expected 99 bytes.*has 5/);
 });
 
+test('reader: flag listings (listFlags, flagsOnly) agree with the full listing; openMessage reads into a given scratch buffer', async (t) => {
+  const root = tmpRoot(t);
+  for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(root, d));
+  fs.writeFileSync(path.join(root, 'dovecot-keywords'), '0 $Label1\n1 Work\n');
+  const names = ['1.M1P1.vm,S=5:2,S', '2.M2P2.vm,S=5:2,FS', '3.M3P3.vm,S=5:2,S', '5.M5P5.vm,S=5:2,Sba', '6.M6P6.vm,S=5'];
+  let uidlist = '3 V1795873145 N1 G903bfd3779d90a6bab34000083ecc375\n';
+  const uids = [1, 2, 3, 5, 6];
+  names.forEach((n, k) => {
+    uidlist += `${uids[k]} :${n.split(':')[0]}\n`;
+    fs.writeFileSync(path.join(root, n.includes(':') ? 'cur' : 'new', n), `msg${k + 1}\n`);
+  });
+  uidlist += '7 :7.gone.vm,S=5\n'; // expunged: no file
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist'), uidlist);
+  const store = await open(root, '', false);
+  const reader = await store.openMailbox('INBOX');
+  const full = await collect(reader.messages());
+  const pick = (ms: readonly MessageInfo[]): Array<Pick<MessageInfo, 'uid' | 'flags' | 'keywords'>> => ms.map((m) => ({ uid: m.uid, flags: [...m.flags], keywords: [...m.keywords] }));
+  t.deepEqual(pick(full).map((m) => m.uid), [1, 2, 3, 5, 6]);
+  t.deepEqual(pick(full)[3], { uid: 5, flags: ['\\Seen'], keywords: ['$Label1', 'Work'] });
+  const flagsOnly = await collect(reader.messages({ dates: false, flagsOnly: true }));
+  t.deepEqual(pick(flagsOnly), pick(full));
+  t.deepEqual(pick([...reader.listFlags!()]), pick(full));
+  t.deepEqual((await collect(reader.messages({ dates: false, flagsOnly: true, minUid: 3 }))).map((m) => m.uid), [3, 5, 6]);
+  // Messages with the same file-name suffix share frozen arrays: a caller cannot change another's flags.
+  t.is(flagsOnly[0]!.flags, flagsOnly[2]!.flags);
+  t.true(Object.isFrozen(flagsOnly[0]!.flags));
+  t.true(Object.isFrozen(flagsOnly[3]!.keywords));
+  // The full listing still hands out copies a caller may keep.
+  t.not(full[0]!.flags, full[2]!.flags);
+
+  // scratch: the body is read into it (a view of it comes back), the same buffer serves message after
+  // message, and one too small is not used.
+  const scratch = Buffer.alloc(64);
+  for (const [k, m] of full.entries()) {
+    const chunks: Buffer[] = [];
+    for await (const c of await reader.openMessage(m, { scratch })) chunks.push(c as Buffer);
+    t.is(chunks.length, 1);
+    t.is(chunks[0]!.buffer, scratch.buffer, 'read into the scratch buffer');
+    t.is(chunks[0]!.toString(), `msg${k + 1}\n`);
+  }
+  const small = Buffer.alloc(5); // size + 1 bytes are needed to notice a file longer than its S=
+  const body = await readAll(await reader.openMessage(full[0]!, { scratch: small }));
+  t.is(body.toString(), 'msg1\n');
+  t.is(small.toString(), '\0\0\0\0\0', 'a scratch buffer too small is left alone');
+});
+
 test('corrupt uidlist surfaces as StorageCorruptError with a hint', async (t) => {
   const root = tmpRoot(t);
   fs.mkdirSync(path.join(root, 'cur'));
