@@ -3,7 +3,8 @@
  * (src/core/exit-codes.ts), the message and hint go to stderr, and under --json an error object goes to
  * stdout: {"error": {"code", "message", "hint"}, "exitCode"}. oclif's own parse errors exit 2.
  */
-import { Command, Flags } from '@oclif/core';
+import { Command } from '@oclif/core/command';
+import * as Flags from '@oclif/core/flags';
 import { ExitCode } from '../core/exit-codes.js';
 import { MailvaultError } from '../core/errors.js';
 

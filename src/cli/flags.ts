@@ -1,5 +1,5 @@
 /** Flag definitions shared by several commands, so help texts stay identical. */
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 
 export const storeFlags = {
   location: Flags.string({

@@ -6,7 +6,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { openImapStore, parseImapUrl, readPassword } from '../storage/imap/index.js';
 import type { ImapConnectionOptions } from '../storage/imap/index.js';
 import { parseLocation, type MailLocation } from '../storage/location.js';
 import { openMailStore, openMessageSource } from '../storage/open-store.js';
@@ -68,6 +67,8 @@ export async function imapTargetOf(flags: StoreFlags): Promise<ImapTarget | null
     if (stray) throw new UsageError(`--${stray} is only meaningful with --imap`, { hint: 'add --imap imap://HOST:PORT' });
     return null;
   }
+  // Loaded only for --imap: a run on files does not pay for the IMAP driver's modules at start-up.
+  const { parseImapUrl, readPassword } = await import('../storage/imap/index.js');
   const address = parseImapUrl(flags.imap);
   const password = await readPassword(flags['password-file'] !== undefined ? { file: flags['password-file'] } : { env: flags['password-env'] ?? DEFAULT_PASSWORD_ENV });
   let ca: Buffer | undefined;
@@ -92,6 +93,7 @@ const CONNECT_BACKOFF_MS = 1000;
  * times with a growing pause (safe: nothing was sent); a refused login is final (AuthenticationError).
  */
 export async function openImapUser(target: ImapTarget, user: string): Promise<MailStore> {
+  const { openImapStore } = await import('../storage/imap/index.js');
   for (let attempt = 1; ; attempt++) {
     try {
       return await openImapStore({ url: target.url, user, masterUser: target.masterUser, password: target.password, ...(target.tls === undefined ? {} : { tls: target.tls }) });

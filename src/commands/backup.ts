@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { MailvaultCommand } from '../cli/base-command.js';
 import { imapFlags, storeFlags, selectionFlags } from '../cli/flags.js';
 import { formatBytes, formatRate, note, openDumpOutput, stderrProgress } from '../cli/output.js';
 import { resolveUsers, sourceDescription, sourceOpener } from '../cli/stores.js';
 import { DumpWriter } from '../archive/writer.js';
-import { parseCompressionOption } from '../archive/compression/index.js';
+import { parseCompressionOption } from '../archive/compression/compression-option.js';
 import { backup, defaultBackupOptions } from '../operations/backup.js';
 import { ExitCode } from '../core/exit-codes.js';
 import { stat } from 'node:fs/promises';

@@ -1,5 +1,6 @@
 import { pipeline } from 'node:stream/promises';
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { MailvaultCommand } from '../cli/base-command.js';
 import { note, openOutputFile } from '../cli/output.js';
 import { openDumpInput } from '../cli/input.js';

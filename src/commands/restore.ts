@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { MailvaultCommand } from '../cli/base-command.js';
 import { imapFlags, storeFlags, selectionFlags } from '../cli/flags.js';
 import { formatBytes, note, stderrProgress } from '../cli/output.js';

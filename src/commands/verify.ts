@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import * as Args from '@oclif/core/args';
 import { MailvaultCommand } from '../cli/base-command.js';
 import { formatBytes, note } from '../cli/output.js';
 import { openDumpInput } from '../cli/input.js';

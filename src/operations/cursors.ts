@@ -11,7 +11,6 @@ import { createReadStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ArchiveCorruptError, InputNotFoundError, UsageError, fromSystemError, isMailvaultError } from '../core/errors.js';
-import { readDump } from '../archive/reader.js';
 import type { MailboxInfo } from '../storage/types.js';
 
 /** An ascending set of UIDs kept as ranges. Immutable. */
@@ -336,6 +335,8 @@ export async function cursorsFromDump(file: string): Promise<{ state: CursorStat
     throw fromSystemError(e, 'read the base dump', { path: file });
   }
   try {
+    // The dump reader is loaded only here: a backup with --since @STATE_FILE (or none) never reads a dump.
+    const { readDump } = await import('../archive/reader.js');
     for await (const entry of readDump(input, { wantBody: () => false })) {
       if (entry.type === 'header') {
         runId = entry.record.runId;

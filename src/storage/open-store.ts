@@ -5,9 +5,9 @@
 import type { MailLocation } from './location.js';
 import type { MailStore, MessageSource } from './types.js';
 import { UnsupportedLocationError } from '../core/errors.js';
-import { openMaildirStore } from './maildir/index.js';
-import { openSdboxStore } from './dbox/single/index.js';
-import { openMdboxStore } from './dbox/multi/index.js';
+
+// Drivers are imported when a location asks for them: a command starts by loading its modules, and a
+// Maildir run need not load the dbox driver (and the other way round). Measured below in CHANGELOG.md.
 
 export interface OpenStoreOptions {
   /** Dovecot mail_attachment_dir for dbox SIS (absolute). */
@@ -19,12 +19,18 @@ export interface OpenStoreOptions {
 
 export async function openMessageSource(location: MailLocation, user: string, options: OpenStoreOptions = {}): Promise<MessageSource> {
   switch (location.driver) {
-    case 'maildir':
+    case 'maildir': {
+      const { openMaildirStore } = await import('./maildir/index.js');
       return openMaildirStore(location, user, { ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}) });
-    case 'sdbox':
+    }
+    case 'sdbox': {
+      const { openSdboxStore } = await import('./dbox/single/index.js');
       return openSdboxStore(location, user, { attachmentDir: options.attachmentDir ?? null });
-    case 'mdbox':
+    }
+    case 'mdbox': {
+      const { openMdboxStore } = await import('./dbox/multi/index.js');
       return openMdboxStore(location, user, { attachmentDir: options.attachmentDir ?? null });
+    }
   }
 }
 
@@ -34,6 +40,7 @@ export async function openMailStore(location: MailLocation, user: string, option
       hint: 'restore into a live Dovecot through IMAP (--imap), or into a Maildir location (maildir:...)',
     });
   }
+  const { openMaildirStore } = await import('./maildir/index.js');
   return openMaildirStore(location, user, {
     ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
     ...(options.create !== undefined ? { create: options.create } : {}),

@@ -90,8 +90,9 @@ class SeekableCompressStream extends Transform {
     if (this.digestWaiter !== null) return Promise.reject(new UnexpectedError('internal: inputDigest() calls must not overlap'));
     const current = this.current === null ? Buffer.alloc(0) : this.current.subarray(0, this.fill);
     const worker = this.worker;
-    // Without a worker no frame was submitted yet (the first submit starts it): all input is in `current`.
-    if (worker === null) return Promise.resolve(createHash('sha256').update(current).digest('hex'));
+    // No frame handed to a worker yet (none started, or one started early that got nothing): all input
+    // is in `current`, hashed here rather than waiting for a worker to boot (about 0.1 s).
+    if (worker === null || this.nextSeq === 0) return Promise.resolve(createHash('sha256').update(current).digest('hex'));
     const partial = Buffer.allocUnsafeSlow(current.length);
     current.copy(partial);
     const job: DigestJob = { kind: 'digest', partial: partial.buffer as ArrayBuffer, length: partial.length };
@@ -165,7 +166,9 @@ class SeekableCompressStream extends Transform {
     const length = this.fill;
     this.current = null;
     this.fill = 0;
-    if (this.settings.useWorker && (this.worker !== null || moreFollow)) {
+    // Once frames went to the worker, all do (they come back in order). A dump of one frame, the last
+    // one, is compressed here even when a worker was started early: it may still be booting.
+    if (this.settings.useWorker && (this.nextSeq > 0 || moreFollow)) {
       this.postToWorker(buffer, length);
       return;
     }

@@ -1,0 +1,58 @@
+/**
+ * Worker threads take about 0.1 s to boot. The archive digest (DigestHasher) and the digesting zstd
+ * stream must not make a small dump wait for that: what is asked for before the worker ran is computed
+ * on the calling thread. Either way the digest and the output must be right.
+ */
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { DigestHasher } from '../../../src/archive/digest-hasher.js';
+import { createDigestingCompressStream } from '../../../src/archive/compression/compress-stream.js';
+import { createDecompressStream } from '../../../src/archive/compression/index.js';
+import { mailText, runThrough } from './compression/helpers.js';
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+test('DigestHasher: a digest asked for before the worker runs is computed here; later pieces count too', async (t) => {
+  const hasher = new DigestHasher(1024);
+  const a = mailText(1000, 1);
+  const b = mailText(700, 2);
+  await hasher.update(a);
+  t.is(hasher.mode, 'starting', 'the worker has not run yet (it boots asynchronously)');
+  t.is(await hasher.digest(), sha256(a));
+  t.is(hasher.mode, 'inline');
+  await hasher.update(b);
+  t.is(await hasher.digest(), sha256(Buffer.concat([a, b])));
+  hasher.close();
+});
+
+test('DigestHasher: pieces given while the worker boots are hashed by it once it runs, in order', async (t) => {
+  const hasher = new DigestHasher(1024);
+  const pieces = Array.from({ length: 12 }, (_, k) => mailText(1024 - k, k + 1));
+  // More pieces than the pool holds: update() waits for the worker to return buffers.
+  for (const p of pieces) await hasher.update(p);
+  t.is(hasher.mode, 'worker');
+  t.is(await hasher.digest(), sha256(Buffer.concat(pieces)));
+  hasher.close();
+});
+
+for (const size of [0, 100, 4096, 4097, 3 * 4096 + 5]) {
+  test(`digesting zstd stream started early: ${size} bytes come out whole and hashed`, async (t) => {
+    const stream = createDigestingCompressStream({ type: 'zstd', level: 3, frameSize: 4096, useWorker: true });
+    stream.startWorker();
+    const input = mailText(size, 7);
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    if (input.length > 0) {
+      stream.write(input);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    // The writer asks once every write has called back: wait for the write to be taken in.
+    await new Promise<void>((resolve, reject) => stream.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+    t.is(await stream.inputDigest(), sha256(input));
+    stream.end();
+    await once(stream, 'end');
+    const back = await runThrough(createDecompressStream(), Buffer.concat(chunks));
+    t.true(back.equals(input));
+  });
+}
