@@ -157,6 +157,29 @@ async function writeChunk(stream: Writable, chunk: Buffer, written?: (err?: Erro
 
 type State = 'open' | 'busy' | 'finished' | 'failed';
 
+/**
+ * recordJson of a flag table record with `entries`, built without a JSON.stringify of each entry's
+ * arrays: drivers hand out one flags array per distinct flag set (Maildir: per file-name suffix), so
+ * the JSON of an array is made once per array. Same bytes as recordJson({ ...record, entries }) with
+ * each entry reduced to uid, flags, keywords (a unit test compares).
+ */
+export function flagTableJson(record: FlagTableRecord, entries: readonly FlagTableEntry[]): string {
+  const empty = recordJson({ ...record, entries: [] });
+  if (!empty.endsWith('"entries":[]}')) throw new UnexpectedError('internal: a flag table record must end with its entries');
+  const known = new Map<readonly string[], string>();
+  const json = (a: readonly string[]): string => {
+    let text = known.get(a);
+    if (text === undefined) {
+      text = JSON.stringify(a);
+      known.set(a, text);
+    }
+    return text;
+  };
+  let out = '';
+  for (const e of entries) out += `${out === '' ? '' : ','}{"uid":${JSON.stringify(e.uid)},"flags":${json(e.flags)},"keywords":${json(e.keywords)}}`;
+  return `${empty.slice(0, -2)}${out}]}`;
+}
+
 export class DumpWriter {
   /** The chunk being filled, and how many of its bytes are in use. */
   private out: Buffer = Buffer.allocUnsafeSlow(OUT_CHUNK);
@@ -373,8 +396,7 @@ export class DumpWriter {
         if (e.uid <= last) throw new ArchiveOrderError(`cannot write flag table "${member}": UID ${e.uid} after UID ${last}; UIDs must ascend`, { user, mailbox, member });
         last = e.uid;
       }
-      const record: FlagTableRecord = { type: 'flags', user, mailbox, seq: this.flagTables + 1, entries: entries.map((e) => ({ uid: e.uid, flags: e.flags, keywords: e.keywords })) };
-      const span = await this.writeRecordMember(member, recordJson(record), 0);
+      const span = await this.writeRecordMember(member, flagTableJson({ type: 'flags', user, mailbox, seq: this.flagTables + 1, entries: [] }, entries), 0);
       this.flagTables++;
       this.lastFlagUid = last;
       await this.addToc(tocLine(plainTocEntry(0, 'flags', span, { user, mailbox })));

@@ -8,7 +8,8 @@ import { encodeFileHeader, encodeUstarInto } from '../../../src/archive/tar-head
 import { encodedRecordLength, encodeRecord, encodeRecordInto, recordJson } from '../../../src/archive/record-codec.js';
 import { messageJsonParts, messageRecordJson, messageTocLineJson } from '../../../src/archive/message-json.js';
 import { messageTocEntry, tocLine, type MemberSpan } from '../../../src/archive/toc.js';
-import type { MessageInput, MessageRecord } from '../../../src/archive/records.js';
+import type { FlagTableEntry, MessageInput, MessageRecord } from '../../../src/archive/records.js';
+import { flagTableJson } from '../../../src/archive/writer.js';
 
 test('encodeUstarInto writes the block encodeFileHeader gives, or nothing when a pax header is needed', (t) => {
   const long = `users/u/mailboxes/${'a'.repeat(90)}/${'b'.repeat(60)}/123.eml`;
@@ -87,4 +88,21 @@ test('message record and TOC line from parts equal JSON.stringify of the objects
   }
   const odd = { user: 'u', mailbox: 'm', uid: 1, guid: undefined, flags: [], keywords: [], internalDate: 'x', saveDate: null, modseq: null, size: 1, summary: { from: '', subject: '', messageId: '', date: '' }, extra: {} } as unknown as MessageInput;
   t.is(messageJsonParts(odd, '"u"', '"m"', odd.summary, {}), null);
+});
+
+test('flag table JSON built per shared array equals JSON.stringify of the record', (t) => {
+  const seen = Object.freeze(['\\Seen']);
+  const none = Object.freeze([] as string[]);
+  const kw = Object.freeze(['$Label1', 'quote"back\\slash', 'Ünïcode \u2028']);
+  const entries: FlagTableEntry[] = [
+    { uid: 1, flags: seen, keywords: none },
+    { uid: 2, flags: seen, keywords: kw },
+    { uid: 7, flags: ['\\Answered', '\\Seen'], keywords: none },
+    // Extra properties of an entry are not part of the record.
+    { uid: 4294967295, flags: none, keywords: ['x'], extra: 'dropped' } as FlagTableEntry,
+  ];
+  const record = { type: 'flags' as const, user: 'ü"ser', mailbox: 'INBOX/Entwürfe', seq: 3, entries: [] };
+  const expected = recordJson({ ...record, entries: entries.map((e) => ({ uid: e.uid, flags: e.flags, keywords: e.keywords })) });
+  t.is(flagTableJson(record, entries), expected);
+  t.is(flagTableJson(record, entries.slice(0, 1)), recordJson({ ...record, entries: [{ uid: 1, flags: seen, keywords: none }] }));
 });
