@@ -18,8 +18,12 @@ export type TarEvent =
       /** Offset of the member's first header block (its pax header, if any). */
       offset: number;
       dataOffset: number;
-      /** sha256 state over every byte before `offset` (copy; the consumer may finalise it). */
-      digestBefore: Hash;
+      /**
+       * sha256 state over every byte before `offset`: a new copy the consumer may finalise. Call it
+       * while handling this event, before pulling the next one. (Made on demand: a copy per member
+       * was a native Hash object per member, and their garbage a good part of a restore's GC time.)
+       */
+      digestBefore: () => Hash;
     }
   | { kind: 'data'; chunk: Buffer }
   | { kind: 'memberEnd' }
@@ -42,6 +46,12 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
   let buffered = 0;
   let eof = false;
   const hash = createHash('sha256');
+  /** While a member's header blocks are read, their bytes wait here to be hashed (see digestBefore). */
+  let deferred: Buffer[] | null = null;
+  const hashDeferred = (): void => {
+    if (deferred !== null) for (const b of deferred) hash.update(b);
+    deferred = null;
+  };
 
   const fill = async (n: number): Promise<boolean> => {
     while (buffered < n && !eof) {
@@ -70,7 +80,8 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
     }
     buffered -= out.length;
     state.offset += out.length;
-    hash.update(out);
+    if (deferred !== null) deferred.push(out);
+    else hash.update(out);
     return out;
   };
   const take = (n: number): Buffer => {
@@ -115,12 +126,13 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
   async function* parseMembers(): AsyncGenerator<TarEvent> {
     for (;;) {
       const memberStart = state.offset;
-      const digestBefore = hash.copy();
+      deferred = [];
       if (!(await fill(BLOCK))) {
         throw truncated(buffered === 0 ? 'before the end-of-archive marker' : 'inside a tar header');
       }
       let block = take(BLOCK);
       if (isZeroBlock(block)) {
+        hashDeferred();
         if (!(await fill(BLOCK))) throw truncated('inside the end-of-archive marker');
         const second = take(BLOCK);
         if (!isZeroBlock(second)) throw corrupt(memberStart + BLOCK, 'a lone zero block inside the archive (expected a second zero block: end-of-archive)');
@@ -166,7 +178,14 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
       }
       if (size > MAX_MEMBER_BYTES) throw corrupt(memberStart, `declared size ${size} is absurd (over 2^40 bytes)`, name);
       const dataOffset = state.offset;
+      let handled = false;
+      const digestBefore = (): Hash => {
+        if (handled) throw new Error('internal: digestBefore() called after the next event was pulled');
+        return hash.copy();
+      };
       yield { kind: 'member', name, size, mtime: header.mtime, offset: memberStart, dataOffset, digestBefore };
+      handled = true;
+      hashDeferred();
       let remaining = size;
       while (remaining > 0) {
         if (buffered === 0 && !(await fill(1))) throw truncated(`inside the data of member "${name}" (${remaining} of ${size} bytes missing)`);

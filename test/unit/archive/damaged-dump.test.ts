@@ -110,6 +110,11 @@ test('a wrong trailer digest or count is reported', async (t) => {
   const edited = list.map((m) => (m.name.endsWith('trailer.json') ? editRecord(m, (o) => { (o['counts'] as Record<string, number>)['messages'] = 99; }) : m));
   const err = await t.throwsAsync(readAll(chunked(packMembers(edited))), { instanceOf: ArchiveCorruptError });
   t.regex(err!.message, /counts.messages is 99, read 5/);
+  // The digest covers every byte before the trailer member (its header blocks included): one that
+  // differs is named with what was read.
+  const wrong = list.map((m) => (m.name.endsWith('trailer.json') ? editRecord(m, (o) => { (o['digest'] as Record<string, string>)['value'] = '0'.repeat(64); }) : m));
+  const e2 = await t.throwsAsync(readAll(chunked(packMembers(wrong))), { instanceOf: ArchiveCorruptError });
+  t.regex(e2!.message, new RegExp(`digest 0{64} does not match the \\d+ bytes read before it \\(sha256 [0-9a-f]{64}\\)`));
 });
 
 test('reordered members: ArchiveOrderError naming both members', async (t) => {
