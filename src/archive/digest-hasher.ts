@@ -19,6 +19,11 @@ export class DigestHasher {
   private readonly worker: Worker;
   private readonly free: ArrayBuffer[] = [];
   private allocated = 0;
+  /**
+   * Pieces given and not yet returned (queued ones included) plus a pending digest request: while
+   * non-zero the worker is ref'd, so a caller waiting for a buffer keeps the process alive even while
+   * the worker is still booting.
+   */
   private outstanding = 0;
   private waiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private digestWaiter: { resolve: (value: string) => void; reject: (err: Error) => void } | null = null;
@@ -37,7 +42,8 @@ export class DigestHasher {
       this.online = true;
       const queued = this.queued;
       this.queued = [];
-      for (const q of queued) this.send({ kind: 'update', data: q.data, length: q.length }, [q.data]);
+      // Already counted in `outstanding` when they were queued.
+      for (const q of queued) this.worker.postMessage({ kind: 'update', data: q.data, length: q.length } satisfies DigestRequest, [q.data]);
     });
     this.worker.on('message', (reply: DigestReply) => this.onReply(reply));
     this.worker.on('error', (err: Error) => this.fail(new UnexpectedError(`the digest worker failed: ${err.message}`, { cause: err })));
@@ -72,6 +78,7 @@ export class DigestHasher {
     if (this.failure !== null) throw this.failure;
     data.copy(Buffer.from(target, 0, data.length));
     if (!this.online) {
+      if (this.outstanding++ === 0) this.worker.ref();
       this.queued.push({ data: target, length: data.length });
       return;
     }
@@ -85,7 +92,9 @@ export class DigestHasher {
       // Nothing went to the worker yet: hash here, now, instead of waiting for it to boot.
       const hash = createHash('sha256');
       for (const q of this.queued) hash.update(new Uint8Array(q.data, 0, q.length));
+      this.outstanding -= this.queued.length;
       this.queued = [];
+      if (this.outstanding === 0) this.worker.unref();
       this.inline = hash;
       void this.worker.terminate();
     }

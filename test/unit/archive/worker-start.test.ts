@@ -5,11 +5,16 @@
  */
 import test from 'ava';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DigestHasher } from '../../../src/archive/digest-hasher.js';
 import { createDigestingCompressStream } from '../../../src/archive/compression/compress-stream.js';
 import { createDecompressStream } from '../../../src/archive/compression/index.js';
 import { mailText, runThrough } from './compression/helpers.js';
+import { tempDirSync } from '../../helpers/temp.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -34,6 +39,31 @@ test('DigestHasher: pieces given while the worker boots are hashed by it once it
   t.is(hasher.mode, 'worker');
   t.is(await hasher.digest(), sha256(Buffer.concat(pieces)));
   hasher.close();
+});
+
+test('DigestHasher: waiting for a buffer while the worker boots keeps a plain process alive', (t) => {
+  // Outside ava (whose IPC channel keeps the event loop alive): more pieces than the pool holds, given
+  // at once, then the digest. A review pointed out that queued pieces held no ref on the booting
+  // worker, so nothing might keep the loop alive while update() waits; the hasher now refs it. (This
+  // run passed before that change too, on this machine: it checks the behaviour, it does not prove
+  // the race.)
+  const hasher = fileURLToPath(new URL('../../../src/archive/digest-hasher.js', import.meta.url));
+  const script = `
+    import { createHash } from 'node:crypto';
+    const { DigestHasher } = await import(${JSON.stringify(hasher)});
+    const h = new DigestHasher(1024);
+    const all = createHash('sha256');
+    for (let k = 0; k < 12; k++) { const b = Buffer.alloc(1000, k); all.update(b); await h.update(b); }
+    const got = await h.digest();
+    h.close();
+    process.stdout.write(got === all.digest('hex') ? 'same' : 'different');
+  `;
+  // A file, not -e: a worker inherits the parent's execArgv, and --input-type is refused there.
+  const file = join(tempDirSync(t, 'mv-digest-'), 'run.mjs');
+  writeFileSync(file, script);
+  const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, 'same');
 });
 
 for (const size of [0, 100, 4096, 4097, 3 * 4096 + 5]) {
