@@ -9,6 +9,13 @@ const LF = Buffer.from('\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
 
 /**
+ * Input bytes encoded per step: a multiple of 3, so that its base64 text (64 KiB) is a young-generation
+ * string. A 256 KiB input chunk encoded at once made a 350 KB string in V8's large-object space, fresh
+ * memory every time: a profile of a 10k sdbox backup spent 0.8 s of its 5.7 s there.
+ */
+const STEP = 48 * 1024;
+
+/**
  * Base64-encode a byte stream into lines of `lineLength` characters, with no line break after the last
  * line. Each input chunk is encoded at once (the base64 text of whole 3-byte groups), then copied into
  * one output buffer with the line breaks in place: a few native copies per line, no string building.
@@ -17,6 +24,8 @@ export async function* encodeBase64Lines(source: AsyncIterable<Buffer | Uint8Arr
   if (!Number.isInteger(lineLength) || lineLength < 1) throw new RangeError(`base64 line length must be a positive integer, got ${lineLength}`);
   const eol = crlf ? CRLF : LF;
   const carry = Buffer.alloc(3);
+  /** The base64 text of one step, as bytes (wrap copies it out with the line breaks). */
+  const text = Buffer.allocUnsafe((STEP / 3) * 4);
   let carried = 0;
   let column = 0;
   const wrap = (encoded: Buffer): Buffer => {
@@ -53,7 +62,11 @@ export async function* encodeBase64Lines(source: AsyncIterable<Buffer | Uint8Arr
       carried = 0;
     }
     const whole = chunk.length - (chunk.length % 3);
-    if (whole > 0) yield wrap(Buffer.from(chunk.toString('base64', 0, whole), 'latin1'));
+    for (let at = 0; at < whole; at += STEP) {
+      const end = Math.min(at + STEP, whole);
+      const n = text.write(chunk.toString('base64', at, end), 0, 'latin1');
+      yield wrap(text.subarray(0, n));
+    }
     carried = chunk.copy(carry, 0, whole);
   }
   if (carried > 0) yield wrap(Buffer.from(carry.toString('base64', 0, carried), 'latin1'));

@@ -41,6 +41,20 @@ for (const len of [0, 1, 2, 3, 56, 57, 58, 3000, 10001]) {
   });
 }
 
+// Inputs larger than the encoder's step (48 KiB of input per base64 string), in chunks that split
+// steps and lines anywhere.
+for (const len of [49151, 49152, 49153, 200003]) {
+  test(`base64 re-encoding of ${len} bytes (over one encoding step) matches, whatever the chunking`, async (t) => {
+    const data = randomBytes(len);
+    for (const [n, crlf] of [[76, true], [73, false], [1, false]] as const) {
+      for (const chunk of [7, 49153, 65536, 262144]) {
+        const got = (await readAll(encodeBase64Lines(chunked(data, chunk), n, crlf))).toString('latin1');
+        t.is(got, reference(data, n, crlf ? '\r\n' : '\n'), `line ${n} crlf ${crlf} chunk ${chunk}`);
+      }
+    }
+  });
+}
+
 test('stub and references must fit: stub gaps, trailer and full size are checked', (t) => {
   const base: SisMessage = { mailbox: 'INBOX', uid: 7, file: 'u.7', stubOffset: 46, stubSize: 423, fullSize: 4475, refs: parseExtRefs('411 4052 B76 a/b', 'u.7'), attachmentPaths: () => ['x'] };
   t.deepEqual(planSegments(base).map((s) => (s.kind === 'stub' ? [s.from, s.length] : 'ref')), [[0, 411], 'ref', [411, 12]]);
