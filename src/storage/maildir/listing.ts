@@ -20,6 +20,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromSystemError } from '../../core/errors.js';
+import { decodeText } from '../../core/text-file.js';
 import { isMessageFileName } from './filename.js';
 import { parseRecordLine, parseRecordSpan, parseUidlistHeader, type RecordSpan, type UidlistContext, type UidlistHeader, type UidlistRecord } from './uidlist.js';
 
@@ -104,7 +105,7 @@ export class MaildirListing {
   static load(uidlistPath: string, mailDir: string, ctx: UidlistContext, hooks: ListingHooks = {}): MaildirListing {
     let text: string;
     try {
-      text = fs.readFileSync(uidlistPath, 'utf8');
+      text = decodeText(fs.readFileSync(uidlistPath));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, 'read the uidlist', { path: uidlistPath, ...ctx });
       text = '';

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { StorageCorruptError, UnexpectedError, fromSystemError } from '../../core/errors.js';
+import { decodeText } from '../../core/text-file.js';
 
 export interface UidlistHeader {
   readonly version: 1 | 3;
@@ -446,7 +447,7 @@ export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): Ui
       const suspects = [...bases].filter((b) => view.bases.has(b));
       if (suspects.length === 0) return null;
       // A hash hit: confirm against the names themselves.
-      const names = new Set((parseUidlist(fs.readFileSync(path, 'utf8'), path, ctx)?.records ?? []).map((r) => r.base));
+      const names = new Set((parseUidlist(decodeText(fs.readFileSync(path)), path, ctx)?.records ?? []).map((r) => r.base));
       return suspects.find((b) => names.has(b)) ?? null;
     },
   };
@@ -468,7 +469,7 @@ export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): Ui
     const data = fs.readFileSync(path);
     if (data.length === 0) return undefined;
     endsWithNewline = data[data.length - 1] === 0x0a;
-    const text = data.toString('utf8');
+    const text = decodeText(data);
     const firstEnd = text.indexOf('\n');
     const header = parseUidlistHeader(firstEnd < 0 ? text : text.slice(0, firstEnd), path, ctx);
     const c: CachedUidlist = { dev: st.dev, ino: st.ino, size: data.length, lineNo: 1, header, lastUid: 0, bases: new BaseHashes() };
