@@ -11,8 +11,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { open, rm, mkdtemp, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable, type Transform, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { PassThrough, Readable, Writable, type Transform } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { ArchiveOrderError, IntegrityError, isMailvaultError, UnexpectedError, UsageError, fromSystemError } from '../core/errors.js';
 import type { CompressionOption } from './compression/index.js';
 import { createDigestingCompressStream, type DigestingCompressStream } from './compression/compress-stream.js';
@@ -64,6 +64,14 @@ export interface DumpWriterOptions {
    * in the worker too.
    */
   startWorkersEarly?: boolean;
+  /**
+   * The output is done with a chunk when it calls back for it (a file or socket stream of Node's own,
+   * process.stdout): uncompressed, the writer then writes to it directly and reuses its chunks, instead
+   * of going through a PassThrough, which may hold a chunk after its callback. Measured on a 10k-message
+   * Maildir backup to /dev/null: fresh 512 KiB chunks for 370 MB cost about 0.5 s of page faults and
+   * copies. Leave it unset for streams that keep what they are given (buffers, test collectors).
+   */
+  outputReleasesChunks?: boolean;
 }
 
 /** One piece of a message handed to writeMessageParts. */
@@ -118,6 +126,48 @@ function compareBytes(a: string, b: string): number {
 
 function cut(value: string): string {
   return value.length > MAX_SUMMARY_FIELD ? value.slice(0, MAX_SUMMARY_FIELD) : value;
+}
+
+/**
+ * The sink of an uncompressed dump into an output that releases chunks (outputReleasesChunks): each
+ * chunk goes to `output`, and its callback comes only after output's own callback for it, when the
+ * bytes are in the file or socket. `done` settles when the sink has finished and, unless the output is
+ * process.stdout or stderr (never ended, as pipeline() does not end them), the output has finished too.
+ */
+function releasingSink(output: Writable): { sink: Writable; done: Promise<void> } {
+  const stdio = output === process.stdout || output === process.stderr;
+  const sink = new Writable({
+    highWaterMark: 2 * OUT_CHUNK,
+    write(chunk: Buffer, _enc, cb) {
+      output.write(chunk, (err) => cb(err ?? null));
+    },
+    final(cb) {
+      if (stdio) cb();
+      else output.end(() => cb());
+    },
+    destroy(err, cb) {
+      // Without an error: the output must not emit 'error' after its listeners are gone (the cause is
+      // already the sink's, and the writer's).
+      if (err && !stdio && !output.destroyed) output.destroy();
+      cb(err);
+    },
+  });
+  const onOutputError = (err: Error): void => {
+    if (!sink.destroyed) sink.destroy(err);
+  };
+  output.on('error', onOutputError);
+  // A file or socket keeps the listener until it closes (an error may come after the sink is done);
+  // stdout and stderr, which outlive the writer, until the dump is done.
+  if (!stdio) output.once('close', () => output.off('error', onOutputError));
+  const done = (async () => {
+    try {
+      await finished(sink);
+      if (!stdio) await finished(output);
+    } finally {
+      if (stdio) output.off('error', onOutputError);
+    }
+  })();
+  return { sink, done };
 }
 
 /** Write with backpressure: wait for 'drain', or fail on 'error'/'close'. */
@@ -188,7 +238,8 @@ export class DumpWriter {
   private flushed = 0;
   /**
    * Chunks the sink is done with, for reuse. Only when the sink is the compressor, which copies what it
-   * is given before it calls back; any other output may still hold a chunk after its callback.
+   * is given before it calls back, or a releasingSink; a PassThrough may still hold a chunk after its
+   * callback.
    */
   private readonly spareChunks: Buffer[] | null;
   /**
@@ -229,21 +280,30 @@ export class DumpWriter {
   private blobBytesWritten = 0;
 
   private constructor(
-    private readonly sink: Transform,
+    private readonly sink: Writable,
     private readonly done: Promise<void>,
     private readonly header: HeaderRecord,
     private readonly tocDir: string,
     /** The compressor, when there is one: it copies what it is given and computes the archive digest. */
     private readonly compressor: DigestingCompressStream | null,
+    /** The sink calls back for a chunk only when the output is done with it (releasingSink). */
+    sinkReleasesChunks: boolean,
   ) {
-    this.spareChunks = compressor !== null ? [] : null;
+    this.spareChunks = compressor !== null || sinkReleasesChunks ? [] : null;
   }
 
   /** Start a dump: opens the TOC spool and writes the header member. */
   static async create(output: Writable, header: Omit<HeaderRecord, 'type' | 'format' | 'version'>, options: DumpWriterOptions = {}): Promise<DumpWriter> {
     const compression = options.compression ?? { type: 'none' };
-    const sink: Transform | DigestingCompressStream = compression.type === 'none' ? new PassThrough() : createDigestingCompressStream(compression);
-    const done = pipeline(sink, output);
+    const direct = compression.type === 'none' && options.outputReleasesChunks === true;
+    let sink: Writable;
+    let done: Promise<void>;
+    if (direct) ({ sink, done } = releasingSink(output));
+    else {
+      const through: Transform | DigestingCompressStream = compression.type === 'none' ? new PassThrough() : createDigestingCompressStream(compression);
+      sink = through;
+      done = pipeline(through, output);
+    }
     done.catch(() => undefined); // observed in finish()/abort()
     const record: HeaderRecord = {
       type: 'header',
@@ -264,7 +324,7 @@ export class DumpWriter {
       sink.destroy();
       throw fromSystemError(err, 'create the TOC spool directory', { path: tmpdir() });
     }
-    const writer = new DumpWriter(sink, done, record, tocDir, compression.type === 'none' ? null : (sink as DigestingCompressStream));
+    const writer = new DumpWriter(sink, done, record, tocDir, compression.type === 'none' ? null : (sink as DigestingCompressStream), direct);
     writer.partsOn = options.parts === true;
     if (options.startWorkersEarly === true) {
       if (compression.type === 'none') writer.hasher = new DigestHasher(OUT_CHUNK);

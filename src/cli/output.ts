@@ -51,6 +51,11 @@ export function note(message: string): void {
 
 export interface DumpOutput {
   stream: Writable;
+  /**
+   * The stream is done with a chunk once it called back for it (Node's file streams, process.stdout):
+   * a DumpWriter may then reuse its chunks (DumpWriterOptions.outputReleasesChunks).
+   */
+  readonly releasesChunks: boolean;
   /** Make the output final: on disk (fsync), then renamed into place (and the rename on disk). */
   commit(): Promise<void>;
   /** Remove a partial output file. */
@@ -66,7 +71,7 @@ export function openDumpOutput(file: string | undefined): DumpOutput {
     if (process.stdout.isTTY) {
       throw new UsageError('refusing to write a binary dump to a terminal', { hint: 'redirect stdout (mailvault backup ... > dump.mvd) or give --output FILE' });
     }
-    return { stream: process.stdout, commit: async () => {}, discard: async () => {} };
+    return { stream: process.stdout, releasesChunks: true, commit: async () => {}, discard: async () => {} };
   }
   return openOutputFile(file, 'dump');
 }
@@ -99,13 +104,14 @@ export function openOutputFile(file: string, what: 'dump' | 'message', allowTerm
       throw new UsageError(`refusing to write a binary ${what} to the terminal ${file}`, { hint: 'give a file name or a pipe' });
     }
     const stream = createWriteStream(file, { fd, highWaterMark: 4 * 1024 * 1024 });
-    return { stream, commit: async () => {}, discard: async () => void stream.destroy() };
+    return { stream, releasesChunks: true, commit: async () => {}, discard: async () => void stream.destroy() };
   }
   const partial = `${file}.partial`;
   // A large buffer: each write is a thread-pool round trip (~150 us here), so fewer, bigger writes.
   const stream = createWriteStream(partial, { flags: 'w', mode: 0o600, highWaterMark: 4 * 1024 * 1024 });
   return {
     stream,
+    releasesChunks: true,
     async commit() {
       // Durable before it has its final name, as a dump a state file points to must be: without the
       // fsync a crash soon after could leave FILE empty or cut short while --state-file (fsynced)

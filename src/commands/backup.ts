@@ -103,7 +103,7 @@ ${exitStatusHelp()}`;
           },
         },
         // Parts (format version 2) only when attachments can be stored once; otherwise a version 1 dump.
-        { compression, parts: resolved.attachmentDir !== null || dedup !== null, startWorkersEarly: true },
+        { compression, parts: resolved.attachmentDir !== null || dedup !== null, startWorkersEarly: true, outputReleasesChunks: out.releasesChunks },
       );
       const summary = await backup(
         resolved.users.map((u) => u.name),
