@@ -111,10 +111,19 @@ export interface AssemblyResult {
  * from their content, encoded and cut to size. Each blob is read to its end so that its size and sha256
  * are checked (`fail(index, why)` makes the error). `result` is complete once the generator is done.
  */
+export interface AssemblyOptions {
+  /**
+   * The consumer is done with each chunk of `stream` before it asks for the next (it hashes or copies
+   * it): base64 text is then written into reused memory instead of a new buffer per step.
+   */
+  readonly transient?: boolean;
+}
+
 export function assembleParts(
   pieces: readonly AssemblyPiece[],
   stub: AsyncIterable<Buffer>,
   fail: (index: number, why: string) => Error,
+  options: AssemblyOptions = {},
 ): { stream: AsyncGenerator<Buffer>; result: AssemblyResult } {
   const result: AssemblyResult = { contentSha256: new Map() };
   async function* generate(): AsyncGenerator<Buffer> {
@@ -150,7 +159,7 @@ export function assembleParts(
             yield chunk;
           }
         })();
-        const encoded = piece.encoding.type === 'raw' ? hashed : encodeBase64Lines(hashed, piece.encoding.lineLength, piece.encoding.crlf);
+        const encoded = piece.encoding.type === 'raw' ? hashed : encodeBase64Lines(hashed, piece.encoding.lineLength, piece.encoding.crlf, { reuseOutput: options.transient === true });
         let got = 0;
         for await (const chunk of encoded) {
           if (got >= piece.size) continue; // keep reading: the whole content is hashed

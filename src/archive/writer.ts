@@ -86,6 +86,11 @@ export type WriterPart =
       readonly contentSize: number;
       /** Opens the content; called once to hash it and, if its blob is new, once more to write it. */
       open(): Promise<Readable>;
+      /**
+       * Optional: the content read into `scratch` (each chunk a view of it, valid until the next is
+       * requested). Used instead of open() to hash it, which consumes every chunk before the next.
+       */
+      openChunks?(scratch: Buffer): AsyncIterable<Buffer>;
     };
 
 export interface WrittenMessage {
@@ -110,6 +115,8 @@ const TOC_BUFFER = 256 * 1024;
 const OUT_CHUNK = 512 * 1024;
 /** Chunks kept for reuse (see spareChunks); the compressor holds at most one at a time. */
 const MAX_SPARE_CHUNKS = 4;
+/** Read size for attachment contents hashed by writeMessageParts (as the dbox driver's own reads). */
+const PART_SCRATCH_BYTES = 256 * 1024;
 /** Records up to this many bytes are encoded in place; larger ones (rare: big metadata) go through encodeRecord. */
 const MAX_IN_PLACE_RECORD = OUT_CHUNK / 2;
 
@@ -269,6 +276,8 @@ export class DumpWriter {
   private flagTables = 0;
   private lastFlagUid = 0;
   private partsOn = false;
+  /** Where writeMessageParts reads attachment contents to hash them (allocated at the first one). */
+  private partScratch: Buffer | null = null;
   private tocSpool: FileHandle | null = null;
   private tocBuffer: Buffer = Buffer.allocUnsafeSlow(TOC_BUFFER);
   private tocFill = 0;
@@ -515,17 +524,29 @@ export class DumpWriter {
       const r = await this.writeMessage(input, Readable.from(data.length === 0 ? [] : [data]));
       return { ...r, blobs: [], blobsWritten: 0 };
     }
-    // Pass 1: nothing written; learn the content hashes and the full hash.
-    const pieces: AssemblyPiece[] = parts.map((p) =>
-      p.kind === 'inline'
-        ? { type: 'inline', size: p.data.length }
-        : { type: 'blob', size: p.size, contentSize: p.contentSize, encoding: p.encoding, sha256: null, open: async () => p.open() },
-    );
+    // Pass 1: nothing written; learn the content hashes and the full hash. Only hashed, never kept, so
+    // contents are read into one scratch buffer and encoded into reused memory where the part allows.
+    const scratch = (this.partScratch ??= Buffer.allocUnsafeSlow(PART_SCRATCH_BYTES));
+    const pieces: AssemblyPiece[] = parts.map((p) => {
+      if (p.kind === 'inline') return { type: 'inline', size: p.data.length };
+      const openChunks = p.openChunks;
+      return {
+        type: 'blob',
+        size: p.size,
+        contentSize: p.contentSize,
+        encoding: p.encoding,
+        sha256: null,
+        open: openChunks !== undefined ? async () => openChunks.call(p, scratch) : async () => p.open(),
+      };
+    });
     const stub = Buffer.concat(parts.filter((p): p is Extract<WriterPart, { kind: 'inline' }> => p.kind === 'inline').map((p) => p.data));
     const full = await this.run(async () => {
       this.checkMessage(input);
-      const { stream, result } = assembleParts(pieces, Readable.from(stub.length === 0 ? [] : [stub]), (i, why) =>
-        new IntegrityError(`cannot write ${describe} as parts: piece ${i}: ${why}`, { ...where, hint: 'the attachment changed or is damaged; the message can be stored whole' }),
+      const { stream, result } = assembleParts(
+        pieces,
+        Readable.from(stub.length === 0 ? [] : [stub]),
+        (i, why) => new IntegrityError(`cannot write ${describe} as parts: piece ${i}: ${why}`, { ...where, hint: 'the attachment changed or is damaged; the message can be stored whole' }),
+        { transient: true },
       );
       const hash = createHash('sha256');
       let size = 0;

@@ -61,7 +61,15 @@ export function writerParts(parts: readonly MessagePart[]): { parts: WriterPart[
       if (!seenAttachment) leading.push(p.data);
     } else {
       seenAttachment = true;
-      out.push({ kind: 'attachment', size: p.size, encoding: p.encoding, contentSize: p.contentSize, open: () => p.open() });
+      const openChunks = p.openChunks;
+      out.push({
+        kind: 'attachment',
+        size: p.size,
+        encoding: p.encoding,
+        contentSize: p.contentSize,
+        open: () => p.open(),
+        ...(openChunks !== undefined ? { openChunks: (scratch: Buffer) => openChunks.call(p, scratch) } : {}),
+      });
     }
   }
   return { parts: out, summary: summaryOf(leading) };

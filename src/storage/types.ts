@@ -115,6 +115,12 @@ export type MessagePart =
       readonly contentSize: number;
       /** Opens the stored (decoded) content. */
       open(): Promise<Readable>;
+      /**
+       * Optional: the same content read into `scratch`, for a caller that is done with each chunk before
+       * it asks for the next (hashing, copying). Every chunk is a view of `scratch`, valid only until the
+       * next one is requested; nothing is allocated per chunk.
+       */
+      openChunks?(scratch: Buffer): AsyncIterable<Buffer>;
     };
 
 export interface MessageListOptions {

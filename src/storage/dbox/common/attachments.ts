@@ -147,16 +147,22 @@ export async function* takeExactly(source: AsyncIterable<Buffer>, size: number, 
  */
 const READ_CHUNK_BYTES = 256 * 1024;
 
-/** `length` bytes of `file` from `start` (fewer if the file is shorter), in chunks; the file is open only while iterated. */
-export async function* fileChunks(file: string, start = 0, length = Number.MAX_SAFE_INTEGER): AsyncGenerator<Buffer> {
+/**
+ * `length` bytes of `file` from `start` (fewer if the file is shorter), in chunks; the file is open only
+ * while iterated. With `scratch`, every chunk is read into it (a view of it, valid until the next chunk
+ * is requested): a 256 KiB Buffer per read is external memory to V8, and 660 SIS messages of a 10k sdbox
+ * backup made it collect garbage for 0.57 s of 4.1 s.
+ */
+export async function* fileChunks(file: string, start = 0, length = Number.MAX_SAFE_INTEGER, scratch?: Buffer): AsyncGenerator<Buffer> {
   if (length <= 0) return;
   const fd = openSync(file, 'r');
   try {
     let position = start;
     let left = length;
+    const chunkBytes = scratch !== undefined && scratch.length > 0 ? scratch.length : READ_CHUNK_BYTES;
     while (left > 0) {
-      const want = Math.min(READ_CHUNK_BYTES, left);
-      const buf = Buffer.allocUnsafe(want);
+      const want = Math.min(chunkBytes, left);
+      const buf = scratch !== undefined && scratch.length > 0 ? scratch.subarray(0, want) : Buffer.allocUnsafe(want);
       const n = readSync(fd, buf, 0, want, position);
       if (n === 0) return;
       position += n;
@@ -227,6 +233,7 @@ export async function sisMessageParts(msg: SisMessage): Promise<MessagePart[]> {
         encoding: ref.base64LineLength === null ? { type: 'raw' } : { type: 'base64', lineLength: ref.base64LineLength, crlf: ref.crlf },
         contentSize: file.size,
         open: async () => Readable.from(fileChunks(file.path), { objectMode: false }),
+        openChunks: (scratch) => fileChunks(file.path, 0, Number.MAX_SAFE_INTEGER, scratch),
       });
     }
   }

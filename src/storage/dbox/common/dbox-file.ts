@@ -32,9 +32,9 @@ export class SyncFile implements PositionalFile {
     return fs.fstatSync(this.descriptor());
   }
 
-  /** The whole file (see readWholeSync). */
-  readWhole(size: number): Buffer {
-    return readWholeSync(this.descriptor(), size);
+  /** The whole file (see readWholeSync), into `into` when given and large enough. */
+  readWhole(size: number, into?: Buffer): Buffer {
+    return readWholeSync(this.descriptor(), size, into);
   }
 
   async close(): Promise<void> {
@@ -65,8 +65,8 @@ export const WHOLE_FILE_BYTES = 256 * 1024;
  * Read an open file of `size` bytes whole with synchronous reads; fewer bytes when it shrank meanwhile
  * (the parsers then report it as cut short).
  */
-export function readWholeSync(fd: number, size: number): Buffer {
-  const buf = Buffer.allocUnsafe(size);
+export function readWholeSync(fd: number, size: number, into?: Buffer): Buffer {
+  const buf = into !== undefined && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let got = 0;
   while (got < size) {
     const n = fs.readSync(fd, buf, got, size - got, got);

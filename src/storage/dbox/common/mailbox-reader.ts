@@ -30,6 +30,11 @@ export interface LocatedMessage {
    * here instead of being read again.
    */
   readonly content?: Buffer;
+  /**
+   * Set when `content` is a view of a buffer the locator reuses: true while it still holds this file
+   * (until the locator reads another one). Without it, `content` is the message's own.
+   */
+  readonly contentValid?: () => boolean;
   /** The file's identity and times when it was read: a later use of this description checks them first. */
   readonly stamp?: string;
 }
@@ -147,10 +152,19 @@ export class DboxMailboxReader implements MailboxReader {
     const { file, message: dm } = loc;
     let source: AsyncIterable<Buffer>;
     if (dm.bodySize === 0) source = (async function* () {})();
-    else if (loc.content !== undefined && dm.bodyOffset + dm.bodySize <= loc.content.length) {
-      const bytes = loc.content.subarray(dm.bodyOffset, dm.bodyOffset + dm.bodySize);
+    else if (loc.content !== undefined && dm.bodyOffset + dm.bodySize <= loc.content.length && (loc.contentValid === undefined || loc.contentValid())) {
+      let bytes = loc.content.subarray(dm.bodyOffset, dm.bodyOffset + dm.bodySize);
+      if (loc.contentValid !== undefined) {
+        // The locator's buffer is reused by its next read: copy the body out now (synchronously, while
+        // it is still this file), into the caller's scratch when it has room.
+        const scratch = options.scratch;
+        const into = scratch !== undefined && scratch.length >= bytes.length ? scratch.subarray(0, bytes.length) : Buffer.allocUnsafe(bytes.length);
+        bytes.copy(into);
+        bytes = into;
+      }
+      const body = bytes;
       source = (async function* () {
-        yield bytes;
+        yield body;
       })();
     } else if (dm.bodySize <= SMALL_BODY_BYTES) {
       // Small bodies in one synchronous read (a thread-pool round trip costs more than the read).

@@ -34,6 +34,14 @@ const sdboxDriver: DboxDriver = {
   async createLocator(ctx) {
     const altDir = mailboxAltDir(ctx.location, ctx.entry.storageParts);
     const mailbox = ctx.entry.name;
+    // Small files are read whole into one buffer that every locate() reuses (allocated at the first):
+    // a fresh Buffer per message is external memory to V8, and a 10k-message backup spent 14 % of its
+    // time collecting them. `wholeEpoch` counts the reads into it; a LocatedMessage's content stays
+    // valid while the epoch is its own. A locate() running while another holds the buffer (concurrent
+    // callers) reads into its own.
+    let whole: Buffer | null = null;
+    let wholeBusy = false;
+    let wholeEpoch = 0;
     const locator: DboxMessageLocator = {
       async locate(m): Promise<LocatedMessage> {
         const name = `u.${m.uid}`;
@@ -48,19 +56,30 @@ const sdboxDriver: DboxDriver = {
             if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
             throw fromSystemError(e, 'open a dbox message file', { path: file, mailbox, uid: m.uid });
           }
+          let holding = false;
           try {
             const st = await fh.stat();
             // A small file (most mail) is read whole: header, body and metadata in one read, and the
             // body is then taken from it (LocatedMessage.content).
-            const content = st.size <= WHOLE_FILE_BYTES ? fh.readWhole(st.size) : undefined;
+            let content: Buffer | undefined;
+            let contentValid: (() => boolean) | undefined;
+            if (st.size <= WHOLE_FILE_BYTES) {
+              if (!wholeBusy) {
+                wholeBusy = holding = true;
+                const epoch = ++wholeEpoch;
+                content = fh.readWhole(st.size, (whole ??= Buffer.allocUnsafeSlow(WHOLE_FILE_BYTES)));
+                contentValid = () => wholeEpoch === epoch;
+              } else content = fh.readWhole(st.size);
+            }
             const src: PositionalFile = content !== undefined ? new BufferFile(content) : fh;
             const size = content !== undefined ? content.length : st.size;
             const hdr = await readDboxFileHeader(src, file);
             const message = await readDboxMessage(src, file, hdr, hdr.firstMessageOffset, size);
-            return { file, message, saveDate: Math.floor(st.ctimeMs / 1000), guidRecord: null, stamp: fileStamp(st), ...(content !== undefined ? { content } : {}) };
+            return { file, message, saveDate: Math.floor(st.ctimeMs / 1000), guidRecord: null, stamp: fileStamp(st), ...(content !== undefined ? { content } : {}), ...(contentValid !== undefined ? { contentValid } : {}) };
           } catch (e) {
             throw fromSystemError(e, 'read a dbox message file', { path: file, mailbox, uid: m.uid });
           } finally {
+            if (holding) wholeBusy = false;
             await fh.close();
           }
         }

@@ -1,8 +1,11 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { StorageCorruptError } from '../../../../src/core/errors.js';
 import { encodeBase64Lines } from '../../../../src/core/base64-lines.js';
-import { parseExtRefs, planSegments, type SisMessage } from '../../../../src/storage/dbox/common/attachments.js';
+import { fileChunks, parseExtRefs, planSegments, type SisMessage } from '../../../../src/storage/dbox/common/attachments.js';
 import { readAll } from './store-expectations.js';
 
 test('X refs parse as groups of four tokens', (t) => {
@@ -54,6 +57,53 @@ for (const len of [49151, 49152, 49153, 200003]) {
     }
   });
 }
+
+/** Copies every chunk before asking for the next (what a consumer of reused memory must do). */
+async function readCopying(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks);
+}
+
+test('base64 with reuseOutput: chunks share one buffer and, copied as they come, give the same text', async (t) => {
+  for (const len of [0, 5, 3000, 49153, 200003]) {
+    const data = randomBytes(len);
+    for (const [n, crlf] of [[76, true], [73, false], [1, false]] as const) {
+      for (const chunk of [7, 65536, 262144]) {
+        const buffers = new Set<ArrayBufferLike>();
+        const seen = async function* (): AsyncGenerator<Buffer> {
+          for await (const c of encodeBase64Lines(chunked(data, chunk), n, crlf, { reuseOutput: true })) {
+            buffers.add(c.buffer);
+            yield c;
+          }
+        };
+        const got = (await readCopying(seen())).toString('latin1');
+        t.is(got, reference(data, n, crlf ? '\r\n' : '\n'), `len ${len} line ${n} crlf ${crlf} chunk ${chunk}`);
+        t.true(buffers.size <= 3, `${buffers.size} output buffers`); // grown at most twice, never one per chunk
+      }
+    }
+  }
+});
+
+test('fileChunks into a scratch buffer: the same bytes, every chunk a view of the scratch', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mv-chunks-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'a');
+  const data = randomBytes(300_001);
+  await writeFile(file, data);
+  const scratch = Buffer.alloc(65_536);
+  for (const [start, length] of [[0, Number.MAX_SAFE_INTEGER], [17, 200_000], [299_999, 10], [300_001, 5]] as const) {
+    let views = true;
+    const chunks: Buffer[] = [];
+    for await (const c of fileChunks(file, start, length, scratch)) {
+      views &&= c.buffer === scratch.buffer && c.byteOffset === scratch.byteOffset && c.length <= scratch.length;
+      chunks.push(Buffer.from(c));
+    }
+    t.true(views, `${start} ${length}`);
+    t.deepEqual(Buffer.concat(chunks), data.subarray(start, Math.min(data.length, start + length)), `${start} ${length}`);
+    t.deepEqual(await readAll(fileChunks(file, start, length)), data.subarray(start, Math.min(data.length, start + length)));
+  }
+});
 
 test('stub and references must fit: stub gaps, trailer and full size are checked', (t) => {
   const base: SisMessage = { mailbox: 'INBOX', uid: 7, file: 'u.7', stubOffset: 46, stubSize: 423, fullSize: 4475, refs: parseExtRefs('411 4052 B76 a/b', 'u.7'), attachmentPaths: () => ['x'] };

@@ -68,6 +68,29 @@ test('openMessageParts joins to the same bytes as openMessage, and shares attach
   t.is(contents.size, 4); // 3000-byte file x3, 2500 x2, irregular raw, raw 7bit
 });
 
+test('bodies opened concurrently are each their own (the locator reuses one read buffer), with or without scratch', async (t) => {
+  const store = await openSdboxStore(loc(FIX), 'carol', { attachmentDir: path.join(FIX, 'attachments') });
+  const { reader, list } = await messagesOf(store, 'INBOX');
+  const expected = new Map<number, Buffer>();
+  for (const m of list) expected.set(m.uid, await readAll(await reader.openMessage(m)));
+  // Every stream opened before any is read: each open reads its file into the locator's one buffer,
+  // so a body still pointing into it would show the next message's bytes.
+  const opened = [];
+  for (const m of list) opened.push([m.uid, await reader.openMessage(m)] as const);
+  for (const [uid, stream] of opened) t.deepEqual(await readAll(stream), expected.get(uid), `UID ${uid}`);
+  // All at once: describes interleave (a locate that finds the buffer busy reads into its own).
+  const all = await Promise.all(list.map(async (m) => [m.uid, await readAll(await reader.openMessage(m))] as const));
+  for (const [uid, body] of all) t.deepEqual(body, expected.get(uid), `UID ${uid}`);
+  // Listed one after another, then each opened with a scratch the caller reuses (as the backup does).
+  const scratch = Buffer.alloc(1024 * 1024 + 1);
+  for await (const m of reader.messages()) {
+    const body = Buffer.from(await readAll(await reader.openMessage(m, { scratch })));
+    t.deepEqual(body, expected.get(m.uid), `UID ${m.uid} with scratch`);
+  }
+  await reader.close();
+  await store.close();
+});
+
 test('a message with external attachments needs the attachment dir; plain ones do not', async (t) => {
   const store = await openSdboxStore(loc(FIX), 'carol', { attachmentDir: null });
   const { reader, list } = await messagesOf(store, 'INBOX');
