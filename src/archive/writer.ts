@@ -143,36 +143,43 @@ function cut(value: string): string {
  */
 function releasingSink(output: Writable): { sink: Writable; done: Promise<void> } {
   const stdio = output === process.stdout || output === process.stderr;
+  /** The output finished (end() called back): closing it is no longer ours to do. */
+  let ended = false;
   const sink = new Writable({
     highWaterMark: 2 * OUT_CHUNK,
     write(chunk: Buffer, _enc, cb) {
       output.write(chunk, (err) => cb(err ?? null));
     },
     final(cb) {
-      if (stdio) cb();
-      else output.end(() => cb());
+      if (stdio) return cb();
+      output.end((err?: Error | null) => {
+        ended = true;
+        cb(err ?? null);
+      });
     },
     destroy(err, cb) {
-      // Without an error: the output must not emit 'error' after its listeners are gone (the cause is
-      // already the sink's, and the writer's).
-      if (err && !stdio && !output.destroyed) output.destroy();
+      // A sink torn down before the output finished (abort, a failed write) closes a file or socket
+      // output too, without an error of its own: the cause is already the sink's, and the writer's.
+      if (!stdio && !ended && !output.destroyed) output.destroy();
       cb(err);
     },
   });
   const onOutputError = (err: Error): void => {
     if (!sink.destroyed) sink.destroy(err);
   };
+  // Kept until the output closes: an error can come after the sink is done with it (a write still in
+  // flight when the writer aborted). stdout and stderr keep it for good, as a late EPIPE must not be
+  // an uncaught 'error' event (one listener per writer; a process writes one dump there).
   output.on('error', onOutputError);
-  // A file or socket keeps the listener until it closes (an error may come after the sink is done);
-  // stdout and stderr, which outlive the writer, until the dump is done.
-  if (!stdio) output.once('close', () => output.off('error', onOutputError));
+  if (!stdio) {
+    output.once('close', () => {
+      output.off('error', onOutputError);
+      if (!ended && !sink.destroyed && !sink.writableFinished) sink.destroy(new Error('the output was closed before the dump was complete'));
+    });
+  }
   const done = (async () => {
-    try {
-      await finished(sink);
-      if (!stdio) await finished(output);
-    } finally {
-      if (stdio) output.off('error', onOutputError);
-    }
+    await finished(sink);
+    if (!stdio) await finished(output);
   })();
   return { sink, done };
 }

@@ -12,7 +12,7 @@ import { encodedLength } from '../../../src/archive/parts.js';
 import { encodeRecord } from '../../../src/archive/record-codec.js';
 import { extractMessage, extractMessageFromFile } from '../../../src/operations/extract.js';
 import { chunked, collector, HEADER, mailbox, message, packMembers, readAll, splitMembers, type RawMember } from './sample-dump.js';
-import { ATTACHMENTS, buildMessage, writePartsDump } from './parts-sample.js';
+import { ATTACHMENTS, buildMessage, bytes as bytesOf, writePartsDump } from './parts-sample.js';
 import { tempDir } from '../../helpers/temp.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -160,6 +160,38 @@ test('damaged: a truncated stub, and parts that do not add up, are corrupt namin
   const wrong = list.map((m) => (m === rec ? editRecord(m, (o) => { o['sha256'] = '0'.repeat(64); }) : m));
   const err3 = await t.throwsAsync(readAll(chunked(packMembers(wrong))), { instanceOf: ArchiveCorruptError });
   t.regex(err3!.message, /rebuild \d+ bytes with sha256 [0-9a-f]{64}, the record says/);
+});
+
+test('writer: attachments read through openChunks into a reused scratch (several chunks each) rebuild byte-exactly', async (t) => {
+  // 600 KB and 300 KB contents: more than one 256 KiB scratch read each, base64 groups and lines
+  // carried across reads. openChunks fills the writer's scratch as the dbox driver does; a chunk kept
+  // past the next read would corrupt the hashes.
+  const big = bytesOf(600_001, 11);
+  const mid = bytesOf(300_000, 12);
+  let scratchReads = 0;
+  const viaScratch = (content: Buffer) => (scratch: Buffer): AsyncIterable<Buffer> =>
+    (async function* () {
+      for (let at = 0; at < content.length; at += scratch.length) {
+        const n = content.copy(scratch, 0, at, at + scratch.length);
+        scratchReads++;
+        yield scratch.subarray(0, n);
+      }
+    })();
+  const { parts, full } = await buildMessage([{ inline: 'Subject: big\n\n' }, { content: big, encoding: { type: 'base64', lineLength: 76, crlf: true } }, { inline: '\n--\n' }, { content: mid, encoding: { type: 'raw' } }, { content: big }]);
+  const contents = [big, mid, big];
+  let k = 0;
+  const withChunks = parts.map((p) => (p.kind === 'attachment' ? { ...p, openChunks: viaScratch(contents[k++]!) } : p));
+  const out = collector();
+  const w = await DumpWriter.create(out.stream, HEADER, { parts: true });
+  await w.writeUser({ user: 'u', subscriptions: [] });
+  await w.writeMailbox(mailbox('u', 'INBOX', []).record);
+  const r = await w.writeMessageParts(message('u', 'INBOX', 1, full).input, withChunks, sha(full));
+  await w.finish();
+  t.is(r.sha256, sha(full));
+  t.true(scratchReads >= 8, `${scratchReads} scratch reads`);
+  const { entries, bodies } = await readAll(chunked(out.bytes(), 4096));
+  const m = entries.find((e) => e.type === 'message')!;
+  t.true(bodies.get(m.id)!.equals(full));
 });
 
 test('version 1 dumps cannot hold stubs; a version 1 writer refuses parts', async (t) => {

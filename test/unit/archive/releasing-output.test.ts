@@ -107,6 +107,42 @@ test('an output that fails a write (disk full) fails the writer with a typed err
   t.regex(error!.message, /no space left/);
 });
 
+test('with zstd the option changes nothing: the compressor copies, a keeping output gets a valid dump', async (t) => {
+  const messages = bigMessages();
+  const kept: Buffer[] = [];
+  const keeper = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      kept.push(chunk);
+      cb();
+    },
+  });
+  const writer = await DumpWriter.create(keeper, HEADER, { outputReleasesChunks: true, compression: { type: 'zstd', level: 1 } });
+  await writer.writeUser({ user: 'u', subscriptions: [] });
+  await writer.writeMailbox(mailbox('u', 'INBOX', messages).record);
+  for (const m of messages) await writer.writeMessage(m.input, Readable.from([m.body]));
+  await writer.finish();
+  const { entries, bodies } = await readAll(chunked(Buffer.concat(kept)));
+  t.is(entries.at(-1)?.type, 'trailer');
+  bodiesOf(entries, bodies).forEach((b, i) => t.true(b.equals(messages[i]!.body), `body ${i + 1}`));
+});
+
+test('an output closed by someone else before the end fails the writer, naming the output', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mv-release-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const out = createWriteStream(path.join(dir, 'd.mvd'));
+  const messages = bigMessages();
+  const writer = await DumpWriter.create(out, HEADER, { outputReleasesChunks: true });
+  await writer.writeUser({ user: 'u', subscriptions: [] });
+  await writer.writeMailbox(mailbox('u', 'INBOX', messages).record);
+  out.destroy();
+  const error = await t.throwsAsync(async () => {
+    for (const m of messages) await writer.writeMessage(m.input, Readable.from([m.body]));
+    await writer.finish();
+  });
+  t.regex(error!.message, /dump/);
+  await writer.abort(error!);
+});
+
 test('abort() destroys a file output without an unhandled error event', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'mv-release-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
