@@ -189,6 +189,13 @@ export function fromSystemError(err: unknown, what: string, context: ErrorContex
     case 'EACCES':
     case 'EPERM':
       return new PermissionDeniedError(`${base}: permission denied`, { ...context, path: where, cause: err, hint: 'run as the mail user or as root' });
+    case 'EPIPE':
+      return new UnexpectedError(`${base}: broken pipe (EPIPE): the program reading the output went away`, {
+        ...context,
+        path: where,
+        cause: err,
+        hint: 'check the command mailvault writes into (zstd, ssh, the backup agent): it exited or closed its input early; then run the same command again',
+      });
     case 'ENOSPC':
     case 'EDQUOT':
       return new DiskFullError(`${base}: no space left on device`, { ...context, path: where, cause: err, hint: 'free disk space, then run the same command again; nothing half-written was left visible' });

@@ -1,6 +1,6 @@
 // The CLI as a user meets it: exit codes, stdout and stderr together, on the demo store.
 import test, { type ExecutionContext } from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -268,5 +268,28 @@ if (strace === '' && process.env.CI !== 'true') {
     t.true(syncOfPartial >= 0, `no fsync of d.mvd.partial in:\n${lines.join('\n')}`);
     t.true(renamed > syncOfPartial, 'the rename comes after the fsync');
     t.true(syncOfDir > renamed, 'the directory is fsynced after the rename');
+  });
+}
+
+// A reader that goes away (mailvault backup | something that exits): EPIPE on every write. The backup
+// must fail with the cause and a non-zero exit, never an uncaught 'error' event or a stack trace.
+for (const compress of ['none', 'zstd']) {
+  test(`backup --compress ${compress} into a pipe whose reader is gone: clear error, exit non-zero`, async (t) => {
+    const dir = await copyDemoStore(t);
+    const bin = path.join(projectRoot, 'bin', 'run.js');
+    const env = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` };
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(bin, ['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '--user', 'bob', '--compress', compress], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.destroy(); // the reader is gone before the first byte
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    t.not(r.code, 0);
+    t.regex(r.stderr, /cannot write the dump/);
+    t.regex(r.stderr, /broken pipe \(EPIPE\): the program reading the output went away/);
+    t.regex(r.stderr, /hint: check the command mailvault writes into/);
+    t.notRegex(r.stderr, /Uncaught|Unhandled|\n\s+at /, 'no stack trace');
   });
 }
