@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { DiskFullError } from '../../../src/core/errors.js';
-import { DumpWriter } from '../../../src/archive/writer.js';
+import { DumpWriter, type DumpWriterOptions } from '../../../src/archive/writer.js';
 import type { DumpEntry } from '../../../src/archive/reader.js';
-import { HEADER, chunked, mailbox, message, readAll, type SampleMessage } from './sample-dump.js';
+import { HEADER, chunked, collector, mailbox, message, readAll, type SampleMessage } from './sample-dump.js';
 
 /** 24 messages of 60-300 KB of random bytes: about 4 MB, eight chunks and more. */
 function bigMessages(): SampleMessage[] {
@@ -22,8 +22,8 @@ function bigMessages(): SampleMessage[] {
   return out;
 }
 
-async function writeDump(output: Writable, messages: SampleMessage[], releases: boolean): Promise<void> {
-  const writer = await DumpWriter.create(output, HEADER, { outputReleasesChunks: releases });
+async function writeDump(output: Writable, messages: SampleMessage[], options: DumpWriterOptions): Promise<void> {
+  const writer = await DumpWriter.create(output, HEADER, options);
   await writer.writeUser({ user: 'u', subscriptions: [] });
   const box = mailbox('u', 'INBOX', messages);
   await writer.writeMailbox(box.record);
@@ -53,7 +53,7 @@ test('chunks are reused only after the output called back: a slow output still g
       }, 2);
     },
   });
-  await writeDump(slow, messages, true);
+  await writeDump(slow, messages, { outputReleasesChunks: true });
   const { entries, bodies } = await readAll(chunked(Buffer.concat(copies)));
   t.is(entries.at(-1)?.type, 'trailer');
   const got = bodiesOf(entries, bodies);
@@ -66,15 +66,9 @@ test('chunks are reused only after the output called back: a slow output still g
 
 test('without the option, an output that keeps what it is given gets fresh chunks', async (t) => {
   const messages = bigMessages();
-  const kept: Buffer[] = [];
-  const keeper = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      kept.push(chunk);
-      cb();
-    },
-  });
-  await writeDump(keeper, messages, false);
-  const { entries, bodies } = await readAll(chunked(Buffer.concat(kept)));
+  const keeper = collector();
+  await writeDump(keeper.stream, messages, {});
+  const { entries, bodies } = await readAll(chunked(keeper.bytes()));
   const got = bodiesOf(entries, bodies);
   got.forEach((b, i) => t.true(b.equals(messages[i]!.body), `body ${i + 1}`));
 });
@@ -85,7 +79,7 @@ test('into a file stream: the dump is complete and the stream finished when fini
   const file = path.join(dir, 'd.mvd');
   const messages = bigMessages();
   const out = createWriteStream(file);
-  await writeDump(out, messages, true);
+  await writeDump(out, messages, { outputReleasesChunks: true });
   t.true(out.writableFinished);
   const { entries, bodies } = await readAll(createReadStream(file));
   t.is(entries.at(-1)?.type, 'trailer');
@@ -102,26 +96,16 @@ test('an output that fails a write (disk full) fails the writer with a typed err
       else cb();
     },
   });
-  const error = await t.throwsAsync(writeDump(full, bigMessages(), true));
+  const error = await t.throwsAsync(writeDump(full, bigMessages(), { outputReleasesChunks: true }));
   t.true(error instanceof DiskFullError, String(error));
   t.regex(error!.message, /no space left/);
 });
 
 test('with zstd the option changes nothing: the compressor copies, a keeping output gets a valid dump', async (t) => {
   const messages = bigMessages();
-  const kept: Buffer[] = [];
-  const keeper = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      kept.push(chunk);
-      cb();
-    },
-  });
-  const writer = await DumpWriter.create(keeper, HEADER, { outputReleasesChunks: true, compression: { type: 'zstd', level: 1 } });
-  await writer.writeUser({ user: 'u', subscriptions: [] });
-  await writer.writeMailbox(mailbox('u', 'INBOX', messages).record);
-  for (const m of messages) await writer.writeMessage(m.input, Readable.from([m.body]));
-  await writer.finish();
-  const { entries, bodies } = await readAll(chunked(Buffer.concat(kept)));
+  const keeper = collector();
+  await writeDump(keeper.stream, messages, { outputReleasesChunks: true, compression: { type: 'zstd', level: 1 } });
+  const { entries, bodies } = await readAll(chunked(keeper.bytes()));
   t.is(entries.at(-1)?.type, 'trailer');
   bodiesOf(entries, bodies).forEach((b, i) => t.true(b.equals(messages[i]!.body), `body ${i + 1}`));
 });

@@ -159,10 +159,10 @@ export async function* fileChunks(file: string, start = 0, length = Number.MAX_S
   try {
     let position = start;
     let left = length;
-    const chunkBytes = scratch !== undefined && scratch.length > 0 ? scratch.length : READ_CHUNK_BYTES;
+    const into = scratch !== undefined && scratch.length > 0 ? scratch : null;
     while (left > 0) {
-      const want = Math.min(chunkBytes, left);
-      const buf = scratch !== undefined && scratch.length > 0 ? scratch.subarray(0, want) : Buffer.allocUnsafe(want);
+      const want = Math.min(into?.length ?? READ_CHUNK_BYTES, left);
+      const buf = into !== null ? into.subarray(0, want) : Buffer.allocUnsafe(want);
       const n = readSync(fd, buf, 0, want, position);
       if (n === 0) return;
       position += n;
