@@ -24,7 +24,7 @@ Attachments are stored once per dump: with Dovecot single-instance attachment st
 
 Incrementals (--since): a dump of what changed since an earlier run, its new messages, flag changes, expunges and mailbox changes. With --since @STATE-FILE, a mailbox whose change token (stamps of its uidlist or index files, or IMAP STATUS with HIGHESTMODSEQ where the server has CONDSTORE) is the one that run recorded is not read at all; a mailbox changed in the last 2 seconds has no token and is read. The state file is described in formats/state-file.md.
 
-Messages that cannot be read are skipped, listed in the summary, and make the exit status 3.
+Messages that cannot be read are skipped, listed in the summary, and make the exit status 3. With --state-file (or --since @DUMP of a full dump) the next incremental knows what the dump lacks and carries that mailbox whole again, so a chain never loses them for good.
 
 ${exitStatusHelp()}`;
 
@@ -127,7 +127,7 @@ ${exitStatusHelp()}`;
         }
         for (const c of summary.changes) {
           if (c.status === 'unchanged') continue;
-          const what = c.status === 'reset' ? 'UIDVALIDITY changed: whole mailbox again' : c.status === 'new' ? 'new mailbox: whole' : c.status === 'deleted' ? 'deleted' : `${c.newMessages} new, ${c.flagEntries} flag entries${c.expunged !== null ? `, ${c.expunged} expunged` : ''}`;
+          const what = c.status === 'reset' ? 'UIDVALIDITY changed: whole mailbox again' : c.status === 'incomplete' ? 'the base dump lacks messages it skipped: whole mailbox again' : c.status === 'new' ? 'new mailbox: whole' : c.status === 'deleted' ? 'deleted' : `${c.newMessages} new, ${c.flagEntries} flag entries${c.expunged !== null ? `, ${c.expunged} expunged` : ''}`;
           note(`backup: ${c.user} ${c.mailbox}${c.renamedFrom !== null ? ` (renamed from ${c.renamedFrom})` : ''}: ${what}`);
         }
       }

@@ -14,7 +14,7 @@ import { MailvaultError, UnexpectedError, InterruptedError } from '../core/error
 import { writerParts, splitMessage, type SplitOptions } from './attachments.js';
 import { mailboxMatcher } from './selection.js';
 import { SummaryTap, summaryOf } from './message-summary.js';
-import { describeChange, flagTableChunks, fullPlan, scanMailbox, wantsBody, type IncrementalPlanner, type MailboxChange, type MailboxPlan } from './incremental.js';
+import { incompleteBase, describeChange, flagTableChunks, fullPlan, scanMailbox, wantsBody, type IncrementalPlanner, type MailboxChange, type MailboxPlan } from './incremental.js';
 import { UidSequence, type CursorRecorder, type MailboxCursor } from './cursors.js';
 import { skipUnreadableItems, type ItemErrorPolicy, type ProgressCallback, type SkippedItem } from './progress.js';
 
@@ -181,10 +181,11 @@ async function backupMailbox(
     // opened (UID >= its UIDNEXT) are left for the next run.
     const info = reader.info;
     if (planner) plan = planner.plan(info, source.capabilities.hasModseq);
-    const scan = await scanMailbox(reader, plan, info.uidNext);
+    let scan = await scanMailbox(reader, plan, info.uidNext);
+    const whole = incompleteBase(plan, scan);
+    if (whole !== null) ({ plan, scan } = whole);
     const uidSet = scan.uidSet.toString();
     await writer.writeMailbox({ ...record, uidValidity: info.uidValidity, uidNext: info.uidNext, guid: info.guid, highestModseq: info.highestModseq, messageCount: info.messageCount, uidSet, ...(planner ? { reset: plan.reset } : {}) });
-    options.recorder?.add(user, { name: mailbox.name, guid: info.guid, uidValidity: info.uidValidity, uidNext: info.uidNext, highestModseq: info.highestModseq, uidSet, changeToken: info.changeToken ?? null });
     if (planner) {
       for (const chunk of flagTableChunks(scan.flagEntries)) await writer.writeFlagTable(user, mailbox.name, chunk);
       summary.changes.push(describeChange(user, info, plan, scan));
@@ -194,13 +195,22 @@ async function backupMailbox(
     // Iterated by hand: a driver reports one unreadable message by rejecting one next() and goes on
     // with the following message on the next call (storage/types.ts, MailboxReader.messages).
     const messages = reader.messages(plan.minUid !== null ? { minUid: plan.minUid } : {})[Symbol.asyncIterator]();
+    // UIDs of the UID set whose messages this dump does not hold after all: left out of the cursor, so
+    // that the next incremental carries them (and gives the mailbox no change token, so it is read).
+    const notHeld: number[] = [];
+    const skipMessage = (where: { user: string; mailbox: string; uid: number }, e: unknown): void => {
+      skip(where, e);
+      if (scan.uidSet.has(where.uid)) notHeld.push(where.uid);
+    };
     for (;;) {
       let step: IteratorResult<MessageInfo>;
       try {
         step = await messages.next();
       } catch (e) {
         const err = asMailvaultError(e);
-        skip({ user, mailbox: mailbox.name, ...(err.context.uid !== undefined ? { uid: err.context.uid } : {}) }, err);
+        const uid = err.context.uid;
+        if (uid !== undefined) skipMessage({ user, mailbox: mailbox.name, uid }, err);
+        else skip({ user, mailbox: mailbox.name }, err);
         continue;
       }
       if (step.done) break;
@@ -210,7 +220,7 @@ async function backupMailbox(
       const where = { user, mailbox: mailbox.name, uid: message.uid };
       const asParts = await writeAsParts(source, reader, writer, user, mailbox.name, message, options, summary);
       if (asParts instanceof Error) {
-        skip(where, asParts);
+        skipMessage(where, asParts);
         continue;
       }
       if (!asParts) {
@@ -218,7 +228,7 @@ async function backupMailbox(
         try {
           body = await reader.openMessage(message, { scratch });
         } catch (e) {
-          skip(where, e);
+          skipMessage(where, e);
           continue;
         }
         // Done with the bytes (the writer has copied them) when this returns: scratch is free again.
@@ -228,6 +238,9 @@ async function backupMailbox(
       summary.bytes += message.size;
       options.onProgress?.({ phase: 'message', user, mailbox: mailbox.name, messages: summary.messages, bytes: summary.bytes });
     }
+    const missing = new Set(notHeld);
+    const held = missing.size === 0 ? uidSet : UidSequence.of([...scan.uidSet].filter((uid) => !missing.has(uid))).toString();
+    options.recorder?.add(user, { name: mailbox.name, guid: info.guid, uidValidity: info.uidValidity, uidNext: info.uidNext, highestModseq: info.highestModseq, uidSet: held, changeToken: missing.size === 0 ? (info.changeToken ?? null) : null });
   } finally {
     await reader.close();
   }

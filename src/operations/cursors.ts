@@ -337,6 +337,10 @@ export async function cursorsFromDump(file: string): Promise<{ state: CursorStat
   try {
     // The dump reader is loaded only here: a backup with --since @STATE_FILE (or none) never reads a dump.
     const { readDump } = await import('../archive/reader.js');
+    // Mailboxes this dump carries whole (a full dump, or reset): the UIDs of their messages, so that
+    // UIDs of the set it does not hold (skipped when it ran) are left out of the cursor and the next
+    // run carries them. (Of a mailbox carried in part, the UIDs held by earlier dumps are unknown here.)
+    const whole = new Map<string, { cursors: MailboxCursor[]; at: number; held: number[] }>();
     for await (const entry of readDump(input, { wantBody: () => false })) {
       if (entry.type === 'header') {
         runId = entry.record.runId;
@@ -345,8 +349,10 @@ export async function cursorsFromDump(file: string): Promise<{ state: CursorStat
       } else if (entry.type === 'user') {
         users[entry.record.user] ??= [];
       } else if (entry.type === 'mailbox') {
-        const r = entry.record as typeof entry.record & { uidSet?: unknown };
-        (users[r.user] ??= []).push({
+        const r = entry.record as typeof entry.record & { uidSet?: unknown; reset?: unknown };
+        const list = (users[r.user] ??= []);
+        if (typeof r.uidSet === 'string' && (kind === 'full' || r.reset === true)) whole.set(`${r.user}\0${r.name}`, { cursors: list, at: list.length, held: [] });
+        list.push({
           name: r.name,
           guid: r.guid,
           uidValidity: r.uidValidity,
@@ -354,9 +360,18 @@ export async function cursorsFromDump(file: string): Promise<{ state: CursorStat
           highestModseq: r.highestModseq,
           uidSet: typeof r.uidSet === 'string' ? r.uidSet : null,
         });
+      } else if (entry.type === 'message') {
+        whole.get(`${entry.record.user}\0${entry.record.mailbox}`)?.held.push(entry.record.uid);
       } else if (entry.type === 'trailer') {
         completed = entry.record.completed;
       }
+    }
+    for (const { cursors, at, held } of whole.values()) {
+      const c = cursors[at]!;
+      const set = c.uidSet === null ? null : UidSequence.parse(c.uidSet);
+      if (set === null || held.length === set.size) continue;
+      const heldSet = UidSequence.of(held);
+      cursors[at] = { ...c, uidSet: UidSequence.of([...set].filter((uid) => heldSet.has(uid))).toString() };
     }
   } catch (e) {
     input.destroy();

@@ -7,6 +7,8 @@
  * Per mailbox, against its base cursor (matched by mailbox GUID, by name where there is no GUID):
  * - no cursor (new mailbox, or none recorded) or a different UIDVALIDITY: the whole mailbox again,
  *   `reset: true` in its record;
+ * - the base does not hold some older UIDs (it skipped them, and recorded its UID set without them):
+ *   the whole mailbox again, `reset: true`, found by the metadata pass (incompleteBase);
  * - same UIDVALIDITY: bodies of UIDs >= the base's UIDNEXT; flag/keyword changes of older messages by
  *   modseq where the source has modseq and the base recorded HIGHESTMODSEQ, else the full flag table;
  * - a plain TIME (no cursor source at all): bodies of messages saved (or, without a save date, with an
@@ -113,28 +115,47 @@ export interface MailboxPlan {
   /** The whole mailbox again (new mailbox, or UIDVALIDITY changed). */
   readonly reset: boolean;
   /** Why, for the summary. */
-  readonly reason: 'full' | 'new' | 'uidvalidity' | 'cursor' | 'time';
+  readonly reason: 'full' | 'new' | 'uidvalidity' | 'incomplete' | 'cursor' | 'time';
   readonly base: MailboxCursor | null;
   /** Base name when the mailbox (same GUID) had another name. */
   readonly renamedFrom: string | null;
   /** Bodies of UIDs >= this (cursor), or null. */
   readonly minUid: number | null;
+  /**
+   * With minUid: the UIDs the base holds (its uidSet). A message below minUid that is not among them
+   * was not carried by the base (skipped, or not readable when it ran): its body is carried now.
+   */
+  readonly baseUids: UidSequence | null;
   /** Bodies of messages saved at or after this (no cursor), or null. */
   readonly savedSince: number | null;
   readonly flags: FlagMode;
 }
 
-const FULL_PLAN: MailboxPlan = { reset: false, reason: 'full', base: null, renamedFrom: null, minUid: null, savedSince: null, flags: { mode: 'none' } };
+const FULL_PLAN: MailboxPlan = { reset: false, reason: 'full', base: null, renamedFrom: null, minUid: null, baseUids: null, savedSince: null, flags: { mode: 'none' } };
 
 /** Plans one mailbox of an incremental. `cursors` null: no cursor source (plain TIME). */
 export function planMailbox(info: Pick<MailboxInfo, 'name' | 'guid' | 'uidValidity'>, cursors: UserCursors | null, hasModseq: boolean, since: number): MailboxPlan {
-  if (cursors === null) return { reset: false, reason: 'time', base: null, renamedFrom: null, minUid: null, savedSince: since, flags: { mode: 'full' } };
+  if (cursors === null) return { reset: false, reason: 'time', base: null, renamedFrom: null, minUid: null, baseUids: null, savedSince: since, flags: { mode: 'full' } };
   const base = cursors.find(info) ?? null;
   if (base === null) return { ...FULL_PLAN, reset: true, reason: 'new' };
   const renamedFrom = base.name !== info.name ? base.name : null;
   if (base.uidValidity !== info.uidValidity) return { ...FULL_PLAN, reset: true, reason: 'uidvalidity', base, renamedFrom };
   const flags: FlagMode = hasModseq && base.highestModseq !== null ? { mode: 'modseq', changedSince: base.highestModseq } : { mode: 'full' };
-  return { reset: false, reason: 'cursor', base, renamedFrom, minUid: base.uidNext, savedSince: null, flags };
+  const baseUids = base.uidSet === null ? null : UidSequence.parse(base.uidSet);
+  return { reset: false, reason: 'cursor', base, renamedFrom, minUid: base.uidNext, baseUids, savedSince: null, flags };
+}
+
+/**
+ * The plan once the metadata pass found older messages the base does not hold (it skipped them): the
+ * whole mailbox again, `reset: true`, so that a restore of the chain puts every UID in order (a store
+ * cannot take a UID below one it already has) instead of adding the missing ones after the others.
+ */
+export function incompleteBase(plan: MailboxPlan, scan: MailboxScan): { plan: MailboxPlan; scan: MailboxScan } | null {
+  if (plan.minUid === null || scan.firstBodyUid === null || scan.firstBodyUid >= plan.minUid) return null;
+  return {
+    plan: { ...plan, reset: true, reason: 'incomplete', minUid: null, baseUids: null, flags: { mode: 'none' } },
+    scan: { ...scan, flagEntries: [], bodies: scan.uidSet.size, firstBodyUid: scan.uidSet[Symbol.iterator]().next().value ?? null },
+  };
 }
 
 /** A full dump's plan: every body, no flag table. */
@@ -144,7 +165,7 @@ export function fullPlan(): MailboxPlan {
 
 /** Does the incremental carry this message's body? */
 export function wantsBody(plan: MailboxPlan, message: Pick<MessageInfo, 'uid' | 'saveDate' | 'internalDate'>): boolean {
-  if (plan.minUid !== null) return message.uid >= plan.minUid;
+  if (plan.minUid !== null) return message.uid >= plan.minUid || (plan.baseUids !== null && !plan.baseUids.has(message.uid));
   if (plan.savedSince !== null) return (message.saveDate ?? message.internalDate) >= plan.savedSince;
   return true;
 }
@@ -179,6 +200,8 @@ export interface MailboxScan {
   readonly flagEntries: FlagEntry[];
   /** Messages whose bodies the plan wants. */
   readonly bodies: number;
+  /** The lowest UID whose body the plan wants (where the body pass starts), or null. */
+  readonly firstBodyUid: number | null;
   /** Messages whose metadata could not be read (the body pass reports them). */
   readonly unreadable: number;
 }
@@ -193,16 +216,20 @@ export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidN
   const flagEntries: FlagEntry[] = [];
   let bodies = 0;
   let unreadable = 0;
+  let firstBodyUid: number | null = null;
   const add = (m: MessageInfo): void => {
     if (m.uid >= uidNextLimit) return;
     uids.add(m.uid);
-    if (wantsBody(plan, m)) bodies++;
+    if (wantsBody(plan, m)) {
+      bodies++;
+      if (firstBodyUid === null || m.uid < firstBodyUid) firstBodyUid = m.uid;
+    }
     else if (wantsFlagEntry(plan, m)) flagEntries.push({ uid: m.uid, flags: m.flags, keywords: m.keywords }); // readonly: shared, not copied
   };
   if (plan.savedSince === null && reader.listFlags !== undefined) {
     // Synchronous where the driver has it all in memory: no await per message (50k-message mailboxes).
     for (const m of reader.listFlags()) add(m);
-    return { uidSet: uids.build(), flagEntries, bodies, unreadable };
+    return { uidSet: uids.build(), flagEntries, bodies, firstBodyUid, unreadable };
   }
   // A cursor-based plan (and a full backup's plan) decides by UID and flags only: no dates (no stat
   // per Maildir message), no size or GUID (no dbox file opened per message).
@@ -218,7 +245,7 @@ export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidN
     if (step.done) break;
     add(step.value);
   }
-  return { uidSet: uids.build(), flagEntries, bodies, unreadable };
+  return { uidSet: uids.build(), flagEntries, bodies, firstBodyUid, unreadable };
 }
 
 /** Splits a flag table into members of at most FLAG_TABLE_CHUNK entries. */
@@ -232,7 +259,8 @@ export function flagTableChunks(entries: readonly FlagEntry[], chunk = FLAG_TABL
 export interface MailboxChange {
   readonly user: string;
   readonly mailbox: string;
-  readonly status: 'new' | 'reset' | 'changed' | 'unchanged' | 'deleted' | 'time';
+  /** 'incomplete': the base lacks messages it skipped when it ran, so the mailbox is carried whole again. */
+  readonly status: 'new' | 'reset' | 'incomplete' | 'changed' | 'unchanged' | 'deleted' | 'time';
   readonly renamedFrom: string | null;
   readonly newMessages: number;
   readonly flagEntries: number;
@@ -252,7 +280,7 @@ export function describeChange(user: string, info: Pick<MailboxInfo, 'name'>, pl
       for (const _ of before.minus(scan.uidSet)) expunged++;
     }
   }
-  const status: MailboxChange['status'] = plan.reason === 'new' ? 'new' : plan.reason === 'uidvalidity' ? 'reset' : plan.reason === 'time' ? 'time'
+  const status: MailboxChange['status'] = plan.reason === 'new' ? 'new' : plan.reason === 'uidvalidity' ? 'reset' : plan.reason === 'incomplete' ? 'incomplete' : plan.reason === 'time' ? 'time'
     : scan.bodies > 0 || scan.flagEntries.length > 0 || (expunged ?? 0) > 0 || plan.renamedFrom !== null ? 'changed' : 'unchanged';
   return { user, mailbox: info.name, status, renamedFrom: plan.renamedFrom, newMessages: scan.bodies, flagEntries: scan.flagEntries.length, expunged };
 }
