@@ -10,7 +10,7 @@ import { isoFromUnixSeconds } from '../archive/iso-time.js';
 import type { DumpWriter } from '../archive/writer.js';
 import type { MailboxRecord, MessageInput } from '../archive/records.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageSource } from '../storage/types.js';
-import { MailvaultError, UnexpectedError, InterruptedError } from '../core/errors.js';
+import { MailvaultError, UnexpectedError, InterruptedError, StorageNotFoundError } from '../core/errors.js';
 import { writerParts, splitMessage, type SplitOptions } from './attachments.js';
 import { mailboxMatcher } from './selection.js';
 import { SummaryTap, summaryOf } from './message-summary.js';
@@ -182,8 +182,18 @@ async function backupMailbox(
     const info = reader.info;
     if (planner) plan = planner.plan(info, source.capabilities.hasModseq);
     let scan = await scanMailbox(reader, plan, info.uidNext);
-    const whole = incompleteBase(plan, scan);
-    if (whole !== null) ({ plan, scan } = whole);
+    if (scan.lacking.length > 0) {
+      // Older messages the base does not hold (it skipped them). If one can be read now, the mailbox
+      // goes whole again (incompleteBase: a restore needs its UIDs in order). If none can, they are
+      // reported again and stay out of the cursor; the rest of the mailbox goes as planned, instead
+      // of a message that stays unreadable making every run carry the whole mailbox.
+      const probe = await probeLacking(reader, scan.lacking, scratch);
+      if (probe.readable) ({ plan, scan } = incompleteBase(plan, scan));
+      else {
+        for (const f of probe.failures) skip({ user, mailbox: mailbox.name, uid: f.uid }, f.error);
+        scan = { ...scan, bodies: scan.bodies - scan.lacking.length }; // for the summary: not carried
+      }
+    }
     const uidSet = scan.uidSet.toString();
     await writer.writeMailbox({ ...record, uidValidity: info.uidValidity, uidNext: info.uidNext, guid: info.guid, highestModseq: info.highestModseq, messageCount: info.messageCount, uidSet, ...(planner ? { reset: plan.reset } : {}) });
     if (planner) {
@@ -195,22 +205,16 @@ async function backupMailbox(
     // Iterated by hand: a driver reports one unreadable message by rejecting one next() and goes on
     // with the following message on the next call (storage/types.ts, MailboxReader.messages).
     const messages = reader.messages(plan.minUid !== null ? { minUid: plan.minUid } : {})[Symbol.asyncIterator]();
-    // UIDs of the UID set whose messages this dump does not hold after all: left out of the cursor, so
-    // that the next incremental carries them (and gives the mailbox no change token, so it is read).
-    const notHeld: number[] = [];
-    const skipMessage = (where: { user: string; mailbox: string; uid: number }, e: unknown): void => {
-      skip(where, e);
-      if (scan.uidSet.has(where.uid)) notHeld.push(where.uid);
-    };
+    // UIDs written: the cursor holds the UID set less what was wanted and not written (skipped, or
+    // never reached: a driver that could not list it, or that ended the listing on an error).
+    const written: number[] = [];
     for (;;) {
       let step: IteratorResult<MessageInfo>;
       try {
         step = await messages.next();
       } catch (e) {
         const err = asMailvaultError(e);
-        const uid = err.context.uid;
-        if (uid !== undefined) skipMessage({ user, mailbox: mailbox.name, uid }, err);
-        else skip({ user, mailbox: mailbox.name }, err);
+        skip({ user, mailbox: mailbox.name, ...(err.context.uid !== undefined ? { uid: err.context.uid } : {}) }, err);
         continue;
       }
       if (step.done) break;
@@ -220,7 +224,7 @@ async function backupMailbox(
       const where = { user, mailbox: mailbox.name, uid: message.uid };
       const asParts = await writeAsParts(source, reader, writer, user, mailbox.name, message, options, summary);
       if (asParts instanceof Error) {
-        skipMessage(where, asParts);
+        skip(where, asParts);
         continue;
       }
       if (!asParts) {
@@ -228,19 +232,25 @@ async function backupMailbox(
         try {
           body = await reader.openMessage(message, { scratch });
         } catch (e) {
-          skipMessage(where, e);
+          skip(where, e);
           continue;
         }
         // Done with the bytes (the writer has copied them) when this returns: scratch is free again.
         await writeOneMessage(writer, user, mailbox.name, message, body);
       }
+      written.push(message.uid);
       summary.messages++;
       summary.bytes += message.size;
       options.onProgress?.({ phase: 'message', user, mailbox: mailbox.name, messages: summary.messages, bytes: summary.bytes });
     }
-    const missing = new Set(notHeld);
-    const held = missing.size === 0 ? uidSet : UidSequence.of([...scan.uidSet].filter((uid) => !missing.has(uid))).toString();
-    options.recorder?.add(user, { name: mailbox.name, guid: info.guid, uidValidity: info.uidValidity, uidNext: info.uidNext, highestModseq: info.highestModseq, uidSet: held, changeToken: missing.size === 0 ? (info.changeToken ?? null) : null });
+    if (options.recorder) {
+      // Left out of the cursor, the next incremental sees them as not held and carries them; without a
+      // change token (also when the metadata pass could not list some messages) it reads the mailbox.
+      const notHeld = new Set(scan.wanted.minus(UidSequence.of(written)));
+      const held = notHeld.size === 0 ? uidSet : UidSequence.of([...scan.uidSet].filter((uid) => !notHeld.has(uid))).toString();
+      const complete = notHeld.size === 0 && scan.unreadable === 0;
+      options.recorder.add(user, { name: mailbox.name, guid: info.guid, uidValidity: info.uidValidity, uidNext: info.uidNext, highestModseq: info.highestModseq, uidSet: held, changeToken: complete ? (info.changeToken ?? null) : null });
+    }
   } finally {
     await reader.close();
   }
@@ -469,4 +479,41 @@ async function writeOneMessage(writer: DumpWriter, user: string, mailbox: string
     out.destroy();
     throw failed.reason;
   }
+}
+
+/**
+ * Tries to read the messages `uids` (ascending; older messages an incremental's base does not hold):
+ * readable as soon as one reads whole; otherwise the error of each (one that is no longer listed is
+ * gone, not an error). Reads into `scratch` and drops the bytes.
+ */
+async function probeLacking(reader: MailboxReader, uids: readonly number[], scratch: Buffer): Promise<{ readable: boolean; failures: Array<{ uid: number; error: unknown }> }> {
+  const pending = new Set(uids);
+  const last = uids[uids.length - 1]!;
+  const failures: Array<{ uid: number; error: unknown }> = [];
+  const it = reader.messages({ minUid: uids[0]! })[Symbol.asyncIterator]();
+  try {
+    while (pending.size > 0) {
+      let step: IteratorResult<MessageInfo>;
+      try {
+        step = await it.next();
+      } catch (e) {
+        const uid = asMailvaultError(e).context.uid;
+        if (uid !== undefined && pending.delete(uid)) failures.push({ uid, error: e });
+        continue;
+      }
+      if (step.done || step.value.uid > last) break;
+      const message = step.value;
+      if (!pending.delete(message.uid)) continue;
+      try {
+        for await (const _ of await reader.openMessage(message, { scratch })) void _;
+        return { readable: true, failures };
+      } catch (e) {
+        failures.push({ uid: message.uid, error: e });
+      }
+    }
+  } finally {
+    await it.return?.();
+  }
+  for (const uid of pending) failures.push({ uid, error: new StorageNotFoundError(`message UID ${uid} could not be listed`, { uid, hint: 'let Dovecot check the mailbox ("doveadm force-resync"); the message is not in this dump' }) });
+  return { readable: false, failures };
 }

@@ -369,9 +369,10 @@ export async function cursorsFromDump(file: string): Promise<{ state: CursorStat
     for (const { cursors, at, held } of whole.values()) {
       const c = cursors[at]!;
       const set = c.uidSet === null ? null : UidSequence.parse(c.uidSet);
-      if (set === null || held.length === set.size) continue;
+      if (set === null) continue;
       const heldSet = UidSequence.of(held);
-      cursors[at] = { ...c, uidSet: UidSequence.of([...set].filter((uid) => heldSet.has(uid))).toString() };
+      const kept = UidSequence.of([...set].filter((uid) => heldSet.has(uid)));
+      if (kept.size !== set.size) cursors[at] = { ...c, uidSet: kept.toString() };
     }
   } catch (e) {
     input.destroy();

@@ -8,7 +8,8 @@
  * - no cursor (new mailbox, or none recorded) or a different UIDVALIDITY: the whole mailbox again,
  *   `reset: true` in its record;
  * - the base does not hold some older UIDs (it skipped them, and recorded its UID set without them):
- *   the whole mailbox again, `reset: true`, found by the metadata pass (incompleteBase);
+ *   if one of them can be read now, the whole mailbox again, `reset: true` (incompleteBase); if none
+ *   can, they are reported as skipped again and the rest goes as below;
  * - same UIDVALIDITY: bodies of UIDs >= the base's UIDNEXT; flag/keyword changes of older messages by
  *   modseq where the source has modseq and the base recorded HIGHESTMODSEQ, else the full flag table;
  * - a plain TIME (no cursor source at all): bodies of messages saved (or, without a save date, with an
@@ -146,15 +147,15 @@ export function planMailbox(info: Pick<MailboxInfo, 'name' | 'guid' | 'uidValidi
 }
 
 /**
- * The plan once the metadata pass found older messages the base does not hold (it skipped them): the
- * whole mailbox again, `reset: true`, so that a restore of the chain puts every UID in order (a store
- * cannot take a UID below one it already has) instead of adding the missing ones after the others.
+ * The plan once the metadata pass found older messages the base does not hold (scan.lacking: it skipped
+ * them) and at least one of them can be read now: the whole mailbox again, `reset: true`, so that a
+ * restore of the chain puts every UID in order (a store cannot take a UID below one it already has)
+ * instead of adding the missing ones after the others.
  */
-export function incompleteBase(plan: MailboxPlan, scan: MailboxScan): { plan: MailboxPlan; scan: MailboxScan } | null {
-  if (plan.minUid === null || scan.firstBodyUid === null || scan.firstBodyUid >= plan.minUid) return null;
+export function incompleteBase(plan: MailboxPlan, scan: MailboxScan): { plan: MailboxPlan; scan: MailboxScan } {
   return {
     plan: { ...plan, reset: true, reason: 'incomplete', minUid: null, baseUids: null, flags: { mode: 'none' } },
-    scan: { ...scan, flagEntries: [], bodies: scan.uidSet.size, firstBodyUid: scan.uidSet[Symbol.iterator]().next().value ?? null },
+    scan: { ...scan, flagEntries: [], bodies: scan.uidSet.size, wanted: scan.uidSet, lacking: [] },
   };
 }
 
@@ -200,8 +201,13 @@ export interface MailboxScan {
   readonly flagEntries: FlagEntry[];
   /** Messages whose bodies the plan wants. */
   readonly bodies: number;
-  /** The lowest UID whose body the plan wants (where the body pass starts), or null. */
-  readonly firstBodyUid: number | null;
+  /** UIDs of the UID set whose bodies the plan wants. */
+  readonly wanted: UidSequence;
+  /**
+   * Of those, the UIDs below the plan's minUid: older messages the base does not hold (it skipped
+   * them). The body pass, which starts at minUid, does not reach them (backup.ts decides).
+   */
+  readonly lacking: readonly number[];
   /** Messages whose metadata could not be read (the body pass reports them). */
   readonly unreadable: number;
 }
@@ -216,20 +222,22 @@ export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidN
   const flagEntries: FlagEntry[] = [];
   let bodies = 0;
   let unreadable = 0;
-  let firstBodyUid: number | null = null;
+  const wanted = new UidSequenceBuilder();
+  const lacking: number[] = [];
   const add = (m: MessageInfo): void => {
     if (m.uid >= uidNextLimit) return;
     uids.add(m.uid);
     if (wantsBody(plan, m)) {
       bodies++;
-      if (firstBodyUid === null || m.uid < firstBodyUid) firstBodyUid = m.uid;
+      wanted.add(m.uid);
+      if (plan.minUid !== null && m.uid < plan.minUid) lacking.push(m.uid);
     }
     else if (wantsFlagEntry(plan, m)) flagEntries.push({ uid: m.uid, flags: m.flags, keywords: m.keywords }); // readonly: shared, not copied
   };
   if (plan.savedSince === null && reader.listFlags !== undefined) {
     // Synchronous where the driver has it all in memory: no await per message (50k-message mailboxes).
     for (const m of reader.listFlags()) add(m);
-    return { uidSet: uids.build(), flagEntries, bodies, firstBodyUid, unreadable };
+    return { uidSet: uids.build(), flagEntries, bodies, wanted: wanted.build(), lacking, unreadable };
   }
   // A cursor-based plan (and a full backup's plan) decides by UID and flags only: no dates (no stat
   // per Maildir message), no size or GUID (no dbox file opened per message).
@@ -245,7 +253,7 @@ export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidN
     if (step.done) break;
     add(step.value);
   }
-  return { uidSet: uids.build(), flagEntries, bodies, firstBodyUid, unreadable };
+  return { uidSet: uids.build(), flagEntries, bodies, wanted: wanted.build(), lacking, unreadable };
 }
 
 /** Splits a flag table into members of at most FLAG_TABLE_CHUNK entries. */

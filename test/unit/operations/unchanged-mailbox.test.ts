@@ -13,12 +13,14 @@ import { DumpWriter } from '../../../src/archive/writer.js';
 import { readDump } from '../../../src/archive/reader.js';
 import { backup, defaultBackupOptions, type BackupSummary } from '../../../src/operations/backup.js';
 import { readChainLinks, restoreChain } from '../../../src/operations/chain.js';
-import { CursorRecorder, cursorsFromDump, type CursorState } from '../../../src/operations/cursors.js';
+import { CursorRecorder, UidSequence, cursorsFromDump, type CursorState, type MailboxCursor } from '../../../src/operations/cursors.js';
 import { IncrementalPlanner } from '../../../src/operations/incremental.js';
 import { defaultRestoreOptions } from '../../../src/operations/restore.js';
 import { parseLocation } from '../../../src/storage/location.js';
 import { SETTLE_MS } from '../../../src/storage/maildir/change-token.js';
 import { openMaildirStore } from '../../../src/storage/maildir/index.js';
+import { openSdboxStore } from '../../../src/storage/dbox/single/index.js';
+import { copyFixture } from '../storage/dbox/fixture-copy.js';
 import { MemoryStore, createMemoryStoreData } from '../../../src/storage/memory/index.js';
 import type { MailStore, MessageSource } from '../../../src/storage/types.js';
 import { tempDir } from '../../helpers/temp.js';
@@ -51,7 +53,7 @@ interface Dumped {
   summary: BackupSummary;
 }
 
-async function dump(root: string, dir: string, base: CursorState | null, name: string): Promise<Dumped> {
+async function dump(root: string, dir: string, base: CursorState | null, name: string, open: () => Promise<MessageSource> = () => openStore(root), user = 'alice'): Promise<Dumped> {
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on('data', (c: Buffer) => chunks.push(c));
@@ -61,13 +63,13 @@ async function dump(root: string, dir: string, base: CursorState | null, name: s
   const recorder = new CursorRecorder(runId, created);
   const opened: string[] = [];
   const openSource = async (): Promise<MessageSource> => {
-    const s = await openStore(root);
+    const s = await open();
     return {
       driverName: s.driverName,
       capabilities: s.capabilities,
       user: s.user,
       listMailboxes: () => s.listMailboxes(),
-      listMailboxEntries: () => s.listMailboxEntries!(),
+      ...(s.listMailboxEntries ? { listMailboxEntries: () => s.listMailboxEntries!() } : {}),
       listSubscriptions: () => s.listSubscriptions(),
       openMailbox: (n) => {
         opened.push(n);
@@ -76,7 +78,7 @@ async function dump(root: string, dir: string, base: CursorState | null, name: s
       close: () => s.close(),
     };
   };
-  const summary = await backup(['alice'], openSource, writer, defaultBackupOptions({ recorder, ...(base ? { incremental: new IncrementalPlanner({ since: 0, sinceIso: '', interpretation: '', base }, true) } : {}) }));
+  const summary = await backup([user], openSource, writer, defaultBackupOptions({ recorder, ...(base ? { incremental: new IncrementalPlanner({ since: 0, sinceIso: '', interpretation: '', base }, true) } : {}) }));
   await writer.finish();
   const file = path.join(dir, name);
   await fs.writeFile(file, Buffer.concat(chunks));
@@ -93,6 +95,7 @@ async function entryTypes(file: string): Promise<string[]> {
 async function fingerprint(store: MessageSource): Promise<string[]> {
   const out: string[] = [];
   for (const m of await store.listMailboxes()) {
+    if (!m.selectable) continue; // a \NoSelect level (sdbox "Work" above "Work/Projects")
     const reader = await store.openMailbox(m.name);
     out.push(`${m.name} ${reader.info.guid} ${reader.info.uidValidity} next=${reader.info.uidNext}`);
     for await (const msg of reader.messages()) {
@@ -177,7 +180,7 @@ async function messageFile(maildir: string, uid: number): Promise<string> {
   throw new Error(`no file for UID ${uid}`);
 }
 
-test('a message a backup skipped is carried by the next incremental, even where the mailbox looks unchanged', async (t) => {
+test('a message a backup skipped stays out of its cursor: reported again while unreadable, then its mailbox is carried whole', async (t) => {
   const root = await tempDir(t, 'mv-skipped-');
   const dir = await tempDir(t, 'mv-skipped-');
   await populate(root);
@@ -186,34 +189,72 @@ test('a message a backup skipped is carried by the next incremental, even where 
   const file = await messageFile(path.join(root, 'Maildir'), 2);
   t.regex(path.basename(file), /,S=\d+/, 'the driver names files with their size');
   const original = await fs.readFile(file);
-  await fs.writeFile(file, original.subarray(0, 5));
   const stat = await fs.stat(file);
+  await fs.writeFile(file, original.subarray(0, 5));
+  await fs.utimes(file, stat.atime, stat.mtime);
   await settle();
+  const inbox = (d: Dumped): MailboxCursor => d.state.users['alice']!.find((c) => c.name === 'INBOX')!;
+  const inboxMessages = async (d: Dumped): Promise<number> => {
+    let n = 0;
+    for await (const e of readDump(createReadStream(d.file), { wantBody: () => false })) if (e.type === 'message' && e.record.mailbox === 'INBOX') n++;
+    return n;
+  };
 
   const full = await dump(root, dir, null, 'full.mvd');
   t.deepEqual(full.summary.skipped.map((s) => `${s.mailbox}:${s.uid}`), ['INBOX:2']);
-  const inboxCursor = full.state.users['alice']!.find((c) => c.name === 'INBOX')!;
-  t.is(inboxCursor.uidSet, '1,3', 'the cursor holds only what the dump holds');
-  t.is(inboxCursor.changeToken, null, 'no token: the next run must read the mailbox');
+  t.is(inbox(full).uidSet, '1,3', 'the cursor holds only what the dump holds');
+  t.is(inbox(full).changeToken, null, 'no token: the next run must read the mailbox');
   t.is(typeof full.state.users['alice']!.find((c) => c.name === 'Old')!.changeToken, 'string');
-  const fromDump = await cursorsFromDump(full.file);
-  t.is(fromDump.state.users['alice']!.find((c) => c.name === 'INBOX')!.uidSet, '1,3', 'cursors read from the dump agree');
   const alone = await restoreChain(await readChainLinks([full.file]), async (u) => new MemoryStore(u, createMemoryStoreData()), defaultRestoreOptions());
   t.is(alone.missingCount, 1, 'the full dump alone lacks the skipped message, and says so');
 
-  // The file is readable again, with its old times: to the store nothing changed.
+  // Still unreadable: reported again, not carried, and the mailbox is not carried whole either.
+  const still = await dump(root, dir, full.state, 'still.mvd');
+  t.deepEqual(still.summary.skipped.map((s) => `${s.mailbox}:${s.uid}`), ['INBOX:2'], 'skipped again');
+  t.deepEqual(still.summary.changes.filter((c) => c.mailbox === 'INBOX').map((c) => `${c.status}:${c.newMessages}`), ['changed:0']);
+  t.is(await inboxMessages(still), 0, 'no INBOX message in the dump');
+  t.is(inbox(still).uidSet, '1,3');
+  t.is(inbox(still).changeToken, null);
+
+  // Readable again, with its old times: to the store's change tokens nothing changed.
   await fs.writeFile(file, original);
   await fs.utimes(file, stat.atime, stat.mtime);
-  for (const [name, base] of [['inc.mvd', full.state], ['inc-from-dump.mvd', fromDump.state]] as const) {
+  const fromDump = await cursorsFromDump(full.file);
+  t.is(fromDump.state.users['alice']!.find((c) => c.name === 'INBOX')!.uidSet, '1,3', 'cursors read from the full dump agree');
+  for (const [name, base, chain] of [['inc.mvd', still.state, [full.file, still.file]], ['inc-from-dump.mvd', fromDump.state, [full.file]]] as const) {
     const inc = await dump(root, dir, base, name);
     t.true(inc.opened.includes('INBOX'), `${name}: INBOX is read`);
     t.deepEqual(inc.summary.skipped, [], name);
     // Carried whole again (reset), so that a restore can give every message its UID in order.
     t.deepEqual(inc.summary.changes.filter((c) => c.mailbox === 'INBOX').map((c) => `${c.status}:${c.newMessages}`), ['incomplete:3'], name);
-    t.is(inc.state.users['alice']!.find((c) => c.name === 'INBOX')!.uidSet, '1:3', name);
+    t.is(await inboxMessages(inc), 3, name);
+    t.is(inbox(inc).uidSet, '1:3', name);
     const target = createMemoryStoreData();
-    const summary = await restoreChain(await readChainLinks([full.file, inc.file]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
+    const summary = await restoreChain(await readChainLinks([...chain, inc.file]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
     t.is(summary.missingCount, 0, name);
-    t.deepEqual(await fingerprint(new MemoryStore('alice', target)), await fingerprint(await openStore(root)), `${name}: the chain restores the live state`);
+    t.deepEqual(await fingerprint(new MemoryStore('alice', target)), await fingerprint(await openStore(root)), `${name}: the chain restores the live state, UIDs included`);
   }
+});
+
+test('an sdbox message whose listing fails without naming its UID stays out of the cursor, and is carried once readable', async (t) => {
+  const { dir: fixture, cleanup } = await copyFixture('sdbox');
+  t.teardown(cleanup);
+  const dir = await tempDir(t, 'mv-skipped-sdbox-');
+  const open = (): Promise<MessageSource> => openSdboxStore(parseLocation(`sdbox:${fixture}/root`, { user: 'carol' }), 'carol', { attachmentDir: path.join(fixture, 'attachments') });
+  const u3 = path.join(fixture, 'root/mailboxes/INBOX/dbox-Mails/u.3');
+  const original = await fs.readFile(u3);
+  await fs.truncate(u3, 200);
+  const full = await dump(fixture, dir, null, 'full.mvd', open, 'carol');
+  t.deepEqual(full.summary.skipped.map((s) => `${s.mailbox}:${s.uid}`), ['INBOX:undefined'], 'one INBOX message is skipped, its error names no UID');
+  const cursor = full.state.users['carol']!.find((c) => c.name === 'INBOX')!;
+  t.false(UidSequence.parse(cursor.uidSet!)!.has(3), `UID 3 is not held: ${cursor.uidSet}`);
+  t.is(cursor.changeToken, null);
+  await fs.writeFile(u3, original);
+  const inc = await dump(fixture, dir, full.state, 'inc.mvd', open, 'carol');
+  t.deepEqual(inc.summary.skipped, []);
+  t.deepEqual(inc.summary.changes.filter((c) => c.mailbox === 'INBOX').map((c) => c.status), ['incomplete']);
+  const target = createMemoryStoreData();
+  const summary = await restoreChain(await readChainLinks([full.file, inc.file]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
+  t.is(summary.missingCount, 0);
+  t.deepEqual(await fingerprint(new MemoryStore('carol', target)), await fingerprint(await open()));
 });
