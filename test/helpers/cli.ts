@@ -14,7 +14,7 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], options: { input?: Buffer; cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: { input?: Buffer; cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     // Run as a command, the way users run it: through the launcher lines of bin/run.js (sh, then Node
     // with its flags), with this Node first on PATH.

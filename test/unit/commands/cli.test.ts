@@ -239,14 +239,19 @@ test('--output naming a FIFO (or a device such as /dev/null) writes into it and 
 
 test('run as a command, bin/run.js starts Node with a small young generation and passes arguments verbatim', async (t) => {
   const dir = await copyDemoStore(t);
-  // Preloaded by the Node the launcher starts: reports that Node's own flags on stderr.
+  // Preloaded by the Node the launcher starts: reports that Node's own flags and GLIBC_TUNABLES on stderr.
   const probe = path.join(dir, 'probe.mjs');
-  await writeFile(probe, "process.stderr.write(`EXECARGV ${JSON.stringify(process.execArgv)}\\n`);\n");
+  await writeFile(probe, "process.stderr.write(`EXECARGV ${JSON.stringify(process.execArgv)}\\nTUNABLES ${process.env.GLIBC_TUNABLES}\\n`);\n");
   const odd = path.join(dir, `a dir with 'quotes' $HOME "and" spaces`);
-  const r = await runCli(['list', path.join(odd, 'x.mvd')], { env: { NODE_OPTIONS: `--import=${probe}` } });
+  const r = await runCli(['list', path.join(odd, 'x.mvd')], { env: { NODE_OPTIONS: `--import=${probe}`, GLIBC_TUNABLES: undefined } });
   t.regex(r.stderr, /EXECARGV \[[^\n]*"--max-semi-space-size=2"/);
+  t.regex(r.stderr, /TUNABLES undefined/, 'malloc settings only for backup');
   t.not(r.code, 0);
   t.true(r.stderr.includes(path.join(odd, 'x.mvd')), r.stderr);
+  // backup: glibc malloc keeps what it frees (bin/run.js); a value the user set comes after, so it wins.
+  const b = await runCli(['backup', '--help'], { env: { NODE_OPTIONS: `--import=${probe}`, GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' } });
+  t.is(b.code, 0, b.stderr);
+  t.regex(b.stderr, /TUNABLES glibc\.malloc\.mmap_threshold=4194304:glibc\.malloc\.trim_threshold=33554432:glibc\.malloc\.arena_max=2\n/);
 });
 
 const strace = spawnSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).stdout.trim();
