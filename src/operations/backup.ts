@@ -482,9 +482,10 @@ async function writeOneMessage(writer: DumpWriter, user: string, mailbox: string
 }
 
 /**
- * Tries to read the messages `uids` (ascending; older messages an incremental's base does not hold):
- * readable as soon as one reads whole; otherwise the error of each (one that is no longer listed is
- * gone, not an error). Reads into `scratch` and drops the bytes.
+ * Tries to read the messages `uids` (ascending; older messages an incremental's base does not hold,
+ * all in the metadata pass's UID set): readable as soon as one reads whole; otherwise the error of
+ * each. One the listing does not yield (a driver that fails it without naming the UID, as for a
+ * corrupt sdbox file) gets a "could not be listed" error. Reads into `scratch` and drops the bytes.
  */
 async function probeLacking(reader: MailboxReader, uids: readonly number[], scratch: Buffer): Promise<{ readable: boolean; failures: Array<{ uid: number; error: unknown }> }> {
   const pending = new Set(uids);
