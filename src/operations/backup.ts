@@ -246,8 +246,8 @@ async function backupMailbox(
     if (options.recorder) {
       // Left out of the cursor, the next incremental sees them as not held and carries them; without a
       // change token (also when the metadata pass could not list some messages) it reads the mailbox.
-      const notHeld = new Set(scan.wanted.minus(UidSequence.of(written)));
-      const held = notHeld.size === 0 ? uidSet : UidSequence.of([...scan.uidSet].filter((uid) => !notHeld.has(uid))).toString();
+      const notHeld = UidSequence.of(scan.wanted.minus(UidSequence.of(written)));
+      const held = notHeld.size === 0 ? uidSet : UidSequence.of(scan.uidSet.minus(notHeld)).toString();
       const complete = notHeld.size === 0 && scan.unreadable === 0;
       options.recorder.add(user, { name: mailbox.name, guid: info.guid, uidValidity: info.uidValidity, uidNext: info.uidNext, highestModseq: info.highestModseq, uidSet: held, changeToken: complete ? (info.changeToken ?? null) : null });
     }

@@ -370,9 +370,8 @@ export async function cursorsFromDump(file: string): Promise<{ state: CursorStat
       const c = cursors[at]!;
       const set = c.uidSet === null ? null : UidSequence.parse(c.uidSet);
       if (set === null) continue;
-      const heldSet = UidSequence.of(held);
-      const kept = UidSequence.of([...set].filter((uid) => heldSet.has(uid)));
-      if (kept.size !== set.size) cursors[at] = { ...c, uidSet: kept.toString() };
+      const missing = UidSequence.of(set.minus(UidSequence.of(held)));
+      if (missing.size > 0) cursors[at] = { ...c, uidSet: UidSequence.of(set.minus(missing)).toString() };
     }
   } catch (e) {
     input.destroy();
