@@ -24,7 +24,7 @@ Attachments are stored once per dump: with Dovecot single-instance attachment st
 
 Incrementals (--since): a dump of what changed since an earlier run, its new messages, flag changes, expunges and mailbox changes. With --since @STATE-FILE, a mailbox whose change token (stamps of its uidlist or index files, or IMAP STATUS with HIGHESTMODSEQ where the server has CONDSTORE) is the one that run recorded is not read at all; a mailbox changed in the last 2 seconds has no token and is read. The state file is described in formats/state-file.md.
 
-Messages that cannot be read are skipped, listed in the summary, and make the exit status 3. The --state-file cursor does not count them as held (nor does --since @DUMP of a full dump): each later incremental tries them again, reports them again while they stay unreadable, and once one reads, carries its mailbox whole (so a restore gets every UID in order).
+Messages that cannot be read (or were expunged while the backup ran) are skipped, listed in the summary, and make the exit status 3; a body that fails part-way through its copy stops the run instead, as the dump cannot take back what it wrote. The --state-file cursor does not count them as held (nor does --since @DUMP of a full dump): each later incremental tries them again, reports them again while they stay unreadable, and once one reads, carries its mailbox whole (so a restore gets every UID in order).
 
 ${exitStatusHelp()}`;
 

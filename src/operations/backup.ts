@@ -236,7 +236,15 @@ async function backupMailbox(
           continue;
         }
         // Done with the bytes (the writer has copied them) when this returns: scratch is free again.
-        await writeOneMessage(writer, user, mailbox.name, message, body);
+        try {
+          await writeOneMessage(writer, user, mailbox.name, message, body);
+        } catch (e) {
+          // A body that fails before the writer wrote any of it (read whole first, or failing before its
+          // first byte: a message expunged meanwhile) is one message lost to this run, not the dump.
+          if (!writer.usable) throw e;
+          skip(where, e);
+          continue;
+        }
       }
       written.push(message.uid);
       summary.messages++;

@@ -5,8 +5,9 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +15,12 @@ import { readDump } from '../../src/archive/reader.js';
 import type { MailboxRecord, MessageRecord } from '../../src/archive/records.js';
 import { requireDovecot, startDovecot, type DovecotInstance } from '../helpers/dovecot.js';
 import { toCrlf } from '../helpers/fingerprint.js';
-import { appendMessage, connectImap, createMailboxes, generateMessage, storeFlags } from '../helpers/populate.js';
+import { appendMessage, connectImap, createMailboxes, expungeUids, generateMessage, storeFlags } from '../helpers/populate.js';
+import { DumpWriter } from '../../src/archive/writer.js';
+import { backup, defaultBackupOptions } from '../../src/operations/backup.js';
+import { CursorRecorder } from '../../src/operations/cursors.js';
+import { openImapStore } from '../../src/storage/imap/index.js';
+import type { MessageSource } from '../../src/storage/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const projectRoot = path.resolve(here, '../../..');
@@ -146,5 +152,53 @@ function registerTests(): void {
     await t.throwsAsync(import('node:fs/promises').then((fs) => fs.stat(`${out}.partial`)));
     const noUser = await run(['--imap', `imap://127.0.0.1:${dv.imapPort}`, '--all-users', '-o', out], { MAILVAULT_IMAP_PASSWORD: 'x' });
     t.is(noUser.code, 2, noUser.stderr);
+  });
+
+  test('backup --imap: a message expunged by another session after the listing is skipped and named; the run goes on and the dump is whole', async (t) => {
+    const user = await dv.addUser(`x-${randomBytes(3).toString('hex')}`, 'maildir');
+    const client = await connectImap(dv, user);
+    // UID 4 is over 1 MiB: its body streams to the writer instead of being collected first.
+    const big = Buffer.concat([generateMessage(31, 3).raw, Buffer.from(`${'x'.repeat(76)}\n`.repeat(20_000))]);
+    for (let i = 0; i < 5; i++) await appendMessage(client, 'INBOX', i === 3 ? big : generateMessage(31, i).raw);
+    const store = await openImapStore({ url: `imap://127.0.0.1:${dv.imapPort}`, user: user.name, masterUser: dv.masterUser, password: dv.masterPassword });
+    // The real server, the real expunge: only its moment is chosen, right before the body is fetched.
+    const source: MessageSource = {
+      driverName: store.driverName,
+      capabilities: store.capabilities,
+      user: store.user,
+      listMailboxes: () => store.listMailboxes(),
+      ...(store.listMailboxEntries ? { listMailboxEntries: () => store.listMailboxEntries!() } : {}),
+      listSubscriptions: () => store.listSubscriptions(),
+      openMailbox: async (name) => {
+        const reader = await store.openMailbox(name);
+        return {
+          info: reader.info,
+          messages: (o) => reader.messages(o),
+          openMessage: async (m, o) => {
+            if (m.uid === 2 || m.uid === 4) await expungeUids(client, 'INBOX', [m.uid]);
+            return reader.openMessage(m, o);
+          },
+          close: () => reader.close(),
+        };
+      },
+      close: () => store.close(),
+    };
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    const runId = randomUUID();
+    const created = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const writer = await DumpWriter.create(out, { creator: 't', created, runId, kind: 'full', base: null, source: { driver: 'imap', location: 'imap://127.0.0.1', host: 't' }, options: {} });
+    const recorder = new CursorRecorder(runId, created);
+    const summary = await backup([user.name], async () => source, writer, defaultBackupOptions({ recorder }));
+    await writer.finish();
+    await client.logout();
+    t.deepEqual(summary.skipped.map((s) => `${s.mailbox} ${s.uid} ${s.code}`), ['INBOX 2 STORAGE_NOT_FOUND', 'INBOX 4 STORAGE_NOT_FOUND']);
+    t.is(summary.messages, 3);
+    const file = path.join(work, `${user.name}.mvd`);
+    await writeFile(file, Buffer.concat(chunks));
+    const dumped = await readWhole(file);
+    t.deepEqual([...dumped.messages.keys()], ['INBOX 1', 'INBOX 3', 'INBOX 5']);
+    t.is(recorder.state().users[user.name]?.find((m) => m.name === 'INBOX')?.uidSet, '1,3,5', 'the cursor does not claim the skipped UIDs');
   });
 }

@@ -123,16 +123,21 @@ export class ImapBodyStream extends Readable {
         });
       }
       const res = await this.session.client.fetchOne(String(uid), { uid: true, source: { start: this.offset, maxLength: CHUNK_SIZE } }, { uid: true });
-      const body = res === false ? null : (res.source ?? Buffer.alloc(0));
-      if (body === null || body.indexOf(0x80) < 0 || !this.binaryFetch) return body;
+      // No row, or BODY[] NIL: Dovecot answers NIL for a message another session expunged that this
+      // session has not been told of yet. No BODY[] item at all (a row of flags only) reads as the end.
+      const source: unknown = res === false ? false : res.source; // typed Buffer | undefined; NIL arrives as false
+      if (source === false || source === null) return null;
+      const body = Buffer.isBuffer(source) ? source : Buffer.alloc(0);
+      if (body.indexOf(0x80) < 0 || !this.binaryFetch) return body;
       // Maybe a NUL served as 0x80: ask the same range as BINARY and take its NULs back.
       const bin = await this.session.client.fetchOne(String(uid), { uid: true, source: { start: this.offset, maxLength: CHUNK_SIZE } }, { uid: true, binary: true });
       return bin === false || !bin.source ? body : restoreNuls(body, bin.source);
     });
-    if (got === null && this.offset === 0) {
-      throw new StorageNotFoundError(`message UID ${uid} in mailbox "${this.mailbox}" was expunged on the server`, { mailbox: this.mailbox, uid, hint: 'run the backup again to get a consistent copy' });
+    if (got === null) {
+      const when = this.offset === 0 ? '' : ` after ${this.offset} of its ${size} bytes were read`;
+      throw new StorageNotFoundError(`message UID ${uid} in mailbox "${this.mailbox}" was expunged on the server${when}`, { mailbox: this.mailbox, uid, hint: 'nothing to back up if it was deleted; otherwise run the backup again' });
     }
-    const chunk = got ?? Buffer.alloc(0);
+    const chunk = got;
     this.offset += chunk.length;
     if (this.offset > size) {
       throw new IntegrityError(`message UID ${uid} in mailbox "${this.mailbox}": the server sent more than the ${size} bytes its RFC822.SIZE announced`, { mailbox: this.mailbox, uid });

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { PassThrough, Readable } from 'node:stream';
 import { DumpWriter } from '../../../src/archive/writer.js';
-import { ArchiveTruncatedError, ArchiveCorruptError } from '../../../src/core/errors.js';
+import { ArchiveTruncatedError, ArchiveCorruptError, StorageCorruptError } from '../../../src/core/errors.js';
 import { backup, defaultBackupOptions } from '../../../src/operations/backup.js';
 import { defaultRestoreOptions, restore, restoreSummaryOf } from '../../../src/operations/restore.js';
 import { UidSet } from '../../../src/operations/selection.js';
@@ -199,4 +199,55 @@ test('list yields one item per message with the envelope summary; verify accepts
   const v = await verify(Readable.from([dump]));
   t.true(v.ok, JSON.stringify(v.error));
   t.is(v.messages, 5);
+});
+
+test('a body failing before the writer took a byte is one skipped message; failing midway aborts the run with that error', async (t) => {
+  const data = await populate();
+  const big = Buffer.concat([eml(9, 'Big'), Buffer.alloc(1536 * 1024, 'y\n')]);
+  const box = new MemoryStore('alice', data);
+  const tx = await box.beginSave('INBOX');
+  await tx.save({ uid: 10, guid: 'guid-big', flags: [], keywords: [], internalDate: T, size: big.length }, Readable.from([big]));
+  await tx.commit();
+  /** The memory store, but the body of `uid` in INBOX fails after `after` bytes. */
+  const failing = (uid: number, after: number) => async (): Promise<MessageSource> => {
+    const s = new MemoryStore('alice', data);
+    return Object.assign(Object.create(s) as MessageSource, {
+      openMailbox: async (name: string) => {
+        const reader = await s.openMailbox(name);
+        return Object.assign(Object.create(reader) as typeof reader, {
+          info: reader.info,
+          messages: (o?: Parameters<typeof reader.messages>[0]) => reader.messages(o),
+          openMessage: async (m: Parameters<typeof reader.openMessage>[0], o?: Parameters<typeof reader.openMessage>[1]) => {
+            if (name !== 'INBOX' || m.uid !== uid) return reader.openMessage(m, o);
+            const whole = await reader.openMessage(m, o);
+            whole.destroy();
+            return Readable.from((async function* () {
+              // In 8 KiB pieces: the streams between here and the writer buffer a few hundred KiB at most
+              // (backpressure), so at 600 KB the writer has taken bytes for sure.
+              for (let at = 0; at < after; at += 8192) yield big.subarray(at, Math.min(after, at + 8192));
+              throw new StorageCorruptError(`disk read error at byte ${after}`, { mailbox: 'INBOX', uid });
+            })());
+          },
+          close: () => reader.close(),
+        });
+      },
+    });
+  };
+  const writerOf = async (out: PassThrough) => DumpWriter.create(out, { creator: 't', created: '2026-11-28T00:00:00Z', runId: '00000000-0000-4000-8000-000000000001', kind: 'full', base: null, source: { driver: 'memory', location: 'memory:', host: 'test' }, options: {} });
+
+  for (const [uid, after] of [[2, 0], [10, 0]] as const) {
+    const out = new PassThrough();
+    out.resume();
+    const writer = await writerOf(out);
+    const summary = await backup(['alice'], failing(uid, after), writer, defaultBackupOptions());
+    t.deepEqual(summary.skipped.map((s) => `${s.mailbox} ${s.uid}`), [`INBOX ${uid}`], `UID ${uid} fails before its first byte`);
+    t.regex(summary.skipped[0]!.reason, /disk read error at byte 0/);
+    t.is(summary.messages, 5);
+    await writer.finish();
+  }
+  const out = new PassThrough();
+  out.resume();
+  const writer = await writerOf(out);
+  await t.throwsAsync(backup(['alice'], failing(10, 600_000), writer, defaultBackupOptions()), { message: /disk read error at byte 600000/ }, 'the body error itself, not a later "writer failed earlier"');
+  t.false(writer.usable);
 });
