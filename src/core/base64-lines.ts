@@ -3,23 +3,29 @@
  * (storage/dbox, which rebuilds a message from its stub and attachment files) and the dump's message
  * parts (archive/parts.ts, which rebuilds a message from its stub and blobs). Both must give the same
  * bytes as the message had, so there is one implementation.
+ *
+ * The encoding is done here, byte by byte into the output buffer with the line breaks in place, not by
+ * Buffer#toString('base64'): that made a string per step (young-generation garbage), which was then
+ * copied into bytes and copied again line by line. Measured (interleaved, this machine): 64 MiB in
+ * 48 KiB chunks, 76-character lines, 750 against 630 MiB/s; a 10k sdbox backup 3.54 -> 3.38 s
+ * (6 runs each), scavenges 522 -> 270.
  */
 
-const LF = Buffer.from('\n', 'latin1');
-const CRLF = Buffer.from('\r\n', 'latin1');
+const ALPHABET = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 'latin1');
+/** For 12 bits (two base64 digits): the first digit's and the second digit's character. */
+const FIRST = new Uint8Array(4096);
+const SECOND = new Uint8Array(4096);
+for (let i = 0; i < 4096; i++) {
+  FIRST[i] = ALPHABET[i >> 6]!;
+  SECOND[i] = ALPHABET[i & 63]!;
+}
+const PAD = 0x3d; // '='
+const CR = 0x0d;
+const LF = 0x0a;
 
-/**
- * Input bytes encoded per step: a multiple of 3, so that its base64 text (64 KiB) is a young-generation
- * string. A 256 KiB input chunk encoded at once made a 350 KB string in V8's large-object space, fresh
- * memory every time: a profile of a 10k sdbox backup spent 0.8 s of its 5.7 s there.
- */
+/** Input bytes encoded per output chunk: a multiple of 3 (64 KiB of base64 text, plus line breaks). */
 const STEP = 48 * 1024;
 
-/**
- * Base64-encode a byte stream into lines of `lineLength` characters, with no line break after the last
- * line. Each input chunk is encoded at once (the base64 text of whole 3-byte groups), then copied into
- * one output buffer with the line breaks in place: a few native copies per line, no string building.
- */
 export interface Base64LinesOptions {
   /**
    * Write every output chunk into one reused buffer: each chunk is then valid only until the next one
@@ -29,61 +35,129 @@ export interface Base64LinesOptions {
   readonly reuseOutput?: boolean;
 }
 
+/**
+ * Base64-encode a byte stream into lines of `lineLength` characters, with no line break after the last
+ * line. Input chunks of any size (a group of 3 bytes split between chunks is carried over).
+ */
 export async function* encodeBase64Lines(source: AsyncIterable<Buffer | Uint8Array>, lineLength: number, crlf: boolean, options: Base64LinesOptions = {}): AsyncGenerator<Buffer> {
   if (!Number.isInteger(lineLength) || lineLength < 1) throw new RangeError(`base64 line length must be a positive integer, got ${lineLength}`);
-  const eol = crlf ? CRLF : LF;
-  const carry = Buffer.alloc(3);
-  /** The base64 text of one step, as bytes (wrap copies it out with the line breaks). */
-  const text = Buffer.allocUnsafe((STEP / 3) * 4);
-  /** With reuseOutput: the buffer every output chunk is written into (grown when a chunk needs more). */
-  let reused: Buffer | null = null;
+  const encoder = new LineEncoder(lineLength, crlf, options.reuseOutput === true);
+  const carry = new Uint8Array(3);
   let carried = 0;
-  let column = 0;
-  const wrap = (encoded: Buffer): Buffer => {
-    // Breaks go before a character that would start a new line (column === lineLength), never at the end.
-    const first = Math.min(lineLength - column, encoded.length);
-    const breaks = encoded.length > first ? Math.ceil((encoded.length - first) / lineLength) : 0;
-    const length = encoded.length + breaks * eol.length;
-    let out: Buffer;
-    if (options.reuseOutput === true) {
-      if (reused === null || reused.length < length) reused = Buffer.allocUnsafeSlow(Math.max(length, reused === null ? 0 : reused.length * 2));
-      out = reused.subarray(0, length);
-    } else out = Buffer.allocUnsafe(length);
-    let i = 0;
-    let o = 0;
-    while (i < encoded.length) {
-      if (column === lineLength) {
-        o += eol.copy(out, o);
-        column = 0;
-      }
-      const take = Math.min(lineLength - column, encoded.length - i);
-      o += encoded.copy(out, o, i, i + take);
-      i += take;
-      column += take;
-    }
-    return out; // exactly filled: `breaks` counts every line break written
-  };
   for await (const raw of source) {
-    let chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    let chunk: Uint8Array = raw;
     if (chunk.length === 0) continue;
     if (carried > 0) {
       // Complete the carried group first, so the rest of the chunk needs no concatenation.
-      const need = 3 - carried;
-      const take = Math.min(need, chunk.length);
-      chunk.copy(carry, carried, 0, take);
+      const take = Math.min(3 - carried, chunk.length);
+      carry.set(chunk.subarray(0, take), carried);
       carried += take;
       chunk = chunk.subarray(take);
       if (carried < 3) continue;
-      yield wrap(Buffer.from(carry.toString('base64'), 'latin1'));
+      yield encoder.encode(carry, 0, 3);
       carried = 0;
     }
     const whole = chunk.length - (chunk.length % 3);
-    for (let at = 0; at < whole; at += STEP) {
-      const end = Math.min(at + STEP, whole);
-      const n = text.write(chunk.toString('base64', at, end), 0, 'latin1');
-      yield wrap(text.subarray(0, n));
-    }
-    carried = chunk.copy(carry, 0, whole);
+    for (let at = 0; at < whole; at += STEP) yield encoder.encode(chunk, at, Math.min(at + STEP, whole));
+    carried = chunk.length - whole;
+    if (carried > 0) carry.set(chunk.subarray(whole), 0);
   }
-  if (carried > 0) yield wrap(Buffer.from(carry.toString('base64', 0, carried), 'latin1'));
+  if (carried > 0) yield encoder.encodeLast(carry, carried);
+}
+
+/** Writes base64 text with line breaks; keeps the column across calls. */
+class LineEncoder {
+  /** [0]: the column the next character goes to (shared with encodeGroups/encodeChars). */
+  private readonly state = new Int32Array(1);
+  private reused: Buffer | null = null;
+  private readonly eolLength: number;
+
+  constructor(
+    private readonly lineLength: number,
+    private readonly crlf: boolean,
+    private readonly reuseOutput: boolean,
+  ) {
+    this.eolLength = crlf ? 2 : 1;
+  }
+
+  /** The base64 lines of input[from, to), a multiple of 3 bytes long. */
+  encode(input: Uint8Array, from: number, to: number): Buffer {
+    const out = this.output(((to - from) / 3) * 4);
+    const state = this.state;
+    const o = this.lineLength % 4 === 0 ? encodeGroups(input, from, to, out, this.lineLength, this.crlf, state) : encodeChars(input, from, to, out, this.lineLength, this.crlf, state);
+    return out.subarray(0, o);
+  }
+
+  /** The last group: 1 or 2 bytes, padded with "=" to 4 characters. */
+  encodeLast(carry: Uint8Array, carried: number): Buffer {
+    const v = (carry[0]! << 16) | ((carried > 1 ? carry[1]! : 0) << 8);
+    const chars = [ALPHABET[v >>> 18]!, ALPHABET[(v >>> 12) & 63]!, carried > 1 ? ALPHABET[(v >>> 6) & 63]! : PAD, PAD];
+    const out = this.output(4);
+    let o = 0;
+    for (const c of chars) {
+      if (this.state[0] === this.lineLength) {
+        if (this.crlf) out[o++] = CR;
+        out[o++] = LF;
+        this.state[0] = 0;
+      }
+      out[o++] = c;
+      this.state[0]++;
+    }
+    return out.subarray(0, o);
+  }
+
+  /** A buffer for `chars` characters and the line breaks that may come with them (at most one per line, plus one). */
+  private output(chars: number): Buffer {
+    const length = chars + (Math.floor(chars / this.lineLength) + 1) * this.eolLength;
+    if (!this.reuseOutput) return Buffer.allocUnsafe(length);
+    if (this.reused === null || this.reused.length < length) this.reused = Buffer.allocUnsafeSlow(Math.max(length, this.reused === null ? 0 : this.reused.length * 2));
+    return this.reused;
+  }
+}
+
+/**
+ * Line length a multiple of 4 (Dovecot's are): breaks fall between groups of 4 characters (the column is
+ * always a multiple of 4 then), so the loop checks for a break once per group.
+ */
+function encodeGroups(input: Uint8Array, from: number, to: number, out: Buffer, L: number, crlf: boolean, state: Int32Array): number {
+  let o = 0;
+  let column = state[0]!;
+  for (let i = from; i < to; i += 3) {
+    if (column === L) {
+      if (crlf) out[o++] = CR;
+      out[o++] = LF;
+      column = 0;
+    }
+    const v = (input[i]! << 16) | (input[i + 1]! << 8) | input[i + 2]!;
+    const a = v >>> 12;
+    const b = v & 4095;
+    out[o] = FIRST[a]!;
+    out[o + 1] = SECOND[a]!;
+    out[o + 2] = FIRST[b]!;
+    out[o + 3] = SECOND[b]!;
+    o += 4;
+    column += 4;
+  }
+  state[0] = column;
+  return o;
+}
+
+/** Any line length: a break may fall inside a group. */
+function encodeChars(input: Uint8Array, from: number, to: number, out: Buffer, L: number, crlf: boolean, state: Int32Array): number {
+  let o = 0;
+  let column = state[0]!;
+  for (let i = from; i < to; i += 3) {
+    const v = (input[i]! << 16) | (input[i + 1]! << 8) | input[i + 2]!;
+    for (let shift = 18; shift >= 0; shift -= 6) {
+      if (column === L) {
+        if (crlf) out[o++] = CR;
+        out[o++] = LF;
+        column = 0;
+      }
+      out[o++] = ALPHABET[(v >>> shift) & 63]!;
+      column++;
+    }
+  }
+  state[0] = column;
+  return o;
 }
