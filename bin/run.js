@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; case "$1" in backup) GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export GLIBC_TUNABLES;; esac; exec node --max-semi-space-size=2 "$0" "$@"
+':' //; case "$1" in backup) GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432:glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export GLIBC_TUNABLES;; esac; exec node --max-semi-space-size=2 "$0" "$@"
 // mailvault command-line entry point. The commands are compiled into build/ by `npm run build`.
 //
 // The two lines above are for sh and for JavaScript alike: run as a command, sh starts Node with a
@@ -15,8 +15,11 @@
 // memory handed back to the kernel costs a page fault per 4 KiB when it is touched again, about
 // 11 us each on the machine measured. 10k-message Maildir backup: 64k -> 21k page faults, 2.8 ->
 // 2.3 s (zstd), 2.7 -> 2.0 s (none); 100k: CPU 36 -> 29 s; peak RSS +8 to +15 MiB. Not for
-// restore: no gain there beyond its noise, and +15 MiB peak RSS. The settings come first in
-// GLIBC_TUNABLES, so a value the user sets still wins; other C libraries ignore the variable.
+// restore: no gain there beyond its noise, and +15 MiB peak RSS. hugetlb=1 asks for transparent huge
+// pages on malloc's memory (madvise; nothing where THP is "never"): fewer faults in short runs. 100k
+// incremental 0.98 -> 0.92 s (8 runs), 100k full 18.0 -> 16.2 s (2 runs), peak RSS 153 -> 164-169 MiB;
+// 10k full backups within noise. The settings come first in GLIBC_TUNABLES, so a value the user
+// sets still wins; glibc before 2.35 and other C libraries ignore what they do not know.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

@@ -251,7 +251,7 @@ test('run as a command, bin/run.js starts Node with a small young generation and
   // backup: glibc malloc keeps what it frees (bin/run.js); a value the user set comes after, so it wins.
   const b = await runCli(['backup', '--help'], { env: { NODE_OPTIONS: `--import=${probe}`, GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' } });
   t.is(b.code, 0, b.stderr);
-  t.regex(b.stderr, /TUNABLES glibc\.malloc\.mmap_threshold=4194304:glibc\.malloc\.trim_threshold=33554432:glibc\.malloc\.arena_max=2\n/);
+  t.regex(b.stderr, /TUNABLES glibc\.malloc\.mmap_threshold=4194304:glibc\.malloc\.trim_threshold=33554432:glibc\.malloc\.hugetlb=1:glibc\.malloc\.arena_max=2\n/);
 });
 
 const strace = spawnSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).stdout.trim();
