@@ -10,8 +10,19 @@ import { encodeBase64Lines } from '../core/base64-lines.js';
 import { ArchiveCorruptError } from '../core/errors.js';
 import type { MessageRecord, PartEncoding, PartRecord } from './records.js';
 
-/** Longest base64 line a part may declare (RFC 2045 says 76; real mail has more, never this much). */
+/** Longest base64 line a part may declare (RFC 2045 says 76; real mail has more, rarely this much). */
 export const MAX_BASE64_LINE = 1024 * 1024;
+
+/**
+ * Whether a dump can hold a part of this encoding: readers reject a base64 line length outside 1 to
+ * MAX_BASE64_LINE, so the writer refuses it and a backup stores such a message whole (a single-line
+ * base64 attachment of over 768 KiB, which Dovecot's SIS and --dedup-attachments both take apart).
+ */
+export function encodingFitsDump(encoding: PartEncoding): boolean {
+  if (encoding.type !== 'base64') return true;
+  const n = encoding.lineLength;
+  return Number.isInteger(n) && n >= 1 && n <= MAX_BASE64_LINE;
+}
 
 export function partEncoding(part: Extract<PartRecord, { type: 'blob' }>): PartEncoding {
   return part.encoding === 'raw' ? { type: 'raw' } : { type: 'base64', lineLength: part.lineLength!, crlf: part.crlf! };

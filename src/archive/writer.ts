@@ -40,7 +40,7 @@ import {
 } from './records.js';
 import { unixSecondsOfIso } from './iso-time.js';
 import { DigestHasher } from './digest-hasher.js';
-import { assembleParts, type AssemblyPiece } from './parts.js';
+import { assembleParts, encodingFitsDump, MAX_BASE64_LINE, type AssemblyPiece } from './parts.js';
 import { encodeFileHeader, encodeUstarInto, paddingLength } from './tar-header.js';
 import { messageTocEntry, plainTocEntry, tocLine, type MemberSpan } from './toc.js';
 
@@ -530,6 +530,12 @@ export class DumpWriter {
       const data = Buffer.concat(parts.map((p) => (p as { data: Buffer }).data));
       const r = await this.writeMessage(input, Readable.from(data.length === 0 ? [] : [data]));
       return { ...r, blobs: [], blobsWritten: 0 };
+    }
+    for (const [i, p] of parts.entries()) {
+      if (p.kind === 'attachment' && !encodingFitsDump(p.encoding)) {
+        const n = p.encoding.type === 'base64' ? p.encoding.lineLength : 0;
+        throw new UsageError(`cannot write ${describe} as parts: part ${i} has base64 lines of ${n} characters, readers take 1 to ${MAX_BASE64_LINE}`, { ...where, hint: 'store the message whole' });
+      }
     }
     // Pass 1: nothing written; learn the content hashes and the full hash. Only hashed, never kept, so
     // contents are read into one scratch buffer and encoded into reused memory where the part allows.

@@ -7,7 +7,8 @@
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { isoFromUnixSeconds } from '../archive/iso-time.js';
-import type { DumpWriter } from '../archive/writer.js';
+import type { DumpWriter, WriterPart } from '../archive/writer.js';
+import { encodingFitsDump } from '../archive/parts.js';
 import type { MailboxRecord, MessageInput } from '../archive/records.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageSource } from '../storage/types.js';
 import { MailvaultError, UnexpectedError, InterruptedError, StorageNotFoundError } from '../core/errors.js';
@@ -338,6 +339,8 @@ function messageInput(user: string, mailbox: string, message: MessageInfo, summa
   };
 }
 
+const fitsDump = (p: WriterPart): boolean => p.kind === 'inline' || encodingFitsDump(p.encoding);
+
 /**
  * Store the message as stub + blobs when that applies: the source has SIS and the message has external
  * attachments, or --dedup-attachments found attachments to split. Returns true if written, false if the
@@ -372,6 +375,7 @@ async function writeAsParts(
     }
     if (parts === null) return false;
     const mapped = writerParts(parts);
+    if (!mapped.parts.every(fitsDump)) return false; // rebuilt by the driver and stored whole
     try {
       const before = writer.blobBytes;
       return counted(await writer.writeMessageParts(messageInput(user, mailbox, message, () => mapped.summary), mapped.parts), before);
@@ -388,6 +392,7 @@ async function writeAsParts(
   }
   if (split === null) return false;
   try {
+    if (!split.parts.every(fitsDump)) return false;
     const before = writer.blobBytes;
     return counted(await writer.writeMessageParts(messageInput(user, mailbox, message, () => split.summary), split.parts, split.sha256), before);
   } catch (e) {
@@ -482,6 +487,8 @@ async function writeOneMessage(writer: DumpWriter, user: string, mailbox: string
     throw e;
   });
   const results = await Promise.allSettled([writing, pipeline(body, tap, out)]);
+  // Written: the writer read the body to its end (so the pipeline ended too) and wrote the record.
+  if (results[0].status === 'fulfilled') return;
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     out.destroy();

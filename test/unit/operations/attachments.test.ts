@@ -214,3 +214,58 @@ test('--dedup-attachments through backup: two messages sharing an attachment giv
   t.true(got[1]!.equals(m2));
   t.true(out.bytes().length < m1.length + m2.length);
 });
+
+test('a base64 attachment in one line longer than readers take (1 MiB) is stored whole, by --dedup-attachments and from SIS parts alike', async (t) => {
+  const big = payload(800_000, 3); // 1,066,668 characters of base64 in one line
+  const m1 = mime([attachment(payload(40000, 9))]);
+  const m2 = mime([attachment(big, '\n', 2_000_000)]);
+  t.is(m2.toString('latin1').split('\n').filter((l) => l.length > 1024 * 1024).length, 1);
+  const bodies = [m1, m2];
+  const infos: MessageInfo[] = bodies.map((m, i) => ({ uid: i + 1, guid: null, flags: [], keywords: [], internalDate: 1700000000, saveDate: null, size: m.length, modseq: null }));
+  // For the SIS case: the driver hands message 2 out as parts, its attachment as one base64 line.
+  const head = m2.subarray(0, m2.indexOf(big.toString('base64').slice(0, 64)));
+  const tail = m2.subarray(head.length + Math.ceil(big.length / 3) * 4);
+  const sisParts = async (m: MessageInfo) =>
+    m.uid !== 2
+      ? null
+      : [
+          { kind: 'inline' as const, data: head },
+          { kind: 'attachment' as const, size: Math.ceil(big.length / 3) * 4, encoding: { type: 'base64' as const, lineLength: 2_000_000, crlf: false }, contentSize: big.length, open: async () => Readable.from([big]) },
+          { kind: 'inline' as const, data: tail },
+        ];
+  for (const sis of [false, true]) {
+    const info = { name: 'INBOX', guid: null, uidValidity: 1, uidNext: 3, highestModseq: null, messageCount: 2, specialUse: [], selectable: true };
+    const source: MessageSource = {
+      driverName: 'fake',
+      capabilities: { preservesUids: true, preservesMailboxIdentity: true, hasMessageGuids: false, hasModseq: false, hasSaveDate: false, sis, filePerMessage: true, writable: false },
+      user: 'u',
+      listMailboxes: async () => [info],
+      listSubscriptions: async () => [],
+      openMailbox: async () => ({
+        info,
+        messages: () => Readable.from(infos),
+        openMessage: async (m: MessageInfo) => Readable.from([bodies[m.uid - 1]!]),
+        ...(sis ? { openMessageParts: sisParts } : {}),
+        close: async () => undefined,
+      }),
+      close: async () => undefined,
+    };
+    const out = collector();
+    const writer = await DumpWriter.create(out.stream, HEADER, { parts: true });
+    const summary = await backup(['u'], async () => source, writer, defaultBackupOptions(sis ? {} : { dedupAttachments: { minSize: 1000 } }));
+    await writer.finish();
+    t.deepEqual(summary.skipped, [], sis ? 'SIS' : 'dedup');
+    t.is(summary.messagesAsParts, sis ? 0 : 1, sis ? 'SIS' : 'dedup');
+    const got: Buffer[] = [];
+    for await (const e of readDump(Readable.from([out.bytes()]))) if (e.type === 'message') got.push(await bytesOf(e.openBody()));
+    t.is(got.length, 2);
+    t.true(got[0]!.equals(m1));
+    t.true(got[1]!.equals(m2), 'the long-line message reads back, whole');
+  }
+  // The writer itself refuses such a part before writing anything.
+  const out = collector();
+  const writer = await DumpWriter.create(out.stream, HEADER, { parts: true });
+  const parts = (await sisParts(infos[1]!))!.map((p) => (p.kind === 'inline' ? p : { ...p }));
+  await t.throwsAsync(writer.writeMessageParts({ user: 'u', mailbox: 'INBOX', uid: 2, guid: null, flags: [], keywords: [], internalDate: '2023-11-14T22:13:20Z', saveDate: null, modseq: null, size: m2.length, summary: { from: '', subject: '', messageId: '', date: '' }, extra: {} }, parts), { message: /base64 lines of 2000000 characters/ });
+  t.true(writer.usable);
+});
