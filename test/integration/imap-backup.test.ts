@@ -21,6 +21,7 @@ import { backup, defaultBackupOptions } from '../../src/operations/backup.js';
 import { CursorRecorder } from '../../src/operations/cursors.js';
 import { openImapStore } from '../../src/storage/imap/index.js';
 import type { MessageSource } from '../../src/storage/types.js';
+import { ServerUnavailableError } from '../../src/core/errors.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const projectRoot = path.resolve(here, '../../..');
@@ -200,5 +201,47 @@ function registerTests(): void {
     const dumped = await readWhole(file);
     t.deepEqual([...dumped.messages.keys()], ['INBOX 1', 'INBOX 3', 'INBOX 5']);
     t.is(recorder.state().users[user.name]?.find((m) => m.name === 'INBOX')?.uidSet, '1,3,5', 'the cursor does not claim the skipped UIDs');
+  });
+
+  test('backup --imap: the server stopping in the middle of the bodies fails the run with ServerUnavailableError (exit 75), not a skipped message', async (t) => {
+    const own = await startDovecot();
+    try {
+      const user = await own.addUser(`s-${randomBytes(3).toString('hex')}`, 'maildir');
+      const client = await connectImap(own, user);
+      for (let i = 0; i < 4; i++) await appendMessage(client, 'INBOX', generateMessage(37, i).raw);
+      await client.logout();
+      const store = await openImapStore({ url: `imap://127.0.0.1:${own.imapPort}`, user: user.name, masterUser: own.masterUser, password: own.masterPassword });
+      const source: MessageSource = {
+        driverName: store.driverName,
+        capabilities: store.capabilities,
+        user: store.user,
+        listMailboxes: () => store.listMailboxes(),
+        ...(store.listMailboxEntries ? { listMailboxEntries: () => store.listMailboxEntries!() } : {}),
+        listSubscriptions: () => store.listSubscriptions(),
+        openMailbox: async (name) => {
+          const reader = await store.openMailbox(name);
+          return {
+            info: reader.info,
+            messages: (o) => reader.messages(o),
+            openMessage: async (m, o) => {
+              if (m.uid === 3) await own.stop();
+              return reader.openMessage(m, o);
+            },
+            close: () => reader.close(),
+          };
+        },
+        close: () => store.close().catch(() => undefined),
+      };
+      const out = new PassThrough();
+      out.resume();
+      const created = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const writer = await DumpWriter.create(out, { creator: 't', created, runId: randomUUID(), kind: 'full', base: null, source: { driver: 'imap', location: 'imap://127.0.0.1', host: 't' }, options: {} });
+      const err = await t.throwsAsync(backup([user.name], async () => source, writer, defaultBackupOptions()), { instanceOf: ServerUnavailableError });
+      t.is(err!.exitCode, 75);
+      t.is(err!.context.uid, 3, err!.message);
+      await writer.abort(err!);
+    } finally {
+      await own.stop().catch(() => undefined);
+    }
   });
 }
