@@ -29,7 +29,11 @@ async function all(store: MailStore, box: string): Promise<{ info: MessageInfo; 
     for await (const m of reader.messages()) {
       const chunks: Buffer[] = [];
       for await (const c of await reader.openMessage(m)) chunks.push(c as Buffer);
-      out.push({ info: m, bytes: Buffer.concat(chunks) });
+      const bytes = Buffer.concat(chunks);
+      // readMessage, where the driver has it, gives the same bytes or declines (null).
+      const whole = reader.readMessage ? await reader.readMessage(m) : null;
+      if (whole !== null && !whole.equals(bytes)) throw new Error(`${box} UID ${m.uid}: readMessage differs from openMessage`);
+      out.push({ info: m, bytes });
     }
   } finally {
     await reader.close();

@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
-import { IntegrityError, MailvaultError, StorageNotFoundError, fromSystemError } from '../../core/errors.js';
+import { IntegrityError, StorageNotFoundError, fromSystemError } from '../../core/errors.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, OpenMessageOptions, SystemFlag } from '../types.js';
 import { baseName, filenameSize, isMessageFileName, parseInfo } from './filename.js';
 import { KeywordMap, readKeywords } from './keywords.js';
@@ -252,19 +252,15 @@ export class MaildirMailboxReader implements MailboxReader {
     }
   }
 
-  async openMessage(message: MessageInfo, options: OpenMessageOptions = {}): Promise<Readable> {
+  /** Opens the file of `message` with `open` (called with its path), following a rename by Dovecot. */
+  private async openFile<T>(message: MessageInfo, open: (file: string) => T | Promise<T>): Promise<{ opened: T; file: string }> {
     const i = this.state.listing.indexOfUid(message.uid);
     if (i < 0) throw this.notFound(message.uid, 'does not exist');
     let entry: FileEntry | null = this.state.listing.file(i);
-    const small = message.size <= SMALL_MESSAGE_BYTES;
-    let handle: fs.promises.FileHandle | null = null;
-    let fd: number | null = null;
-    let file = '';
-    for (let attempt = 0; entry !== null && attempt < 3 && handle === null && fd === null; attempt++) {
-      file = this.filePath(entry);
+    for (let attempt = 0; entry !== null && attempt < 3; attempt++) {
+      const file = this.filePath(entry);
       try {
-        if (small) fd = fs.openSync(file, 'r');
-        else handle = await fs.promises.open(file, 'r');
+        return { opened: await open(file), file };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
           throw fromSystemError(e, 'open the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid });
@@ -272,39 +268,51 @@ export class MaildirMailboxReader implements MailboxReader {
         entry = await this.relocate(i);
       }
     }
-    if (handle === null && fd === null) throw this.notFound(message.uid, 'was expunged: its file is gone from new/ and cur/');
-    const fail = (actual: string): IntegrityError =>
-      new IntegrityError(`message UID ${message.uid} in mailbox "${this.state.paths.name}" of user ${this.user}: expected ${message.size} bytes, the file ${file} has ${actual}`, {
-        user: this.user,
-        mailbox: this.state.paths.name,
-        uid: message.uid,
-        path: file,
-        hint: 'the S= size in the file name does not match the file; let Dovecot check it with "doveadm force-resync", or set maildir_broken_filename_sizes',
-      });
-    const systemError = (e: unknown): MailvaultError => fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid });
-    if (fd !== null) {
-      // Most mail is small: read it whole with one synchronous read of size + 1 bytes (to notice a longer
-      // file). On the machines measured, an fs.promises round trip through libuv's thread pool cost
-      // ~150 us per file against ~7 us for a synchronous open+read+close of a small file (bench/memory.ts).
-      const scratch = options.scratch;
-      const buf = scratch !== undefined && scratch.length > message.size ? scratch.subarray(0, message.size + 1) : Buffer.allocUnsafe(message.size + 1);
-      let got = 0;
-      try {
-        for (;;) {
-          const n = fs.readSync(fd, buf, got, buf.length - got, got);
-          if (n === 0) break;
-          got += n;
-          if (got === buf.length) break;
-        }
-      } catch (e) {
-        throw systemError(e);
-      } finally {
-        fs.closeSync(fd);
+    throw this.notFound(message.uid, 'was expunged: its file is gone from new/ and cur/');
+  }
+
+  private sizeMismatch(message: MessageInfo, file: string, actual: string): IntegrityError {
+    return new IntegrityError(`message UID ${message.uid} in mailbox "${this.state.paths.name}" of user ${this.user}: expected ${message.size} bytes, the file ${file} has ${actual}`, {
+      user: this.user,
+      mailbox: this.state.paths.name,
+      uid: message.uid,
+      path: file,
+      hint: 'the S= size in the file name does not match the file; let Dovecot check it with "doveadm force-resync", or set maildir_broken_filename_sizes',
+    });
+  }
+
+  /**
+   * Most mail is small: read it whole with one synchronous read of size + 1 bytes (to notice a longer
+   * file). On the machines measured, an fs.promises round trip through libuv's thread pool cost ~150 us
+   * per file against ~7 us for a synchronous open+read+close of a small file (bench/memory.ts).
+   */
+  async readMessage(message: MessageInfo, options: OpenMessageOptions = {}): Promise<Buffer | null> {
+    if (message.size > SMALL_MESSAGE_BYTES) return null;
+    const { opened: fd, file } = await this.openFile(message, (f) => fs.openSync(f, 'r'));
+    const scratch = options.scratch;
+    const buf = scratch !== undefined && scratch.length > message.size ? scratch.subarray(0, message.size + 1) : Buffer.allocUnsafe(message.size + 1);
+    let got = 0;
+    try {
+      for (;;) {
+        const n = fs.readSync(fd, buf, got, buf.length - got, got);
+        if (n === 0) break;
+        got += n;
+        if (got === buf.length) break;
       }
-      if (got !== message.size) throw fail(got > message.size ? `more than ${message.size}` : String(got));
-      return Readable.from([buf.subarray(0, got)], { objectMode: false });
+    } catch (e) {
+      throw fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid });
+    } finally {
+      fs.closeSync(fd);
     }
-    if (handle === null) throw this.notFound(message.uid, 'could not be opened');
+    if (got !== message.size) throw this.sizeMismatch(message, file, got > message.size ? `more than ${message.size}` : String(got));
+    return buf.subarray(0, got);
+  }
+
+  async openMessage(message: MessageInfo, options: OpenMessageOptions = {}): Promise<Readable> {
+    const whole = await this.readMessage(message, options);
+    if (whole !== null) return Readable.from([whole], { objectMode: false });
+    const { opened: handle, file } = await this.openFile(message, (f) => fs.promises.open(f, 'r'));
+    const fail = (actual: string): IntegrityError => this.sizeMismatch(message, file, actual);
     let st: fs.Stats;
     try {
       st = await handle.stat();

@@ -145,57 +145,66 @@ export class DboxMailboxReader implements MailboxReader {
     };
   }
 
+  /**
+   * A body that is in the locator's buffer (read with the file's header) or small enough for one
+   * synchronous read (a thread-pool round trip costs more than the read), as one Buffer; null for a
+   * SIS message or a large body (openMessage streams those).
+   */
+  async readMessage(message: MessageInfo, options: OpenMessageOptions = {}): Promise<Buffer | null> {
+    const d = await this.describeForRead(message);
+    return d.refs ? null : this.readBody(message, d.located, options.scratch);
+  }
+
+  private readBody(message: MessageInfo, loc: LocatedMessage, scratch: Buffer | undefined): Buffer | null {
+    const { file, message: dm } = loc;
+    if (dm.bodySize === 0) return Buffer.alloc(0);
+    const into = (n: number): Buffer => (scratch !== undefined && scratch.length >= n ? scratch.subarray(0, n) : Buffer.allocUnsafe(n));
+    if (loc.content !== undefined && dm.bodyOffset + dm.bodySize <= loc.content.length && (loc.contentValid === undefined || loc.contentValid())) {
+      const bytes = loc.content.subarray(dm.bodyOffset, dm.bodyOffset + dm.bodySize);
+      if (loc.contentValid === undefined) return bytes;
+      // The locator's buffer is reused by its next read: copy the body out now (synchronously, while
+      // it is still this file), into the caller's scratch when it has room.
+      const copy = into(bytes.length);
+      bytes.copy(copy);
+      return copy;
+    }
+    if (dm.bodySize > SMALL_BODY_BYTES) return null;
+    const buf = into(dm.bodySize);
+    let got = 0;
+    let fd: number | null = null;
+    try {
+      fd = openSync(file, 'r');
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, dm.bodyOffset + got);
+        if (n === 0) break;
+        got += n;
+      }
+    } catch (e) {
+      throw fromSystemError(e, 'read a dbox message file', { path: file, mailbox: this.info.name, uid: message.uid });
+    } finally {
+      if (fd !== null) closeSync(fd);
+    }
+    if (got !== dm.bodySize) throw this.shortBody(message, file, got, dm.bodySize);
+    return buf;
+  }
+
+  private shortBody(message: MessageInfo, file: string, got: number, size: number): IntegrityError {
+    return new IntegrityError(`message UID ${message.uid} in mailbox "${this.info.name}": ${file} gave ${got} of ${size} bytes`, {
+      mailbox: this.info.name,
+      uid: message.uid,
+      path: file,
+      hint: 'the dbox file changed while it was read; run the backup again',
+    });
+  }
+
   async openMessage(message: MessageInfo, options: OpenMessageOptions = {}): Promise<Readable> {
     const d = await this.describeForRead(message);
-    const loc = d.located;
     if (d.refs) return openSisMessage(this.sisMessage(d));
-    const { file, message: dm } = loc;
-    let source: AsyncIterable<Buffer>;
-    if (dm.bodySize === 0) source = (async function* () {})();
-    else if (loc.content !== undefined && dm.bodyOffset + dm.bodySize <= loc.content.length && (loc.contentValid === undefined || loc.contentValid())) {
-      let bytes = loc.content.subarray(dm.bodyOffset, dm.bodyOffset + dm.bodySize);
-      if (loc.contentValid !== undefined) {
-        // The locator's buffer is reused by its next read: copy the body out now (synchronously, while
-        // it is still this file), into the caller's scratch when it has room.
-        const scratch = options.scratch;
-        const into = scratch !== undefined && scratch.length >= bytes.length ? scratch.subarray(0, bytes.length) : Buffer.allocUnsafe(bytes.length);
-        bytes.copy(into);
-        bytes = into;
-      }
-      const body = bytes;
-      source = (async function* () {
-        yield body;
-      })();
-    } else if (dm.bodySize <= SMALL_BODY_BYTES) {
-      // Small bodies in one synchronous read (a thread-pool round trip costs more than the read).
-      const scratch = options.scratch;
-      const buf = scratch !== undefined && scratch.length >= dm.bodySize ? scratch.subarray(0, dm.bodySize) : Buffer.allocUnsafe(dm.bodySize);
-      let got = 0;
-      let fd: number | null = null;
-      try {
-        fd = openSync(file, 'r');
-        while (got < buf.length) {
-          const n = readSync(fd, buf, got, buf.length - got, dm.bodyOffset + got);
-          if (n === 0) break;
-          got += n;
-        }
-      } catch (e) {
-        throw fromSystemError(e, 'read a dbox message file', { path: file, mailbox: this.info.name, uid: message.uid });
-      } finally {
-        if (fd !== null) closeSync(fd);
-      }
-      const bytes = buf.subarray(0, got);
-      source = (async function* () {
-        yield bytes;
-      })();
-    } else source = fileChunks(file, dm.bodyOffset, dm.bodySize);
+    const whole = this.readBody(message, d.located, options.scratch);
+    if (whole !== null) return ReadableStream.from(whole.length === 0 ? [] : [whole], { objectMode: false });
+    const { file, message: dm } = d.located;
     return ReadableStream.from(
-      takeExactly(source, dm.bodySize, (got) => new IntegrityError(`message UID ${message.uid} in mailbox "${this.info.name}": ${file} gave ${got} of ${dm.bodySize} bytes`, {
-        mailbox: this.info.name,
-        uid: message.uid,
-        path: file,
-        hint: 'the dbox file changed while it was read; run the backup again',
-      })),
+      takeExactly(fileChunks(file, dm.bodyOffset, dm.bodySize), dm.bodySize, (got) => this.shortBody(message, file, got, dm.bodySize)),
       { objectMode: false },
     );
   }

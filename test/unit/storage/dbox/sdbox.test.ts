@@ -153,8 +153,10 @@ test('a size that differs from the listing, or a file cut short after listing, f
   const store = await openSdboxStore(loc(dir), 'carol', { attachmentDir: null });
   const { reader, list } = await messagesOf(store, 'a.b');
   await t.throwsAsync(reader.openMessage({ ...list[0]!, size: list[0]!.size + 1 }), { instanceOf: IntegrityError, message: /UID 1 in mailbox "a.b"/ });
+  await t.throwsAsync(reader.readMessage!({ ...list[0]!, size: list[0]!.size + 1 }), { instanceOf: IntegrityError, message: /UID 1 in mailbox "a.b"/ });
   await truncate(path.join(dir, 'root/mailboxes/a.b/dbox-Mails/u.1'), 100);
   await t.throwsAsync(reader.openMessage(list[0]!), { instanceOf: StorageCorruptError, message: /u\.1 at offset 46: .*truncated/ });
+  await t.throwsAsync(reader.readMessage!(list[0]!), { instanceOf: StorageCorruptError, message: /u\.1 at offset 46: .*truncated/ });
 });
 
 test('flagsOnly lists UIDs, flags, keywords and modseqs from the index alone: no message file is opened', async (t) => {

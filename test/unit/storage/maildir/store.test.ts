@@ -399,6 +399,7 @@ test('messages above 1 MiB are streamed: bytes as saved; a file longer than its 
   const msgs = await collect(reader.messages());
   t.deepEqual(msgs.map((m) => [m.uid, m.size]), [[1, big.length], [2, big.length]]);
   t.true((await readAll(await reader.openMessage(msgs[0]!))).equals(big));
+  t.is(await reader.readMessage!(msgs[0]!), null, 'over 1 MiB: readMessage declines, openMessage streams');
   // The file of UID 2 grows behind the S= in its name.
   const record = fs.readFileSync(path.join(root, 'dovecot-uidlist'), 'utf8').split('\n').find((l) => l.startsWith('2 '))!;
   const base = record.slice(record.indexOf(':') + 1);
@@ -406,4 +407,32 @@ test('messages above 1 MiB are streamed: bytes as saved; a file longer than its 
   fs.appendFileSync(file, 'tail');
   const e = await t.throwsAsync(async () => readAll(await reader.openMessage(msgs[1]!)), { instanceOf: IntegrityError });
   t.regex(e!.message, /UID 2 .*expected \d+ bytes/);
+});
+
+test('readMessage: a small message whole, into the scratch buffer when given; renamed by a flag change; a size other than S= fails', async (t) => {
+  const root = path.join(tmpRoot(t), 'Maildir');
+  const store = await open(root);
+  const tx = await store.beginSave('INBOX');
+  await tx.save(meta(MSG1, { uid: 1 }), Readable.from([MSG1]));
+  await tx.save(meta(MSG1, { uid: 2 }), Readable.from([MSG1]));
+  await tx.commit();
+  const reader = await store.openMailbox('INBOX');
+  const msgs = await collect(reader.messages());
+  const scratch = Buffer.alloc(64 * 1024);
+  const whole = await reader.readMessage!(msgs[0]!, { scratch });
+  t.true(whole!.equals(MSG1));
+  t.is(whole!.buffer, scratch.buffer, 'a view of the scratch buffer');
+  t.true((await reader.readMessage!(msgs[0]!))!.equals(MSG1), 'without scratch too');
+  // Dovecot renames the file when a flag changes: found again in cur/.
+  const sub = fs.existsSync(path.join(root, 'new')) && fs.readdirSync(path.join(root, 'new')).length > 0 ? 'new' : 'cur';
+  const files = fs.readdirSync(path.join(root, sub)).sort();
+  fs.mkdirSync(path.join(root, 'cur'), { recursive: true });
+  fs.renameSync(path.join(root, sub, files[0]!), path.join(root, 'cur', `${files[0]!.split(':')[0]}:2,S`));
+  t.true((await reader.readMessage!(msgs[0]!))!.equals(MSG1), 'after a rename');
+  // UID 2's file is cut short behind its S= size.
+  const second = fs.readdirSync(path.join(root, sub)).concat(fs.readdirSync(path.join(root, 'cur'))).find((n) => !n.startsWith(files[0]!.split(':')[0]!))!;
+  const file = fs.existsSync(path.join(root, sub, second)) ? path.join(root, sub, second) : path.join(root, 'cur', second);
+  fs.truncateSync(file, MSG1.length - 5);
+  const e = await t.throwsAsync(reader.readMessage!(msgs[1]!), { instanceOf: IntegrityError });
+  t.regex(e!.message, new RegExp(`UID 2 .*expected ${MSG1.length} bytes.* has ${MSG1.length - 5}`));
 });
