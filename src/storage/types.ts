@@ -173,7 +173,8 @@ export interface MailboxReader {
   openMessage(message: MessageInfo, options?: OpenMessageOptions): Promise<Readable>;
   /**
    * Optional: the bytes openMessage would yield, as one Buffer, for a message the driver reads whole
-   * anyway (a small file): a view of `options.scratch` when it has room. null when the driver would
+   * anyway (a small file): a view of `options.scratch` when it has room, or of memory the driver still
+   * holds, so read-only and valid until the next call on this reader. null when the driver would
    * rather stream this one (call openMessage). Same bytes, same errors. A backup reads thousands of
    * messages a second; a stream per message cost 5-15 us of them (measured on the bench machine).
    */
