@@ -20,7 +20,7 @@ import { DumpWriter } from '../../src/archive/writer.js';
 import { backup, defaultBackupOptions } from '../../src/operations/backup.js';
 import { CursorRecorder } from '../../src/operations/cursors.js';
 import { openImapStore } from '../../src/storage/imap/index.js';
-import type { MessageSource } from '../../src/storage/types.js';
+import type { MailStore, MessageSource } from '../../src/storage/types.js';
 import { ServerUnavailableError } from '../../src/core/errors.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -49,6 +49,31 @@ async function readWhole(file: string): Promise<Dumped> {
     }
   }
   return out;
+}
+
+/** `store` as a MessageSource whose readers run `before(message)` right before a body is opened. */
+function beforeEachBody(store: MailStore, before: (uid: number) => Promise<void>, close: () => Promise<void> = () => store.close()): MessageSource {
+  return {
+    driverName: store.driverName,
+    capabilities: store.capabilities,
+    user: store.user,
+    listMailboxes: () => store.listMailboxes(),
+    ...(store.listMailboxEntries ? { listMailboxEntries: () => store.listMailboxEntries!() } : {}),
+    listSubscriptions: () => store.listSubscriptions(),
+    openMailbox: async (name) => {
+      const reader = await store.openMailbox(name);
+      return {
+        info: reader.info,
+        messages: (o) => reader.messages(o),
+        openMessage: async (m, o) => {
+          await before(m.uid);
+          return reader.openMessage(m, o);
+        },
+        close: () => reader.close(),
+      };
+    },
+    close,
+  };
 }
 
 function registerTests(): void {
@@ -163,27 +188,9 @@ function registerTests(): void {
     for (let i = 0; i < 5; i++) await appendMessage(client, 'INBOX', i === 3 ? big : generateMessage(31, i).raw);
     const store = await openImapStore({ url: `imap://127.0.0.1:${dv.imapPort}`, user: user.name, masterUser: dv.masterUser, password: dv.masterPassword });
     // The real server, the real expunge: only its moment is chosen, right before the body is fetched.
-    const source: MessageSource = {
-      driverName: store.driverName,
-      capabilities: store.capabilities,
-      user: store.user,
-      listMailboxes: () => store.listMailboxes(),
-      ...(store.listMailboxEntries ? { listMailboxEntries: () => store.listMailboxEntries!() } : {}),
-      listSubscriptions: () => store.listSubscriptions(),
-      openMailbox: async (name) => {
-        const reader = await store.openMailbox(name);
-        return {
-          info: reader.info,
-          messages: (o) => reader.messages(o),
-          openMessage: async (m, o) => {
-            if (m.uid === 2 || m.uid === 4) await expungeUids(client, 'INBOX', [m.uid]);
-            return reader.openMessage(m, o);
-          },
-          close: () => reader.close(),
-        };
-      },
-      close: () => store.close(),
-    };
+    const source = beforeEachBody(store, async (uid) => {
+      if (uid === 2 || uid === 4) await expungeUids(client, 'INBOX', [uid]);
+    });
     const out = new PassThrough();
     const chunks: Buffer[] = [];
     out.on('data', (c: Buffer) => chunks.push(c));
@@ -211,27 +218,13 @@ function registerTests(): void {
       for (let i = 0; i < 4; i++) await appendMessage(client, 'INBOX', generateMessage(37, i).raw);
       await client.logout();
       const store = await openImapStore({ url: `imap://127.0.0.1:${own.imapPort}`, user: user.name, masterUser: own.masterUser, password: own.masterPassword });
-      const source: MessageSource = {
-        driverName: store.driverName,
-        capabilities: store.capabilities,
-        user: store.user,
-        listMailboxes: () => store.listMailboxes(),
-        ...(store.listMailboxEntries ? { listMailboxEntries: () => store.listMailboxEntries!() } : {}),
-        listSubscriptions: () => store.listSubscriptions(),
-        openMailbox: async (name) => {
-          const reader = await store.openMailbox(name);
-          return {
-            info: reader.info,
-            messages: (o) => reader.messages(o),
-            openMessage: async (m, o) => {
-              if (m.uid === 3) await own.stop();
-              return reader.openMessage(m, o);
-            },
-            close: () => reader.close(),
-          };
+      const source = beforeEachBody(
+        store,
+        async (uid) => {
+          if (uid === 3) await own.stop();
         },
-        close: () => store.close().catch(() => undefined),
-      };
+        () => store.close().catch(() => undefined),
+      );
       const out = new PassThrough();
       out.resume();
       const created = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
