@@ -79,7 +79,7 @@ export function validateParts(record: MessageRecord, member: string, offset: num
       if (p['encoding'] === 'raw') encoding = { type: 'raw' };
       else if (p['encoding'] === 'base64') {
         const lineLength = p['lineLength'];
-        if (typeof lineLength !== 'number' || !Number.isInteger(lineLength) || lineLength < 1 || lineLength > MAX_BASE64_LINE) throw fail(`blob part ${i}: lineLength must be an integer from 1 to ${MAX_BASE64_LINE}`);
+        if (typeof lineLength !== 'number' || !encodingFitsDump({ type: 'base64', lineLength, crlf: false })) throw fail(`blob part ${i}: lineLength must be an integer from 1 to ${MAX_BASE64_LINE}`);
         if (typeof p['crlf'] !== 'boolean') throw fail(`blob part ${i}: crlf missing or not a boolean`);
         encoding = { type: 'base64', lineLength, crlf: p['crlf'] };
       } else throw fail(`blob part ${i}: unknown encoding ${JSON.stringify(p['encoding'])}`);
