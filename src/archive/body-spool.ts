@@ -40,6 +40,13 @@ export class BodySpool {
     this.size += chunk.length;
   }
 
+  /** The spooled bytes as one buffer if they are held in memory (else null); valid until dispose(). */
+  bytes(): Buffer | null {
+    if (this.file !== null) return null;
+    if (this.chunks.length !== 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!;
+  }
+
   /** A stream of the spooled bytes; valid until dispose(). */
   open(): Readable {
     const stream = this.file === null

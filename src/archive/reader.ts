@@ -67,6 +67,9 @@ export type DumpEntry =
       id: number;
       /** Opens the VERIFIED body (hash and size already checked against the record). Only if wanted. */
       openBody(): Readable;
+      /** The same verified body as one buffer when the reader holds it in memory (bodies up to 8 MiB,
+       *  MAX_MEMORY_SPOOL_BYTES), else null. Read-only; valid until the next entry is pulled. */
+      bodyBytes(): Buffer | null;
     }
   | { type: 'trailer'; record: TrailerRecord; member: string; offset: number }
   /** Version 3 (incrementals): a flag table of the current mailbox, before its messages. */
@@ -448,6 +451,12 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
                 throw new UsageError(`the body of message UID ${message.uid} of mailbox "${message.mailbox}" (user "${message.user}") was not kept: wantBody returned false for it`);
               }
               return spool.open();
+            },
+            bodyBytes: (): Buffer | null => {
+              if (spool === null) {
+                throw new UsageError(`the body of message UID ${message.uid} of mailbox "${message.mailbox}" (user "${message.user}") was not kept: wantBody returned false for it`);
+              }
+              return spool.bytes();
             },
           };
           break;

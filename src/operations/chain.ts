@@ -334,7 +334,7 @@ export async function restoreChain(links: readonly ChainLink[], openSink: SinkOp
             opened.add(b.ukey);
           }
           const f = final.flagsFor(rec.user, b.key, b.rec.uidValidity, rec, i);
-          await session.message({ ...rec, mailbox: b.fin.record.name, flags: f.flags, keywords: f.keywords }, entry.openBody);
+          await session.message({ ...rec, mailbox: b.fin.record.name, flags: f.flags, keywords: f.keywords }, entry.openBody, entry.bodyBytes);
           b.uids.add(rec.uid);
         }
       }

@@ -260,8 +260,12 @@ export class RestoreSession {
     };
   }
 
-  /** Restores one message into the open mailbox (skipped when already present); `body` may be called more than once. */
-  async message(rec: MessageRecord, body: () => Readable): Promise<void> {
+  /**
+   * Restores one message into the open mailbox (skipped when already present); `body` may be called
+   * more than once. `bytes`, if given, returns the same body as one buffer when the caller holds it
+   * in memory anyway (else null): the sink then saves it without a stream.
+   */
+  async message(rec: MessageRecord, body: () => Readable, bytes?: () => Buffer | null): Promise<void> {
     const box = this.box;
     if (!box) return;
     const { options, summary } = this;
@@ -299,7 +303,7 @@ export class RestoreSession {
         size: rec.size,
         extra: rec.extra,
       },
-      body(),
+      bytes?.() ?? body(),
     );
     box.pending++;
     box.report.restored++;
@@ -406,7 +410,7 @@ export async function restore(input: Readable, openSink: SinkOpener, options: Re
             await session.openMailbox(pendingMailbox);
             pendingMailbox = null;
           }
-          await session.message(rec, entry.openBody);
+          await session.message(rec, entry.openBody, entry.bodyBytes);
           break;
         }
         case 'trailer':

@@ -246,9 +246,16 @@ export interface CommitResult {
  * transaction; any later call throws. If save() throws, the transaction is still open and the caller
  * must roll back (or commit the messages saved before).
  */
+/**
+ * A message body handed to save(): a stream, or the whole body as bytes (a caller that holds it in
+ * memory anyway, e.g. restore from a dump, saves the stream machinery per message). The bytes are
+ * read-only to the driver and used only during the call.
+ */
+export type SaveBody = Readable | Uint8Array;
+
 export interface SaveTransaction {
   readonly mailbox: MailboxInfo;
-  save(metadata: SaveMetadata, body: Readable): Promise<SavedMessage>;
+  save(metadata: SaveMetadata, body: SaveBody): Promise<SavedMessage>;
   commit(): Promise<CommitResult>;
   rollback(): Promise<void>;
 }

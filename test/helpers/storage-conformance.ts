@@ -86,6 +86,25 @@ export function storageConformance(name: string, factory: (t: ExecutionContext) 
     t.is((await (await reopen()).getMailbox('INBOX'))?.uidNext, 11);
   });
 
+  test(t0('a body given as bytes is saved like a stream; the bytes are used during save() only; a wrong size is an IntegrityError'), async (t) => {
+    const { store, reopen } = await factory(t);
+    await store.createMailbox({ name: 'INBOX', uidValidity: 7 });
+    const tx = await store.beginSave('INBOX');
+    // A view at an offset into a larger buffer, as a reader's spool hands out.
+    const backing = Buffer.concat([Buffer.from('xxxxxxx'), body(1), Buffer.from('yyy')]);
+    const lent = backing.subarray(7, 7 + body(1).length);
+    await tx.save(meta(1, { uid: 4, guid: 'g-bytes' }), lent);
+    lent.fill(0x2a); // the caller reuses its buffer after save() returned
+    await t.throwsAsync(tx.save(meta(2, { size: body(2).length + 1 }), new Uint8Array(body(2))), { instanceOf: IntegrityError });
+    await tx.save(meta(2, { uid: 5 }), new Uint8Array(body(2)));
+    t.deepEqual((await tx.commit()).uids, [4, 5]);
+    const got = await all(await reopen(), 'INBOX');
+    t.deepEqual(got.map((m) => m.info.uid), [4, 5]);
+    t.deepEqual(got[0]!.bytes, body(1));
+    t.deepEqual(got[1]!.bytes, body(2));
+    t.is(got[0]!.info.size, body(1).length);
+  });
+
   test(t0('a requested UID below UIDNEXT is not reused: the message gets a new one'), async (t) => {
     const { store, reopen } = await factory(t);
     await store.createMailbox({ name: 'INBOX', uidValidity: 7 });

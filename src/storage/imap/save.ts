@@ -17,9 +17,8 @@
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { fromSystemError, IntegrityError, isMailvaultError, UsageError } from '../../core/errors.js';
-import type { CommitResult, MailboxInfo, SaveMetadata, SavedMessage, SaveTransaction } from '../types.js';
+import type { CommitResult, MailboxInfo, SaveBody, SaveMetadata, SavedMessage, SaveTransaction } from '../types.js';
 import type { ImapSession } from './connection.js';
 import { mapImapError } from './error-mapping.js';
 import { assertUsable } from './session-calls.js';
@@ -76,14 +75,14 @@ export class ImapSaveTransaction implements SaveTransaction {
     if (this.done) throw new UsageError(`the save transaction on mailbox "${this.mailbox.name}" was already committed or rolled back`, { mailbox: this.mailbox.name });
   }
 
-  async save(meta: SaveMetadata, body: Readable): Promise<SavedMessage> {
+  async save(meta: SaveMetadata, body: SaveBody): Promise<SavedMessage> {
     this.check();
     this.spool ??= await openAnonymousSpool(this.mailbox.name);
     const spool = this.spool;
     const offset = this.spoolEnd;
     let count = 0;
     try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
+      for await (const chunk of body instanceof Uint8Array ? [body] : (body as AsyncIterable<Buffer>)) {
         // Read to the end whatever its length, but write no byte past `size`: a wrong size must not
         // fill the disk before it is found.
         if (count + chunk.length <= meta.size) {

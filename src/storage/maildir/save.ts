@@ -3,8 +3,9 @@
  *
  * save():   write the body into tmp/<base> (O_EXCL; small bodies synchronously, large ones streamed),
  *           count bytes (a size mismatch deletes the file and throws IntegrityError), set mtime =
- *           INTERNALDATE. No lock is held, no fsync yet.
- * commit(): fsync all the tmp files (many in parallel), then take dovecot-uidlist.lock, re-read the uidlist, give new keywords letters (dovecot-keywords
+ *           INTERNALDATE, hand the file to the transaction's FsyncQueue (fsynced in the background,
+ *           many in parallel, while the next files are written). No lock is held.
+ * commit(): wait until every tmp file is fsynced, then take dovecot-uidlist.lock, re-read the uidlist, give new keywords letters (dovecot-keywords
  *           rewritten by lock-and-rename), assign UIDs (the requested UID when it is >= the next UID,
  *           else the next free one), rename tmp/<base> -> cur/<base>,S=<S>,W=<W>:2,<flags> (new/ when
  *           there are no flags), append "<uid> [G<guid>] :<base>,S=..,W=.." records, fsync, unlink the lock.
@@ -18,11 +19,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IntegrityError, UnexpectedError, UsageError, fromSystemError, isMailvaultError } from '../../core/errors.js';
-import { SYSTEM_FLAGS, type CommitResult, type MailboxInfo, type SaveMetadata, type SavedMessage, type SaveTransaction, type SystemFlag } from '../types.js';
+import { SYSTEM_FLAGS, type CommitResult, type MailboxInfo, type SaveBody, type SaveMetadata, type SavedMessage, type SaveTransaction, type SystemFlag } from '../types.js';
 import { formatInfo, generateBase } from './filename.js';
+import { FsyncQueue } from './fsync-queue.js';
 import { readIndexHeader } from './index-header.js';
 import { KeywordMap, MAX_KEYWORDS, isStorableKeyword, readKeywords } from './keywords.js';
 import { acquireDotlock } from './lock.js';
@@ -52,6 +54,18 @@ interface PendingMessage {
   readonly ext: Record<string, string>;
 }
 
+/** Bare LFs (not after a CR) in `chunk`; `lastWasCR`: the byte before the chunk was a CR. */
+function bareLineFeeds(chunk: Uint8Array, lastWasCR: boolean): number {
+  let lfs = 0;
+  let i = chunk.indexOf(0x0a);
+  while (i >= 0) {
+    const prevCR = i === 0 ? lastWasCR : chunk[i - 1] === 0x0d;
+    if (!prevCR) lfs++;
+    i = chunk.indexOf(0x0a, i + 1);
+  }
+  return lfs;
+}
+
 /** Counts bytes and the CRLF-counted ("virtual") size; fails as soon as the body exceeds `expected`. */
 class BodyCounter extends Transform {
   bytes = 0;
@@ -63,13 +77,7 @@ class BodyCounter extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.expected) return cb(new SizeMismatch(`more than ${this.expected}`));
-    let lfs = 0;
-    let i = chunk.indexOf(0x0a);
-    while (i >= 0) {
-      const prevCR = i === 0 ? this.lastWasCR : chunk[i - 1] === 0x0d;
-      if (!prevCR) lfs++;
-      i = chunk.indexOf(0x0a, i + 1);
-    }
+    const lfs = bareLineFeeds(chunk, this.lastWasCR);
     if (chunk.length > 0) this.lastWasCR = chunk[chunk.length - 1] === 0x0d;
     this.virtual += chunk.length + lfs;
     cb(null, chunk);
@@ -93,42 +101,37 @@ function fileSink(handle: fs.promises.FileHandle): Writable {
 /** Bodies up to this size are collected in memory and written with synchronous calls. */
 const SMALL_BODY_BYTES = 1024 * 1024;
 /**
- * fsyncs in flight at commit. Each waits ~1 ms for the journal; many in flight let the file system
- * commit them together (measured: 1000 files of 38 KB, 4 in flight 2.7-4.2 s, 64 in flight 0.42 s).
- * bin/run.js raises libuv's thread pool (UV_THREADPOOL_SIZE) to match; with the default 4 threads the
- * rest queue up there.
+ * fsyncs in flight. Each waits ~1 ms for the journal; many in flight let the file system commit them
+ * together (measured: 1000 files of 38 KB, 4 in flight 2.7-4.2 s, 64 in flight 0.42 s). bin/run.js
+ * raises libuv's thread pool (UV_THREADPOOL_SIZE) to match; with the default 4 threads the rest queue
+ * up there.
  */
 const FSYNC_CONCURRENCY = 64;
+/**
+ * Files a transaction holds open until commit fsyncs them: above this, fsyncs start early (restore's
+ * default batch is 500 messages). With two transactions in flight (restore commits one while it
+ * writes the next) a restore holds about 1200 descriptors at most; Node raises the soft
+ * RLIMIT_NOFILE to the hard limit at start-up (4096 and more on common systems).
+ */
+const MAX_OPEN_FILES = 512;
 
-/** fsync every file in `files`, FSYNC_CONCURRENCY at a time, through the thread pool. */
-async function fsyncAll(files: readonly string[]): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const file = files[next++]!;
-      const h = await fs.promises.open(file, 'r');
-      try {
-        await h.sync();
-      } finally {
-        await h.close();
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(FSYNC_CONCURRENCY, files.length) }, worker));
-}
-
-/** Create (O_EXCL), chmod/chown, write, close and date a small file synchronously. */
-function writeSmallFile(file: string, data: Buffer, internalDate: number, perms: CreatePermissions): void {
+/**
+ * Create (O_EXCL), chmod/chown, write and date a small file synchronously. Returns the descriptor,
+ * still open (for its fsync); on failure nothing is left open.
+ */
+function writeSmallFile(file: string, data: Uint8Array, internalDate: number, perms: CreatePermissions): number {
   const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, perms.fileMode);
   try {
     fs.fchmodSync(fd, perms.fileMode);
     if (perms.owner) fs.fchownSync(fd, perms.owner.uid, perms.owner.gid);
     let off = 0;
     while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
-  } finally {
+    fs.futimesSync(fd, internalDate, internalDate);
+  } catch (e) {
     fs.closeSync(fd);
+    throw e;
   }
-  fs.utimesSync(file, internalDate, internalDate);
+  return fd;
 }
 
 class SizeMismatch extends Error {
@@ -151,6 +154,7 @@ function extensionsFromExtra(extra: Readonly<Record<string, string>> | undefined
 
 export class MaildirSaveTransaction implements SaveTransaction {
   private readonly pending: PendingMessage[] = [];
+  private readonly fsyncs = new FsyncQueue(FSYNC_CONCURRENCY, MAX_OPEN_FILES);
   private state: 'open' | 'busy' | 'done' = 'open';
   private tmpDirReady = false;
 
@@ -190,7 +194,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
     });
   }
 
-  async save(meta: SaveMetadata, body: Readable): Promise<SavedMessage> {
+  async save(meta: SaveMetadata, body: SaveBody): Promise<SavedMessage> {
     this.assertOpen('save a message');
     if (!Number.isSafeInteger(meta.size) || meta.size < 0) throw new UsageError(`message size ${meta.size} is not a byte count`, this.errorContext(meta.uid));
     // Checked before any file exists (a base never contains white space, so such a GUID is never the base).
@@ -213,28 +217,41 @@ export class MaildirSaveTransaction implements SaveTransaction {
         await makeDirs(tmpDir, this.ctx.perms);
         this.tmpDirReady = true;
       }
+      await this.fsyncs.room();
       const rawBase = generateBase(this.ctx.hostname);
       const tmpPath = path.join(tmpDir, rawBase);
-      const counter = new BodyCounter(meta.size);
       const sizeError = (actual: string): IntegrityError =>
         new IntegrityError(`message for mailbox "${this.paths.name}"${meta.uid ? ` (UID ${meta.uid})` : ''}: expected ${meta.size} bytes, the body had ${actual}; nothing was saved`, {
           ...this.errorContext(meta.uid),
           hint: 'the source delivered a different size than it announced; check the dump with "mailvault verify"',
         });
-      // The file is not fsynced here: commit() fsyncs all pending files together (in parallel) before
-      // any of them becomes visible, which keeps Dovecot's guarantee at a fraction of the cost.
+      // The file is not fsynced here: the FsyncQueue fsyncs it in the background, and commit() waits for
+      // all of them before any file becomes visible, which keeps Dovecot's guarantee at a fraction of the cost.
+      let virtual: number;
       if (meta.size <= SMALL_BODY_BYTES) {
-        // Small bodies (most mail): collect in memory, then create, write and date the file
-        // synchronously; an async round trip through the thread pool costs ~150 us per call here.
-        const chunks: Buffer[] = [];
-        try {
-          for await (const chunk of body.pipe(counter)) chunks.push(chunk as Buffer);
-        } catch (e) {
-          if (e instanceof SizeMismatch) throw sizeError(e.actual);
-          throw e;
+        // Small bodies (most mail): the whole body in memory (given as bytes, or collected from the
+        // stream), then the file is created, written and dated synchronously; an async round trip
+        // through the thread pool costs ~150 us per call here.
+        let data: Uint8Array;
+        if (body instanceof Uint8Array) {
+          if (body.length !== meta.size) throw sizeError(String(body.length));
+          data = body;
+          virtual = body.length + bareLineFeeds(body, false);
+        } else {
+          const counter = new BodyCounter(meta.size);
+          const chunks: Buffer[] = [];
+          try {
+            for await (const chunk of body.pipe(counter)) chunks.push(chunk as Buffer);
+          } catch (e) {
+            if (e instanceof SizeMismatch) throw sizeError(e.actual);
+            throw e;
+          }
+          data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+          virtual = counter.virtual;
         }
+        let fd: number;
         try {
-          writeSmallFile(tmpPath, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), meta.internalDate, this.ctx.perms);
+          fd = writeSmallFile(tmpPath, data, meta.internalDate, this.ctx.perms);
         } catch (e) {
           try {
             fs.unlinkSync(tmpPath);
@@ -243,6 +260,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
           }
           throw fromSystemError(e, 'write the message file', { path: tmpPath, ...this.errorContext(meta.uid) });
         }
+        this.fsyncs.addDescriptor(fd);
       } else {
         let handle: fs.promises.FileHandle;
         try {
@@ -250,8 +268,9 @@ export class MaildirSaveTransaction implements SaveTransaction {
         } catch (e) {
           throw fromSystemError(e, 'create the message file', { path: tmpPath, ...this.errorContext(meta.uid) });
         }
+        const counter = new BodyCounter(meta.size);
         try {
-          await pipeline(body, counter, fileSink(handle));
+          await pipeline(body instanceof Uint8Array ? Readable.from([body], { objectMode: false }) : body, counter, fileSink(handle));
           await handle.close();
           const when = new Date(meta.internalDate * 1000);
           await fs.promises.utimes(tmpPath, when, when);
@@ -262,8 +281,10 @@ export class MaildirSaveTransaction implements SaveTransaction {
           if (isMailvaultError(e)) throw e;
           throw fromSystemError(e, 'write the message file', { path: tmpPath, ...this.errorContext(meta.uid) });
         }
+        virtual = counter.virtual;
+        this.fsyncs.addPath(tmpPath);
       }
-      const base = `${rawBase},S=${counter.bytes},W=${counter.virtual}`;
+      const base = `${rawBase},S=${meta.size},W=${virtual}`;
       const guid = meta.guid ? meta.guid : base;
       const ext: Record<string, string> = {};
       if (meta.guid && meta.guid !== base) ext['G'] = meta.guid;
@@ -289,7 +310,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
     let lock: Awaited<ReturnType<typeof acquireDotlock>> | null = null;
     try {
       // Durable before visible: every message file is on disk before the lock is taken and any rename.
-      await fsyncAll(this.pending.map((p) => p.tmpPath));
+      await this.fsyncs.drain();
       await makeDirs(this.paths.controlDir, this.ctx.perms);
       lock = await acquireDotlock(uidlistPath, {
         timeoutMs: this.ctx.lockTimeoutMs,
@@ -371,7 +392,10 @@ export class MaildirSaveTransaction implements SaveTransaction {
       await lock?.release();
       // After a failure the renamed files are back in tmp/: remove them all. After success there is
       // nothing left in tmp/ to remove.
-      if (!committed) for (const p of this.pending) await fs.promises.unlink(p.tmpPath).catch(() => undefined);
+      if (!committed) {
+        await this.fsyncs.abandon();
+        for (const p of this.pending) await fs.promises.unlink(p.tmpPath).catch(() => undefined);
+      }
     }
   }
 
@@ -404,6 +428,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
   async rollback(): Promise<void> {
     if (this.state === 'done') throw new UnexpectedError(`cannot roll back: the save transaction on "${this.paths.name}" was already committed or rolled back`);
     this.state = 'done';
+    await this.fsyncs.abandon();
     for (const p of this.pending) await fs.promises.unlink(p.tmpPath).catch(() => undefined);
     this.pending.length = 0;
   }

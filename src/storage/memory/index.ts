@@ -15,6 +15,7 @@ import type {
   MailStore,
   MessageInfo,
   MessageListOptions,
+  SaveBody,
   SaveMetadata,
   SavedMessage,
   SaveTransaction,
@@ -54,7 +55,8 @@ export function createMemoryStoreData(): MemoryStoreData {
 
 const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
-async function readAll(stream: Readable): Promise<Buffer> {
+async function readAll(stream: SaveBody): Promise<Buffer> {
+  if (stream instanceof Uint8Array) return Buffer.from(stream); // a copy: the caller's bytes are lent for the call only
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
   return Buffer.concat(chunks);
@@ -150,7 +152,7 @@ export class MemoryStore implements MailStore {
     };
     return {
       mailbox: box.info,
-      async save(meta: SaveMetadata, body: Readable): Promise<SavedMessage> {
+      async save(meta: SaveMetadata, body: SaveBody): Promise<SavedMessage> {
         check();
         const bytes = await readAll(body);
         if (bytes.length !== meta.size) throw new IntegrityError(`message body has ${bytes.length} bytes, expected ${meta.size}`, { mailbox: mailboxName });

@@ -131,7 +131,7 @@ export class ImapLikeSink implements MessageSink {
     return {
       mailbox: info,
       save: async (meta, body) => {
-        spooled.push({ meta: { flags: meta.flags, keywords: meta.keywords, internalDate: meta.internalDate, size: meta.size }, body: await readAll(body) });
+        spooled.push({ meta: { flags: meta.flags, keywords: meta.keywords, internalDate: meta.internalDate, size: meta.size }, body: body instanceof Uint8Array ? Buffer.from(body) : await readAll(body) });
         return { uid: null, guid: null };
       },
       commit: async (): Promise<CommitResult> => {

@@ -107,6 +107,52 @@ test('round trip: create, save with UIDs/flags/keywords/GUIDs, read back', async
   t.true(fs.readdirSync(path.join(dir, 'cur')).some((n) => n.endsWith(':2,bc')));
 });
 
+/** Descriptors of this process open on files under `dir`. */
+function openFilesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir)) out.push(target);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return out;
+}
+
+test('bodies given as bytes: same file and W= as a stream (LF, CRLF, bare CR, a lone LF first); descriptors held until commit, none after', async (t) => {
+  const root = path.join(tmpRoot(t), 'Maildir');
+  const store = await open(root);
+  const bodies = [MSG1, MSG2, Buffer.from('\nA\r\nB\rC\n\r\n\n'), Buffer.alloc(0)];
+  const viaStream = await store.beginSave('INBOX');
+  for (const b of bodies) await viaStream.save(meta(b), Readable.from(b.length > 0 ? [b.subarray(0, 1), b.subarray(1)] : []));
+  await viaStream.commit();
+  const viaBytes = await store.beginSave('INBOX');
+  for (const b of bodies) await viaBytes.save(meta(b), new Uint8Array(b));
+  if (process.platform === 'linux') t.is(openFilesUnder(root).length, bodies.length, 'each file stays open for its fsync at commit');
+  await viaBytes.commit();
+  if (process.platform === 'linux') t.deepEqual(openFilesUnder(root), [], 'all closed after commit');
+  const records = fs.readFileSync(path.join(root, 'dovecot-uidlist'), 'utf8').trim().split('\n').slice(1);
+  const sizes = records.map((l) => /,S=\d+,W=\d+$/.exec(l)![0]);
+  t.deepEqual(sizes.slice(4), sizes.slice(0, 4));
+  t.deepEqual(sizes.slice(0, 4), [`,S=${MSG1.length},W=${MSG1.length + 4}`, `,S=${MSG2.length},W=${MSG2.length}`, ',S=11,W=14', ',S=0,W=0']);
+  const reader = await (await open(root, '', false)).openMailbox('INBOX');
+  const msgs = await collect(reader.messages());
+  t.is(msgs.length, 8);
+  for (const [i, m] of msgs.entries()) {
+    t.deepEqual(await readAll(await reader.openMessage(m)), bodies[i % 4]!);
+    t.is(m.internalDate, 1_704_448_800);
+  }
+
+  // Rollback closes what it held.
+  const rolled = await store.beginSave('INBOX');
+  await rolled.save(meta(MSG1), new Uint8Array(MSG1));
+  await rolled.rollback();
+  if (process.platform === 'linux') t.deepEqual(openFilesUnder(root), []);
+  t.deepEqual(fs.readdirSync(path.join(root, 'tmp')), []);
+});
+
 test('INBOX, new mailbox without given identity, uidvalidity sequence, GUID generation', async (t) => {
   const root = path.join(tmpRoot(t), 'Maildir');
   const store = await open(root);
