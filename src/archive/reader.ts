@@ -20,6 +20,7 @@ import {
 } from '../core/errors.js';
 import { BlobSpool, type BlobWriter } from './blob-spool.js';
 import { BodySpool } from './body-spool.js';
+import { FileDigest, type FileDigestTuning } from './file-digest.js';
 import { createDecompressStream, isZstdMagic } from './compression/index.js';
 import { MAX_RECORD_BYTES } from './limits.js';
 import { blobMember, parseMemberName, mailboxMember, userMember as userMemberName, type ParsedMember } from './member-names.js';
@@ -82,6 +83,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Directory for the blob spool of version 2 dumps (default os.tmpdir()); see blob-spool.ts for the disk it takes. */
   blobSpoolDir?: string;
+  /** When the digest of a dump file is computed by a worker reading the file (file-digest.ts); for tests. */
+  digestWorker?: FileDigestTuning;
 }
 
 export function readDump(input: Readable, options: ReadOptions = {}): AsyncIterable<DumpEntry> {
@@ -176,7 +179,8 @@ function compareBytes(a: string, b: string): number {
 async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerator<DumpEntry> {
   const signal = options.signal;
   const parseState = new TarParseState();
-  const events = parseTar(tarBytes(input), parseState);
+  const fileDigest = FileDigest.forInput(input, options.digestWorker);
+  const events = parseTar(tarBytes(input), parseState, fileDigest === null);
 
   let header: HeaderRecord | null = null;
   let previous: string | null = null;
@@ -547,7 +551,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           const before = ev.digestBefore(); // before the member's data is pulled
           const data = await readData(size);
           const record = validateTrailer(decodeRecord(data, name, dataOffset), name, dataOffset);
-          const digest = before.digest('hex');
+          const digest = before !== null ? before.digest('hex') : await fileDigest!.digestBefore(offset, name);
           const h = header!;
           const problems: string[] = [];
           if (record.version !== h.version) problems.push(`version ${record.version} differs from the header's ${h.version}`);
@@ -569,6 +573,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
       }
     }
   } finally {
+    await fileDigest?.dispose();
     await blobs.dispose();
     await disposeCurrent?.dispose();
     await pending?.spool?.dispose();

@@ -1,7 +1,8 @@
 /**
  * A streaming reader of the tar subset a dump uses: it turns chunks (of any size) into member events,
  * tracks byte offsets in the uncompressed stream, and hashes every byte so the trailer digest can be
- * checked. Every buffer is bounded: header blocks, pax headers (MAX_PAX_BYTES); data is passed on in
+ * checked (unless `hashing` is false: the caller then has the digest computed elsewhere, file-digest.ts).
+ * Every buffer is bounded: header blocks, pax headers (MAX_PAX_BYTES); data is passed on in
  * the chunks it arrived in.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -22,8 +23,9 @@ export type TarEvent =
        * sha256 state over every byte before `offset`: a new copy the consumer may finalise. Call it
        * while handling this event, before pulling the next one. (Made on demand: a copy per member
        * was a native Hash object per member, and their garbage a good part of a restore's GC time.)
+       * Null when the parser does not hash (`hashing` false).
        */
-      digestBefore: () => Hash;
+      digestBefore: () => Hash | null;
     }
   | { kind: 'data'; chunk: Buffer }
   | { kind: 'memberEnd' }
@@ -40,7 +42,7 @@ export class TarParseState {
   lastComplete: string | null = null;
 }
 
-export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseState = new TarParseState()): AsyncGenerator<TarEvent> {
+export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseState = new TarParseState(), hashing = true): AsyncGenerator<TarEvent> {
   const it = source[Symbol.asyncIterator]();
   const queue: Buffer[] = [];
   let buffered = 0;
@@ -80,6 +82,7 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
     }
     buffered -= out.length;
     state.offset += out.length;
+    if (!hashing) return out;
     if (deferred !== null) deferred.push(out);
     else hash.update(out);
     return out;
@@ -179,9 +182,9 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
       if (size > MAX_MEMBER_BYTES) throw corrupt(memberStart, `declared size ${size} is absurd (over 2^40 bytes)`, name);
       const dataOffset = state.offset;
       let handled = false;
-      const digestBefore = (): Hash => {
+      const digestBefore = (): Hash | null => {
         if (handled) throw new Error('internal: digestBefore() called after the next event was pulled');
-        return hash.copy();
+        return hashing ? hash.copy() : null;
       };
       yield { kind: 'member', name, size, mtime: header.mtime, offset: memberStart, dataOffset, digestBefore };
       handled = true;
