@@ -53,6 +53,12 @@ function unchangedSince(located: LocatedMessage): boolean {
   }
 }
 
+/** True while `located.content` holds the whole file (as read with its header), so its body needs no read. */
+function holdsWholeFile(located: LocatedMessage): boolean {
+  const { content, message } = located;
+  return content !== undefined && message.bodyOffset + message.bodySize <= content.length && (located.contentValid === undefined || located.contentValid());
+}
+
 export interface DboxMessageLocator {
   /** Find and parse the dbox record of `m`. Throws per-message errors (not found, corrupt). */
   locate(m: IndexedMessage): Promise<LocatedMessage>;
@@ -244,9 +250,14 @@ export class DboxMailboxReader implements MailboxReader {
     this.assertOpen();
     const m = this.byUid(message.uid);
     if (!m) throw new StorageNotFoundError(`message UID ${message.uid} is not in mailbox "${this.info.name}"`, { mailbox: this.info.name, uid: message.uid, hint: 'it was expunged; list the mailbox again' });
-    // The description made when the message was listed serves while its file is unchanged (one stat).
+    // The description made when the message was listed serves while its file is unchanged (one stat),
+    // or without a stat while it holds the whole file as read then (LocatedMessage.content, still
+    // valid) and the message has no SIS references (whose inline pieces are read from the file again):
+    // it is then a snapshot of the file at that moment, header and body alike, and nothing is read
+    // from the file again. (20k stats, 0.24 s of a 10k sdbox backup's 4.6 s main thread.)
     const last = this.lastDescribed;
-    const d = last !== null && last.m === m && unchangedSince(last.d.located) ? last.d : await this.describe(m);
+    const reuse = last !== null && last.m === m && ((last.d.refs === null && holdsWholeFile(last.d.located)) || unchangedSince(last.d.located));
+    const d = reuse ? last.d : await this.describe(m);
     if (d.info.size !== message.size) {
       throw new IntegrityError(`message UID ${message.uid} in mailbox "${this.info.name}" is ${d.info.size} bytes now, ${message.size} when listed`, { mailbox: this.info.name, uid: message.uid, path: d.located.file, hint: 'the message changed while it was read; run the backup again' });
     }

@@ -147,16 +147,32 @@ test('unknown metadata keys (POP3 UIDL) are carried in extra', async (t) => {
   t.deepEqual(list[0]!.extra, { 'dbox.P': 'my-uidl-1', 'dbox.O': '7', 'dbox.P.2': 'second' });
 });
 
-test('a size that differs from the listing, or a file cut short after listing, fails openMessage', async (t) => {
+test('a size that differs from the listing fails openMessage; a file cut short after listing is served as listed while held whole, else fails', async (t) => {
   const { dir, cleanup } = await copyFixture('sdbox');
   t.teardown(cleanup);
   const store = await openSdboxStore(loc(dir), 'carol', { attachmentDir: null });
   const { reader, list } = await messagesOf(store, 'a.b');
   await t.throwsAsync(reader.openMessage({ ...list[0]!, size: list[0]!.size + 1 }), { instanceOf: IntegrityError, message: /UID 1 in mailbox "a.b"/ });
   await t.throwsAsync(reader.readMessage!({ ...list[0]!, size: list[0]!.size + 1 }), { instanceOf: IntegrityError, message: /UID 1 in mailbox "a.b"/ });
+  const listed = await readAll(await reader.openMessage(list[0]!));
   await truncate(path.join(dir, 'root/mailboxes/a.b/dbox-Mails/u.1'), 100);
-  await t.throwsAsync(reader.openMessage(list[0]!), { instanceOf: StorageCorruptError, message: /u\.1 at offset 46: .*truncated/ });
-  await t.throwsAsync(reader.readMessage!(list[0]!), { instanceOf: StorageCorruptError, message: /u\.1 at offset 46: .*truncated/ });
+  // The reader still holds u.1 whole, as read when it was listed (the last message described): a
+  // snapshot of that moment, served without reading the file again.
+  t.deepEqual(await readAll(await reader.openMessage(list[0]!)), listed);
+  t.deepEqual(await reader.readMessage!(list[0]!), listed);
+  await reader.close();
+  // Once another message of the mailbox was described (the locator's buffer holds that file now), a
+  // file cut short is read again and found so.
+  const inbox = await messagesOf(store, 'INBOX');
+  const [first, second] = inbox.list;
+  const firstBytes = await readAll(await inbox.reader.openMessage(first!));
+  await truncate(path.join(dir, `root/mailboxes/INBOX/dbox-Mails/u.${first!.uid}`), 100);
+  t.deepEqual(await readAll(await inbox.reader.openMessage(first!)), firstBytes, 'still held whole');
+  // Describe another message: its file goes into the buffer (UID 2 has SIS references, so the read
+  // itself fails for want of the attachment directory, after the file was read).
+  await t.throwsAsync(inbox.reader.readMessage!(second!), { instanceOf: StorageNotFoundError, message: /UID 2 .*no attachment directory/ });
+  await t.throwsAsync(inbox.reader.openMessage(first!), { instanceOf: StorageCorruptError, message: /u\.1 at offset \d+: .*truncated/ });
+  await t.throwsAsync(inbox.reader.readMessage!(first!), { instanceOf: StorageCorruptError, message: /u\.1 at offset \d+: .*truncated/ });
 });
 
 test('flagsOnly lists UIDs, flags, keywords and modseqs from the index alone: no message file is opened', async (t) => {
