@@ -179,7 +179,7 @@ function compareBytes(a: string, b: string): number {
 async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerator<DumpEntry> {
   const signal = options.signal;
   const parseState = new TarParseState();
-  const fileDigest = FileDigest.forInput(input, options.digestWorker);
+  const fileDigest = await FileDigest.forInput(input, options.digestWorker);
   const events = parseTar(tarBytes(input), parseState, fileDigest === null);
 
   let header: HeaderRecord | null = null;
@@ -209,6 +209,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
     if (signal?.aborted) throw new InterruptedError('reading the dump was interrupted', { offset: parseState.offset, cause: signal.reason });
     const r = await events.next();
     if (r.done) throw new ArchiveTruncatedError('archive truncated: the tar stream ended unexpectedly', { offset: parseState.offset, hint: CUT_SHORT_HINT });
+    fileDigest?.progress(parseState.offset);
     return r.value;
   };
 

@@ -24,6 +24,7 @@ type Job = { readonly fd: number } | { readonly path: string };
 export class FsyncQueue {
   private inFlight = 0;
   private draining = false;
+  private abandoned = false;
   private readonly queued: Job[] = [];
   private failure: NodeJS.ErrnoException | null = null;
   private readonly waiters: { readonly below: number; readonly resolve: () => void }[] = [];
@@ -38,6 +39,11 @@ export class FsyncQueue {
     return this.inFlight + this.queued.length;
   }
 
+  /** Files being fsynced right now. */
+  get running(): number {
+    return this.inFlight;
+  }
+
   /** Hand over `fd` (open, written): it is fsynced and then closed, by the queue. */
   addDescriptor(fd: number): void {
     this.add({ fd });
@@ -48,9 +54,13 @@ export class FsyncQueue {
     this.add({ path });
   }
 
-  /** Resolves when fewer than `maxOpen` + `concurrency` files are pending (call before creating the next file). */
-  room(): Promise<void> {
-    return this.below(this.maxOpen + this.concurrency);
+  /**
+   * Resolves when fewer than `maxOpen` + `concurrency` files are pending (call before creating the
+   * next file); throws an fsync failure seen so far (the batch cannot commit: stop writing it).
+   */
+  async room(): Promise<void> {
+    await this.below(this.maxOpen + this.concurrency);
+    if (this.failure !== null) throw this.failure;
   }
 
   /** fsync and close every file handed over (and any handed over meanwhile); throws the first failure. */
@@ -63,13 +73,15 @@ export class FsyncQueue {
 
   /** Close what is not started yet without fsyncing it, and wait for what is in flight (rollback). */
   async abandon(): Promise<void> {
+    this.abandoned = true;
     for (const job of this.queued.splice(0)) if ('fd' in job) closeQuietly(job.fd);
     await this.below(1);
   }
 
   private add(job: Job): void {
-    if (this.failure !== null) {
-      // drain() throws anyway: the file is closed (not fsynced) and removed with the transaction.
+    if (this.failure !== null || this.abandoned) {
+      // drain() throws anyway, or the transaction was rolled back: the file is closed (not fsynced)
+      // and removed with the transaction.
       if ('fd' in job) closeQuietly(job.fd);
       return;
     }

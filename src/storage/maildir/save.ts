@@ -217,7 +217,11 @@ export class MaildirSaveTransaction implements SaveTransaction {
         await makeDirs(tmpDir, this.ctx.perms);
         this.tmpDirReady = true;
       }
-      await this.fsyncs.room();
+      try {
+        await this.fsyncs.room();
+      } catch (e) {
+        throw fromSystemError(e, 'fsync the messages saved before', { path: tmpDir, ...this.errorContext(meta.uid) });
+      }
       const rawBase = generateBase(this.ctx.hostname);
       const tmpPath = path.join(tmpDir, rawBase);
       const sizeError = (actual: string): IntegrityError =>
@@ -427,6 +431,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
 
   async rollback(): Promise<void> {
     if (this.state === 'done') throw new UnexpectedError(`cannot roll back: the save transaction on "${this.paths.name}" was already committed or rolled back`);
+    if (this.state === 'busy') throw new UnexpectedError(`cannot roll back: the save transaction on "${this.paths.name}" is busy with a save`);
     this.state = 'done';
     await this.fsyncs.abandon();
     for (const p of this.pending) await fs.promises.unlink(p.tmpPath).catch(() => undefined);
