@@ -3,8 +3,8 @@
  *
  * save():   write the body into tmp/<base> (O_EXCL; small bodies synchronously, large ones streamed),
  *           count bytes (a size mismatch deletes the file and throws IntegrityError), set mtime =
- *           INTERNALDATE, hand the file to the transaction's FsyncQueue (fsynced in the background,
- *           many in parallel, while the next files are written). No lock is held.
+ *           INTERNALDATE, hand the still open file to the transaction's FsyncQueue (fsynced at commit,
+ *           many in parallel; early only when over 512 files wait). No lock is held.
  * commit(): wait until every tmp file is fsynced, then take dovecot-uidlist.lock, re-read the uidlist, give new keywords letters (dovecot-keywords
  *           rewritten by lock-and-rename), assign UIDs (the requested UID when it is >= the next UID,
  *           else the next free one), rename tmp/<base> -> cur/<base>,S=<S>,W=<W>:2,<flags> (new/ when
@@ -229,8 +229,8 @@ export class MaildirSaveTransaction implements SaveTransaction {
           ...this.errorContext(meta.uid),
           hint: 'the source delivered a different size than it announced; check the dump with "mailvault verify"',
         });
-      // The file is not fsynced here: the FsyncQueue fsyncs it in the background, and commit() waits for
-      // all of them before any file becomes visible, which keeps Dovecot's guarantee at a fraction of the cost.
+      // The file is not fsynced here: the FsyncQueue holds it open, and commit() fsyncs all of them (many
+      // in parallel) before any file becomes visible, which keeps Dovecot's guarantee at a fraction of the cost.
       let virtual: number;
       if (meta.size <= SMALL_BODY_BYTES) {
         // Small bodies (most mail): the whole body in memory (given as bytes, or collected from the
