@@ -20,7 +20,6 @@ import {
 } from '../core/errors.js';
 import { BlobSpool, type BlobWriter } from './blob-spool.js';
 import { BodySpool } from './body-spool.js';
-import { FileDigest, type FileDigestTuning } from './file-digest.js';
 import { createDecompressStream, isZstdMagic } from './compression/index.js';
 import { MAX_RECORD_BYTES } from './limits.js';
 import { blobMember, parseMemberName, mailboxMember, userMember as userMemberName, type ParsedMember } from './member-names.js';
@@ -83,8 +82,6 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Directory for the blob spool of version 2 dumps (default os.tmpdir()); see blob-spool.ts for the disk it takes. */
   blobSpoolDir?: string;
-  /** When the digest of a dump file is computed by a worker reading the file (file-digest.ts); for tests. */
-  digestWorker?: FileDigestTuning;
 }
 
 export function readDump(input: Readable, options: ReadOptions = {}): AsyncIterable<DumpEntry> {
@@ -179,8 +176,7 @@ function compareBytes(a: string, b: string): number {
 async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerator<DumpEntry> {
   const signal = options.signal;
   const parseState = new TarParseState();
-  const fileDigest = await FileDigest.forInput(input, options.digestWorker);
-  const events = parseTar(tarBytes(input), parseState, fileDigest === null);
+  const events = parseTar(tarBytes(input), parseState);
 
   let header: HeaderRecord | null = null;
   let previous: string | null = null;
@@ -209,7 +205,6 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
     if (signal?.aborted) throw new InterruptedError('reading the dump was interrupted', { offset: parseState.offset, cause: signal.reason });
     const r = await events.next();
     if (r.done) throw new ArchiveTruncatedError('archive truncated: the tar stream ended unexpectedly', { offset: parseState.offset, hint: CUT_SHORT_HINT });
-    fileDigest?.progress(parseState.offset);
     return r.value;
   };
 
@@ -552,7 +547,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           const before = ev.digestBefore(); // before the member's data is pulled
           const data = await readData(size);
           const record = validateTrailer(decodeRecord(data, name, dataOffset), name, dataOffset);
-          const digest = before !== null ? before.digest('hex') : await fileDigest!.digestBefore(offset, name);
+          const digest = before.digest('hex');
           const h = header!;
           const problems: string[] = [];
           if (record.version !== h.version) problems.push(`version ${record.version} differs from the header's ${h.version}`);
@@ -574,7 +569,6 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
       }
     }
   } finally {
-    await fileDigest?.dispose();
     await blobs.dispose();
     await disposeCurrent?.dispose();
     await pending?.spool?.dispose();

@@ -1,8 +1,7 @@
 /**
  * A streaming reader of the tar subset a dump uses: it turns chunks (of any size) into member events,
  * tracks byte offsets in the uncompressed stream, and hashes every byte so the trailer digest can be
- * checked (unless `hashing` is false: the caller then has the digest computed elsewhere, file-digest.ts).
- * Every buffer is bounded: header blocks, pax headers (MAX_PAX_BYTES); data is passed on in
+ * checked. Every buffer is bounded: header blocks, pax headers (MAX_PAX_BYTES); data is passed on in
  * the chunks it arrived in.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -23,9 +22,8 @@ export type TarEvent =
        * sha256 state over every byte before `offset`: a new copy the consumer may finalise. Call it
        * while handling this event, before pulling the next one. (Made on demand: a copy per member
        * was a native Hash object per member, and their garbage a good part of a restore's GC time.)
-       * Null when the parser does not hash (`hashing` false).
        */
-      digestBefore: () => Hash | null;
+      digestBefore: () => Hash;
     }
   | { kind: 'data'; chunk: Buffer }
   | { kind: 'memberEnd' }
@@ -42,7 +40,7 @@ export class TarParseState {
   lastComplete: string | null = null;
 }
 
-export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseState = new TarParseState(), hashing = true): AsyncGenerator<TarEvent> {
+export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseState = new TarParseState()): AsyncGenerator<TarEvent> {
   const it = source[Symbol.asyncIterator]();
   const queue: Buffer[] = [];
   let buffered = 0;
@@ -82,7 +80,6 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
     }
     buffered -= out.length;
     state.offset += out.length;
-    if (!hashing) return out;
     if (deferred !== null) deferred.push(out);
     else hash.update(out);
     return out;
@@ -182,9 +179,9 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
       if (size > MAX_MEMBER_BYTES) throw corrupt(memberStart, `declared size ${size} is absurd (over 2^40 bytes)`, name);
       const dataOffset = state.offset;
       let handled = false;
-      const digestBefore = (): Hash | null => {
+      const digestBefore = (): Hash => {
         if (handled) throw new Error('internal: digestBefore() called after the next event was pulled');
-        return hashing ? hash.copy() : null;
+        return hash.copy();
       };
       yield { kind: 'member', name, size, mtime: header.mtime, offset: memberStart, dataOffset, digestBefore };
       handled = true;
