@@ -165,8 +165,8 @@ export class DboxMailboxReader implements MailboxReader {
     const { file, message: dm } = loc;
     if (dm.bodySize === 0) return Buffer.alloc(0);
     const into = (n: number): Buffer => (scratch !== undefined && scratch.length >= n ? scratch.subarray(0, n) : Buffer.allocUnsafe(n));
-    if (loc.content !== undefined && dm.bodyOffset + dm.bodySize <= loc.content.length && (loc.contentValid === undefined || loc.contentValid())) {
-      const bytes = loc.content.subarray(dm.bodyOffset, dm.bodyOffset + dm.bodySize);
+    if (holdsWholeFile(loc)) {
+      const bytes = loc.content!.subarray(dm.bodyOffset, dm.bodyOffset + dm.bodySize);
       if (loc.contentValid === undefined) return bytes;
       // The locator's buffer is reused by its next read: copy the body out now (synchronously, while
       // it is still this file), into the caller's scratch when it has room.
