@@ -270,7 +270,8 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
       const deadline = Date.now() + 15_000;
       while (Date.now() < deadline && !(await new Promise<boolean>((resolve) => net.connect(own.imapPort, '127.0.0.1').once('connect', function (this: net.Socket) { this.destroy(); resolve(true); }).once('error', () => resolve(false))))) await new Promise((r) => setTimeout(r, 50));
       const rerun = await runCommand('restore', [dump, ...imapArgs(own), '--user', user.name, '--mailbox', 'Bulk'], env(own));
-      t.is(rerun.code, 0, rerun.stderr);
+      // The Dovecot log too: the rerun failed once (connection closed) on a machine under heavy I/O load.
+      t.is(rerun.code, 0, rerun.code === 0 ? '' : `${rerun.stderr}\nDovecot log:\n${await own.readLog(4000)}`);
       t.deepEqual((await mailboxOf(own, user.name, 'Bulk')).map(identity).sort(), want);
     } finally {
       await own.stop();

@@ -3,12 +3,14 @@
  * cur/ (maildir-sync.c, maildir-uidlist.c), held compactly so that a mailbox of a million messages
  * costs tens of megabytes, not hundreds.
  *
- * - The uidlist text is kept as read (one string); per record only typed-array columns: UID, where its
- *   line and base name start and end, where its file is (new/ or cur/) and the file name's suffix after
- *   the base (":2,S" and the like, interned: a mailbox has few distinct ones). Extension fields (GUID,
- *   sizes) are parsed again from the line when a record is asked for.
- * - The join uses an open-addressing hash table over the records' base names (typed arrays too). The
- *   directories are read entry by entry (opendir), never as one array of names.
+ * - The uidlist is kept as read, as bytes (decoding 4.7 MB of uidlist to a string cost more than
+ *   parsing it); per record only typed-array columns: UID, where its line and base name start and end,
+ *   where its file is (new/ or cur/) and the file name's suffix after the base (":2,S" and the like,
+ *   interned: a mailbox has few distinct ones). Extension fields (GUID, sizes) are parsed again from
+ *   the line when a record is asked for.
+ * - The join uses an open-addressing hash table over the records' base names (typed arrays too),
+ *   hashed and compared as UTF-8 bytes. The directories are read entry by entry (opendir), never as
+ *   one array of names.
  * - Order: the uidlist is read first, then new/, then cur/. A record appended after the read refers to a
  *   file seen or not: either way the message is left for the next run (it is above UIDNEXT). A file
  *   moved new/ -> cur/ meanwhile is found in cur/. A directory that changed while it was read (its
@@ -20,9 +22,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromSystemError } from '../../core/errors.js';
-import { decodeText } from '../../core/text-file.js';
 import { isMessageFileName } from './filename.js';
-import { parseRecordLine, parseRecordSpan, parseUidlistHeader, type RecordSpan, type UidlistContext, type UidlistHeader, type UidlistRecord } from './uidlist.js';
+import { parseRecordSpan, parseUidlistHeader, type RecordSpan, type UidlistContext, type UidlistHeader, type UidlistRecord } from './uidlist.js';
 
 /** Test hooks: called after each directory pass. */
 export interface ListingHooks {
@@ -36,15 +37,24 @@ const IN_CUR = 2;
 /** A record replaced by a later one with the same base name. */
 const DEAD = 3;
 
-/** FNV-1a over the UTF-16 code units of s[start, end). */
-function hashRange(s: string, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** FNV-1a over the bytes data[start, end). */
+function hashBytes(data: Uint8Array, start: number, end: number): number {
+  let h = FNV_OFFSET;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ data[i]!, FNV_PRIME);
   return h >>> 0;
 }
 
-function sameChars(a: string, aStart: number, b: string, bStart: number, length: number): boolean {
-  for (let k = 0; k < length; k++) if (a.charCodeAt(aStart + k) !== b.charCodeAt(bStart + k)) return false;
+function sameBytes(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number, length: number): boolean {
+  for (let k = 0; k < length; k++) if (a[aStart + k] !== b[bStart + k]) return false;
+  return true;
+}
+
+/** True if the ASCII string name[0, length) equals the bytes data[start, start + length). */
+function sameAscii(data: Uint8Array, start: number, name: string, length: number): boolean {
+  for (let k = 0; k < length; k++) if (data[start + k] !== name.charCodeAt(k)) return false;
   return true;
 }
 
@@ -68,7 +78,7 @@ export class MaildirListing {
   private readonly mask: number;
 
   private constructor(
-    private readonly text: string,
+    private readonly data: Buffer,
     readonly header: UidlistHeader | null,
     readonly nextUid: number,
     private readonly path: string,
@@ -88,7 +98,7 @@ export class MaildirListing {
     this.table = new Int32Array(size).fill(-1);
     this.mask = size - 1;
     for (let i = 0; i < lines.count; i++) {
-      const slot = this.findSlot(text, this.baseStart[i]!, this.baseEnd[i]!);
+      const slot = this.findSlot(data, this.baseStart[i]!, this.baseEnd[i]!);
       const old = this.table[slot]!;
       if (old >= 0) {
         this.where[old] = DEAD;
@@ -103,40 +113,40 @@ export class MaildirListing {
    * and join it with the files of `mailDir`. A missing or empty uidlist gives an empty listing.
    */
   static load(uidlistPath: string, mailDir: string, ctx: UidlistContext, hooks: ListingHooks = {}): MaildirListing {
-    let text: string;
+    let data: Buffer;
     try {
-      text = decodeText(fs.readFileSync(uidlistPath));
+      data = fs.readFileSync(uidlistPath);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, 'read the uidlist', { path: uidlistPath, ...ctx });
-      text = '';
+      data = Buffer.alloc(0);
     }
-    const listing = MaildirListing.parse(text, uidlistPath, ctx);
+    const listing = MaildirListing.parse(data, uidlistPath, ctx);
     listing.scan(mailDir, hooks);
     return listing;
   }
 
-  /** Parse uidlist text (no directory scan yet). */
-  static parse(text: string, uidlistPath: string, ctx: UidlistContext): MaildirListing {
+  /** Parse a uidlist's bytes (no directory scan yet). The listing keeps `data`: do not change it. */
+  static parse(data: Buffer, uidlistPath: string, ctx: UidlistContext): MaildirListing {
     const empty = { uids: new Uint32Array(0), lineStart: new Uint32Array(0), lineEnd: new Uint32Array(0), baseStart: new Uint32Array(0), baseEnd: new Uint32Array(0), count: 0 };
-    if (text === '') return new MaildirListing('', null, 1, uidlistPath, ctx, empty);
-    const stripCr = (s: number, e: number): number => (e > s && text.charCodeAt(e - 1) === 0x0d ? e - 1 : e);
-    let nl = text.indexOf('\n');
-    const header = parseUidlistHeader(text.slice(0, stripCr(0, nl < 0 ? text.length : nl)), uidlistPath, ctx);
+    if (data.length === 0) return new MaildirListing(data, null, 1, uidlistPath, ctx, empty);
+    const stripCr = (s: number, e: number): number => (e > s && data[e - 1] === 0x0d ? e - 1 : e);
+    let nl = data.indexOf(0x0a);
+    const header = parseUidlistHeader(data.toString('utf8', 0, stripCr(0, nl < 0 ? data.length : nl)), uidlistPath, ctx);
     // Upper bound of records: the number of LFs.
     let lfs = 0;
-    for (let p = text.indexOf('\n'); p >= 0; p = text.indexOf('\n', p + 1)) lfs++;
+    for (let p = nl; p >= 0; p = data.indexOf(0x0a, p + 1)) lfs++;
     const cap = Math.max(lfs, 1);
     const cols = { uids: new Uint32Array(cap), lineStart: new Uint32Array(cap), lineEnd: new Uint32Array(cap), baseStart: new Uint32Array(cap), baseEnd: new Uint32Array(cap), count: 0 };
     let prevUid = 0;
     let lineNo = 1;
-    let start = nl < 0 ? text.length : nl + 1;
+    let start = nl < 0 ? data.length : nl + 1;
     const r: RecordSpan = { uid: 0, baseStart: 0, baseEnd: 0 };
-    while (start < text.length) {
-      nl = text.indexOf('\n', start);
+    while (start < data.length) {
+      nl = data.indexOf(0x0a, start);
       if (nl < 0) break; // a partial last line: Dovecot may be writing it
       lineNo++;
       const end = stripCr(start, nl);
-      parseRecordSpan(text, start, end, header, prevUid, lineNo, uidlistPath, ctx, null, r);
+      parseRecordSpan(data, start, end, header, prevUid, lineNo, uidlistPath, ctx, null, r);
       prevUid = r.uid;
       const n = cols.count++;
       cols.uids[n] = r.uid;
@@ -147,26 +157,45 @@ export class MaildirListing {
       start = nl + 1;
     }
     const nextUid = Math.max(header.headerNextUid, prevUid + 1);
-    return new MaildirListing(text, header, nextUid, uidlistPath, ctx, cols);
+    return new MaildirListing(data, header, nextUid, uidlistPath, ctx, cols);
   }
 
-  /** The hash-table slot of the base name s[start, end): where it is, or the empty slot it would take. */
-  private findSlot(s: string, start: number, end: number): number {
+  /** The hash-table slot of the base name b[start, end) (UTF-8): where it is, or the empty slot it would take. */
+  private findSlot(b: Uint8Array, start: number, end: number): number {
     const length = end - start;
-    let slot = hashRange(s, start, end) & this.mask;
+    let slot = hashBytes(b, start, end) & this.mask;
     for (;;) {
       const i = this.table[slot]!;
       if (i < 0) return slot;
       const bs = this.baseStart[i]!;
-      if (this.baseEnd[i]! - bs === length && sameChars(this.text, bs, s, start, length)) return slot;
+      if (this.baseEnd[i]! - bs === length && sameBytes(this.data, bs, b, start, length)) return slot;
       slot = (slot + 1) & this.mask;
     }
   }
 
-  /** Index of the live record whose base name is name[0, end), or -1. */
+  /**
+   * Index of the live record whose base name is name[0, end), or -1. An ASCII name (any Dovecot
+   * wrote) is hashed and compared as it is, char codes being its bytes; another is encoded first.
+   */
   private indexOfBase(name: string, end: number): number {
     if (this.recordCount === 0) return -1;
-    return this.table[this.findSlot(name, 0, end)]!;
+    let h = FNV_OFFSET;
+    let all = 0;
+    for (let k = 0; k < end; k++) {
+      const c = name.charCodeAt(k);
+      all |= c;
+      h = Math.imul(h ^ c, FNV_PRIME);
+    }
+    if (all > 0x7f) {
+      const bytes = Buffer.from(name.slice(0, end), 'utf8');
+      return this.table[this.findSlot(bytes, 0, bytes.length)]!;
+    }
+    for (let slot = (h >>> 0) & this.mask; ; slot = (slot + 1) & this.mask) {
+      const i = this.table[slot]!;
+      if (i < 0) return -1;
+      const bs = this.baseStart[i]!;
+      if (this.baseEnd[i]! - bs === end && sameAscii(this.data, bs, name, end)) return i;
+    }
   }
 
   private intern(suffix: string): number {
@@ -255,7 +284,7 @@ export class MaildirListing {
   }
 
   base(i: number): string {
-    return this.text.slice(this.baseStart[i]!, this.baseEnd[i]!);
+    return this.data.toString('utf8', this.baseStart[i]!, this.baseEnd[i]!);
   }
 
   /** True if record i is a message: a live record with a file. */
@@ -276,8 +305,10 @@ export class MaildirListing {
 
   /** The uidlist record of i (extension fields parsed from its line). */
   record(i: number): UidlistRecord {
-    const r = parseRecordLine(this.text, this.lineStart[i]!, this.lineEnd[i]!, this.header!, 0, 0, this.path, this.ctx, true);
-    return { uid: r.uid, base: r.base, ext: r.ext! };
+    const ext: Record<string, string> = {};
+    const span: RecordSpan = { uid: 0, baseStart: 0, baseEnd: 0 };
+    parseRecordSpan(this.data, this.lineStart[i]!, this.lineEnd[i]!, this.header!, 0, 0, this.path, this.ctx, ext, span);
+    return { uid: span.uid, base: this.data.toString('utf8', span.baseStart, span.baseEnd), ext };
   }
 
   /** Index of the first record with UID >= uid (records.length if none). */

@@ -107,12 +107,10 @@ export function parseUidlistHeader(line: string, path: string, ctx: UidlistConte
   return { version: 3, uidValidity, headerNextUid: next, guid, extensions };
 }
 
-/** One parsed record line: its UID, base file name (and where it starts in the text), extension fields. */
+/** One parsed record line: its UID, base file name and extension fields. */
 export interface RecordLine {
   readonly uid: number;
   readonly base: string;
-  /** Offset of the base name in the text given to parseRecordLine. */
-  readonly baseStart: number;
   /** Extension fields by key letter; null when not asked for. */
   readonly ext: Record<string, string> | null;
 }
@@ -123,7 +121,7 @@ const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
  * Parse the record line `text[start, end)` (no LF) of a uidlist with `header`, checking it like
  * maildir-uidlist.c: "<uid> [<K><value> ...] :<base>" (version 3) or "<uid> <filename>" (version 1),
  * UIDs ascending after `prevUid`. Fields whose key is not A-Z are dropped, as Dovecot does.
- * Written with index arithmetic, not regular expressions: a backup parses every line of every uidlist.
+ * The line is parsed as UTF-8 bytes by parseRecordSpan, so both give the same answers and errors.
  */
 export function parseRecordLine(
   text: string,
@@ -136,26 +134,31 @@ export function parseRecordLine(
   ctx: UidlistContext,
   wantExt: boolean,
 ): RecordLine {
+  const line = Buffer.from(start === 0 && end === text.length ? text : text.slice(start, end), 'utf8');
   const ext: Record<string, string> | null = wantExt ? {} : null;
   const span = { uid: 0, baseStart: 0, baseEnd: 0 };
-  parseRecordSpan(text, start, end, header, prevUid, lineNo, path, ctx, ext, span);
-  return { uid: span.uid, base: text.slice(span.baseStart, span.baseEnd), baseStart: span.baseStart, ext };
+  parseRecordSpan(line, 0, line.length, header, prevUid, lineNo, path, ctx, ext, span);
+  return { uid: span.uid, base: line.toString('utf8', span.baseStart, span.baseEnd), ext };
 }
 
 /** Where a record line's parts are: filled in by parseRecordSpan. */
 export interface RecordSpan {
   uid: number;
-  /** The base name is text[baseStart, baseEnd). */
+  /** The base name is data[baseStart, baseEnd) (UTF-8). */
   baseStart: number;
   baseEnd: number;
 }
 
 /**
- * parseRecordLine without allocating: the UID and where the base name is go into `out` (a listing
- * reuses one object for every line), extension fields into `ext` when it is not null. Same checks.
+ * The record line `data[start, end)` (the file's bytes, no LF) parsed without allocating: the UID and
+ * where the base name is go into `out` (a listing reuses one object for every line), extension fields
+ * into `ext` when it is not null. The grammar and checks of parseRecordLine, which calls this.
+ * Bytes, not a decoded string: a backup parses every line of every uidlist, and decoding a large
+ * uidlist to a string costs more than parsing it. Index arithmetic, not regular expressions, for the
+ * same reason.
  */
 export function parseRecordSpan(
-  text: string,
+  data: Buffer,
   start: number,
   end: number,
   header: UidlistHeader,
@@ -166,39 +169,39 @@ export function parseRecordSpan(
   ext: Record<string, string> | null,
   out: RecordSpan,
 ): void {
-  const invalid = (): StorageCorruptError => corrupt(path, lineNo, `invalid record "${text.slice(start, Math.min(end, start + 80))}"`, ctx);
+  const excerpt = (from: number): string => data.toString('utf8', from, end).slice(0, 80);
+  const invalid = (): StorageCorruptError => corrupt(path, lineNo, `invalid record "${excerpt(start)}"`, ctx);
   let i = start;
   let uid = 0;
-  for (let c = text.charCodeAt(i); i < end && isDigit(c); c = text.charCodeAt(++i)) uid = uid * 10 + (c - 0x30);
-  if (i === start || i >= end || text.charCodeAt(i) !== 0x20) throw invalid();
+  for (let c = data[i]!; i < end && isDigit(c); c = data[++i]!) uid = uid * 10 + (c - 0x30);
+  if (i === start || i >= end || data[i] !== 0x20) throw invalid();
   if (i - start > 10 || uid > 0xffffffff || uid === 0) throw invalid();
   if (uid <= prevUid) throw corrupt(path, lineNo, `UIDs not ordered (${uid} after ${prevUid})`, ctx);
   if (uid > MAX_UID) throw corrupt(path, lineNo, `UID too high (${uid})`, ctx);
   if (header.version === 1 && uid >= header.headerNextUid) {
     throw corrupt(path, lineNo, `UID ${uid} is not below the header's next UID ${header.headerNextUid}`, ctx);
   }
-  while (i < end && text.charCodeAt(i) === 0x20) i++;
+  while (i < end && data[i] === 0x20) i++;
   if (header.version === 3) {
-    while (i < end && text.charCodeAt(i) !== 0x3a) {
+    while (i < end && data[i] !== 0x3a) {
       let sp = i;
-      while (sp < end && text.charCodeAt(sp) !== 0x20) sp++;
-      const key = text.charCodeAt(i);
-      if (ext !== null && key >= 0x41 && key <= 0x5a) ext[text[i]!] = text.slice(i + 1, sp);
+      while (sp < end && data[sp] !== 0x20) sp++;
+      const key = data[i]!;
+      if (ext !== null && key >= 0x41 && key <= 0x5a) ext[String.fromCharCode(key)] = data.toString('utf8', i + 1, sp);
       i = sp;
-      while (i < end && text.charCodeAt(i) === 0x20) i++;
+      while (i < end && data[i] === 0x20) i++;
     }
-    if (i < end && text.charCodeAt(i) === 0x3a) i++;
+    if (i < end && data[i] === 0x3a) i++;
   }
   if (i >= end) throw corrupt(path, lineNo, `record for UID ${uid} has no file name`, ctx);
-  // Bounded scans only: indexOf() would search past `end`, through the rest of the file, on every line.
   let colon = end;
   for (let j = i; j < end; j++) {
-    const c = text.charCodeAt(j);
+    const c = data[j]!;
     if (c === 0x2f) colon = -1;
     else if (c === 0x3a && colon === end) colon = j;
     if (colon < 0) break;
   }
-  if (colon < 0) throw corrupt(path, lineNo, `record for UID ${uid} has a broken file name "${text.slice(i, Math.min(end, i + 80))}"`, ctx);
+  if (colon < 0) throw corrupt(path, lineNo, `record for UID ${uid} has a broken file name "${excerpt(i)}"`, ctx);
   out.uid = uid;
   out.baseStart = i;
   out.baseEnd = colon;
@@ -318,18 +321,39 @@ export class BaseHashes {
   private table = new Uint32Array(1024);
   private count = 0;
 
+  /** FNV-1a over the base name's UTF-8 bytes (so hash(s) === hashBytes(Buffer.from(s))), never 0. */
   static hash(base: string): number {
     let h = 0x811c9dc5;
     for (let i = 0; i < base.length; i++) {
-      h ^= base.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
+      const c = base.charCodeAt(i);
+      if (c > 0x7f) {
+        const bytes = Buffer.from(base, 'utf8');
+        return BaseHashes.hashBytes(bytes, 0, bytes.length);
+      }
+      h = Math.imul(h ^ c, 0x01000193);
     }
     return h >>> 0 || 1; // 0 marks an empty slot
   }
 
+  /** hash() of the base name data[start, end) (UTF-8). */
+  static hashBytes(data: Uint8Array, start: number, end: number): number {
+    let h = 0x811c9dc5;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ data[i]!, 0x01000193);
+    return h >>> 0 || 1;
+  }
+
   add(base: string): void {
+    this.addHash(BaseHashes.hash(base));
+  }
+
+  /** add() of the base name data[start, end) (UTF-8). */
+  addBytes(data: Uint8Array, start: number, end: number): void {
+    this.addHash(BaseHashes.hashBytes(data, start, end));
+  }
+
+  private addHash(h: number): void {
     if ((this.count + 1) * 2 > this.table.length) this.grow();
-    if (this.insert(this.table, BaseHashes.hash(base))) this.count++;
+    if (this.insert(this.table, h)) this.count++;
   }
 
   has(base: string): boolean {
@@ -426,7 +450,7 @@ export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): Ui
         if (added.length === 0 || added[added.length - 1] !== 0x0a) {
           cached = readWhole();
         } else {
-          addLines(cached, added.toString('utf8'));
+          addLines(cached, added, 0, added.length - 1);
           cached.size += added.length;
         }
       }
@@ -452,14 +476,16 @@ export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): Ui
     },
   };
 
-  function addLines(c: CachedUidlist, text: string): void {
-    let lineStart = 0;
-    while (lineStart < text.length) {
-      let lineEnd = text.indexOf('\n', lineStart);
-      if (lineEnd < 0) lineEnd = text.length;
-      const r = parseRecordLine(text, lineStart, lineEnd, c.header, c.lastUid, ++c.lineNo, path, ctx, false);
-      c.lastUid = r.uid;
-      c.bases.add(r.base);
+  /** Parse the record lines of data[from, to) (LF-separated, no LF at `to`) into `c`. */
+  function addLines(c: CachedUidlist, data: Buffer, from: number, to: number): void {
+    const span: RecordSpan = { uid: 0, baseStart: 0, baseEnd: 0 };
+    let lineStart = from;
+    while (lineStart < to) {
+      let lineEnd = data.indexOf(0x0a, lineStart);
+      if (lineEnd < 0 || lineEnd > to) lineEnd = to;
+      parseRecordSpan(data, lineStart, lineEnd, c.header, c.lastUid, ++c.lineNo, path, ctx, null, span);
+      c.lastUid = span.uid;
+      c.bases.addBytes(data, span.baseStart, span.baseEnd);
       lineStart = lineEnd + 1;
     }
   }
@@ -469,11 +495,10 @@ export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): Ui
     const data = fs.readFileSync(path);
     if (data.length === 0) return undefined;
     endsWithNewline = data[data.length - 1] === 0x0a;
-    const text = decodeText(data);
-    const firstEnd = text.indexOf('\n');
-    const header = parseUidlistHeader(firstEnd < 0 ? text : text.slice(0, firstEnd), path, ctx);
+    const firstEnd = data.indexOf(0x0a);
+    const header = parseUidlistHeader(data.toString('utf8', 0, firstEnd < 0 ? data.length : firstEnd), path, ctx);
     const c: CachedUidlist = { dev: st.dev, ino: st.ino, size: data.length, lineNo: 1, header, lastUid: 0, bases: new BaseHashes() };
-    if (firstEnd >= 0) addLines(c, endsWithNewline ? text.slice(firstEnd + 1, text.length - 1) : text.slice(firstEnd + 1));
+    if (firstEnd >= 0) addLines(c, data, firstEnd + 1, endsWithNewline ? data.length - 1 : data.length);
     if (endsWithNewline) {
       if (committedUidlists.size >= MAX_CACHED_UIDLISTS) committedUidlists.delete(committedUidlists.keys().next().value!);
       committedUidlists.set(path, c);
