@@ -22,6 +22,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromSystemError } from '../../core/errors.js';
+import { hashAsciiBase, hashBaseBytes } from './base-hash.js';
 import { isMessageFileName } from './filename.js';
 import { parseRecordSpan, parseUidlistHeader, type RecordSpan, type UidlistContext, type UidlistHeader, type UidlistRecord } from './uidlist.js';
 
@@ -36,16 +37,6 @@ const IN_NEW = 1;
 const IN_CUR = 2;
 /** A record replaced by a later one with the same base name. */
 const DEAD = 3;
-
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
-
-/** FNV-1a over the bytes data[start, end). */
-function hashBytes(data: Uint8Array, start: number, end: number): number {
-  let h = FNV_OFFSET;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ data[i]!, FNV_PRIME);
-  return h >>> 0;
-}
 
 function sameBytes(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number, length: number): boolean {
   for (let k = 0; k < length; k++) if (a[aStart + k] !== b[bStart + k]) return false;
@@ -163,7 +154,7 @@ export class MaildirListing {
   /** The hash-table slot of the base name b[start, end) (UTF-8): where it is, or the empty slot it would take. */
   private findSlot(b: Uint8Array, start: number, end: number): number {
     const length = end - start;
-    let slot = hashBytes(b, start, end) & this.mask;
+    let slot = hashBaseBytes(b, start, end) & this.mask;
     for (;;) {
       const i = this.table[slot]!;
       if (i < 0) return slot;
@@ -179,18 +170,12 @@ export class MaildirListing {
    */
   private indexOfBase(name: string, end: number): number {
     if (this.recordCount === 0) return -1;
-    let h = FNV_OFFSET;
-    let all = 0;
-    for (let k = 0; k < end; k++) {
-      const c = name.charCodeAt(k);
-      all |= c;
-      h = Math.imul(h ^ c, FNV_PRIME);
-    }
-    if (all > 0x7f) {
+    const h = hashAsciiBase(name, end);
+    if (h < 0) {
       const bytes = Buffer.from(name.slice(0, end), 'utf8');
       return this.table[this.findSlot(bytes, 0, bytes.length)]!;
     }
-    for (let slot = (h >>> 0) & this.mask; ; slot = (slot + 1) & this.mask) {
+    for (let slot = h & this.mask; ; slot = (slot + 1) & this.mask) {
       const i = this.table[slot]!;
       if (i < 0) return -1;
       const bs = this.baseStart[i]!;

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import { StorageCorruptError, UnexpectedError, fromSystemError } from '../../core/errors.js';
 import { decodeText } from '../../core/text-file.js';
+import { hashBase, hashBaseBytes } from './base-hash.js';
 
 export interface UidlistHeader {
   readonly version: 1 | 3;
@@ -321,25 +322,14 @@ export class BaseHashes {
   private table = new Uint32Array(1024);
   private count = 0;
 
-  /** FNV-1a over the base name's UTF-8 bytes (so hash(s) === hashBytes(Buffer.from(s))), never 0. */
+  /** hashBase (FNV-1a over the name's UTF-8 bytes), never 0. */
   static hash(base: string): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < base.length; i++) {
-      const c = base.charCodeAt(i);
-      if (c > 0x7f) {
-        const bytes = Buffer.from(base, 'utf8');
-        return BaseHashes.hashBytes(bytes, 0, bytes.length);
-      }
-      h = Math.imul(h ^ c, 0x01000193);
-    }
-    return h >>> 0 || 1; // 0 marks an empty slot
+    return hashBase(base) || 1; // 0 marks an empty slot
   }
 
   /** hash() of the base name data[start, end) (UTF-8). */
   static hashBytes(data: Uint8Array, start: number, end: number): number {
-    let h = 0x811c9dc5;
-    for (let i = start; i < end; i++) h = Math.imul(h ^ data[i]!, 0x01000193);
-    return h >>> 0 || 1;
+    return hashBaseBytes(data, start, end) || 1;
   }
 
   add(base: string): void {
