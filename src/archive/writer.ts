@@ -484,8 +484,12 @@ export class DumpWriter {
    * then its record. UIDs ascend. If `body` fails before its first byte, nothing is written and the
    * writer stays usable (the caller may skip the message); a later failure or a size mismatch
    * (IntegrityError) fails the writer.
+   *
+   * `known.sha256`: the sha256 (lowercase hex) of exactly the bytes of a Buffer `body`, where the
+   * caller has it already (a read-ahead hashed them in another thread); the writer then does not
+   * hash them again. Ignored for a stream.
    */
-  async writeMessage(input: MessageInput, body: Readable | Buffer): Promise<{ id: number; sha256: string }> {
+  async writeMessage(input: MessageInput, body: Readable | Buffer, known?: { readonly sha256: string }): Promise<{ id: number; sha256: string }> {
     return this.run(async () => {
       const where = { user: input.user, mailbox: input.mailbox, uid: input.uid };
       let names;
@@ -496,7 +500,7 @@ export class DumpWriter {
         throw err;
       }
       const mtime = unixSeconds(input.internalDate);
-      const bodySpan = Buffer.isBuffer(body) ? await this.writeBodyBuffer(names.body, input.size, mtime, body, where) : await this.writeStreamMember(names.body, input.size, mtime, body, where);
+      const bodySpan = Buffer.isBuffer(body) ? await this.writeBodyBuffer(names.body, input.size, mtime, body, where, known?.sha256) : await this.writeStreamMember(names.body, input.size, mtime, body, where);
       const summary = this.cutSummary(input);
       const extra = sortedKeys(input.extra);
       const parts = messageJsonParts(input, this.currentUserJson, this.currentMailboxJson, summary, extra);
@@ -892,14 +896,14 @@ export class DumpWriter {
     await this.putBytes(header);
   }
 
-  private async writeBufferMember(member: string, data: Buffer, mtime: number): Promise<MemberSpan> {
+  private async writeBufferMember(member: string, data: Buffer, mtime: number, sha256?: string): Promise<MemberSpan> {
     const offset = this.offset;
     const pad = paddingLength(data.length);
     await this.putHeader(member, data.length, mtime, data.length + pad);
     const dataOffset = this.offset;
     await this.putBytes(data);
     await this.putZeros(pad);
-    return { member, offset, dataOffset, size: data.length, sha256: sha256Hex(data) };
+    return { member, offset, dataOffset, size: data.length, sha256: sha256 ?? sha256Hex(data) };
   }
 
   /**
@@ -923,12 +927,13 @@ export class DumpWriter {
   }
 
   /** A body already in memory: checked, hashed and copied into the output with its header and padding. */
-  private async writeBodyBuffer(member: string, size: number, mtime: number, body: Buffer, where: { user?: string; mailbox?: string; uid?: number }): Promise<MemberSpan> {
+  private async writeBodyBuffer(member: string, size: number, mtime: number, body: Buffer, where: { user?: string; mailbox?: string; uid?: number }, sha256?: string): Promise<MemberSpan> {
     if (body.length !== size) {
       const describe = where.uid === undefined ? `"${member}"` : `message UID ${where.uid} of mailbox "${where.mailbox}" (user "${where.user}")`;
       throw new IntegrityError(`cannot write ${describe}: the body yields ${body.length} bytes, but ${size} were declared (expected ${size}, got ${body.length})`, { ...where, member });
     }
-    return this.writeBufferMember(member, body, mtime);
+    if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) throw new UsageError(`cannot write "${member}": a known sha256 must be 64 lowercase hex digits`, { ...where, member });
+    return this.writeBufferMember(member, body, mtime, sha256);
   }
 
   /** Stream exactly `size` bytes from `body` into a member; the header is written with the first byte. */

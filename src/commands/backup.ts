@@ -6,7 +6,7 @@ import { formatBytes, formatRate, note, openDumpOutput, stderrProgress } from '.
 import { resolveUsers, sourceDescription, sourceOpener } from '../cli/stores.js';
 import { DumpWriter } from '../archive/writer.js';
 import { parseCompressionOption } from '../archive/compression/compression-option.js';
-import { backup, defaultBackupOptions } from '../operations/backup.js';
+import { backup, defaultBackupOptions, readAheadPays } from '../operations/backup.js';
 import { ExitCode } from '../core/exit-codes.js';
 import { stat } from 'node:fs/promises';
 import { InputNotFoundError, UsageError } from '../core/errors.js';
@@ -109,7 +109,7 @@ ${exitStatusHelp()}`;
         resolved.users.map((u) => u.name),
         sourceOpener(resolved, flags),
         writer,
-        defaultBackupOptions({ mailboxes: flags.mailbox ?? [], signal: abort.signal, dedupAttachments: dedup, incremental: since ? new IncrementalPlanner(base ? { ...since, base } : since, base !== null) : null, recorder, ...(progress.onProgress ? { onProgress: progress.onProgress } : {}) }),
+        defaultBackupOptions({ mailboxes: flags.mailbox ?? [], signal: abort.signal, dedupAttachments: dedup, readAhead: readAheadPays(compression.type !== 'none'), incremental: since ? new IncrementalPlanner(base ? { ...since, base } : since, base !== null) : null, recorder, ...(progress.onProgress ? { onProgress: progress.onProgress } : {}) }),
       );
       const trailer = await writer.finish();
       await out.commit();

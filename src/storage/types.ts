@@ -142,6 +142,13 @@ export interface MessageListOptions {
   readonly flagsOnly?: boolean;
 }
 
+/** A message with its body as MailboxReader.messagesWithBodies yields it. */
+export interface MessageWithBody {
+  readonly info: MessageInfo;
+  /** All `info.size` bytes and their sha256 (lowercase hex); null: read the body the ordinary way. */
+  readonly body: { readonly bytes: Buffer; readonly sha256: string } | null;
+}
+
 export interface OpenMessageOptions {
   /**
    * Space the driver may read a whole message into instead of allocating a buffer for it; the stream
@@ -169,6 +176,15 @@ export interface MailboxReader {
    * A metadata pass over a large mailbox then costs no await per message. Throws instead of skipping.
    */
   listFlags?(): Iterable<MessageInfo>;
+  /**
+   * Optional: what messages() yields (dates included), each message with its whole body where the
+   * driver read it ahead, in another thread, with the body's sha256 (Maildir: a backup then leaves the
+   * per-file system calls and the hashing to a second core). `body` is null for a message the driver
+   * did not read ahead (too large, or the read failed): the caller reads it with readMessage or
+   * openMessage, which report any error. `body.bytes` is read-only and valid only until the next
+   * step of the iteration. Errors as for messages().
+   */
+  messagesWithBodies?(options?: { readonly minUid?: number }): AsyncIterable<MessageWithBody>;
   /** The message bytes; exactly `message.size` bytes. */
   openMessage(message: MessageInfo, options?: OpenMessageOptions): Promise<Readable>;
   /**
