@@ -110,11 +110,21 @@ export type AssemblyPiece =
       /** Expected sha256 of the content; null when the caller wants it computed (writer). */
       readonly sha256: string | null;
       open(): Promise<AsyncIterable<Buffer>>;
+      /**
+       * The content already encoded (all of its encoding, before the cut to `size`), with the content's
+       * sha256, from an earlier assembly of the same content (see `capture`): used as is, and the
+       * content is not opened.
+       */
+      readonly encoded?: { readonly bytes: Buffer; readonly contentSha256: string };
+      /** Keep a copy of this piece's whole encoding in AssemblyResult.encoded. */
+      readonly capture?: boolean;
     };
 
 export interface AssemblyResult {
   /** sha256 of each piece's content, by piece index (blob pieces only). */
   readonly contentSha256: Map<number, string>;
+  /** The whole encoding of each piece asked for with `capture`, by piece index. */
+  readonly encoded: Map<number, Buffer>;
 }
 
 /**
@@ -136,7 +146,7 @@ export function assembleParts(
   fail: (index: number, why: string) => Error,
   options: AssemblyOptions = {},
 ): { stream: AsyncGenerator<Buffer>; result: AssemblyResult } {
-  const result: AssemblyResult = { contentSha256: new Map() };
+  const result: AssemblyResult = { contentSha256: new Map(), encoded: new Map() };
   async function* generate(): AsyncGenerator<Buffer> {
     const stubIt = stub[Symbol.asyncIterator]();
     let held: Buffer = Buffer.alloc(0);
@@ -159,8 +169,17 @@ export function assembleParts(
           }
           continue;
         }
+        if (piece.encoded !== undefined) {
+          const bytes = piece.encoded.bytes;
+          if (bytes.length < piece.size) throw fail(i, `the blob content encodes to ${bytes.length} bytes, the part needs ${piece.size}`);
+          yield bytes.subarray(0, piece.size);
+          if (piece.sha256 !== null && piece.encoded.contentSha256 !== piece.sha256) throw fail(i, `the blob content hashes to ${piece.encoded.contentSha256}, not ${piece.sha256}`);
+          result.contentSha256.set(i, piece.encoded.contentSha256);
+          continue;
+        }
         const hash = createHash('sha256');
         let contentBytes = 0;
+        const captured: Buffer[] | null = piece.capture === true ? [] : null;
         const source = await piece.open();
         const hashed = (async function* (): AsyncGenerator<Buffer> {
           for await (const raw of source) {
@@ -173,6 +192,7 @@ export function assembleParts(
         const encoded = piece.encoding.type === 'raw' ? hashed : encodeBase64Lines(hashed, piece.encoding.lineLength, piece.encoding.crlf, { reuseOutput: options.transient === true });
         let got = 0;
         for await (const chunk of encoded) {
+          if (captured !== null) captured.push(Buffer.from(chunk)); // a copy: chunks may be reused memory
           if (got >= piece.size) continue; // keep reading: the whole content is hashed
           const take = Math.min(chunk.length, piece.size - got);
           got += take;
@@ -183,6 +203,7 @@ export function assembleParts(
         const sha256 = hash.digest('hex');
         if (piece.sha256 !== null && sha256 !== piece.sha256) throw fail(i, `the blob content hashes to ${sha256}, not ${piece.sha256}`);
         result.contentSha256.set(i, sha256);
+        if (captured !== null) result.encoded.set(i, captured.length === 1 ? captured[0]! : Buffer.concat(captured));
       }
       if (held.length > 0) throw fail(pieces.length - 1, 'the stub is longer than its inline parts');
       const r = await stubIt.next();

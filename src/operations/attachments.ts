@@ -67,6 +67,7 @@ export function writerParts(parts: readonly MessagePart[]): { parts: WriterPart[
         size: p.size,
         encoding: p.encoding,
         contentSize: p.contentSize,
+        ...(p.contentKey !== undefined ? { contentKey: p.contentKey } : {}),
         open: () => p.open(),
         ...(openChunks !== undefined ? { openChunks: (scratch: Buffer) => openChunks.call(p, scratch) } : {}),
       });

@@ -113,6 +113,12 @@ export type MessagePart =
       readonly encoding: { readonly type: 'raw' } | { readonly type: 'base64'; readonly lineLength: number; readonly crlf: boolean };
       /** Size of the stored (decoded) content. */
       readonly contentSize: number;
+      /**
+       * Optional: names the stored content while the source is open: parts with the same key have the
+       * same content (dbox SIS: the attachment file's device, inode, size and mtime; Dovecot hard-links
+       * one file for every message with that attachment). Lets a caller reuse what it derived from it.
+       */
+      readonly contentKey?: string;
       /** Opens the stored (decoded) content. */
       open(): Promise<Readable>;
       /**

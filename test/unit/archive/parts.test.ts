@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { execFileSync } from 'node:child_process';
 import test from 'ava';
 import { ArchiveCorruptError, ArchiveOrderError, IntegrityError, StorageNotFoundError, UsageError } from '../../../src/core/errors.js';
-import { DumpWriter } from '../../../src/archive/writer.js';
+import { DumpWriter, type WriterPart } from '../../../src/archive/writer.js';
 import { openDumpFile } from '../../../src/archive/random-access.js';
 import { encodeBase64Lines } from '../../../src/core/base64-lines.js';
 import { encodedLength } from '../../../src/archive/parts.js';
@@ -231,4 +231,39 @@ test('writer: an attachment that fails, or parts that do not rebuild the expecte
   await w.finish();
   const { bodies } = await readAll(chunked(out.bytes()));
   t.true([...bodies.values()][0]!.equals(full));
+});
+
+test('writer: an attachment seen again (same contentKey) is taken from its kept encoding, not opened; every message still rebuilds byte-exactly', async (t) => {
+  const content = bytesOf(50_000, 21);
+  const lf = { type: 'base64', lineLength: 76, crlf: false } as const;
+  const crlf = { type: 'base64', lineLength: 64, crlf: true } as const;
+  let opens = 0;
+  const keyed = (parts: readonly WriterPart[], key: string): WriterPart[] =>
+    parts.map((p) => (p.kind === 'attachment' ? { ...p, contentKey: key, open: async () => { opens++; return p.open(); } } : p));
+  const specs: Array<{ encoding: typeof lf | typeof crlf; cut?: number }> = [{ encoding: lf }, { encoding: lf }, { encoding: lf, cut: 1000 }, { encoding: crlf }, { encoding: lf }];
+  const built = await Promise.all(specs.map((s, i) => buildMessage([{ inline: `Subject: ${i}\n\n` }, { content, encoding: s.encoding, ...(s.cut !== undefined ? { cut: s.cut } : {}) }, { inline: '\n' }])));
+  const out = collector();
+  const w = await DumpWriter.create(out.stream, HEADER, { parts: true });
+  await w.writeUser({ user: 'u', subscriptions: [] });
+  await w.writeMailbox(mailbox('u', 'INBOX', []).record);
+  const opensPerMessage: number[] = [];
+  for (const [i, b] of built.entries()) {
+    const before = opens;
+    const r = await w.writeMessageParts(message('u', 'INBOX', i + 1, b.full).input, keyed(b.parts, 'k1'), sha(b.full));
+    t.is(r.sha256, sha(b.full));
+    t.deepEqual(r.blobs, [sha(content)]);
+    opensPerMessage.push(opens - before);
+  }
+  // 1st: hashed and written (2 opens); 2nd: hashed, its encoding kept; 3rd (a cut) and 5th: from the
+  // kept encoding; 4th: another encoding, opened.
+  t.deepEqual(opensPerMessage, [2, 1, 0, 1, 0]);
+  // A part longer than the kept encoding can give: nothing written, the writer stays usable.
+  const tooLong = built[0]!.parts.map((p) => (p.kind === 'attachment' ? { ...p, size: p.size + 10 } : p));
+  await t.throwsAsync(w.writeMessageParts(message('u', 'INBOX', 10, built[0]!.full).input, keyed(tooLong, 'k1')), { instanceOf: IntegrityError, message: /encodes to \d+ bytes, the part needs/ });
+  t.true(w.usable);
+  await w.finish();
+  const { entries, bodies } = await readAll(chunked(out.bytes(), 4096));
+  const got = entries.filter((e) => e.type === 'message').map((e) => bodies.get(e.id)!);
+  t.is(got.length, built.length);
+  for (const [i, b] of built.entries()) t.true(got[i]!.equals(b.full), `message ${i + 1}`);
 });

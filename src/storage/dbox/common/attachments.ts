@@ -104,12 +104,12 @@ export function planSegments(msg: SisMessage): Segment[] {
 }
 
 /** Find the file of a reference; StorageNotFoundError naming mailbox, UID and path when none exists. */
-export async function resolveAttachment(msg: SisMessage, ref: ExtRef): Promise<{ path: string; size: number }> {
+export async function resolveAttachment(msg: SisMessage, ref: ExtRef): Promise<{ path: string; size: number; key: string }> {
   const candidates = msg.attachmentPaths(ref);
   for (const p of candidates) {
     try {
       const st = await stat(p);
-      return { path: p, size: st.size };
+      return { path: p, size: st.size, key: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, 'read an external attachment', { path: p, mailbox: msg.mailbox, uid: msg.uid });
     }
@@ -232,6 +232,7 @@ export async function sisMessageParts(msg: SisMessage): Promise<MessagePart[]> {
         size: ref.size,
         encoding: ref.base64LineLength === null ? { type: 'raw' } : { type: 'base64', lineLength: ref.base64LineLength, crlf: ref.crlf },
         contentSize: file.size,
+        contentKey: file.key,
         open: async () => Readable.from(fileChunks(file.path), { objectMode: false }),
         openChunks: (scratch) => fileChunks(file.path, 0, Number.MAX_SAFE_INTEGER, scratch),
       });
