@@ -55,10 +55,14 @@ class ReadAheadPool {
     const worker = this.start();
     if (worker === null) return false;
     if (this.online) return true;
-    return new Promise<boolean>((resolve) => {
+    // Kept alive while waited for; idle again after.
+    worker.ref();
+    const online = await new Promise<boolean>((resolve) => {
       worker.once('online', () => resolve(true));
       worker.once('exit', () => resolve(false));
     });
+    if (this.pending.size === 0) worker.unref();
+    return online;
   }
 
   private start(): Worker | null {
@@ -72,7 +76,6 @@ class ReadAheadPool {
       return null;
     }
     this.worker = worker;
-    worker.unref();
     worker.once('online', () => {
       this.online = true;
     });
@@ -95,6 +98,9 @@ class ReadAheadPool {
     worker.on('exit', (code) => {
       if (!this.broken) fail(`exited with code ${code}`);
     });
+    // After the listeners: adding a 'message' listener refs the worker again, and an idle read-ahead
+    // must not keep the process alive.
+    worker.unref();
     return worker;
   }
 }
