@@ -13,17 +13,34 @@ export interface CreatePermissions {
   readonly fileMode: number;
   /** Owner to give new files and directories, or null to keep the process's own. */
   readonly owner: { uid: number; gid: number } | null;
+  /**
+   * True if a file created with mode fileMode gets exactly that mode (the umask clears none of its
+   * bits), so no chmod is needed after the open. False when unknown.
+   */
+  readonly fileModeOnCreate?: boolean;
 }
 
 export const DEFAULT_PERMISSIONS: CreatePermissions = { dirMode: 0o700, fileMode: 0o600, owner: null };
 
-export function permissionsFromRoot(st: fs.Stats): CreatePermissions {
+/** The process's umask from /proc/self/status (Linux), or null; process.umask() without an argument is deprecated. */
+export function currentUmask(status: () => string = () => fs.readFileSync('/proc/self/status', 'latin1')): number | null {
+  try {
+    const m = /^Umask:\s*([0-7]+)$/m.exec(status());
+    return m ? parseInt(m[1]!, 8) : null;
+  } catch {
+    return null;
+  }
+}
+
+export function permissionsFromRoot(st: fs.Stats, umask: number | null = currentUmask()): CreatePermissions {
   const dirMode = st.mode & 0o7777;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const fileMode = (dirMode & 0o666) | 0o600;
   return {
     dirMode: (dirMode & 0o777) | 0o700,
-    fileMode: (dirMode & 0o666) | 0o600,
+    fileMode,
     owner: isRoot ? { uid: st.uid, gid: st.gid } : null,
+    fileModeOnCreate: umask !== null && (fileMode & umask) === 0,
   };
 }
 

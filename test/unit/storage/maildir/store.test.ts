@@ -5,6 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { IntegrityError, StorageCorruptError, StorageNotFoundError, UsageError } from '../../../../src/core/errors.js';
 import { parseLocation } from '../../../../src/storage/location.js';
 import { MAILDIR_CAPABILITIES, openMaildirStore } from '../../../../src/storage/maildir/index.js';
+import { currentUmask, permissionsFromRoot } from '../../../../src/storage/maildir/permissions.js';
 import type { MailStore, MessageInfo, SaveMetadata } from '../../../../src/storage/types.js';
 import { tempDirSync } from '../../../helpers/temp.js';
 
@@ -481,4 +482,34 @@ test('readMessage: a small message whole, into the scratch buffer when given; re
   fs.truncateSync(file, MSG1.length - 5);
   const e = await t.throwsAsync(reader.readMessage!(msgs[1]!), { instanceOf: IntegrityError });
   t.regex(e!.message, new RegExp(`UID 2 .*expected ${MSG1.length} bytes.* has ${MSG1.length - 5}`));
+});
+
+test('permissions: no chmod after the open only where the umask leaves the file mode whole', (t) => {
+  const st = (mode: number): fs.Stats => ({ mode: 0o040000 | mode, uid: 1, gid: 1 }) as fs.Stats;
+  t.like(permissionsFromRoot(st(0o700), 0o022), { fileMode: 0o600, fileModeOnCreate: true });
+  t.like(permissionsFromRoot(st(0o750), 0o022), { fileMode: 0o640, fileModeOnCreate: true }, 'the umask clears only write bits, which 0640 lacks for group and others');
+  t.like(permissionsFromRoot(st(0o750), 0o077), { fileMode: 0o640, fileModeOnCreate: false }, 'the umask clears g+r');
+  t.like(permissionsFromRoot(st(0o770), 0o022), { fileMode: 0o660, fileModeOnCreate: false }, 'the umask clears g+w');
+  t.like(permissionsFromRoot(st(0o700), null), { fileModeOnCreate: false }, 'umask unknown');
+  t.is(currentUmask(() => 'Name:\tnode\nUmask:\t0027\nState:\tR\n'), 0o027);
+  t.is(currentUmask(() => 'Name:\tnode\n'), null);
+  t.is(currentUmask(() => {
+    throw new Error('no /proc');
+  }), null);
+});
+
+test.serial('created files get the group write bit of a 0770 root although the umask (022) clears it at the open', async (t) => {
+  const old = process.umask(0o022);
+  try {
+    const root = tmpRoot(t);
+    fs.chmodSync(root, 0o770);
+    const store = await open(root);
+    const tx = await store.beginSave('INBOX');
+    await tx.save(meta(MSG1), Readable.from([MSG1]));
+    await tx.commit();
+    const [f] = fs.readdirSync(path.join(root, 'new'));
+    t.is(fs.statSync(path.join(root, 'new', f!)).mode & 0o777, 0o660);
+  } finally {
+    process.umask(old);
+  }
 });
