@@ -2,7 +2,9 @@
  * The Dovecot 2.3 compatible Maildir driver: reads and writes Maildir++ and LAYOUT=fs stores with
  * dovecot-uidlist, dovecot-keywords, subscriptions and dovecot-uidvalidity, safe while Dovecot runs.
  * Files: mailbox-names (names <-> dirs), uidlist, keywords, filename, lock, subscriptions, uidvalidity,
- * permissions, index-header, reader (MailboxReader), save (SaveTransaction), store (MailStore).
+ * permissions, index-header, reader (MailboxReader), read-ahead (+ read-files, read-ahead-worker: bodies
+ * read and hashed in a worker thread for backups), listing and base-hash (uidlist joined with the
+ * directories), fsync-queue, save (SaveTransaction), store (MailStore).
  */
 import fs from 'node:fs';
 import os from 'node:os';
