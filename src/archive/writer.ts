@@ -85,9 +85,10 @@ export type WriterPart =
       /** Bytes of the stored (decoded) content. */
       readonly contentSize: number;
       /**
-       * Optional: names this content for the life of the writer: parts with the same key have the same
-       * content (a file's device, inode, size and mtime, say). The writer may then reuse the content's
-       * encoding and hash from an earlier message instead of opening it.
+       * Optional: names this content for the life of the writer (a whole backup, all its sources): parts
+       * with the same key have the same content (dbox: the SIS file's content-hash name, device, inode,
+       * size and mtime). The writer may then take the content's encoding and hash from an earlier
+       * message instead of opening it (only for the same contentSize).
        */
       readonly contentKey?: string;
       /** Opens the content; called once to hash it and, if its blob is new, once more to write it. */
@@ -308,7 +309,7 @@ export class DumpWriter {
    * Attachment contents already encoded in writeMessageParts' first pass, by WriterPart.contentKey and
    * encoding, least recently used first; at most ENCODED_CACHE_BYTES in all (see cacheEncoded).
    */
-  private readonly encodedCache = new Map<string, { readonly bytes: Buffer; readonly contentSha256: string }>();
+  private readonly encodedCache = new Map<string, { readonly bytes: Buffer; readonly contentSha256: string; readonly contentSize: number }>();
   private encodedCacheBytes = 0;
   /** Cache keys of the attachment contents seen so far (up to CONTENT_KEYS_REMEMBERED). */
   private readonly contentKeysSeen = new Set<string>();
@@ -582,7 +583,9 @@ export class DumpWriter {
       const openChunks = p.openChunks;
       const key = p.contentKey !== undefined && p.contentSize <= ENCODED_CACHE_MAX_CONTENT ? encodedCacheKey(p.contentKey, p.encoding) : null;
       cacheKeys.push(key);
-      const cached = key !== null ? this.encodedCache.get(key) : undefined;
+      const hit = key !== null ? this.encodedCache.get(key) : undefined;
+      // A key names one content; a size other than that content's is not it.
+      const cached = hit !== undefined && hit.contentSize === p.contentSize ? hit : undefined;
       if (cached !== undefined) {
         // Most recently used last.
         this.encodedCache.delete(key!);
@@ -597,7 +600,7 @@ export class DumpWriter {
         encoding: p.encoding,
         sha256: null,
         open: openChunks !== undefined ? async () => openChunks.call(p, scratch) : async () => p.open(),
-        ...(cached !== undefined ? { encoded: cached } : capture ? { capture: true } : {}),
+        ...(cached !== undefined ? { encoded: { bytes: cached.bytes, contentSha256: cached.contentSha256 } } : capture ? { capture: true } : {}),
       };
     });
     const stub = Buffer.concat(parts.filter((p): p is Extract<WriterPart, { kind: 'inline' }> => p.kind === 'inline').map((p) => p.data));
@@ -625,7 +628,7 @@ export class DumpWriter {
       if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
         throw new IntegrityError(`cannot write ${describe} as parts: the parts rebuild to sha256 ${sha256}, the message is ${expectedSha256}`, { ...where, hint: 'store the message whole' });
       }
-      for (const [i, bytes] of result.encoded) this.cacheEncoded(cacheKeys[i]!, bytes, result.contentSha256.get(i)!);
+      for (const [i, bytes] of result.encoded) this.cacheEncoded(cacheKeys[i]!, bytes, result.contentSha256.get(i)!, (parts[i] as Extract<WriterPart, { kind: 'attachment' }>).contentSize);
       return { sha256, content: result.contentSha256 };
     });
     // Blobs not yet in the dump.
@@ -686,9 +689,13 @@ export class DumpWriter {
     return false;
   }
 
-  private cacheEncoded(key: string, bytes: Buffer, contentSha256: string): void {
-    if (this.encodedCache.has(key)) return;
-    this.encodedCache.set(key, { bytes, contentSha256 });
+  private cacheEncoded(key: string, bytes: Buffer, contentSha256: string, contentSize: number): void {
+    const old = this.encodedCache.get(key);
+    if (old !== undefined) {
+      this.encodedCache.delete(key);
+      this.encodedCacheBytes -= old.bytes.length;
+    }
+    this.encodedCache.set(key, { bytes, contentSha256, contentSize });
     this.encodedCacheBytes += bytes.length;
     for (const [oldest, entry] of this.encodedCache) {
       if (this.encodedCacheBytes <= ENCODED_CACHE_BYTES) break;

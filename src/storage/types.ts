@@ -114,9 +114,10 @@ export type MessagePart =
       /** Size of the stored (decoded) content. */
       readonly contentSize: number;
       /**
-       * Optional: names the stored content while the source is open: parts with the same key have the
-       * same content (dbox SIS: the attachment file's device, inode, size and mtime; Dovecot hard-links
-       * one file for every message with that attachment). Lets a caller reuse what it derived from it.
+       * Optional: names the stored content for the length of a backup run, across users: parts with the
+       * same key have the same content (dbox SIS: the content-hash part of the attachment file's name,
+       * its device, inode, size and mtime; Dovecot hard-links one file for every message with that
+       * attachment). Lets a caller reuse what it derived from the content (a backup: its encoding).
        */
       readonly contentKey?: string;
       /** Opens the stored (decoded) content. */

@@ -33,7 +33,12 @@ class ReadAheadPool {
     const worker = this.start();
     if (worker === null || !this.online) {
       this.batches.here++;
-      return Promise.resolve(readFiles(files, spare));
+      try {
+        return Promise.resolve(readFiles(files, spare));
+      } catch (e) {
+        // readFiles reports per file; what it throws (memory for the buffer, say) fails the batch.
+        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      }
     }
     this.batches.worker++;
     const id = this.nextId++;
@@ -41,7 +46,13 @@ class ReadAheadPool {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref();
       const request: ReadAheadRequest = { id, paths: files.paths, sizes: files.sizes, capacity: files.capacity, spare };
-      worker.postMessage(request, spare !== null ? [spare, files.sizes.buffer as ArrayBuffer] : [files.sizes.buffer as ArrayBuffer]);
+      try {
+        worker.postMessage(request, spare !== null ? [spare, files.sizes.buffer as ArrayBuffer] : [files.sizes.buffer as ArrayBuffer]);
+      } catch (e) {
+        this.pending.delete(id);
+        if (this.pending.size === 0) worker.unref();
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
     });
   }
 

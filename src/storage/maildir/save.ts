@@ -116,23 +116,32 @@ const FSYNC_CONCURRENCY = 64;
 const MAX_OPEN_FILES = 512;
 
 /**
- * Create (O_EXCL), chmod/chown, write and date a small file synchronously. Returns the descriptor,
- * still open (for its fsync); on failure nothing is left open.
+ * Whether a file needs a chmod after its open: 'always'; 'never' (the open gives the mode); 'check'
+ * (fstat it, chmod if the mode differs, and report which it was). The open's mode is masked by the
+ * umask, or by a default ACL on the directory instead (acl(5)), which is not read here: a
+ * transaction checks its first file and goes on accordingly.
  */
-function writeSmallFile(file: string, data: Uint8Array, internalDate: number, perms: CreatePermissions): number {
+export type ChmodPolicy = 'always' | 'never' | 'check';
+
+/**
+ * Create (O_EXCL), chmod/chown, write and date a small file synchronously. Returns the descriptor,
+ * still open (for its fsync), and whether the file needed its chmod; on failure nothing is left open.
+ */
+function writeSmallFile(file: string, data: Uint8Array, internalDate: number, perms: CreatePermissions, chmod: ChmodPolicy): { fd: number; chmodNeeded: boolean } {
   const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, perms.fileMode);
   try {
-    // ~7 us a file on the machine measured; skipped when the open gave the mode already.
-    if (perms.fileModeOnCreate !== true) fs.fchmodSync(fd, perms.fileMode);
+    // ~7 us a file on the machine measured; skipped where the open is known to give the mode already.
+    const chmodNeeded = chmod === 'always' || (chmod === 'check' && (fs.fstatSync(fd).mode & 0o7777) !== perms.fileMode);
+    if (chmodNeeded) fs.fchmodSync(fd, perms.fileMode);
     if (perms.owner) fs.fchownSync(fd, perms.owner.uid, perms.owner.gid);
     let off = 0;
     while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
     fs.futimesSync(fd, internalDate, internalDate);
+    return { fd, chmodNeeded };
   } catch (e) {
     fs.closeSync(fd);
     throw e;
   }
-  return fd;
 }
 
 class SizeMismatch extends Error {
@@ -158,12 +167,16 @@ export class MaildirSaveTransaction implements SaveTransaction {
   private readonly fsyncs = new FsyncQueue(FSYNC_CONCURRENCY, MAX_OPEN_FILES);
   private state: 'open' | 'busy' | 'done' = 'open';
   private tmpDirReady = false;
+  /** See ChmodPolicy: where the umask leaves the file mode whole, the first file tells. */
+  private chmod: ChmodPolicy;
 
   constructor(
     readonly mailbox: MailboxInfo,
     private readonly paths: MailboxPaths,
     private readonly ctx: SaveContext,
-  ) {}
+  ) {
+    this.chmod = ctx.perms.fileModeOnCreate === true ? 'check' : 'always';
+  }
 
   private errorContext(uid?: number): { user: string; mailbox: string; uid?: number } {
     return { user: this.ctx.user, mailbox: this.paths.name, ...(uid === undefined ? {} : { uid }) };
@@ -256,7 +269,9 @@ export class MaildirSaveTransaction implements SaveTransaction {
         }
         let fd: number;
         try {
-          fd = writeSmallFile(tmpPath, data, meta.internalDate, this.ctx.perms);
+          const written = writeSmallFile(tmpPath, data, meta.internalDate, this.ctx.perms, this.chmod);
+          fd = written.fd;
+          if (this.chmod === 'check') this.chmod = written.chmodNeeded ? 'always' : 'never';
         } catch (e) {
           try {
             fs.unlinkSync(tmpPath);

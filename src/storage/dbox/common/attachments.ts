@@ -109,7 +109,10 @@ export async function resolveAttachment(msg: SisMessage, ref: ExtRef): Promise<{
   for (const p of candidates) {
     try {
       const st = await stat(p);
-      return { path: p, size: st.size, key: `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` };
+      // Dovecot names the file <content hash>-<GUID> and hard-links one per message: the hash part
+      // and the inode together name the content, even where an inode is reused within a second.
+      const hashPart = path.basename(p).split('-')[0]!;
+      return { path: p, size: st.size, key: `${hashPart}:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, 'read an external attachment', { path: p, mailbox: msg.mailbox, uid: msg.uid });
     }

@@ -513,3 +513,22 @@ test.serial('created files get the group write bit of a 0770 root although the u
     process.umask(old);
   }
 });
+
+test.serial('a file that does not get its mode from the open (a default ACL, a umask changed since) is chmodded: the first file of a transaction is checked', async (t) => {
+  const old = process.umask(0o022);
+  try {
+    const root = tmpRoot(t);
+    fs.chmodSync(root, 0o750);
+    const store = await open(root); // 0640 files; umask 022 leaves them whole, so no chmod is planned
+    process.umask(0o077); // now the open gives 0600, as a default ACL with group::--- would
+    const tx = await store.beginSave('INBOX');
+    await tx.save(meta(MSG1, { uid: 1 }), Readable.from([MSG1]));
+    await tx.save(meta(MSG2, { uid: 2 }), Readable.from([MSG2]));
+    await tx.commit();
+    const files = fs.readdirSync(path.join(root, 'new'));
+    t.is(files.length, 2);
+    for (const f of files) t.is(fs.statSync(path.join(root, 'new', f)).mode & 0o777, 0o640, f);
+  } finally {
+    process.umask(old);
+  }
+});
