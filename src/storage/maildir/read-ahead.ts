@@ -17,7 +17,10 @@ import type { ReadAheadReply, ReadAheadRequest } from './read-ahead-worker.js';
 /** Buffers kept for reuse; the reader keeps at most a few batches in flight. */
 const SPARE_BUFFERS = 4;
 
-class ReadAheadPool {
+export class ReadAheadPool {
+  /** `workerUrl`: the worker's module; only tests give another. */
+  constructor(private readonly workerUrl: URL = new URL('./read-ahead-worker.js', import.meta.url)) {}
+
   private worker: Worker | null = null;
   private online = false;
   private broken = false;
@@ -81,7 +84,7 @@ class ReadAheadPool {
     if (this.worker !== null) return this.worker;
     let worker: Worker;
     try {
-      worker = new Worker(new URL('./read-ahead-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 } });
+      worker = new Worker(this.workerUrl, { resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 } });
     } catch {
       this.broken = true;
       return null;
@@ -122,5 +125,3 @@ let pool: ReadAheadPool | null = null;
 export function readAheadPool(): ReadAheadPool {
   return (pool ??= new ReadAheadPool());
 }
-
-export type { ReadAheadPool };

@@ -267,3 +267,32 @@ test('writer: an attachment seen again (same contentKey) is taken from its kept 
   t.is(got.length, built.length);
   for (const [i, b] of built.entries()) t.true(got[i]!.equals(b.full), `message ${i + 1}`);
 });
+
+test('writer: the kept encodings stay within their budget: the least recently used are dropped and read again when needed', async (t) => {
+  // 40 distinct 400 KB contents, each kept from its second message: about 22 MB of base64, over
+  // the 16 MiB budget.
+  const contents = Array.from({ length: 40 }, (_, k) => bytesOf(400_000, 100 + k));
+  let opens = 0;
+  const out = collector();
+  const w = await DumpWriter.create(out.stream, HEADER, { parts: true });
+  await w.writeUser({ user: 'u', subscriptions: [] });
+  await w.writeMailbox(mailbox('u', 'INBOX', []).record);
+  let uid = 0;
+  const writeWith = async (k: number): Promise<number> => {
+    const b = await buildMessage([{ inline: `Subject: ${k}\n\n` }, { content: contents[k]! }]);
+    const parts = b.parts.map((p) => (p.kind === 'attachment' ? { ...p, contentKey: `content-${k}`, open: async () => { opens++; return p.open(); } } : p));
+    const before = opens;
+    const r = await w.writeMessageParts(message('u', 'INBOX', ++uid, b.full).input, parts, sha(b.full));
+    t.is(r.sha256, sha(b.full));
+    return opens - before;
+  };
+  for (let k = 0; k < contents.length; k++) {
+    await writeWith(k);
+    await writeWith(k); // kept from here on
+  }
+  t.is(await writeWith(39), 0, 'the most recent is still kept');
+  t.is(await writeWith(0), 1, 'the oldest was dropped: read (and hashed) again');
+  await w.finish();
+  const { entries } = await readAll(chunked(out.bytes(), 65536));
+  t.is(entries.filter((e) => e.type === 'message').length, 82);
+});

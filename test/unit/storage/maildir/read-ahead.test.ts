@@ -12,7 +12,7 @@ import { IntegrityError } from '../../../../src/core/errors.js';
 import { backup, defaultBackupOptions, readAheadPays } from '../../../../src/operations/backup.js';
 import { parseLocation } from '../../../../src/storage/location.js';
 import { openMaildirStore } from '../../../../src/storage/maildir/index.js';
-import { readAheadPool } from '../../../../src/storage/maildir/read-ahead.js';
+import { ReadAheadPool, readAheadPool } from '../../../../src/storage/maildir/read-ahead.js';
 import { META_FIELDS, PATH_SEPARATOR, readFiles } from '../../../../src/storage/maildir/read-files.js';
 import type { MailStore, MessageInfo, MessageSource, MessageWithBody } from '../../../../src/storage/types.js';
 import { tempDirSync } from '../../../helpers/temp.js';
@@ -235,6 +235,21 @@ test('a process that used the read-ahead exits by itself: an idle worker keeps n
     });
   });
   t.is(code, 0, stderr);
+});
+
+test('a worker that fails rejects the batches it had; later batches are read on the calling thread', async (t) => {
+  const dir = tempDirSync(t, 'mv-readahead-fail-');
+  const content = Buffer.from('message bytes\n');
+  fs.writeFileSync(path.join(dir, 'm'), content);
+  fs.writeFileSync(path.join(dir, 'failing-worker.mjs'), "import { parentPort } from 'node:worker_threads';\nparentPort.on('message', () => { throw new Error('worker broke'); });\n");
+  const pool = new ReadAheadPool(new URL(`file://${path.join(dir, 'failing-worker.mjs')}`));
+  const request = () => ({ paths: path.join(dir, 'm'), sizes: Float64Array.from([content.length]), capacity: 0 });
+  t.true(await pool.whenOnline());
+  const failed = await t.throwsAsync(pool.read(request()));
+  t.regex(failed!.message, /read-ahead worker failed: worker broke/);
+  const batch = await pool.read(request());
+  t.true(Buffer.from(batch.buffer, batch.meta[0], content.length).equals(content), 'read here instead');
+  t.deepEqual(pool.batches, { worker: 1, here: 1 });
 });
 
 test('readAheadPays: a core to spare for it', (t) => {
