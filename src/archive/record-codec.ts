@@ -4,7 +4,7 @@
  * A record's text is one line of UTF-8 JSON ending in `,"check":"<64 hex>"}` + optional spaces + "\n".
  * `check` is the sha256 of the text with exactly the 75 bytes `,"check":"<64 hex>"` removed.
  */
-import crypto, { createHash } from 'node:crypto';
+import { sha256Hex } from '../core/sha256.js';
 import { ArchiveCorruptError, UsageError } from '../core/errors.js';
 import { MAX_RECORD_BYTES } from './limits.js';
 
@@ -12,16 +12,8 @@ const CHECK_TAIL = /,"check":"([0-9a-f]{64})"\}( *)\n$/;
 /** Byte length of `,"check":"` + 64 hex + `"`. */
 export const CHECK_FIELD_BYTES = 75;
 
-/**
- * sha256 of `data` as hex. One-shot crypto.hash() (Node >= 20.12) allocates no native Hash object;
- * with several hashes per message, those objects waiting for GC were most of a large backup's
- * resident memory (bench/memory.ts).
- */
-export function sha256Hex(data: Buffer | string): string {
-  return typeof oneShotHash === 'function' ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
-}
-
-const oneShotHash = (crypto as unknown as { hash?: (algorithm: string, data: Buffer | string, encoding: 'hex') => string }).hash;
+/** sha256 of `data` as hex (core/sha256.ts; kept here for the archive's callers). */
+export { sha256Hex };
 
 /** JSON text of a record (a plain JSON value object; its key order is kept), checked to be a non-empty object. */
 export function recordJson(record: object): string {

@@ -403,9 +403,8 @@ async function writeAsParts(
   options: BackupOptions,
   summary: BackupSummary,
 ): Promise<boolean | MailvaultError> {
-  if (!writer.partsAllowed) return false;
+  if (!mayWriteAsParts(source, reader, writer, options)) return false;
   const sis = source.capabilities.sis && reader.openMessageParts !== undefined;
-  if (!sis && !options.dedupAttachments) return false;
   const counted = (r: { blobsWritten: number }, blobBytesBefore: number): true => {
     summary.messagesAsParts++;
     summary.blobs += r.blobsWritten;

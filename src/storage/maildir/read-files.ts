@@ -14,8 +14,8 @@
  * of digests), not as arrays of objects: structured cloning of per-file objects cost the main thread
  * more than the reads it saved (profiled: postMessage 150 ms for 10k files).
  */
-import crypto, { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { sha256Hex } from '../../core/sha256.js';
 
 /** Separates paths in ReadRequest.paths: no file name contains it. */
 export const PATH_SEPARATOR = '\0';
@@ -42,13 +42,6 @@ export interface ReadBatch {
   readonly meta: Float64Array;
   /** sha256 of each file read, 64 lowercase hex digits each, in file order (none for one not read). */
   readonly digests: string;
-}
-
-// One-shot crypto.hash (Node >= 20.12) allocates no Hash object per file.
-const oneShotHash = (crypto as unknown as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
-
-function sha256Hex(data: Uint8Array): string {
-  return typeof oneShotHash === 'function' ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 /** Read the request's files into `spare` if it is large enough, else into a new buffer of the total size. */
