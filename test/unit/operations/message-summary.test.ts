@@ -1,5 +1,7 @@
 import test from 'ava';
-import { decodeEncodedWords, parseSummary, summaryOf, MAX_HEADER_BYTES } from '../../../src/operations/message-summary.js';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { decodeEncodedWords, parseSummary, summaryOf, SummaryTap, MAX_HEADER_BYTES } from '../../../src/operations/message-summary.js';
 
 /** The straightforward parser parseSummary replaced (all fields, then the first of each name): the reference. */
 function referenceSummary(header: Buffer): { from: string; subject: string; messageId: string; date: string } {
@@ -51,4 +53,35 @@ test('summaryOf reads the header only, up to MAX_HEADER_BYTES', (t) => {
   t.deepEqual(summaryOf(Buffer.from('\nSubject: body\n')), { from: '', subject: '', messageId: '', date: '' });
   const long = Buffer.from(`X: ${'a'.repeat(MAX_HEADER_BYTES)}\nSubject: late\n\n`);
   t.is(summaryOf(long).subject, '');
+});
+
+/** The summary SummaryTap gives for `message` cut into `chunks`, and the bytes it passed on. */
+async function tapped(chunks: Buffer[]): Promise<{ summary: ReturnType<typeof summaryOf>; passed: Buffer }> {
+  const tap = new SummaryTap();
+  const out: Buffer[] = [];
+  await pipeline(Readable.from(chunks), tap, new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+  return { summary: tap.summary, passed: Buffer.concat(out) };
+}
+
+test('SummaryTap gives summaryOf of the whole message, however the stream cuts it', async (t) => {
+  const header = 'From: A <a@x>\r\nSubject: =?utf-8?q?gr=C3=BC=C3=9F?=\r\n continued\r\nMessage-ID: <1@x>\r\n';
+  const messages = [
+    Buffer.from(`${header}\r\nSubject: body\r\n${'b'.repeat(200_000)}`),
+    Buffer.from(`${header}X: ${'a'.repeat(MAX_HEADER_BYTES)}\r\nDate: late\r\n\r\nbody`), // header longer than the limit
+    Buffer.from(`${header}`), // no body, no blank line
+    Buffer.from(`${'X: y\n'.repeat(20_000)}Subject: s\n\nbody`),
+  ];
+  for (const message of messages) {
+    const whole = summaryOf(message);
+    // Cuts at every byte around the blank line and the limit, and at fixed sizes.
+    const cuts = [1, 7, 100, 4096, 65_535, 65_536, 65_537, 1 << 20, message.indexOf('\r\n\r\n') + 1, message.indexOf('\r\n\r\n') + 3];
+    for (const size of cuts.filter((c) => c > 0)) {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < message.length; i += size) chunks.push(message.subarray(i, i + size));
+      const { summary, passed } = await tapped(chunks);
+      t.deepEqual(summary, whole, `chunks of ${size}`);
+      t.true(passed.equals(message), `chunks of ${size}: bytes passed unchanged`);
+    }
+  }
+  t.is((await tapped([messages[0]!])).summary.subject, 'grüß continued');
 });
