@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""An independent verifier of mailvault dump format v1 (uncompressed), written from formats/dump-v1.md
-alone with the Python standard library. Usage: read_dump.py DUMP [--extract DIR]
+"""An independent verifier of mailvault dumps (uncompressed), written from formats/dump-v1.md alone
+with the Python standard library: full dumps of format versions 1 to 4 whose messages are stored whole
+(no stubs, no flag tables). Usage: read_dump.py DUMP [--extract DIR]
 
 Prints one line per message ("<id> <user> <mailbox> <uid> <size>") and "OK <counts>" at the end;
 exits 65 with a message on stderr if the dump fails any check. Decompress zstd dumps first
@@ -79,6 +80,32 @@ def project(line):
     return [line.get(k) for k in KNOWN + EXTRA[line["type"]]]
 
 
+def archive_digest(path, end, content):
+    """The trailer digest (spec section 5.6): sha256 of the bytes before the trailer, where (version 4)
+    each body's or blob's data and padding are replaced by the 32 bytes of the sha256 of the data."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+
+        def copy(n):
+            while n:
+                chunk = f.read(min(n, 1 << 20))
+                if not chunk:
+                    raise Bad("file shorter than the trailer offset")
+                h.update(chunk)
+                n -= len(chunk)
+
+        pos = 0
+        for data_offset, size, sha256 in content:
+            copy(data_offset - pos)
+            h.update(bytes.fromhex(sha256))
+            f.seek(data_offset + size)
+            if f.read(-size % 512).strip(b"\0"):
+                raise Bad("padding after a body or blob is not zero bytes")
+            pos = data_offset + size + (-size % 512)
+        copy(end - pos)
+    return h.hexdigest()
+
+
 def verify(path, extract=None):
     expected_toc = []
     counts = {"users": 0, "mailboxes": 0, "messages": 0, "blobs": 0, "messageBytes": 0}
@@ -87,6 +114,7 @@ def verify(path, extract=None):
     pending = None
     user = mailbox = None
     last_uid = 0
+    content = []  # version 4: (dataOffset, size, sha256) of every body and blob, for the digest
     with tarfile.open(path, mode="r|") as tar:
         for info in tar:
             if trailer is not None:
@@ -101,9 +129,11 @@ def verify(path, extract=None):
                 raise Bad(f"{info.name}: the first member must be mailvault/header.json")
             if pending and kind[:1] != ("record",):
                 raise Bad(f"{info.name}: a body must be followed by its record")
+            if header is not None and header["version"] >= 4 and kind[0] in ("body", "blob"):
+                content.append((info.offset_data, info.size, digest))
             if kind[0] == "header":
                 header = record(data, info.name)
-                if header["version"] > 1:
+                if header["version"] > 4:
                     raise Bad(f"written by a newer mailvault (format {header['version']})")
                 expected_toc.append(dict(id=0, type="header", **span))
             elif kind[0] == "user":
@@ -170,16 +200,10 @@ def verify(path, extract=None):
         raise Bad("no trailer: the dump is truncated")
     if trailer["counts"] != counts or trailer["toc"] != toc or trailer["runId"] != header["runId"]:
         raise Bad("trailer counts, toc or runId do not match")
-    with open(path, "rb") as f:
-        h = hashlib.sha256()
-        remaining = trailer_offset
-        while remaining:
-            chunk = f.read(min(remaining, 1 << 20))
-            if not chunk:
-                raise Bad("file shorter than the trailer offset")
-            h.update(chunk)
-            remaining -= len(chunk)
-    if h.hexdigest() != trailer["digest"]["value"]:
+    algorithm = "sha256-hashed-content" if header["version"] >= 4 else "sha256"
+    if trailer["digest"]["algorithm"] != algorithm:
+        raise Bad(f"trailer digest algorithm is not {algorithm}")
+    if archive_digest(path, trailer_offset, content) != trailer["digest"]["value"]:
         raise Bad("trailer digest mismatch")
     print("OK", json.dumps(counts, sort_keys=True))
 

@@ -26,7 +26,7 @@ import { blobMember, parseMemberName, mailboxMember, userMember as userMemberNam
 import { assembleParts, recordPieces, validateParts } from './parts.js';
 import { decodeRecord, sha256Hex } from './record-codec.js';
 import { checkFormatVersion, validateFlagTable, validateHeader, validateMailbox, validateMessage, validateTrailer, validateUser } from './record-validate.js';
-import { FORMAT_VERSION_INCREMENTAL, FORMAT_VERSION_PARTS, type FlagTableRecord, type HeaderRecord, type MailboxRecord, type MessageRecord, type TrailerRecord, type UserRecord } from './records.js';
+import { FORMAT_VERSION_HASHED_CONTENT, FORMAT_VERSION_INCREMENTAL, FORMAT_VERSION_PARTS, type FlagTableRecord, type HeaderRecord, type MailboxRecord, type MessageRecord, type TrailerRecord, type UserRecord } from './records.js';
 import { CUT_SHORT_HINT, parseTar, TarParseState, type TarEvent } from './tar-parser.js';
 import { messageTocEntry, plainTocEntry, tocProjection, type MemberSpan } from './toc.js';
 
@@ -299,6 +299,8 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
       }
       if (tocDone && parsed.kind !== 'trailer') throw order(name, offset, `only the trailer may follow "mailvault/toc.jsonl"`);
       const span = (sha256: string): MemberSpan => ({ member: name, offset, dataOffset, size, sha256 });
+      // Version 4: bodies, stubs and blobs enter the archive digest as their sha256 (section 5.6).
+      parseState.contentMember = header !== null && header.version >= FORMAT_VERSION_HASHED_CONTENT && (parsed.kind === 'body' || parsed.kind === 'stub' || parsed.kind === 'blob');
 
       switch (parsed.kind) {
         case 'header': {
@@ -358,6 +360,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
         }
         case 'flags': {
           if (header!.version < FORMAT_VERSION_INCREMENTAL) throw corrupt(name, offset, `flag tables exist only in format version ${FORMAT_VERSION_INCREMENTAL} (incrementals); this dump is version ${header!.version}`);
+          if (header!.version >= FORMAT_VERSION_HASHED_CONTENT && header!.kind !== 'incremental') throw corrupt(name, offset, 'flag tables belong in incremental dumps only; this dump is a full one');
           if (currentUser !== parsed.user || currentMailbox !== parsed.mailbox || lastUid !== 0) {
             throw order(name, offset, `a flag table must follow its mailbox record "${mailboxMember(parsed.user, parsed.mailbox)}" and precede that mailbox's messages; the previous member is "${previous}"`);
           }
@@ -559,7 +562,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           if (record.toc.offset !== t.offset || record.toc.dataOffset !== t.dataOffset || record.toc.size !== t.size || record.toc.sha256 !== t.sha256) {
             problems.push('its toc location or hash does not match the TOC member read');
           }
-          if (record.digest.value !== digest) problems.push(`digest ${record.digest.value} does not match the ${offset} bytes read before it (sha256 ${digest})`);
+          if (record.digest.value !== digest) problems.push(`digest ${record.digest.value} does not match the ${offset} bytes read before it (${record.digest.algorithm}: ${digest})`);
           if (problems.length > 0) throw corrupt(name, offset, problems.join('; '));
           trailer = record;
           previous = name;

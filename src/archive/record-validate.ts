@@ -5,7 +5,10 @@
 import { ArchiveCorruptError, ArchiveVersionError } from '../core/errors.js';
 import {
   FORMAT_NAME,
+  FORMAT_VERSION_HASHED_CONTENT,
   FORMAT_VERSION_MAX_READ,
+  HASHED_CONTENT_DIGEST,
+  PLAIN_DIGEST,
   FORMAT_VERSION_PARTS,
   type FlagTableRecord,
   type HeaderRecord,
@@ -144,6 +147,16 @@ export function validateTrailer(o: Obj, member: string, offset: number): Trailer
   const r = pick(o, { type: str, format: str, version: count, runId: str, completed: str, counts: obj, toc: obj, digest: obj, complete: (v) => v === true }, member, offset);
   r['counts'] = pick(r['counts'] as Obj, { users: count, mailboxes: count, messages: count, blobs: count, messageBytes: count }, member, offset);
   r['toc'] = pick(r['toc'] as Obj, { offset: count, dataOffset: count, size: count, sha256: hex64 }, member, offset);
-  r['digest'] = pick(r['digest'] as Obj, { algorithm: (v) => v === 'sha256', value: hex64 }, member, offset);
+  // The algorithm follows from the version (section 5.6): a reader hashes the stream as the header's version says.
+  const algorithm = (r['version'] as number) >= FORMAT_VERSION_HASHED_CONTENT ? HASHED_CONTENT_DIGEST : PLAIN_DIGEST;
+  r['digest'] = pick(r['digest'] as Obj, { algorithm: str, value: hex64 }, member, offset);
+  const named = (r['digest'] as Obj)['algorithm'];
+  if (named !== algorithm) {
+    throw new ArchiveCorruptError(`archive corrupt: record "${member}" at offset ${offset}: digest algorithm "${String(named)}", but format version ${String(r['version'])} uses "${algorithm}"`, {
+      member,
+      offset,
+      hint: 'the dump was damaged or written by a broken writer: check it with "mailvault verify"',
+    });
+  }
   return r as unknown as TrailerRecord;
 }

@@ -7,12 +7,22 @@
 export const FORMAT_VERSION_PLAIN = 1;
 /** Version 2: messages may be stored as a stub plus blob references (`<uid>.stub`, record `parts`). */
 export const FORMAT_VERSION_PARTS = 2;
-/** Version 3: incremental dumps, which hold flag-table members (`flags.<n>.json`). Full dumps stay 1 or 2. */
+/** Version 3: incremental dumps, which hold flag-table members (`flags.<n>.json`). */
 export const FORMAT_VERSION_INCREMENTAL = 3;
-/** The newest format version this code writes (a writer asked for no parts writes FORMAT_VERSION_PLAIN). */
-export const FORMAT_VERSION_WRITTEN = FORMAT_VERSION_INCREMENTAL;
+/**
+ * Version 4: everything of version 3; the trailer digest takes the content of bodies, stubs and blobs
+ * as its sha256 (HASHED_CONTENT_DIGEST) instead of its bytes. Every dump is written as version 4.
+ */
+export const FORMAT_VERSION_HASHED_CONTENT = 4;
+/** The format version this code writes. */
+export const FORMAT_VERSION_WRITTEN = FORMAT_VERSION_HASHED_CONTENT;
 /** The newest format version this code reads. */
-export const FORMAT_VERSION_MAX_READ = 3;
+export const FORMAT_VERSION_MAX_READ = FORMAT_VERSION_HASHED_CONTENT;
+/** The trailer digest's algorithm up to version 3: sha256 of every byte before the trailer. */
+export const PLAIN_DIGEST = 'sha256';
+/** The trailer digest's algorithm from version 4 (spec section 5.6). */
+export const HASHED_CONTENT_DIGEST = 'sha256-hashed-content';
+export type DigestAlgorithm = typeof PLAIN_DIGEST | typeof HASHED_CONTENT_DIGEST;
 export const FORMAT_NAME = 'mailvault-dump';
 
 export type DumpKind = 'full' | 'incremental';
@@ -191,7 +201,7 @@ export interface TrailerRecord {
   readonly counts: TrailerCounts;
   readonly toc: TocLocation;
   /** sha256 of every byte of the uncompressed stream before the trailer member's first header block. */
-  readonly digest: { readonly algorithm: 'sha256'; readonly value: string };
+  readonly digest: { readonly algorithm: DigestAlgorithm; readonly value: string };
   readonly complete: true;
 }
 

@@ -1,7 +1,8 @@
 /**
  * A streaming reader of the tar subset a dump uses: it turns chunks (of any size) into member events,
- * tracks byte offsets in the uncompressed stream, and hashes every byte so the trailer digest can be
- * checked. Every buffer is bounded: header blocks, pax headers (MAX_PAX_BYTES); data is passed on in
+ * tracks byte offsets in the uncompressed stream, and hashes the stream so the trailer digest can be
+ * checked: every byte, except that the data and padding of a member the consumer marks as content
+ * (TarParseState.contentMember, format version 4) enter as the sha256 of the data. Every buffer is bounded: header blocks, pax headers (MAX_PAX_BYTES); data is passed on in
  * the chunks it arrived in.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -38,6 +39,12 @@ export class TarParseState {
   offset = 0;
   /** Name of the last member whose data (and padding) was read completely. */
   lastComplete: string | null = null;
+  /**
+   * Set by the consumer while it handles a member event: the member is content (a body, stub or blob
+   * of a version 4 dump), so its data and padding enter the digest as the 32-byte sha256 of the data,
+   * and its padding must be zeros. Reset to false before each member event.
+   */
+  contentMember = false;
 }
 
 export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseState = new TarParseState()): AsyncGenerator<TarEvent> {
@@ -46,6 +53,8 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
   let buffered = 0;
   let eof = false;
   const hash = createHash('sha256');
+  /** Where taken bytes are hashed: `hash`, a content member's own hash, or nowhere (its padding). */
+  let target: Hash | null = hash;
   /** While a member's header blocks are read, their bytes wait here to be hashed (see digestBefore). */
   let deferred: Buffer[] | null = null;
   const hashDeferred = (): void => {
@@ -81,7 +90,7 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
     buffered -= out.length;
     state.offset += out.length;
     if (deferred !== null) deferred.push(out);
-    else hash.update(out);
+    else target?.update(out);
     return out;
   };
   const take = (n: number): Buffer => {
@@ -183,9 +192,12 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
         if (handled) throw new Error('internal: digestBefore() called after the next event was pulled');
         return hash.copy();
       };
+      state.contentMember = false;
       yield { kind: 'member', name, size, mtime: header.mtime, offset: memberStart, dataOffset, digestBefore };
       handled = true;
       hashDeferred();
+      const contentHash = state.contentMember ? createHash('sha256') : null;
+      if (contentHash !== null) target = contentHash;
       let remaining = size;
       while (remaining > 0) {
         if (buffered === 0 && !(await fill(1))) throw truncated(`inside the data of member "${name}" (${remaining} of ${size} bytes missing)`);
@@ -195,7 +207,14 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
       }
       const pad = paddingLength(size);
       if (!(await fill(pad))) throw truncated(`inside the padding of member "${name}"`);
-      take(pad);
+      if (contentHash !== null) {
+        // The padding is not in the digest: it must be zeros, so that no byte goes unchecked.
+        target = null;
+        const padAt = state.offset;
+        if (!isZeroBlock(take(pad))) throw corrupt(padAt, 'the padding after the data is not zero bytes', name);
+        target = hash;
+        hash.update(contentHash.digest());
+      } else take(pad);
       state.lastComplete = name;
       yield { kind: 'memberEnd' };
     }

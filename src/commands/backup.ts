@@ -20,7 +20,7 @@ export default class Backup extends MailvaultCommand {
 
   static override description = `Reads every message of the selected users byte-exactly, with UID, GUID, flags, keywords, INTERNALDATE, mailbox state (GUID, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ) and subscriptions, and writes one dump: a tar stream described in mailvault-dump(5). The dump goes to stdout (never to a terminal) or to --output FILE (written as FILE.partial, then fsynced and renamed when complete, the directory fsynced too; a device or FIFO such as /dev/null is written in place).
 
-Attachments are stored once per dump: with Dovecot single-instance attachment storage (sdbox/mdbox with mail_attachment_dir, found in Dovecot's configuration or given with --attachment-dir) each attachment file becomes one blob however many mails and users share it; for other sources --dedup-attachments splits large base64 MIME parts into blobs. Messages are never altered: restore and extract rebuild them byte-exactly and check their sha256. Such a dump is format version 2 (mailvault-dump(5)).
+Attachments are stored once per dump: with Dovecot single-instance attachment storage (sdbox/mdbox with mail_attachment_dir, found in Dovecot's configuration or given with --attachment-dir) each attachment file becomes one blob however many mails and users share it; for other sources --dedup-attachments splits large base64 MIME parts into blobs. Messages are never altered: restore and extract rebuild them byte-exactly and check their sha256. Dumps are format version 4 (mailvault-dump(5)); mailvault before this release cannot read them.
 
 Incrementals (--since): a dump of what changed since an earlier run, its new messages, flag changes, expunges and mailbox changes. With --since @STATE-FILE, a mailbox whose change token (stamps of its uidlist or index files, or IMAP STATUS with HIGHESTMODSEQ where the server has CONDSTORE) is the one that run recorded is not read at all; a mailbox changed in the last 2 seconds has no token and is read. The state file is described in formats/state-file.md.
 
@@ -104,7 +104,7 @@ ${exitStatusHelp()}`;
             ...(since ? { since: since.sinceIso, sinceInterpretation: since.interpretation, cursors: base ? 'per-mailbox' : 'none: by save date, full flag tables, expunges from UID sets' } : {}),
           },
         },
-        // Parts (format version 2) only when attachments can be stored once; otherwise a version 1 dump.
+        // Parts only when attachments can be stored once.
         { compression, parts: resolved.attachmentDir !== null || dedup !== null, startWorkersEarly: true, outputReleasesChunks: out.releasesChunks },
       );
       const summary = await backup(

@@ -15,31 +15,22 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { UnexpectedError } from '../../core/errors.js';
 import { resolveZstdSettings, type CompressionOption, type ZstdSettings } from './compression-option.js';
-import { createHash } from 'node:crypto';
-import type { CompressWorkerData, DigestJob, DigestResult, FrameJob, FrameResult } from './compress-worker.js';
+import type { CompressWorkerData, FrameJob, FrameResult } from './compress-worker.js';
 import { FrameCompressor } from './frame-compressor.js';
 import { encodeSeekTable, frameContentChecksum, type SeekTableEntry } from './zstd-format.js';
 
 /** Frames handed to the worker and not yet returned. Two would keep both cores busy; four absorbs jitter. */
 export const MAX_FRAMES_IN_FLIGHT = 4;
 
-/** A compress stream that also hashes its input (createDigestingCompressStream). */
-export interface DigestingCompressStream extends Transform {
-  /**
-   * sha256 of all input so far. Call only once every write so far has called back (its bytes are
-   * taken in), and before the end.
-   */
-  inputDigest(): Promise<string>;
+/** Seekable zstd whose worker can be started before the first frame (createSeekableCompressStream). */
+export interface SeekableCompressStream extends Transform {
   /** Start the compression worker now (unless frames are compressed inline), not at the second frame. */
   startWorker(): void;
 }
 
-/**
- * Seekable zstd (as createCompressStream) that also keeps the sha256 of its input, computed in the
- * compression worker: the dump writer's archive digest, off the main thread.
- */
-export function createDigestingCompressStream(option: Exclude<CompressionOption, { type: 'none' }>): DigestingCompressStream {
-  return new SeekableCompressStream(resolveZstdSettings(option), true);
+/** Seekable zstd (as createCompressStream), typed so the dump writer can start its worker early. */
+export function createSeekableCompressStream(option: Exclude<CompressionOption, { type: 'none' }>): SeekableCompressStream {
+  return new SeekableZstdStream(resolveZstdSettings(option));
 }
 
 /** Identity Transform for none; for zstd: seekable zstd (frames of <= frameSize input bytes, then the seek table). */
@@ -51,10 +42,10 @@ export function createCompressStream(option: CompressionOption): Transform {
       },
     });
   }
-  return new SeekableCompressStream(resolveZstdSettings(option));
+  return new SeekableZstdStream(resolveZstdSettings(option));
 }
 
-class SeekableCompressStream extends Transform {
+class SeekableZstdStream extends Transform implements SeekableCompressStream {
   private readonly settings: ZstdSettings;
   private readonly entries: SeekTableEntry[] = [];
   /** Input buffers not in use; each owns its ArrayBuffer so it can be transferred to the worker. */
@@ -73,34 +64,10 @@ class SeekableCompressStream extends Transform {
   /** True when the last push filled the readable side; absorb() then waits for the reader. */
   private outputFull = false;
   private resumeOutput: (() => void) | null = null;
-  /** The inputDigest() call waiting for the worker's answer. */
-  private digestWaiter: { resolve: (value: string) => void; reject: (err: Error) => void } | null = null;
 
-  constructor(
-    settings: ZstdSettings,
-    private readonly digestInput = false,
-  ) {
+  constructor(settings: ZstdSettings) {
     super();
     this.settings = settings;
-  }
-
-  inputDigest(): Promise<string> {
-    if (!this.digestInput) return Promise.reject(new UnexpectedError('internal: this compress stream does not hash its input'));
-    if (this.failure !== null) return Promise.reject(this.failure);
-    if (this.digestWaiter !== null) return Promise.reject(new UnexpectedError('internal: inputDigest() calls must not overlap'));
-    const current = this.current === null ? Buffer.alloc(0) : this.current.subarray(0, this.fill);
-    const worker = this.worker;
-    // No frame handed to a worker yet (none started, or one started early that got nothing): all input
-    // is in `current`, hashed here rather than waiting for a worker to boot (about 0.1 s).
-    if (worker === null || this.nextSeq === 0) return Promise.resolve(createHash('sha256').update(current).digest('hex'));
-    const partial = Buffer.allocUnsafeSlow(current.length);
-    current.copy(partial);
-    const job: DigestJob = { kind: 'digest', partial: partial.buffer as ArrayBuffer, length: partial.length };
-    return new Promise<string>((resolve, reject) => {
-      this.digestWaiter = { resolve, reject };
-      worker.ref(); // the answer must keep the process alive
-      worker.postMessage(job, [job.partial]);
-    });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -229,24 +196,17 @@ class SeekableCompressStream extends Transform {
   }
 
   private spawnWorker(): Worker {
-    const workerData: CompressWorkerData = { level: this.settings.level, digest: this.digestInput };
+    const workerData: CompressWorkerData = { level: this.settings.level };
     const worker = new Worker(new URL('./compress-worker.js', import.meta.url), { workerData });
-    worker.on('message', (result: FrameResult | DigestResult) => ('kind' in result ? this.onDigestResult(result) : this.onWorkerResult(result)));
+    worker.on('message', (result: FrameResult) => this.onWorkerResult(result));
     worker.on('error', (err: Error) => this.fail(new UnexpectedError(`zstd compression worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
-      if (this.worker === worker && (this.inFlight > 0 || this.digestWaiter !== null)) {
+      if (this.worker === worker && this.inFlight > 0) {
         this.fail(new UnexpectedError(`zstd compression worker exited with code ${code} while compressing`));
       }
     });
     this.worker = worker;
     return worker;
-  }
-
-  private onDigestResult(result: DigestResult): void {
-    const waiter = this.digestWaiter;
-    this.digestWaiter = null;
-    if (this.inFlight === 0) this.worker?.unref();
-    waiter?.resolve(result.value);
   }
 
   private onWorkerResult(result: FrameResult): void {
@@ -257,7 +217,7 @@ class SeekableCompressStream extends Transform {
     }
     this.nextResultSeq++;
     this.inFlight--;
-    if (this.inFlight === 0 && this.digestWaiter === null) this.worker?.unref();
+    if (this.inFlight === 0) this.worker?.unref();
     const input = Buffer.from(result.input);
     if ('error' in result) {
       this.fail(new UnexpectedError(`zstd compression of frame ${result.seq} failed: ${result.error}`));
@@ -283,9 +243,6 @@ class SeekableCompressStream extends Transform {
   }
 
   private failWaiters(err: Error): void {
-    const digestWaiter = this.digestWaiter;
-    this.digestWaiter = null;
-    digestWaiter?.reject(err);
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w.reject(err);

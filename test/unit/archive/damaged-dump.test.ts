@@ -110,11 +110,23 @@ test('a wrong trailer digest or count is reported', async (t) => {
   const edited = list.map((m) => (m.name.endsWith('trailer.json') ? editRecord(m, (o) => { (o['counts'] as Record<string, number>)['messages'] = 99; }) : m));
   const err = await t.throwsAsync(readAll(chunked(packMembers(edited))), { instanceOf: ArchiveCorruptError });
   t.regex(err!.message, /counts.messages is 99, read 5/);
-  // The digest covers every byte before the trailer member (its header blocks included): one that
-  // differs is named with what was read.
+  // The digest covers everything before the trailer member (its header blocks included; bodies and
+  // blobs by their sha256): one that differs is named with what was read.
   const wrong = list.map((m) => (m.name.endsWith('trailer.json') ? editRecord(m, (o) => { (o['digest'] as Record<string, string>)['value'] = '0'.repeat(64); }) : m));
   const e2 = await t.throwsAsync(readAll(chunked(packMembers(wrong))), { instanceOf: ArchiveCorruptError });
-  t.regex(e2!.message, new RegExp(`digest 0{64} does not match the \\d+ bytes read before it \\(sha256 [0-9a-f]{64}\\)`));
+  t.regex(e2!.message, new RegExp(`digest 0{64} does not match the \\d+ bytes read before it \\(sha256-hashed-content: [0-9a-f]{64}\\)`));
+  // The algorithm goes with the version: a version 4 trailer naming the plain sha256 is corrupt.
+  const plain = list.map((m) => (m.name.endsWith('trailer.json') ? editRecord(m, (o) => { (o['digest'] as Record<string, string>)['algorithm'] = 'sha256'; }) : m));
+  await t.throwsAsync(readAll(chunked(packMembers(plain))), { instanceOf: ArchiveCorruptError, message: /digest algorithm "sha256", but format version 4 uses "sha256-hashed-content"/ });
+});
+
+test('version 4: a body enters the digest as its sha256, so its padding must be zeros', async (t) => {
+  const bytes = await good;
+  const body = find(await members(), 'INBOX/7.eml');
+  const padAt = body.dataOffset + body.data.length;
+  t.true(padAt % 512 !== 0, 'the sample body needs padding');
+  const err = await t.throwsAsync(readAll(chunked(flip(bytes, padAt + 3))), { instanceOf: ArchiveCorruptError });
+  t.regex(err!.message, new RegExp(`member "users/alice@example.org/mailboxes/INBOX/7.eml" at offset ${padAt}: the padding after the data is not zero bytes`));
 });
 
 test('reordered members: ArchiveOrderError naming both members', async (t) => {
@@ -145,9 +157,9 @@ test('reordered members: ArchiveOrderError naming both members', async (t) => {
 
 test('a header with a higher version: ArchiveVersionError telling to upgrade', async (t) => {
   const list = await members();
-  const edited = [editRecord(list[0]!, (o) => { o['version'] = 4; }), ...list.slice(1)];
+  const edited = [editRecord(list[0]!, (o) => { o['version'] = 5; }), ...list.slice(1)];
   const err = await t.throwsAsync(readAll(chunked(packMembers(edited))), { instanceOf: ArchiveVersionError });
-  t.is(err!.message, 'dump written by a newer mailvault (format 4); this one reads up to 3: upgrade mailvault');
+  t.is(err!.message, 'dump written by a newer mailvault (format 5); this one reads up to 4: upgrade mailvault');
 });
 
 test('a record whose member name does not match its fields is corrupt', async (t) => {

@@ -10,6 +10,7 @@ import { openDumpFile } from '../../../src/archive/random-access.js';
 import { encodeBase64Lines } from '../../../src/core/base64-lines.js';
 import { encodedLength } from '../../../src/archive/parts.js';
 import { encodeRecord } from '../../../src/archive/record-codec.js';
+import { FORMAT_VERSION_WRITTEN } from '../../../src/archive/records.js';
 import { extractMessage, extractMessageFromFile } from '../../../src/operations/extract.js';
 import { chunked, collector, HEADER, mailbox, message, packMembers, readAll, splitMembers, type RawMember } from './sample-dump.js';
 import { ATTACHMENTS, buildMessage, bytes as bytesOf, writePartsDump } from './parts-sample.js';
@@ -50,7 +51,7 @@ test('one-pass reader: every message rebuilds byte-exactly; each distinct blob i
   t.true(firstA < firstStub);
   t.true(members.some((m) => m.name === 'users/alice/mailboxes/INBOX/15.eml'), 'a message without attachments is stored whole');
   const { entries, bodies } = await readAll(chunked(dump, 997));
-  t.is((entries[0] as { record: { version: number } }).record.version, 2);
+  t.is((entries[0] as { record: { version: number } }).record.version, FORMAT_VERSION_WRITTEN);
   const got = new Map<string, Buffer>();
   for (const e of entries) if (e.type === 'message') got.set(`${e.record.user}/${e.record.mailbox}/${e.record.uid}`, bodies.get(e.id)!);
   t.is(got.size, messages.size);
@@ -194,19 +195,19 @@ test('writer: attachments read through openChunks into a reused scratch (several
   t.true(bodies.get(m.id)!.equals(full));
 });
 
-test('version 1 dumps cannot hold stubs; a version 1 writer refuses parts', async (t) => {
+test('version 1 dumps cannot hold stubs; a writer created without parts refuses them', async (t) => {
   const list = await body();
   const v1 = list.map((m) => (m.name === 'mailvault/header.json' ? editRecord(m, (o) => { o['version'] = 1; }) : m));
   const err = await t.throwsAsync(readAll(chunked(packMembers(v1))), { instanceOf: ArchiveCorruptError });
   t.regex(err!.message, /stub member needs format version 2/);
   const out = collector();
   const w = await DumpWriter.create(out.stream, HEADER);
-  t.is(w.headerRecord.version, 1);
+  t.is(w.headerRecord.version, FORMAT_VERSION_WRITTEN);
   t.false(w.partsAllowed);
   await w.writeUser({ user: 'u', subscriptions: [] });
   await w.writeMailbox(mailbox('u', 'INBOX', []).record);
   const { parts, full } = await buildMessage([{ inline: 'x\n' }, { content: ATTACHMENTS.a }]);
-  await t.throwsAsync(w.writeMessageParts(message('u', 'INBOX', 1, full).input, parts), { instanceOf: UsageError, message: /version 1 dump/ });
+  await t.throwsAsync(w.writeMessageParts(message('u', 'INBOX', 1, full).input, parts), { instanceOf: UsageError, message: /created without \{ parts: true \}/ });
   await w.abort(new Error('done'));
 });
 

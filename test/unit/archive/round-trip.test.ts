@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { ArchiveOrderError, IntegrityError, UsageError, UnexpectedError } from '../../../src/core/errors.js';
 import { DumpWriter } from '../../../src/archive/writer.js';
 import type { DumpEntry } from '../../../src/archive/reader.js';
+import { FORMAT_VERSION_WRITTEN } from '../../../src/archive/records.js';
 import { chunked, collector, HEADER, mailbox, message, readAll, sampleUsers, splitMembers, writeSample } from './sample-dump.js';
 
 function expectedFromSample() {
@@ -17,7 +18,7 @@ async function checkRoundTrip(t: import('ava').ExecutionContext, entries: DumpEn
     'header', 'user', 'mailbox', 'message', 'message', 'message', 'mailbox', 'message', 'mailbox', 'message', 'user', 'mailbox', 'trailer',
   ]);
   const header = entries[0]!;
-  t.deepEqual(header.record, { type: 'header', format: 'mailvault-dump', version: 1, ...HEADER, options: { compression: 'none', mailboxes: ['*'] } });
+  t.deepEqual(header.record, { type: 'header', format: 'mailvault-dump', version: FORMAT_VERSION_WRITTEN, ...HEADER, options: { compression: 'none', mailboxes: ['*'] } });
   const userRecords = entries.filter((e) => e.type === 'user').map((e) => e.record);
   t.deepEqual(userRecords, users.map((u) => ({ type: 'user', ...u.record })));
   const mailboxRecords = entries.filter((e) => e.type === 'mailbox').map((e) => e.record);
