@@ -27,6 +27,7 @@ import { assembleParts, recordPieces, validateParts } from './parts.js';
 import { decodeRecord, sha256Hex } from './record-codec.js';
 import { checkFormatVersion, validateFlagTable, validateHeader, validateMailbox, validateMessage, validateTrailer, validateUser } from './record-validate.js';
 import { FORMAT_VERSION_HASHED_CONTENT, FORMAT_VERSION_INCREMENTAL, FORMAT_VERSION_PARTS, type FlagTableRecord, type HeaderRecord, type MailboxRecord, type MessageRecord, type TrailerRecord, type UserRecord } from './records.js';
+import { ContentHash } from './content-hash.js';
 import { CUT_SHORT_HINT, parseTar, TarParseState, type TarEvent } from './tar-parser.js';
 import { messageTocEntry, plainTocEntry, tocProjection, type MemberSpan } from './toc.js';
 
@@ -35,26 +36,6 @@ import { messageTocEntry, plainTocEntry, tocProjection, type MemberSpan } from '
  * one call and no native Hash object (a Hash per message, waiting for GC, was a good part of a
  * restore's garbage collection time).
  */
-class BodyHash {
-  private first: Buffer | null = null;
-  private hash: Hash | null = null;
-
-  update(chunk: Buffer): void {
-    if (this.hash !== null) {
-      this.hash.update(chunk);
-    } else if (this.first === null) {
-      this.first = chunk;
-    } else {
-      this.hash = createHash('sha256').update(this.first).update(chunk);
-      this.first = null;
-    }
-  }
-
-  hex(): string {
-    return this.hash !== null ? this.hash.digest('hex') : sha256Hex(this.first ?? Buffer.alloc(0));
-  }
-}
-
 export type DumpEntry =
   | { type: 'header'; record: HeaderRecord; member: string; offset: number }
   | { type: 'user'; record: UserRecord; member: string; offset: number }
@@ -387,13 +368,18 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           const keep = options.wantBody === undefined ? true : options.wantBody(ref);
           // A stub is always kept: the message is rebuilt from it to check the full sha256.
           const spool = keep || parsed.kind === 'stub' ? new BodySpool() : null;
-          const hash = new BodyHash();
+          // Version 4: the parser hashes content for the digest and hands the sha256 over at its end.
+          const hash = parseState.contentMember ? null : new ContentHash();
+          let sha256 = '';
           try {
             for (;;) {
               const d = await next();
-              if (d.kind === 'memberEnd') break;
+              if (d.kind === 'memberEnd') {
+                sha256 = hash?.hex() ?? d.sha256!;
+                break;
+              }
               if (d.kind === 'data') {
-                hash.update(d.chunk);
+                hash?.update(d.chunk);
                 if (spool !== null) await spool.write(d.chunk);
               }
             }
@@ -401,7 +387,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
             await spool?.dispose();
             throw err;
           }
-          pending = { member: name, offset, dataOffset, ...ref, size, sha256: hash.hex(), spool, stub: parsed.kind === 'stub', keep };
+          pending = { member: name, offset, dataOffset, ...ref, size, sha256, spool, stub: parsed.kind === 'stub', keep };
           previous = name;
           break;
         }
@@ -465,17 +451,21 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           break;
         }
         case 'blob': {
-          const hash = createHash('sha256');
+          const hash = parseState.contentMember ? null : new ContentHash();
           // Version 2: keep the blob for the messages after it. (Version 1 dumps hold no references.)
           const parts = header!.version >= FORMAT_VERSION_PARTS;
           if (parts && blobs.has(parsed.sha256)) throw corrupt(name, offset, 'this blob appeared before: a dump holds each blob once');
           const out: BlobWriter | null = parts ? await blobs.begin() : null;
+          let sha256 = '';
           try {
             for (;;) {
               const d = await next();
-              if (d.kind === 'memberEnd') break;
+              if (d.kind === 'memberEnd') {
+                sha256 = hash?.hex() ?? d.sha256!;
+                break;
+              }
               if (d.kind === 'data') {
-                hash.update(d.chunk);
+                hash?.update(d.chunk);
                 await out?.write(d.chunk);
               }
             }
@@ -483,7 +473,6 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
             await out?.discard();
             throw err;
           }
-          const sha256 = hash.digest('hex');
           if (sha256 !== parsed.sha256) {
             await out?.discard();
             throw corrupt(name, offset, `the content hashes to ${sha256}, not to its name: the blob was damaged`);

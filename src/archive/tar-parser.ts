@@ -7,6 +7,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { ArchiveCorruptError, ArchiveTruncatedError } from '../core/errors.js';
+import { ContentHash } from './content-hash.js';
 import { BLOCK, MAX_MEMBER_BYTES, MAX_PAX_BYTES } from './limits.js';
 import { decodePax, decodeUstar, HeaderFormatError, isZeroBlock, paddingLength, type UstarHeader } from './tar-header.js';
 
@@ -27,7 +28,8 @@ export type TarEvent =
       digestBefore: () => Hash;
     }
   | { kind: 'data'; chunk: Buffer }
-  | { kind: 'memberEnd' }
+  /** `sha256`: of the data, for a content member (TarParseState.contentMember), which the parser hashed. */
+  | { kind: 'memberEnd'; sha256?: string }
   /** End-of-archive marker at `offset`; only zero bytes follow it. */
   | { kind: 'end'; offset: number };
 
@@ -54,7 +56,7 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
   let eof = false;
   const hash = createHash('sha256');
   /** Where taken bytes are hashed: `hash`, a content member's own hash, or nowhere (its padding). */
-  let target: Hash | null = hash;
+  let target: { update(data: Buffer): unknown } | null = hash;
   /** While a member's header blocks are read, their bytes wait here to be hashed (see digestBefore). */
   let deferred: Buffer[] | null = null;
   const hashDeferred = (): void => {
@@ -196,7 +198,7 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
       yield { kind: 'member', name, size, mtime: header.mtime, offset: memberStart, dataOffset, digestBefore };
       handled = true;
       hashDeferred();
-      const contentHash = state.contentMember ? createHash('sha256') : null;
+      const contentHash = state.contentMember ? new ContentHash() : null;
       if (contentHash !== null) target = contentHash;
       let remaining = size;
       while (remaining > 0) {
@@ -213,8 +215,13 @@ export async function* parseTar(source: AsyncIterable<Buffer>, state: TarParseSt
         const padAt = state.offset;
         if (!isZeroBlock(take(pad))) throw corrupt(padAt, 'the padding after the data is not zero bytes', name);
         target = hash;
-        hash.update(contentHash.digest());
-      } else take(pad);
+        const sha256 = contentHash.hex();
+        hash.update(Buffer.from(sha256, 'hex'));
+        state.lastComplete = name;
+        yield { kind: 'memberEnd', sha256 };
+        continue;
+      }
+      take(pad);
       state.lastComplete = name;
       yield { kind: 'memberEnd' };
     }
