@@ -271,7 +271,8 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
       if (ev.kind !== 'member') throw new ArchiveCorruptError('internal: tar event out of sequence');
       const { name, size, offset, dataOffset } = ev;
       const parsed: ParsedMember = parseMemberName(name, offset);
-      const isRecordKind = parsed.kind !== 'body' && parsed.kind !== 'blob' && parsed.kind !== 'toc';
+      // A stub is message bytes (up to MAX_STUB_BYTES of inline parts), not a JSON record.
+      const isRecordKind = parsed.kind !== 'body' && parsed.kind !== 'stub' && parsed.kind !== 'blob' && parsed.kind !== 'toc';
       if (isRecordKind && size > MAX_RECORD_BYTES) throw corrupt(name, offset, `declared size ${size} is absurd for a JSON record (limit ${MAX_RECORD_BYTES} bytes)`);
       if (trailer !== null) throw order(name, offset, `nothing may follow the trailer "mailvault/trailer.json"`);
       if (header === null && parsed.kind !== 'header') throw order(name, offset, 'the first member must be "mailvault/header.json"');

@@ -200,7 +200,11 @@ export interface TrailerRecord {
   readonly completed: string;
   readonly counts: TrailerCounts;
   readonly toc: TocLocation;
-  /** sha256 of every byte of the uncompressed stream before the trailer member's first header block. */
+  /**
+   * The archive digest of the uncompressed stream before the trailer member's first header block:
+   * every byte (versions 1-3, "sha256"), or with each body, stub and blob as its sha256 (version 4,
+   * "sha256-hashed-content"; spec section 5.6).
+   */
   readonly digest: { readonly algorithm: DigestAlgorithm; readonly value: string };
   readonly complete: true;
 }

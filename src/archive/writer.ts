@@ -47,7 +47,10 @@ export interface DumpWriterOptions {
   compression?: CompressionOption;
   /** Allow messages stored as parts (writeMessageParts). */
   parts?: boolean;
-  /** An incremental dump (header kind "incremental"), which may hold flag tables (writeFlagTable). */
+  /**
+   * An incremental dump, which may hold flag tables (writeFlagTable). Must agree with the header's
+   * kind ("incremental"); the header's kind alone decides.
+   */
   incremental?: boolean;
   /**
    * Start the zstd compression worker now, so it boots while the caller lists its source, instead of
@@ -334,6 +337,7 @@ export class DumpWriter {
 
   /** Start a dump: opens the TOC spool and writes the header member. */
   static async create(output: Writable, header: Omit<HeaderRecord, 'type' | 'format' | 'version'>, options: DumpWriterOptions = {}): Promise<DumpWriter> {
+    if (options.incremental === true && header.kind !== 'incremental') throw new UsageError('cannot write an incremental dump with a header of kind "full"');
     const compression = options.compression ?? { type: 'none' };
     const direct = compression.type === 'none' && options.outputReleasesChunks === true;
     let sink: Writable;
@@ -366,7 +370,8 @@ export class DumpWriter {
     }
     const writer = new DumpWriter(sink, done, record, tocDir, compression.type === 'none' ? null : (sink as SeekableCompressStream), direct);
     writer.partsOn = options.parts === true;
-    writer.incrementalOn = options.incremental === true || header.kind === 'incremental';
+    // Flag tables only in a dump whose header says "incremental": readers reject them in a full one.
+    writer.incrementalOn = header.kind === 'incremental';
     if (options.startWorkersEarly === true && writer.compressor !== null) writer.compressor.startWorker();
     await writer.run(async () => {
       writer.tocSpool = await open(join(tocDir, 'toc.jsonl'), 'wx+', 0o600).catch((err: unknown) => {

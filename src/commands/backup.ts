@@ -26,7 +26,7 @@ Incrementals (--since): a dump of what changed since an earlier run, its new mes
 
 Messages that cannot be read (or were expunged while the backup ran) are skipped, listed in the summary, and make the exit status 3; a body that fails part-way through its copy stops the run instead, as the dump cannot take back what it wrote. The --state-file cursor does not count them as held (nor does --since @DUMP of a full dump): each later incremental tries them again, reports them again while they stay unreadable, and once one reads, carries its mailbox whole (so a restore gets every UID in order).
 
-Threads: the main one reads and frames the messages; a worker compresses (--compress zstd) or, uncompressed, hashes the dump for its digest. Where the machine has a core to spare beside those (2 or more cores uncompressed, 3 or more with zstd), Maildir message files are also read and hashed ahead in a third thread. Each of these threads uses at most one core.
+Threads: the main one reads, hashes and frames the messages; with --compress zstd a worker compresses. Where the machine has a core to spare beside those (2 or more cores uncompressed, 3 or more with zstd), Maildir message files are also read and hashed ahead in another thread. Each of these threads uses at most one core.
 
 ${exitStatusHelp()}`;
 

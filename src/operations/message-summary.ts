@@ -142,11 +142,13 @@ export class SummaryTap extends Transform {
     const room = MAX_HEADER_BYTES - this.headBytes;
     const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
     const buf = this.head.length === 0 ? piece : Buffer.concat([...this.head, piece]);
-    this.head = [buf];
     this.headBytes = buf.length;
     const end = headerEnd(buf);
     if (end >= 0) this.finishHeader(buf.subarray(0, end));
     else if (this.headBytes >= MAX_HEADER_BYTES) this.finishHeader(buf);
+    // Kept for the next chunk: a copy, as a source may reuse the buffer it passed (rare: a header
+    // longer than the first chunk).
+    else this.head = [buf === chunk ? Buffer.from(buf) : buf];
   }
 
   private finishHeader(header: Buffer): void {

@@ -408,9 +408,10 @@ export class MaildirMailboxReader implements MailboxReader {
       await handle.close().catch(() => undefined);
       throw fail(String(st.size));
     }
-    // `end` sizes the last read exactly: without it Node reads a full chunk's buffer, then copies the
-    // short tail into a new one, and reads once more to see the end.
-    const source = handle.createReadStream({ autoClose: true, highWaterMark: STREAM_CHUNK_BYTES, start: 0, end: Math.max(0, message.size - 1) });
+    // At most size + 1 bytes (`end` is inclusive): the extra byte, if there is one, is a file that grew
+    // since the fstat above, which SizeCheck reports. Without `end`, Node read a whole 1 MiB buffer
+    // for the short tail before copying it out.
+    const source = handle.createReadStream({ autoClose: true, highWaterMark: STREAM_CHUNK_BYTES, start: 0, end: message.size });
     const check = new SizeCheck(message.size, fail);
     // Registered before pipeline() so the consumer sees a typed error, not a raw Node one.
     source.once('error', (e) => check.destroy(fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid })));

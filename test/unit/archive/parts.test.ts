@@ -297,3 +297,54 @@ test('writer: the kept encodings stay within their budget: the least recently us
   const { entries } = await readAll(chunked(out.bytes(), 65536));
   t.is(entries.filter((e) => e.type === 'message').length, 82);
 });
+
+test('version 4 digest over a dump with parts: stubs and blobs enter it as their sha256 (spec rule, from the TOC spans)', async (t) => {
+  const { dump } = await good;
+  const trailerOffset = dump.length - 1024 - 1024 - 512;
+  const trailer = JSON.parse(dump.subarray(trailerOffset + 512, trailerOffset + 512 + 1024).toString('utf8')) as { toc: { dataOffset: number; size: number }; digest: { algorithm: string; value: string } };
+  t.is(trailer.digest.algorithm, 'sha256-hashed-content');
+  const content = dump
+    .subarray(trailer.toc.dataOffset, trailer.toc.dataOffset + trailer.toc.size)
+    .toString('utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; member: string; dataOffset: number; size: number; sha256: string })
+    .filter((e) => e.type === 'blob' || e.type === 'message')
+    .sort((a, b) => a.dataOffset - b.dataOffset);
+  t.true(content.some((e) => e.member.endsWith('.stub')) && content.some((e) => e.member.endsWith('.eml')) && content.some((e) => e.type === 'blob'));
+  const h = createHash('sha256');
+  let pos = 0;
+  for (const e of content) {
+    h.update(dump.subarray(pos, e.dataOffset));
+    h.update(Buffer.from(e.sha256, 'hex'));
+    pos = e.dataOffset + e.size + ((512 - (e.size % 512)) % 512);
+  }
+  h.update(dump.subarray(pos, trailerOffset));
+  t.is(h.digest('hex'), trailer.digest.value);
+});
+
+test('version 4: the padding after a stub and after a blob must be zeros', async (t) => {
+  const { dump } = await good;
+  const members = await splitMembers(dump);
+  for (const m of [members.find((x) => x.name.endsWith('.stub') && x.data.length % 512 !== 0)!, members.find((x) => x.name.startsWith('blobs/') && x.data.length % 512 !== 0)!]) {
+    const padAt = m.dataOffset + m.data.length;
+    const bad = Buffer.from(dump);
+    bad[padAt + 1] = 0x20;
+    const err = await t.throwsAsync(readAll(chunked(bad, 4096)), { instanceOf: ArchiveCorruptError });
+    t.regex(err!.message, new RegExp(`member "${m.name}" at offset ${padAt}: the padding after the data is not zero bytes`));
+  }
+});
+
+test('a stub over 1 MiB (a large inline part) is message bytes, not a JSON record: it reads back', async (t) => {
+  const out = collector();
+  const w = await DumpWriter.create(out.stream, HEADER, { parts: true });
+  await w.writeUser({ user: 'u', subscriptions: [] });
+  await w.writeMailbox(mailbox('u', 'INBOX', []).record);
+  const { parts, full } = await buildMessage([{ inline: `Subject: big\n\n${'x'.repeat(1100 * 1024)}\n` }, { content: ATTACHMENTS.a }, { inline: '\n' }]);
+  await w.writeMessageParts(message('u', 'INBOX', 1, full).input, parts);
+  await w.finish();
+  const { entries, bodies } = await readAll(chunked(out.bytes(), 65536));
+  const m = entries.find((e) => e.type === 'message');
+  t.truthy(m);
+  t.true(bodies.get(m!.type === 'message' ? m!.id : -1)!.equals(full));
+});
