@@ -7,6 +7,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { readAll } from './sample-dump.js';
+import { specDigest } from './spec-digest.js';
 
 const V3 = 'test/fixtures/dumps/v3-incremental.mvd';
 const V3_SHA256 = 'e9728990790a8a1b041e533e25ee83a9d26d5c618edb602f271fa986e8442416';
@@ -27,7 +28,5 @@ test('v3-incremental.mvd reads completely: flag tables, the stub message rebuilt
   const trailer = entries.at(-1)!;
   t.is(trailer.type === 'trailer' ? trailer.record.digest.algorithm : '', 'sha256');
   // Versions 1-3: the digest is the plain sha256 of every byte before the trailer member.
-  const bytes = readFileSync(V3);
-  const trailerOffset = bytes.length - 1024 - 1024 - 512;
-  t.is(createHash('sha256').update(bytes.subarray(0, trailerOffset)).digest('hex'), trailer.type === 'trailer' ? trailer.record.digest.value : '');
+  t.is(specDigest(readFileSync(V3)).plain, trailer.type === 'trailer' ? trailer.record.digest.value : '');
 });
