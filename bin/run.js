@@ -1,6 +1,7 @@
 #!/bin/sh
 ':' //; case "$1" in backup) GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432:glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export GLIBC_TUNABLES;; esac; exec node --max-semi-space-size=2 "$0" "$@"
-// mailvault command-line entry point. The commands are compiled into build/ by `npm run build`.
+// mailvault command-line entry point. The commands are compiled and bundled into build/cli by
+// `npm run build` (scripts/bundle.js says why).
 //
 // The two lines above are for sh and for JavaScript alike: run as a command, sh starts Node with a
 // small young generation (2 MiB semi-spaces instead of up to 16); `node bin/run.js` skips them (the
@@ -23,7 +24,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-if (!existsSync(fileURLToPath(new URL('../build/src/commands/backup.js', import.meta.url)))) {
+if (!existsSync(fileURLToPath(new URL('../build/cli/main.js', import.meta.url)))) {
   process.stderr.write('mailvault: not built yet: run "npm run build" (or "npm ci && npm run demo") in the project directory first\n');
   process.exit(1);
 }
@@ -31,6 +32,7 @@ if (!existsSync(fileURLToPath(new URL('../build/src/commands/backup.js', import.
 // to 64 fsyncs in flight at each commit (storage/maildir/save.ts), and dump reads must not queue behind
 // them. Read once, when the pool starts: so set before anything uses it (the import below is dynamic).
 process.env.UV_THREADPOOL_SIZE ??= '64';
-// The subpath, not the package index: the index loads all of oclif (about 25 ms more at every start).
-const { execute } = await import('@oclif/core/execute');
+// oclif's execute from the bundle, the copy of oclif the bundled commands use (its subpath, not the
+// package index: the index would load all of oclif).
+const { execute } = await import('../build/cli/main.js');
 await execute({ dir: import.meta.url });
