@@ -16,7 +16,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import { ArchiveOrderError, IntegrityError, isMailvaultError, UnexpectedError, UsageError, fromSystemError } from '../core/errors.js';
 import type { CompressionOption } from './compression/index.js';
 import { createSeekableCompressStream, type SeekableCompressStream } from './compression/compress-stream.js';
-import { BLOCK, MAX_MEMBER_BYTES, MAX_SUMMARY_FIELD, TRAILER_BYTES } from './limits.js';
+import { BLOCK, MAX_MEMBER_BYTES, MAX_RECORD_BYTES, MAX_SUMMARY_FIELD, TRAILER_BYTES } from './limits.js';
 import { blobMember, flagTableMember, HEADER_MEMBER, mailboxDir, mailboxMember, messageMembers, messageMembersIn, TOC_MEMBER, TRAILER_MEMBER, userMember } from './member-names.js';
 import { messageJsonParts, messageRecordJson, messageTocLineJson } from './message-json.js';
 import { encodedRecordLength, encodeRecord, encodeRecordInto, encodeRecordJson, recordJson, sha256Hex, sortedKeys } from './record-codec.js';
@@ -522,6 +522,7 @@ export class DumpWriter {
       let names;
       try {
         names = this.checkMessage(input);
+        this.checkRecordFits(input, names.body);
       } catch (err) {
         if (!Buffer.isBuffer(body)) body.destroy();
         throw err;
@@ -602,7 +603,7 @@ export class DumpWriter {
     });
     const stub = Buffer.concat(parts.filter((p): p is Extract<WriterPart, { kind: 'inline' }> => p.kind === 'inline').map((p) => p.data));
     const full = await this.run(async () => {
-      this.checkMessage(input);
+      this.checkRecordFits(input, this.checkMessage(input).body);
       const { stream, result } = assembleParts(
         pieces,
         Readable.from(stub.length === 0 ? [] : [stub]),
@@ -832,6 +833,38 @@ export class DumpWriter {
       );
     }
     return names;
+  }
+
+  /**
+   * Refuse, before anything is written, a message whose record or TOC line would be over the format's
+   * MAX_RECORD_BYTES (1 MiB): only keywords and extra fields can make them that long (summary fields
+   * are cut, the rest is fixed size). Found after the body, the writer could only fail, and one such
+   * message would end the whole dump; refused here, the writer stays usable and the caller skips the
+   * message with this error. Exact lengths are computed only when a cheap upper bound is over the limit.
+   */
+  private checkRecordFits(input: MessageInput, bodyMember: string): void {
+    let chars = input.user.length + input.mailbox.length + (input.guid?.length ?? 0) + (input.modseq?.length ?? 0);
+    for (const f of input.flags) chars += f.length + 3;
+    for (const k of input.keywords) chars += k.length + 3;
+    for (const [k, v] of Object.entries(input.extra)) chars += k.length + v.length + 6;
+    // Per char at most 6 bytes of JSON (\u escapes); user and mailbox appear twice in a TOC line (the
+    // member name, percent-encoded: at most 9 bytes a char); 4 cut summary fields; 4 KiB for the rest.
+    const bound = 6 * chars + 9 * (input.user.length + input.mailbox.length) + 4 * 6 * MAX_SUMMARY_FIELD + 4096;
+    if (bound <= MAX_RECORD_BYTES) return;
+    const widest = Number.MAX_SAFE_INTEGER; // the longest offset any span can have
+    const span: MemberSpan = { member: bodyMember, offset: widest, dataOffset: widest, size: widest, sha256: '0'.repeat(64) };
+    const summary = this.cutSummary(input);
+    const extra = sortedKeys(input.extra);
+    const parts = messageJsonParts(input, this.currentUserJson, this.currentMailboxJson, summary, extra);
+    const record = parts === null ? this.messageRecord(input, span.sha256, summary, extra) : null;
+    const recordBytes = encodedRecordLength(parts !== null ? messageRecordJson(parts, span.sha256) : recordJson(record!));
+    const tocBytes = Buffer.byteLength(parts !== null ? messageTocLineJson(widest, span, span, parts) : tocLine(messageTocEntry(widest, span, span, record!)));
+    // A TOC line's limit is on its bytes without the LF (as readers count).
+    if (recordBytes <= MAX_RECORD_BYTES && tocBytes - 1 <= MAX_RECORD_BYTES) return;
+    throw new UsageError(
+      `cannot write message UID ${input.uid} of mailbox "${input.mailbox}" (user "${input.user}"): its record would take ${recordBytes} bytes and its TOC line ${tocBytes - 1} (${input.keywords.length} keywords, ${Object.keys(input.extra).length} extra fields), over the format's ${MAX_RECORD_BYTES}-byte limit for a record or TOC line`,
+      { user: input.user, mailbox: input.mailbox, uid: input.uid, member: bodyMember, hint: 'the message is left out of this dump; remove most of its keywords to back it up' },
+    );
   }
 
   /** Run one API call: no overlap, and any error that may have left bytes half-written fails the writer. */
