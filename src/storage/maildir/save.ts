@@ -102,9 +102,10 @@ function fileSink(handle: fs.promises.FileHandle): Writable {
 const SMALL_BODY_BYTES = 1024 * 1024;
 /**
  * fsyncs in flight. Each waits ~1 ms for the journal; many in flight let the file system commit them
- * together (measured: 1000 files of 38 KB, 4 in flight 2.7-4.2 s, 64 in flight 0.42 s). bin/run.js
- * raises libuv's thread pool (UV_THREADPOOL_SIZE) to match; with the default 4 threads the rest queue
- * up there.
+ * together (measured: 1000 files of 38 KB, 4 in flight 2.7-4.2 s, 64 in flight 0.42 s). bin/run.js's
+ * launcher line raises libuv's thread pool (UV_THREADPOOL_SIZE) to match for `restore`; with the
+ * default 4 threads the rest queue up there. A program using this module sets it in the environment
+ * Node starts with (libuv reads it once, when the pool starts).
  */
 const FSYNC_CONCURRENCY = 64;
 /**
