@@ -132,9 +132,19 @@ def verify(path, extract=None):
             if header is not None and header["version"] >= 4 and kind[0] in ("body", "blob"):
                 content.append((info.offset_data, info.size, digest))
             if kind[0] == "header":
+                # Spec: format and version before anything else, even the check (a later version
+                # may change the rest of the header).
+                try:
+                    first = json.loads(data)
+                except ValueError:
+                    raise Bad(f"{info.name}: not JSON")
+                if not isinstance(first, dict) or first.get("format") != "mailvault-dump":
+                    raise Bad(f"{info.name}: not a mailvault dump (format is not \"mailvault-dump\")")
+                if not isinstance(first.get("version"), int) or first["version"] < 1:
+                    raise Bad(f"{info.name}: no valid version")
+                if first["version"] > 4:
+                    raise Bad(f"written by a newer mailvault (format {first['version']})")
                 header = record(data, info.name)
-                if header["version"] > 4:
-                    raise Bad(f"written by a newer mailvault (format {header['version']})")
                 expected_toc.append(dict(id=0, type="header", **span))
             elif kind[0] == "user":
                 r = record(data, info.name)
