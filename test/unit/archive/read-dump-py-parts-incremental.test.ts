@@ -16,7 +16,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { copyDemoStore, runCli } from '../../helpers/cli.js';
 import { tempDir, tempDirSync } from '../../helpers/temp.js';
-import { readAll, splitMembers, chunked, type RawMember } from './sample-dump.js';
+import { Readable } from 'node:stream';
+import { DumpWriter } from '../../../src/archive/writer.js';
+import { HEADER, collector, mailbox, message, readAll, splitMembers, chunked, type RawMember } from './sample-dump.js';
 import { specDigest } from './spec-digest.js';
 
 const hasPython = spawnSync('python3', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -210,6 +212,32 @@ pyTest('read_dump.py rejects a flag table whose UIDs do not ascend (13)', async 
   const r = readDumpPyBytes(t, dump);
   t.is(r.status, 65, r.stdout);
   t.is(r.stderr, 'read_dump.py: users/alice/mailboxes/INBOX/flags.1.json: UID 1 is not above UID 2 (UIDs must ascend)\n');
+});
+
+pyTest('read_dump.py rejects flag tables whose UIDs do not ascend across the tables of a mailbox (13)', async (t) => {
+  // A version 4 incremental with two flag tables (UIDs 1, 2 and 3, 4) and a new message; then the
+  // second table's first UID made 2: each table ascends on its own, the mailbox's tables do not.
+  const user = 'alice@example.org';
+  const out = collector();
+  const header = { ...HEADER, kind: 'incremental' as const, base: { runId: '00000000-0000-4000-8000-00000000000b', created: '2026-11-27T14:00:00Z' } };
+  const writer = await DumpWriter.create(out.stream, header, { incremental: true });
+  await writer.writeUser({ user, subscriptions: ['INBOX'] });
+  // An incremental's mailbox record with reset and uidSet, as the CLI writes it (read_dump.py wants both).
+  await writer.writeMailbox({ ...mailbox(user, 'INBOX', []).record, uidSet: '1:4,50', reset: false });
+  await writer.writeFlagTable(user, 'INBOX', [{ uid: 1, flags: ['\\Seen'], keywords: [] }, { uid: 2, flags: [], keywords: [] }]);
+  await writer.writeFlagTable(user, 'INBOX', [{ uid: 3, flags: ['\\Seen'], keywords: [] }, { uid: 4, flags: [], keywords: [] }]);
+  const m = message(user, 'INBOX', 50, 'Subject: new since the base\n\nhello\n');
+  await writer.writeMessage(m.input, Readable.from([m.body]));
+  await writer.finish();
+  const good = out.bytes();
+  const ok = readDumpPyBytes(t, good);
+  t.is(ok.status, 0, ok.stderr);
+  const dump = await reseal(good, {
+    'users/alice@example.org/mailboxes/INBOX/flags.2.json': editRecord((o) => ((o['entries'] as { uid: number }[])[0]!.uid = 2)),
+  });
+  const r = readDumpPyBytes(t, dump);
+  t.is(r.status, 65, r.stdout);
+  t.is(r.stderr, 'read_dump.py: users/alice@example.org/mailboxes/INBOX/flags.2.json: UID 2 is not above UID 2 (UIDs must ascend)\n');
 });
 
 pyTest('reseal leaves a dump that read_dump.py still reads when nothing is changed', async (t) => {
