@@ -183,6 +183,8 @@ def check_parts(r, stub_span, blobs, rec_name):
     stub, parts = r.get("stub"), r.get("parts")
     if not isinstance(stub, dict) or not isinstance(parts, list):
         raise Bad(f"{rec_name}: record of a stub without stub and parts")
+    if not parts:
+        raise Bad(f"{rec_name}: parts is empty")
     if stub.get("size") != stub_span["size"] or stub.get("sha256") != stub_span["sha256"]:
         raise Bad(f"{stub_span['member']}: stub does not match its record (stub size or sha256)")
     inline_end = total = 0

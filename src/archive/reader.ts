@@ -26,7 +26,7 @@ import { blobMember, parseMemberName, mailboxMember, userMember as userMemberNam
 import { assembleParts, recordPieces, validateParts } from './parts.js';
 import { decodeRecord, sha256Hex } from './record-codec.js';
 import { checkFormatVersion, validateFlagTable, validateHeader, validateMailbox, validateMessage, validateTrailer, validateUser } from './record-validate.js';
-import { FORMAT_VERSION_HASHED_CONTENT, FORMAT_VERSION_INCREMENTAL, FORMAT_VERSION_PARTS, type FlagTableRecord, type HeaderRecord, type MailboxRecord, type MessageRecord, type TrailerRecord, type UserRecord } from './records.js';
+import { FLAG_TABLE_MAX_ENTRIES, FORMAT_VERSION_HASHED_CONTENT, FORMAT_VERSION_INCREMENTAL, FORMAT_VERSION_PARTS, type FlagTableRecord, type HeaderRecord, type MailboxRecord, type MessageRecord, type TrailerRecord, type UserRecord } from './records.js';
 import { ContentHash } from './content-hash.js';
 import { CUT_SHORT_HINT, parseTar, TarParseState, type TarEvent } from './tar-parser.js';
 import { messageTocEntry, plainTocEntry, tocProjection, type MemberSpan } from './toc.js';
@@ -166,6 +166,9 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
   let currentMailbox: string | null = null;
   let mailboxMemberName = '';
   let lastUid = 0;
+  /** The current mailbox's flag tables so far: the last one's number and the highest UID they gave. */
+  let lastFlagSeq = 0;
+  let lastFlagUid = 0;
   let pending: PendingBody | null = null;
   let tocDone = false;
   let tocInfo: { offset: number; dataOffset: number; size: number; sha256: string } | null = null;
@@ -334,6 +337,8 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           currentMailbox = record.name;
           mailboxMemberName = name;
           lastUid = 0;
+          lastFlagSeq = 0;
+          lastFlagUid = 0;
           counts.mailboxes++;
           expect(plainTocEntry(nextId++, 'mailbox', span(sha256Hex(data)), { user: record.user, mailbox: record.name }) as unknown as Record<string, unknown>);
           previous = name;
@@ -351,6 +356,15 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           if (record.user !== parsed.user || record.mailbox !== parsed.mailbox || record.seq !== parsed.seq) {
             throw corrupt(name, offset, `the record is flag table ${record.seq} of mailbox "${record.mailbox}" of user "${record.user}", the member name says ${parsed.seq} of "${parsed.mailbox}" of "${parsed.user}"`);
           }
+          // Section 13: a mailbox's tables are numbered 1, 2, ... and hold 1 to FLAG_TABLE_MAX_ENTRIES
+          // entries each, UIDs ascending across all of them (a UID twice would get two flag sets).
+          if (record.seq !== lastFlagSeq + 1) throw order(name, offset, `flag table ${record.seq} follows ${lastFlagSeq === 0 ? 'no table' : `table ${lastFlagSeq}`} of this mailbox: tables are numbered 1, 2, ...`);
+          if (record.entries.length === 0 || record.entries.length > FLAG_TABLE_MAX_ENTRIES) throw corrupt(name, offset, `${record.entries.length} entries: a flag table holds 1 to ${FLAG_TABLE_MAX_ENTRIES}`);
+          for (const e of record.entries) {
+            if (e.uid <= lastFlagUid) throw order(name, offset, `UID ${e.uid} comes after UID ${lastFlagUid}: UIDs must ascend across the flag tables of a mailbox`);
+            lastFlagUid = e.uid;
+          }
+          lastFlagSeq = record.seq;
           expect(plainTocEntry(0, 'flags', span(sha256Hex(data)), { user: record.user, mailbox: record.mailbox }) as unknown as Record<string, unknown>);
           previous = name;
           yield { type: 'flags', record, member: name, offset };
