@@ -15,9 +15,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { copyDemoStore, runCli } from '../../helpers/cli.js';
 import { tempDir, tempDirSync } from '../../helpers/temp.js';
-import { Readable } from 'node:stream';
-import { DumpWriter } from '../../../src/archive/writer.js';
-import { HEADER, collector, mailbox, message, readAll, splitMembers, chunked, type RawMember } from './sample-dump.js';
+import { incrementalWithTwoFlagTables, readAll, splitMembers, chunked, type RawMember } from './sample-dump.js';
 import { editRecord, reseal, sha256 } from './reseal.js';
 
 const hasPython = spawnSync('python3', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -158,19 +156,7 @@ pyTest('read_dump.py rejects a flag table whose UIDs do not ascend (13)', async 
 pyTest('read_dump.py rejects flag tables whose UIDs do not ascend across the tables of a mailbox (13)', async (t) => {
   // A version 4 incremental with two flag tables (UIDs 1, 2 and 3, 4) and a new message; then the
   // second table's first UID made 2: each table ascends on its own, the mailbox's tables do not.
-  const user = 'alice@example.org';
-  const out = collector();
-  const header = { ...HEADER, kind: 'incremental' as const, base: { runId: '00000000-0000-4000-8000-00000000000b', created: '2026-11-27T14:00:00Z' } };
-  const writer = await DumpWriter.create(out.stream, header, { incremental: true });
-  await writer.writeUser({ user, subscriptions: ['INBOX'] });
-  // An incremental's mailbox record with reset and uidSet, as the CLI writes it (read_dump.py wants both).
-  await writer.writeMailbox({ ...mailbox(user, 'INBOX', []).record, uidSet: '1:4,50', reset: false });
-  await writer.writeFlagTable(user, 'INBOX', [{ uid: 1, flags: ['\\Seen'], keywords: [] }, { uid: 2, flags: [], keywords: [] }]);
-  await writer.writeFlagTable(user, 'INBOX', [{ uid: 3, flags: ['\\Seen'], keywords: [] }, { uid: 4, flags: [], keywords: [] }]);
-  const m = message(user, 'INBOX', 50, 'Subject: new since the base\n\nhello\n');
-  await writer.writeMessage(m.input, Readable.from([m.body]));
-  await writer.finish();
-  const good = out.bytes();
+  const good = await incrementalWithTwoFlagTables();
   const ok = readDumpPyBytes(t, good);
   t.is(ok.status, 0, ok.stderr);
   const dump = await reseal(good, {

@@ -112,6 +112,25 @@ export async function readAll(input: Readable, options: ReadOptions = {}): Promi
 
 export { PassThrough };
 
+/**
+ * A version 4 incremental of user alice@example.org: INBOX (uidSet "1:4,50", reset false, as the CLI
+ * writes an incremental's mailbox record) with flag tables (UIDs 1, 2) and (3, 4), then new message 50.
+ */
+export async function incrementalWithTwoFlagTables(): Promise<Buffer> {
+  const user = 'alice@example.org';
+  const out = collector();
+  const header = { ...HEADER, kind: 'incremental' as const, base: { runId: '00000000-0000-4000-8000-00000000000b', created: '2026-11-27T14:00:00Z' } };
+  const writer = await DumpWriter.create(out.stream, header, { incremental: true });
+  await writer.writeUser({ user, subscriptions: ['INBOX'] });
+  await writer.writeMailbox({ ...mailbox(user, 'INBOX', []).record, uidSet: '1:4,50', reset: false });
+  await writer.writeFlagTable(user, 'INBOX', [{ uid: 1, flags: ['\\Seen'], keywords: [] }, { uid: 2, flags: [], keywords: [] }]);
+  await writer.writeFlagTable(user, 'INBOX', [{ uid: 3, flags: ['\\Seen'], keywords: [] }, { uid: 4, flags: [], keywords: [] }]);
+  const m = message(user, 'INBOX', 50, 'Subject: new since the base\n\nhello\n');
+  await writer.writeMessage(m.input, Readable.from([m.body]));
+  await writer.finish();
+  return out.bytes();
+}
+
 import { parseTar } from '../../../src/archive/tar-parser.js';
 import { dataPadding, encodeFileHeader } from '../../../src/archive/tar-header.js';
 
