@@ -329,9 +329,10 @@ def verify(path, extract=None):
                 r = record(data, info.name)
                 if kind[1] != user or r["name"] != kind[2] or (mailbox is not None and kind[2].encode() <= mailbox.encode()):
                     raise Bad(f"{info.name}: mailbox name or order")
-                # 13: an incremental's mailbox records carry `reset` (boolean) and `uidSet` (the
-                # expunges are read from it); a full dump's carry uidSet since mailvault 0.3.
-                if header["kind"] == "incremental" and ("reset" not in r or "uidSet" not in r):
+                # 13: in an incremental, the record of a selectable mailbox carries `reset` (boolean)
+                # and `uidSet` (the expunges are read from it); a \NoSelect level (selectable false)
+                # has no messages and carries neither. A full dump's carry uidSet since mailvault 0.3.
+                if header["kind"] == "incremental" and r.get("selectable") is not False and ("reset" not in r or "uidSet" not in r):
                     raise Bad(f"{info.name}: mailbox record of an incremental without reset or uidSet")
                 if "reset" in r and not isinstance(r["reset"], bool):
                     raise Bad(f"{info.name}: reset is not a boolean")

@@ -15,7 +15,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { copyDemoStore, runCli } from '../../helpers/cli.js';
 import { tempDir, tempDirSync } from '../../helpers/temp.js';
-import { incrementalWithTwoFlagTables, readAll, splitMembers, chunked, type RawMember } from './sample-dump.js';
+import { DumpWriter } from '../../../src/archive/writer.js';
+import { HEADER, collector, incrementalWithTwoFlagTables, mailbox, readAll, splitMembers, chunked, type RawMember } from './sample-dump.js';
 import { editRecord, reseal, sha256 } from './reseal.js';
 
 const hasPython = spawnSync('python3', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -173,4 +174,28 @@ pyTest('reseal leaves a dump that read_dump.py still reads when nothing is chang
     const dump = readFileSync(file);
     t.true((await reseal(dump, { 'mailvault/header.json': (m) => m.data })).equals(dump), file);
   }
+});
+
+pyTest('read_dump.py: in an incremental a \\NoSelect level carries no reset or uidSet, a selectable mailbox must (13)', async (t) => {
+  // backup writes a \NoSelect level's record as in a full dump (no reset, no uidSet): an IMAP
+  // folder with \Noselect, say. Such an incremental is sound; both readers take it.
+  const user = 'alice@example.org';
+  const write = async (withState: boolean): Promise<Buffer> => {
+    const out = collector();
+    const header = { ...HEADER, kind: 'incremental' as const, base: { runId: '00000000-0000-4000-8000-00000000000b', created: '2026-11-27T14:00:00Z' } };
+    const writer = await DumpWriter.create(out.stream, header, { incremental: true });
+    await writer.writeUser({ user, subscriptions: [] });
+    await writer.writeMailbox({ ...mailbox(user, 'Archive', []).record, selectable: false, uidNext: 1, messageCount: 0 });
+    const inbox = mailbox(user, 'INBOX', []).record;
+    await writer.writeMailbox(withState ? { ...inbox, uidSet: '', reset: false } : inbox);
+    await writer.finish();
+    return out.bytes();
+  };
+  const sound = await write(true);
+  const ok = readDumpPyBytes(t, sound);
+  t.is(ok.status, 0, ok.stderr);
+  t.deepEqual((await readAll(chunked(sound))).entries.map((e) => e.type), ['header', 'user', 'mailbox', 'mailbox', 'trailer']);
+  const r = readDumpPyBytes(t, await write(false));
+  t.is(r.status, 65, r.stdout);
+  t.regex(r.stderr, /INBOX\/mailbox\.json: mailbox record of an incremental without reset or uidSet/);
 });
