@@ -6,6 +6,7 @@ import { ArchiveCorruptError, ArchiveVersionError } from '../core/errors.js';
 import {
   FORMAT_NAME,
   FORMAT_VERSION_HASHED_CONTENT,
+  FORMAT_VERSION_INCREMENTAL,
   FORMAT_VERSION_MAX_READ,
   HASHED_CONTENT_DIGEST,
   PLAIN_DIGEST,
@@ -84,6 +85,20 @@ export function validateHeader(o: Obj, member: string, offset: number): HeaderRe
   const r = pick(o, { type: str, format: str, version: count, creator: str, created: str, runId: str, kind: (v) => v === 'full' || v === 'incremental', base: (v) => v === null || obj(v), source: obj, options: obj }, member, offset);
   if (r['base'] !== null) r['base'] = pick(r['base'] as Obj, { runId: str, created: str }, member, offset);
   r['source'] = pick(r['source'] as Obj, { driver: str, location: str, host: str }, member, offset);
+  // Section 5.2 and 13: a full dump has no base; an incremental names the run it follows (runId
+  // "none" for one by plain time) and exists from version 3 on. mailvault never wrote otherwise.
+  const why =
+    r['kind'] === 'full' && r['base'] !== null ? 'a full dump with a base'
+    : r['kind'] === 'incremental' && r['base'] === null ? 'an incremental without a base (the run it follows)'
+    : r['kind'] === 'incremental' && (r['version'] as number) < FORMAT_VERSION_INCREMENTAL ? `an incremental of format version ${r['version'] as number} (incrementals exist from version ${FORMAT_VERSION_INCREMENTAL})`
+    : null;
+  if (why !== null) {
+    throw new ArchiveCorruptError(`archive corrupt: record "${member}" at offset ${offset}: the header describes ${why}`, {
+      member,
+      offset,
+      hint: 'the dump was damaged or written by a broken writer: check it with "mailvault verify"',
+    });
+  }
   return r as unknown as HeaderRecord;
 }
 

@@ -338,6 +338,7 @@ export class DumpWriter {
   /** Start a dump: opens the TOC spool and writes the header member. */
   static async create(output: Writable, header: Omit<HeaderRecord, 'type' | 'format' | 'version'>, options: DumpWriterOptions = {}): Promise<DumpWriter> {
     if (options.incremental === true && header.kind !== 'incremental') throw new UsageError('cannot write an incremental dump with a header of kind "full"');
+    if ((header.kind === 'full') !== (header.base === null)) throw new UsageError(`cannot write a header of kind "${header.kind}" ${header.base === null ? 'without' : 'with'} a base: an incremental names the run it follows, a full dump none`);
     const compression = options.compression ?? { type: 'none' };
     const direct = compression.type === 'none' && options.outputReleasesChunks === true;
     let sink: Writable;
