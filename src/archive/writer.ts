@@ -18,7 +18,7 @@ import type { CompressionOption } from './compression/index.js';
 import { createSeekableCompressStream, type SeekableCompressStream } from './compression/compress-stream.js';
 import { BLOCK, MAX_MEMBER_BYTES, MAX_RECORD_BYTES, MAX_SUMMARY_FIELD, TRAILER_BYTES } from './limits.js';
 import { blobMember, flagTableMember, HEADER_MEMBER, mailboxDir, mailboxMember, messageMembers, messageMembersIn, TOC_MEMBER, TRAILER_MEMBER, userMember } from './member-names.js';
-import { messageJsonParts, messageRecordJson, messageTocLineJson } from './message-json.js';
+import { messageJsonParts, messageRecordJson, messageTocLineJson, type MessageJsonParts } from './message-json.js';
 import { encodedRecordLength, encodeRecord, encodeRecordInto, encodeRecordJson, recordJson, sha256Hex, sortedKeys } from './record-codec.js';
 import {
   FLAG_TABLE_MAX_ENTRIES,
@@ -259,6 +259,14 @@ export function flagTableJson(record: FlagTableRecord, entries: readonly FlagTab
   let out = '';
   for (const e of entries) out += `${out === '' ? '' : ','}{"uid":${JSON.stringify(e.uid)},"flags":${json(e.flags)},"keywords":${json(e.keywords)}}`;
   return `${empty.slice(0, -2)}${out}]}`;
+}
+
+/** A message record's JSON and the pieces its TOC line is built from (DumpWriter.messageRecordText). */
+type MessageRecordText = { json: string; parts: MessageJsonParts; record: null } | { json: string; parts: null; record: MessageRecord };
+
+/** The TOC line of a message whose record is `text`. */
+function messageTocText(text: MessageRecordText, id: number, body: MemberSpan, record: MemberSpan): string {
+  return text.parts !== null ? messageTocLineJson(id, body, record, text.parts) : tocLine(messageTocEntry(id, body, record, text.record));
 }
 
 export class DumpWriter {
@@ -530,16 +538,13 @@ export class DumpWriter {
       }
       const mtime = unixSeconds(input.internalDate);
       const bodySpan = Buffer.isBuffer(body) ? await this.writeBodyBuffer(names.body, input.size, mtime, body, where, known?.sha256) : await this.writeStreamMember(names.body, input.size, mtime, body, where);
-      const summary = this.cutSummary(input);
-      const extra = sortedKeys(input.extra);
-      const parts = messageJsonParts(input, this.currentUserJson, this.currentMailboxJson, summary, extra);
-      const record = parts === null ? this.messageRecord(input, bodySpan.sha256, summary, extra) : null;
-      const recordSpan = await this.writeRecordMember(names.record, parts !== null ? messageRecordJson(parts, bodySpan.sha256) : recordJson(record!), mtime);
+      const text = this.messageRecordText(input, bodySpan.sha256);
+      const recordSpan = await this.writeRecordMember(names.record, text.json, mtime);
       this.lastUid = input.uid;
       this.counts.messages++;
       this.counts.messageBytes += input.size;
       const id = this.nextId++;
-      await this.addToc(parts !== null ? messageTocLineJson(id, bodySpan, recordSpan, parts) : tocLine(messageTocEntry(id, bodySpan, recordSpan, record!)));
+      await this.addToc(messageTocText(text, id, bodySpan, recordSpan));
       return { id, sha256: bodySpan.sha256 };
     });
   }
@@ -854,18 +859,28 @@ export class DumpWriter {
     if (bound <= MAX_RECORD_BYTES) return;
     const widest = Number.MAX_SAFE_INTEGER; // the longest offset any span can have
     const span: MemberSpan = { member: bodyMember, offset: widest, dataOffset: widest, size: widest, sha256: '0'.repeat(64) };
-    const summary = this.cutSummary(input);
-    const extra = sortedKeys(input.extra);
-    const parts = messageJsonParts(input, this.currentUserJson, this.currentMailboxJson, summary, extra);
-    const record = parts === null ? this.messageRecord(input, span.sha256, summary, extra) : null;
-    const recordBytes = encodedRecordLength(parts !== null ? messageRecordJson(parts, span.sha256) : recordJson(record!));
-    const tocBytes = Buffer.byteLength(parts !== null ? messageTocLineJson(widest, span, span, parts) : tocLine(messageTocEntry(widest, span, span, record!)));
+    const text = this.messageRecordText(input, span.sha256);
+    const recordBytes = encodedRecordLength(text.json);
+    const tocBytes = Buffer.byteLength(messageTocText(text, widest, span, span));
     // A TOC line's limit is on its bytes without the LF (as readers count).
     if (recordBytes <= MAX_RECORD_BYTES && tocBytes - 1 <= MAX_RECORD_BYTES) return;
     throw new UsageError(
       `cannot write message UID ${input.uid} of mailbox "${input.mailbox}" (user "${input.user}"): its record would take ${recordBytes} bytes and its TOC line ${tocBytes - 1} (${input.keywords.length} keywords, ${Object.keys(input.extra).length} extra fields), over the format's ${MAX_RECORD_BYTES}-byte limit for a record or TOC line`,
       { user: input.user, mailbox: input.mailbox, uid: input.uid, member: bodyMember, hint: 'the message is left out of this dump; remove most of its keywords to back it up' },
     );
+  }
+
+  /**
+   * The JSON of a message's record (body sha256 `sha256`), and what its TOC line is built from:
+   * the pre-encoded parts where messageJsonParts can give them (the usual case), else the record.
+   */
+  private messageRecordText(input: MessageInput, sha256: string): MessageRecordText {
+    const summary = this.cutSummary(input);
+    const extra = sortedKeys(input.extra);
+    const parts = messageJsonParts(input, this.currentUserJson, this.currentMailboxJson, summary, extra);
+    if (parts !== null) return { json: messageRecordJson(parts, sha256), parts, record: null };
+    const record = this.messageRecord(input, sha256, summary, extra);
+    return { json: recordJson(record), parts: null, record };
   }
 
   /** Run one API call: no overlap, and any error that may have left bytes half-written fails the writer. */
