@@ -6,7 +6,8 @@ their record), flag tables of incrementals (`flags.<n>.json`, version 3+).
 Usage: read_dump.py DUMP [--extract DIR]
 
 Prints one line per message ("<id> <user> <mailbox> <uid> <size>", the size of the full message) and
-"OK <counts>" at the end; exits 65 with a one-line message on stderr if the dump fails any check.
+"OK <counts>" at the end; exits 65 with a one-line message on stderr if the dump fails any check,
+66 if DUMP is not a file, 64 on a wrong command line.
 --extract DIR writes each message's full bytes (rebuilt from its parts where stored as parts) to
 DIR/<id>.eml. Decompress zstd dumps first (`zstd -dc dump.mvd.zst > dump.mvd`): the digest check and
 the rebuilding of messages from blobs re-read the file."""
@@ -344,11 +345,11 @@ def verify(path, extract=None):
                 next_id += 1
             elif kind[0] == "flags":
                 # 13 (version 3): flag tables are new member names, unknown (corrupt) before version 3;
-                # 8 and 13 (version 4): a flag table in a full dump is corrupt.
+                # 8 and 13: they belong in incremental dumps only, a flag table in a full dump is corrupt.
                 if header["version"] < 3:
                     raise Bad(f"{info.name}: a flag table in a version {header['version']} dump")
-                if header["version"] >= 4 and header["kind"] != "incremental":
-                    raise Bad(f"{info.name}: a flag table in a full dump (version 4)")
+                if header["kind"] != "incremental":
+                    raise Bad(f"{info.name}: a flag table in a full dump")
                 # 13: after the mailbox record, before its messages.
                 if (kind[1], kind[2]) != (user, mailbox) or last_uid:
                     raise Bad(f"{info.name}: flag table not after its mailbox record and before its messages")
@@ -433,8 +434,15 @@ def verify(path, extract=None):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) not in (2, 4) or (len(sys.argv) == 4 and sys.argv[2] != "--extract"):
+        print("usage: read_dump.py DUMP [--extract DIR]", file=sys.stderr)
+        sys.exit(64)
+    if not os.path.isfile(sys.argv[1]):
+        # formats/README.md: 66 = input not found (a pipe cannot be read twice: see the docstring).
+        print(f"read_dump.py: {sys.argv[1]}: no such file (give an uncompressed dump file)", file=sys.stderr)
+        sys.exit(66)
     try:
-        verify(sys.argv[1], sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--extract" else None)
+        verify(sys.argv[1], sys.argv[3] if len(sys.argv) == 4 else None)
     except (Bad, tarfile.TarError, KeyError, ValueError) as e:
         print(f"read_dump.py: {e}", file=sys.stderr)
         sys.exit(65)

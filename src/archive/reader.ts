@@ -28,6 +28,7 @@ import { decodeRecord, sha256Hex } from './record-codec.js';
 import { checkFormatVersion, validateFlagTable, validateHeader, validateMailbox, validateMessage, validateTrailer, validateUser } from './record-validate.js';
 import { FLAG_TABLE_MAX_ENTRIES, FORMAT_VERSION_HASHED_CONTENT, FORMAT_VERSION_INCREMENTAL, FORMAT_VERSION_PARTS, type FlagTableRecord, type HeaderRecord, type MailboxRecord, type MessageRecord, type TrailerRecord, type UserRecord } from './records.js';
 import { ContentHash } from './content-hash.js';
+import { UidSetCursor } from './uid-set.js';
 import { CUT_SHORT_HINT, parseTar, TarParseState, type TarEvent } from './tar-parser.js';
 import { messageTocEntry, plainTocEntry, tocProjection, type MemberSpan } from './toc.js';
 
@@ -169,6 +170,12 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
   /** The current mailbox's flag tables so far: the last one's number and the highest UID they gave. */
   let lastFlagSeq = 0;
   let lastFlagUid = 0;
+  /**
+   * The current mailbox's uidSet and uidNext, where its record has a uidSet (mailvault 0.3 and later):
+   * its messages and flag-table entries must be among those UIDs, and its messages below uidNext.
+   * One cursor each: both come in ascending UID order.
+   */
+  let present: { uidNext: number; messages: UidSetCursor; flags: UidSetCursor } | null = null;
   let pending: PendingBody | null = null;
   let tocDone = false;
   let tocInfo: { offset: number; dataOffset: number; size: number; sha256: string } | null = null;
@@ -334,11 +341,17 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           if (record.user !== parsed.user || record.name !== parsed.mailbox) {
             throw corrupt(name, offset, `the record is for mailbox "${record.name}" of user "${record.user}", the member name says "${parsed.mailbox}" of "${parsed.user}"`);
           }
+          // Section 13: in an incremental, a selectable mailbox's record says whether it is carried
+          // whole (reset) and which UIDs it holds (uidSet: the expunges are read from it).
+          if (header!.kind === 'incremental' && record.selectable && (record.reset === undefined || record.uidSet === undefined)) {
+            throw corrupt(name, offset, `the record of selectable mailbox "${record.name}" in an incremental dump lacks ${record.reset === undefined ? '"reset"' : '"uidSet"'}`);
+          }
           currentMailbox = record.name;
           mailboxMemberName = name;
           lastUid = 0;
           lastFlagSeq = 0;
           lastFlagUid = 0;
+          present = record.uidSet === undefined ? null : { uidNext: record.uidNext, messages: UidSetCursor.of(record.uidSet), flags: UidSetCursor.of(record.uidSet) };
           counts.mailboxes++;
           expect(plainTocEntry(nextId++, 'mailbox', span(sha256Hex(data)), { user: record.user, mailbox: record.name }) as unknown as Record<string, unknown>);
           previous = name;
@@ -347,7 +360,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
         }
         case 'flags': {
           if (header!.version < FORMAT_VERSION_INCREMENTAL) throw corrupt(name, offset, `flag tables exist only in format version ${FORMAT_VERSION_INCREMENTAL} (incrementals); this dump is version ${header!.version}`);
-          if (header!.version >= FORMAT_VERSION_HASHED_CONTENT && header!.kind !== 'incremental') throw corrupt(name, offset, 'flag tables belong in incremental dumps only; this dump is a full one');
+          if (header!.kind !== 'incremental') throw corrupt(name, offset, 'flag tables belong in incremental dumps only; this dump is a full one');
           if (currentUser !== parsed.user || currentMailbox !== parsed.mailbox || lastUid !== 0) {
             throw order(name, offset, `a flag table must follow its mailbox record "${mailboxMember(parsed.user, parsed.mailbox)}" and precede that mailbox's messages; the previous member is "${previous}"`);
           }
@@ -362,6 +375,8 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           if (record.entries.length === 0 || record.entries.length > FLAG_TABLE_MAX_ENTRIES) throw corrupt(name, offset, `${record.entries.length} entries: a flag table holds 1 to ${FLAG_TABLE_MAX_ENTRIES}`);
           for (const e of record.entries) {
             if (e.uid <= lastFlagUid) throw order(name, offset, `UID ${e.uid} comes after UID ${lastFlagUid}: UIDs must ascend across the flag tables of a mailbox`);
+            // A flag table gives the flags of messages present when the mailbox was read.
+            if (present !== null && !present.flags.has(e.uid)) throw corrupt(name, offset, `UID ${e.uid} is not in the uidSet of its mailbox record "${mailboxMemberName}"`);
             lastFlagUid = e.uid;
           }
           lastFlagSeq = record.seq;
@@ -379,6 +394,11 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
             throw order(name, offset, `a message must come after its mailbox record "${mailboxMember(parsed.user, parsed.mailbox)}"; the previous member is "${previous}"`);
           }
           if (parsed.uid <= lastUid) throw order(name, offset, `UID ${parsed.uid} comes after UID ${lastUid} (previous member "${previous}"): UIDs must ascend within a mailbox`);
+          // Section 13 ("Mailbox uidSet"): a message in the dump was present when its mailbox was read, and
+          // one at or above uidNext arrived after that (it belongs to the next run).
+          if (present !== null && (parsed.uid >= present.uidNext || !present.messages.has(parsed.uid))) {
+            throw corrupt(name, offset, `UID ${parsed.uid} is ${parsed.uid >= present.uidNext ? `not below the uidNext (${present.uidNext})` : 'not in the uidSet'} of its mailbox record "${mailboxMemberName}"`);
+          }
           const ref = { user: parsed.user, mailbox: parsed.mailbox, uid: parsed.uid };
           const keep = options.wantBody === undefined ? true : options.wantBody(ref);
           // A stub is always kept: the message is rebuilt from it to check the full sha256.

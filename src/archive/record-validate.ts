@@ -3,6 +3,7 @@
  * Unknown keys are kept out of the returned record (forward-compatible additions are ignored).
  */
 import { ArchiveCorruptError, ArchiveVersionError } from '../core/errors.js';
+import { isUidSet } from './uid-set.js';
 import {
   FORMAT_NAME,
   FORMAT_VERSION_HASHED_CONTENT,
@@ -107,9 +108,6 @@ export function validateUser(o: Obj, member: string, offset: number): UserRecord
   return pick(o, { type: str, user: str, subscriptions: strArray }, member, offset) as unknown as UserRecord;
 }
 
-/** IMAP sequence-set text over UIDs, ascending ranges, no "*" (MailboxRecord.uidSet). */
-const UID_SET = /^(?:[1-9][0-9]{0,9}(?::[1-9][0-9]{0,9})?(?:,[1-9][0-9]{0,9}(?::[1-9][0-9]{0,9})?)*)?$/;
-
 export function validateMailbox(o: Obj, member: string, offset: number): MailboxRecord {
   expectType(o, 'mailbox', member, offset);
   const r = pick(o, {
@@ -117,7 +115,7 @@ export function validateMailbox(o: Obj, member: string, offset: number): Mailbox
     messageCount: count, specialUse: strArray, subscribed: bool, selectable: bool, metadata: strMap, acl: strMap,
   }, member, offset);
   // Additions (formats/dump-v1.md 5.4): kept when present; a reader before them ignores them.
-  if ('uidSet' in o) r['uidSet'] = pick(o, { uidSet: (v) => typeof v === 'string' && UID_SET.test(v) }, member, offset)['uidSet'];
+  if ('uidSet' in o) r['uidSet'] = pick(o, { uidSet: (v) => typeof v === 'string' && isUidSet(v) }, member, offset)['uidSet'];
   if ('reset' in o) r['reset'] = pick(o, { reset: bool }, member, offset)['reset'];
   return r as unknown as MailboxRecord;
 }

@@ -39,6 +39,7 @@ import {
   type UserRecord,
 } from './records.js';
 import { unixSecondsOfIso } from './iso-time.js';
+import { isUidSet, UidSetCursor } from './uid-set.js';
 import { assembleParts, encodingFitsDump, MAX_BASE64_LINE, type AssemblyPiece } from './parts.js';
 import { encodeFileHeader, encodeUstarInto, paddingLength } from './tar-header.js';
 import { messageTocEntry, plainTocEntry, tocLine, type MemberSpan } from './toc.js';
@@ -308,6 +309,8 @@ export class DumpWriter {
   /** Flag tables written for the current mailbox, and the last UID in them. */
   private flagTables = 0;
   private lastFlagUid = 0;
+  /** The current mailbox's uidNext and uidSet, when its record has one: its messages and flag entries must be among them (readers check). */
+  private present: { uidNext: number; messages: UidSetCursor; flags: UidSetCursor } | null = null;
   private partsOn = false;
   private incrementalOn = false;
   /**
@@ -460,6 +463,7 @@ export class DumpWriter {
           { user: input.user, mailbox: input.name, member },
         );
       }
+      this.checkMailboxState(input, member);
       const record: MailboxRecord = {
         type: 'mailbox',
         user: input.user,
@@ -485,6 +489,7 @@ export class DumpWriter {
       this.lastUid = 0;
       this.flagTables = 0;
       this.lastFlagUid = 0;
+      this.present = input.uidSet === undefined ? null : { uidNext: input.uidNext, messages: UidSetCursor.of(input.uidSet), flags: UidSetCursor.of(input.uidSet) };
       this.counts.mailboxes++;
       await this.addToc(tocLine(plainTocEntry(this.nextId++, 'mailbox', span, { user: input.user, mailbox: input.name })));
     });
@@ -507,6 +512,14 @@ export class DumpWriter {
       for (const e of entries) {
         if (e.uid <= last) throw new ArchiveOrderError(`cannot write flag table "${member}": UID ${e.uid} after UID ${last}; UIDs must ascend`, { user, mailbox, member });
         last = e.uid;
+      }
+      // Checked after the order (the cursor asks ascending UIDs), before anything is written.
+      if (this.present !== null) {
+        const cursor = this.present.flags.fork();
+        for (const e of entries) {
+          if (!cursor.has(e.uid)) throw new UsageError(`cannot write flag table "${member}": UID ${e.uid} is not in the mailbox record's uidSet`, { user, mailbox, member });
+        }
+        this.present.flags = cursor;
       }
       const span = await this.writeRecordMember(member, flagTableJson({ type: 'flags', user, mailbox, seq: this.flagTables + 1, entries: [] }, entries), 0);
       this.flagTables++;
@@ -838,7 +851,31 @@ export class DumpWriter {
         { ...where, member: names.body },
       );
     }
+    if (this.present !== null && (input.uid >= this.present.uidNext || !this.present.messages.has(input.uid))) {
+      throw new UsageError(
+        `cannot write message UID ${input.uid} of mailbox "${input.mailbox}" (user "${input.user}"): it is ${input.uid >= this.present.uidNext ? `not below the mailbox record's uidNext (${this.present.uidNext})` : "not in the mailbox record's uidSet"}`,
+        { ...where, member: names.body },
+      );
+    }
     return names;
+  }
+
+  /**
+   * A mailbox record's uidSet must be one (archive/uid-set.ts); in an incremental a selectable
+   * mailbox's record carries `reset` and `uidSet`, a \NoSelect level's neither (section 13).
+   */
+  private checkMailboxState(input: Omit<MailboxRecord, 'type'>, member: string): void {
+    const where = { user: input.user, mailbox: input.name, member };
+    if (input.uidSet !== undefined && !isUidSet(input.uidSet)) {
+      throw new UsageError(`cannot write mailbox "${input.name}": uidSet "${input.uidSet.slice(0, 80)}" is not ascending, non-touching ranges of UIDs (e.g. "1:5,7,9:120")`, where);
+    }
+    if (!this.incrementalOn) return;
+    if (input.selectable && (input.reset === undefined || input.uidSet === undefined)) {
+      throw new UsageError(`cannot write mailbox "${input.name}" into an incremental dump without ${input.reset === undefined ? 'reset' : 'uidSet'}: readers need both for a selectable mailbox`, where);
+    }
+    if (!input.selectable && (input.reset !== undefined || input.uidSet !== undefined)) {
+      throw new UsageError(`cannot write \\NoSelect mailbox "${input.name}" with reset or uidSet: it holds no messages`, where);
+    }
   }
 
   /**

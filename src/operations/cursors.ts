@@ -12,6 +12,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ArchiveCorruptError, InputNotFoundError, UsageError, fromSystemError, isMailvaultError } from '../core/errors.js';
 import type { MailboxInfo } from '../storage/types.js';
+import { parseUidSetBounds } from '../archive/uid-set.js';
 
 /** An ascending set of UIDs kept as ranges. Immutable. */
 export class UidSequence {
@@ -20,21 +21,10 @@ export class UidSequence {
 
   static readonly EMPTY = new UidSequence([]);
 
-  /** Parse sequence-set text; null if it is not a canonical-enough set (ascending ranges of 1 … 2^32-1, no `*`). */
+  /** Parse uidSet text (archive/uid-set.ts: ascending ranges of 1 … 2^32-1, not touching, no `*`); null if it is not one. */
   static parse(text: string): UidSequence | null {
-    if (text === '') return UidSequence.EMPTY;
-    const builder = new UidSequenceBuilder();
-    let last = 0;
-    for (const part of text.split(',')) {
-      const m = /^([1-9][0-9]{0,9})(?::([1-9][0-9]{0,9}))?$/.exec(part);
-      if (!m) return null;
-      const a = Number(m[1]);
-      const b = m[2] === undefined ? a : Number(m[2]);
-      if (b < a || b > 0xffffffff || a <= last) return null;
-      builder.addRange(a, b);
-      last = b;
-    }
-    return builder.build();
+    const bounds = parseUidSetBounds(text);
+    return bounds === null ? null : bounds.length === 0 ? UidSequence.EMPTY : new UidSequence(bounds);
   }
 
   /** From UIDs in any order (duplicates allowed). */

@@ -44,3 +44,11 @@ pyTest('read_dump.py rejects a header of another format as not a mailvault dump'
   t.is(r.status, 65);
   t.regex(r.stderr, /not a mailvault dump/);
 });
+
+pyTest('read_dump.py: a missing file is exit 66 with one line naming it, a wrong command line 64 (formats/README.md codes)', (t) => {
+  const missing = spawnSync('python3', ['formats/examples/read_dump.py', '/nonexistent/d.mvd'], { encoding: 'utf8' });
+  t.is(missing.status, 66);
+  t.is(missing.stderr, 'read_dump.py: /nonexistent/d.mvd: no such file (give an uncompressed dump file)\n');
+  t.is(spawnSync('python3', ['formats/examples/read_dump.py'], { encoding: 'utf8' }).status, 64);
+  t.is(spawnSync('python3', ['formats/examples/read_dump.py', golden, '--extrakt', '/tmp'], { encoding: 'utf8' }).status, 64);
+});

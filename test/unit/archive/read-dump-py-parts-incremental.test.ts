@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { copyDemoStore, runCli } from '../../helpers/cli.js';
 import { tempDir, tempDirSync } from '../../helpers/temp.js';
 import { DumpWriter } from '../../../src/archive/writer.js';
+import { ArchiveCorruptError } from '../../../src/core/errors.js';
 import { HEADER, collector, incrementalWithTwoFlagTables, mailbox, readAll, splitMembers, chunked, type RawMember } from './sample-dump.js';
 import { editRecord, reseal, sha256 } from './reseal.js';
 
@@ -180,22 +181,31 @@ pyTest('read_dump.py: in an incremental a \\NoSelect level carries no reset or u
   // backup writes a \NoSelect level's record as in a full dump (no reset, no uidSet): an IMAP
   // folder with \Noselect, say. Such an incremental is sound; both readers take it.
   const user = 'alice@example.org';
-  const write = async (withState: boolean): Promise<Buffer> => {
-    const out = collector();
-    const header = { ...HEADER, kind: 'incremental' as const, base: { runId: '00000000-0000-4000-8000-00000000000b', created: '2026-11-27T14:00:00Z' } };
-    const writer = await DumpWriter.create(out.stream, header, { incremental: true });
-    await writer.writeUser({ user, subscriptions: [] });
-    await writer.writeMailbox({ ...mailbox(user, 'Archive', []).record, selectable: false, uidNext: 1, messageCount: 0 });
-    const inbox = mailbox(user, 'INBOX', []).record;
-    await writer.writeMailbox(withState ? { ...inbox, uidSet: '', reset: false } : inbox);
-    await writer.finish();
-    return out.bytes();
-  };
-  const sound = await write(true);
+  const out = collector();
+  const header = { ...HEADER, kind: 'incremental' as const, base: { runId: '00000000-0000-4000-8000-00000000000b', created: '2026-11-27T14:00:00Z' } };
+  const writer = await DumpWriter.create(out.stream, header, { incremental: true });
+  await writer.writeUser({ user, subscriptions: [] });
+  await writer.writeMailbox({ ...mailbox(user, 'Archive', []).record, selectable: false, uidNext: 1, messageCount: 0 });
+  await writer.writeMailbox({ ...mailbox(user, 'INBOX', []).record, uidSet: '', reset: false });
+  await writer.finish();
+  const sound = out.bytes();
   const ok = readDumpPyBytes(t, sound);
   t.is(ok.status, 0, ok.stderr);
   t.deepEqual((await readAll(chunked(sound))).entries.map((e) => e.type), ['header', 'user', 'mailbox', 'mailbox', 'trailer']);
-  const r = readDumpPyBytes(t, await write(false));
+  // The writer refuses INBOX without them; the same dump with both keys taken out of INBOX's record
+  // (a metadata entry keeps its length, so the edit is the dump's only defect):
+  const member = `users/${user}/mailboxes/INBOX/mailbox.json`;
+  const broken = await reseal(sound, {
+    [member]: editRecord((o) => {
+      delete o['uidSet'];
+      delete o['reset'];
+      o['metadata'] = { p: 'x'.repeat('"uidSet":"","reset":false,'.length - '"p":""'.length) };
+    }),
+  });
+  const r = readDumpPyBytes(t, broken);
   t.is(r.status, 65, r.stdout);
   t.regex(r.stderr, /INBOX\/mailbox\.json: mailbox record of an incremental without reset or uidSet/);
+  const err = await t.throwsAsync(readAll(chunked(broken)), { instanceOf: ArchiveCorruptError });
+  t.regex(err!.message, /record of selectable mailbox "INBOX" in an incremental dump lacks "reset"/);
+  t.is(err!.context.member, member);
 });

@@ -49,7 +49,8 @@ export async function reseal(dump: Buffer, edits: Record<string, (m: RawMember) 
     })
     .join('\n');
   Buffer.from(newToc).copy(out, toc.dataOffset);
-  const tr = JSON.parse(trailer.data.toString('utf8')) as { version: number; toc: { sha256: string }; digest: { value: string } };
+  // The trailer as edited (its version decides the digest), then its toc hash, digest and check made true.
+  const tr = JSON.parse(data.get(trailer.name)!.toString('utf8')) as { version: number; toc: { sha256: string }; digest: { value: string } };
   tr.toc.sha256 = sha256(Buffer.from(newToc));
   tr.digest.value = tr.version >= 4 ? specDigest(out).computed : sha256(out.subarray(0, trailer.offset));
   sealRecord(tr as unknown as Record<string, unknown>, 1024, true).copy(out, trailer.dataOffset);

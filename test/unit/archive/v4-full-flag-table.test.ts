@@ -24,7 +24,7 @@ async function writeIncremental(withFlagTable: boolean): Promise<Buffer> {
   const header = { ...HEADER, kind: 'incremental' as const, base: { runId: '00000000-0000-4000-8000-00000000000b', created: '2026-11-27T14:00:00Z' } };
   const writer = await DumpWriter.create(out.stream, header, { incremental: true });
   await writer.writeUser({ user: USER, subscriptions: ['INBOX'] });
-  await writer.writeMailbox(mailbox(USER, 'INBOX', []).record);
+  await writer.writeMailbox({ ...mailbox(USER, 'INBOX', []).record, uidSet: '3,5,50', reset: false });
   if (withFlagTable) {
     await writer.writeFlagTable(USER, 'INBOX', [
       { uid: 3, flags: ['\\Seen'], keywords: [] },

@@ -58,7 +58,7 @@ test('version 4 digest: a flag table over 256 KiB (2000 entries with keywords) e
   const header = { ...HEADER, kind: 'incremental' as const, base: { runId: '00000000-0000-4000-8000-00000000000b', created: '2026-11-27T14:00:00Z' } };
   const writer = await DumpWriter.create(out.stream, header, { incremental: true });
   await writer.writeUser({ user: USER, subscriptions: [] });
-  await writer.writeMailbox(mailbox(USER, 'INBOX', []).record);
+  await writer.writeMailbox({ ...mailbox(USER, 'INBOX', []).record, uidNext: 2002, uidSet: '1:2001', reset: false });
   const keywords = words('kw', 3);
   await writer.writeFlagTable(USER, 'INBOX', Array.from({ length: 2000 }, (_, i) => ({ uid: i + 1, flags: ['\\Seen'], keywords: keywords.slice(0, (i % 3) + 1) })));
   const m = message(USER, 'INBOX', 2001, 'Subject: new\n\nhello\n');
