@@ -43,18 +43,41 @@ def record(data, name):
     return json.loads(data)
 
 
+def encode_segment(text, kind):
+    """4 ("Encoding a segment"): UTF-8 bytes; %XX (uppercase hex) for %, /, \\, 0x00-0x1F, 0x7F, and for
+    "." in mailbox segments (in the user segment only a leading one)."""
+    out = []
+    for i, b in enumerate(text.encode("utf-8")):
+        if b in (0x25, 0x2F, 0x5C) or b < 0x20 or b == 0x7F or (b == 0x2E and (kind == "mailbox" or i == 0)):
+            out.append(f"%{b:02X}")
+        else:
+            out.append(chr(b) if b < 0x80 else bytes([b]).decode("latin-1"))
+    return "".join(out).encode("latin-1").decode("utf-8")
+
+
 def decode_segment(seg, kind):
+    """4 ("Reading a name"): decode, then reject a segment that is not in canonical encoded form
+    (decoding then encoding must give it back) or that decodes to invalid UTF-8."""
     out = bytearray()
     raw = seg.encode("utf-8")
     i = 0
     while i < len(raw):
         if raw[i] == 0x25:
-            out.append(int(raw[i + 1 : i + 3], 16))
+            digits = raw[i + 1 : i + 3]
+            if not re.fullmatch(rb"[0-9A-Fa-f]{2}", digits):
+                raise Bad(f"segment {seg!r}: % not followed by two hex digits")
+            out.append(int(digits, 16))
             i += 3
         else:
             out.append(raw[i])
             i += 1
-    return out.decode("utf-8")
+    try:
+        text = out.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Bad(f"segment {seg!r}: decodes to invalid UTF-8")
+    if encode_segment(text, kind) != seg:
+        raise Bad(f"segment {seg!r}: not in canonical encoded form (section 4)")
+    return text
 
 
 def parse_name(name):
@@ -67,12 +90,15 @@ def parse_name(name):
         return ("blob", parts[2])
     if parts[0] != "users" or len(parts) < 3:
         raise Bad(f"{name}: unknown member")
-    user = decode_segment(parts[1], "user")
-    if len(parts) == 3 and parts[2] == "user.json":
-        return ("user", user)
-    if parts[2] != "mailboxes" or len(parts) < 5:
-        raise Bad(f"{name}: unknown member")
-    mailbox = "/".join(decode_segment(p, "mailbox") for p in parts[3:-1])
+    try:
+        user = decode_segment(parts[1], "user")
+        if len(parts) == 3 and parts[2] == "user.json":
+            return ("user", user)
+        if parts[2] != "mailboxes" or len(parts) < 5:
+            raise Bad("unknown member")
+        mailbox = "/".join(decode_segment(p, "mailbox") for p in parts[3:-1])
+    except Bad as e:
+        raise Bad(f"{name}: {e}")
     last = parts[-1]
     if last == "mailbox.json":
         return ("mailbox", user, mailbox)
