@@ -204,6 +204,16 @@ export function fromSystemError(err: unknown, what: string, context: ErrorContex
   }
 }
 
+/**
+ * A message the store holds but has not given a UID yet, and mailvault could not give it one (a Maildir
+ * file delivered outside Dovecot, on a read-only store, say): it is not in the dump. Exit 75: it goes
+ * once Dovecot (or a writable run) has listed it.
+ */
+export class MessageWithoutUidError extends MailvaultError {
+  readonly code = 'NO_UID';
+  readonly exitCode = ExitCode.TEMP_FAIL;
+}
+
 /** An error we did not classify; exit 1. Prefer a specific class. */
 export class UnexpectedError extends MailvaultError {
   readonly code = 'UNEXPECTED';

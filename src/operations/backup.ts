@@ -278,12 +278,15 @@ async function backupMailbox(
       summary.bytes += message.size;
       options.onProgress?.({ phase: 'message', user, mailbox: mailbox.name, messages: summary.messages, bytes: summary.bytes });
     }
+    // Messages the driver found but could not hand out (no UID yet): reported, not in the dump.
+    const notListed = reader.notListed ?? [];
+    for (const e of notListed) skip({ user, mailbox: mailbox.name }, e);
     if (options.recorder) {
       // Left out of the cursor, the next incremental sees them as not held and carries them; without a
       // change token (also when the metadata pass could not list some messages) it reads the mailbox.
       const notHeld = UidSequence.of(scan.wanted.minus(UidSequence.of(written)));
       const held = notHeld.size === 0 ? uidSet : UidSequence.of(scan.uidSet.minus(notHeld)).toString();
-      const complete = notHeld.size === 0 && scan.unreadable === 0;
+      const complete = notHeld.size === 0 && scan.unreadable === 0 && notListed.length === 0;
       options.recorder.add(user, { name: mailbox.name, guid: info.guid, uidValidity: info.uidValidity, uidNext: info.uidNext, highestModseq: info.highestModseq, uidSet: held, changeToken: complete ? (info.changeToken ?? null) : null });
     }
   } finally {

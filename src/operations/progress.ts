@@ -25,9 +25,13 @@ export interface SkippedItem {
 /** Decides what happens when one item fails: 'skip' it (listed in the summary) or 'abort' the run. */
 export type ItemErrorPolicy = (item: { user: string; mailbox?: string; uid?: number }, error: MailvaultError) => 'skip' | 'abort';
 
-/** Default: skip items whose data is unreadable or gone; abort on everything else (disk full, permission on the output, ...). */
+/**
+ * Default: skip items whose data is unreadable or gone, or that the store has not given a UID yet
+ * (NO_UID: reported, carried by a later run); abort on everything else (disk full, permission on the
+ * output, ...).
+ */
 export const skipUnreadableItems: ItemErrorPolicy = (_item, error) =>
-  ['STORAGE_NOT_FOUND', 'STORAGE_CORRUPT', 'INTEGRITY', 'PERMISSION_DENIED'].includes(error.code) ? 'skip' : 'abort';
+  ['STORAGE_NOT_FOUND', 'STORAGE_CORRUPT', 'INTEGRITY', 'PERMISSION_DENIED', 'NO_UID'].includes(error.code) ? 'skip' : 'abort';
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');

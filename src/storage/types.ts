@@ -18,6 +18,7 @@
  *   StorageLockTimeoutError, PermissionDeniedError, DiskFullError, ...); never raw Node errors.
  */
 import type { Readable } from 'node:stream';
+import type { MailvaultError } from '../core/errors.js';
 
 export type SystemFlag = '\\Seen' | '\\Answered' | '\\Flagged' | '\\Deleted' | '\\Draft';
 export const SYSTEM_FLAGS: readonly SystemFlag[] = ['\\Answered', '\\Deleted', '\\Draft', '\\Flagged', '\\Seen'];
@@ -208,6 +209,13 @@ export interface MailboxReader {
    * Returns null for a message stored whole.
    */
   openMessageParts?(message: MessageInfo): Promise<MessagePart[] | null>;
+  /**
+   * Optional: messages the driver found in the mailbox but cannot hand out, each as the error that
+   * says which and why (Maildir: a file Dovecot has not given a UID yet, where giving it one failed).
+   * Known when the reader is opened; a backup reports each as skipped and does not record the
+   * mailbox as complete, so the next run reads it again.
+   */
+  readonly notListed?: readonly MailvaultError[];
   close(): Promise<void>;
 }
 

@@ -18,6 +18,8 @@
  *   again for the records still without a file, up to three times, so a concurrent flag change does not
  *   make a message look expunged.
  * - Duplicate base names in the uidlist: the later record wins, as in Dovecot.
+ * - Files the uidlist does not list are collected (`unlisted`), not made messages: they have no UID yet
+ *   (store.ts has them given one, as Dovecot's sync would).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -211,9 +213,20 @@ export class MaildirListing {
     this.lastSuffixId = this.suffixId[i]!;
   }
 
+  /**
+   * Message files whose base name the uidlist does not list ("new/<name>" or "cur/<name>"): delivered
+   * by something other than Dovecot (Postfix, procmail...), or by Dovecot without getting the uidlist
+   * lock, or in a folder Dovecot never opened (no uidlist at all). Dovecot gives them UIDs at its next
+   * sync of the mailbox; until then they have none.
+   */
+  private readonly unlistedFiles = new Set<string>();
+
+  get unlisted(): readonly string[] {
+    return [...this.unlistedFiles];
+  }
+
   /** Read new/ then cur/ and note each record's file; read again what changed meanwhile. */
   private scan(mailDir: string, hooks: ListingHooks): void {
-    if (this.recordCount === 0) return;
     let onlyMissing = false;
     let recentChecked = false;
     const started = Date.now();
@@ -236,7 +249,11 @@ export class MaildirListing {
             const colon = name.indexOf(':');
             const baseLength = colon < 0 ? name.length : colon;
             const i = this.indexOfBase(name, baseLength);
-            if (i < 0 || (onlyMissing && this.where[i] !== NONE)) continue;
+            if (i < 0) {
+              this.unlistedFiles.add(`${sub}/${name}`);
+              continue;
+            }
+            if (onlyMissing && this.where[i] !== NONE) continue;
             this.place(i, where, name, baseLength);
           }
         } catch (e) {

@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
-import { IntegrityError, StorageNotFoundError, fromSystemError } from '../../core/errors.js';
+import { IntegrityError, StorageNotFoundError, fromSystemError, type MailvaultError } from '../../core/errors.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessageWithBody, OpenMessageOptions, SystemFlag } from '../types.js';
 import { baseName, filenameSize, isMessageFileName, parseInfo } from './filename.js';
 import { KeywordMap, readKeywords } from './keywords.js';
@@ -63,6 +63,8 @@ export interface MailboxState {
   readonly listing: MaildirListing;
   readonly keywords: KeywordMap;
   readonly info: MailboxInfo;
+  /** Files without a UID that could not be given one (MailboxReader.notListed). */
+  readonly notListed?: readonly MailvaultError[];
 }
 
 /** Read uidlist, keywords and directory listing of a mailbox. */
@@ -147,6 +149,10 @@ export class MaildirMailboxReader implements MailboxReader {
 
   get info(): MailboxInfo {
     return this.state.info;
+  }
+
+  get notListed(): readonly MailvaultError[] {
+    return this.state.notListed ?? [];
   }
 
   /** mailDir with one trailing "/": file paths are built by concatenation (path.join per message showed in profiles). */

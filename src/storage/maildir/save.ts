@@ -29,10 +29,10 @@ import { readIndexHeader } from './index-header.js';
 import { KeywordMap, MAX_KEYWORDS, isStorableKeyword, readKeywords } from './keywords.js';
 import { acquireDotlock } from './lock.js';
 import type { MailboxPaths } from './mailbox-names.js';
-import { createFile, makeDirs, writeFileAtomic, type CreatePermissions } from './permissions.js';
+import { createFile, makeDirs, type CreatePermissions } from './permissions.js';
 import { KEYWORDS_FILE, UIDLIST_FILE } from './reader.js';
-import { formatUidlistHeader, formatUidlistRecord, readUidlist, readUidlistForCommit, type UidlistRecord } from './uidlist.js';
-import { nextUidValidity } from './uidvalidity.js';
+import { readUidlist, readUidlistForCommit, type UidlistRecord } from './uidlist.js';
+import { firstFreeUid, uidValidityFor, writeUidlistRecords } from './uidlist-write.js';
 
 export interface SaveContext {
   readonly user: string;
@@ -343,8 +343,8 @@ export class MaildirSaveTransaction implements SaveTransaction {
         ...ctx,
       });
       const uidlist = readUidlistForCommit(uidlistPath, ctx);
-      const rewrite = uidlist === null || uidlist.header.version !== 3;
-      const uidValidity = uidlist?.header.uidValidity || (await nextUidValidity(this.ctx.uidValidityPath, this.ctx.perms));
+      const index = await readIndexHeader(this.paths.indexDir);
+      const uidValidity = await uidValidityFor(uidlist, index, this.ctx.uidValidityPath, this.ctx.perms);
       const guid = uidlist?.header.guid ?? crypto.randomBytes(16).toString('hex');
 
       // Keyword letters, before any file with a new letter becomes visible.
@@ -360,9 +360,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
       if (kwMap.changed) await this.writeKeywords(kwPath, kwMap, kwMtime);
 
       // UIDs.
-      const index = await readIndexHeader(this.paths.indexDir);
-      let next = uidlist?.nextUid ?? 1;
-      if (index !== null && index.uidValidity === uidValidity && index.nextUid > next) next = index.nextUid;
+      let next = firstFreeUid(uidlist, index, uidValidity);
       const listed = uidlist?.listedBase(this.pending.map((p) => p.base)) ?? null;
       if (listed !== null) throw new UnexpectedError(`file name ${listed} is already in ${uidlistPath}`, { path: uidlistPath, ...ctx, hint: 'run the same command again' });
       const records: UidlistRecord[] = [];
@@ -387,21 +385,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
         fs.renameSync(p.tmpPath, to);
         renamed.push({ from: p.tmpPath, to });
       }
-      const lines = records.map(formatUidlistRecord).join('');
-      if (rewrite || uidlist === null) {
-        // A version 1 file (or none) is rewritten whole as version 3: its records are read here only.
-        const old = uidlist === null ? '' : ((await readUidlist(uidlistPath, ctx))?.records ?? []).map(formatUidlistRecord).join('');
-        const header = formatUidlistHeader({ uidValidity, nextUid: next, guid, extensions: uidlist?.header.extensions ?? [] });
-        await writeFileAtomic(uidlistPath, header + old + lines, this.ctx.perms);
-      } else {
-        const h = await fs.promises.open(uidlistPath, 'a');
-        try {
-          await h.write((uidlist.endsWithNewline ? '' : '\n') + lines, null, 'utf8');
-          await h.sync();
-        } finally {
-          await h.close();
-        }
-      }
+      await writeUidlistRecords(uidlistPath, uidlist, records, { uidValidity, nextUid: next, guid }, this.ctx.perms, ctx);
       await syncDirs([path.join(this.paths.mailDir, 'cur'), path.join(this.paths.mailDir, 'new'), this.paths.controlDir]);
       committed = true;
       return { uids: records.map((r) => r.uid), uidValidity };

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { StorageCorruptError, StorageNotFoundError, UsageError, fromSystemError } from '../../core/errors.js';
+import { MessageWithoutUidError, StorageCorruptError, StorageNotFoundError, UsageError, fromSystemError, isMailvaultError } from '../../core/errors.js';
 import type {
   CreateMailboxOptions,
   DriverCapabilities,
@@ -15,6 +15,7 @@ import type {
   MailStore,
   SaveTransaction,
 } from '../types.js';
+import { assignUidsToUnlisted } from './assign-uids.js';
 import { acquireDotlock } from './lock.js';
 import { compareUtf8, normalizeMailboxName, type MailboxPaths, type MaildirNaming } from './mailbox-names.js';
 import { createFile, makeDirs, writeFileAtomic, type CreatePermissions } from './permissions.js';
@@ -161,8 +162,37 @@ export class MaildirStore implements MailStore {
     this.stateCache.delete(key);
     if (cached && stamp !== null && cached.stamp === stamp) return cached.state;
     const state = await loadMailboxState(paths, this.user);
+    if (state.listing.unlisted.length > 0) return await this.withUids(paths, state);
     if (stamp !== null && stamp === stateStamp(paths)) this.stateCache.set(key, { stamp, state });
     return state;
+  }
+
+  /**
+   * The state of a mailbox with files its uidlist does not list: they are given UIDs as Dovecot's next
+   * sync would give them (assign-uids.ts), and the mailbox is read again. Files that arrive meanwhile
+   * are left for the next run, like any message above UIDNEXT. If giving UIDs fails (read-only store,
+   * lock held too long), each such file is reported (MailboxReader.notListed) and the mailbox gets no
+   * change token, so that the next incremental reads it again.
+   */
+  private async withUids(paths: MailboxPaths, state: MailboxState): Promise<MailboxState> {
+    const { hostname, lockTimeoutMs, perms } = this.settings;
+    try {
+      await assignUidsToUnlisted(paths, { user: this.user, hostname, lockTimeoutMs, perms, uidValidityPath: this.naming.uidValidityPath });
+    } catch (e) {
+      const cause = isMailvaultError(e) ? e : fromSystemError(e, 'give UIDs to new files', { path: paths.mailDir, user: this.user, mailbox: paths.name });
+      const notListed = state.listing.unlisted.map(
+        (file) =>
+          new MessageWithoutUidError(`${file} in mailbox "${paths.name}" of user ${this.user} has no UID yet (Dovecot has not listed it) and mailvault could not give it one: ${cause.message}`, {
+            user: this.user,
+            mailbox: paths.name,
+            path: path.join(paths.mailDir, file),
+            cause,
+            hint: `let Dovecot list the mailbox (an IMAP login, or doveadm mailbox status -u ${this.user} messages '${paths.name}'), or let mailvault write to the mail store, then back up again`,
+          }),
+      );
+      return { ...state, info: { ...state.info, changeToken: null }, notListed };
+    }
+    return await loadMailboxState(paths, this.user);
   }
 
   private readonly stateCache = new Map<string, { stamp: string; state: MailboxState }>();

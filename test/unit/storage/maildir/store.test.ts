@@ -238,7 +238,7 @@ test('commit waits for the uidlist lock and times out naming its holder', async 
   t.true(fs.existsSync(path.join(root, 'dovecot-uidlist.lock')), 'the holder\'s lock is untouched');
 });
 
-test('reader: unassigned files skipped, expunged records ignored, unknown letters, renames, S= mismatch', async (t) => {
+test('reader: a file without a record gets the next UID (as Dovecot\'s sync gives it), expunged records ignored, unknown letters, renames, S= mismatch', async (t) => {
   const root = tmpRoot(t);
   for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(root, d));
   fs.writeFileSync(path.join(root, 'dovecot-keywords'), '0 $Label1\n');
@@ -259,10 +259,12 @@ test('reader: unassigned files skipped, expunged records ignored, unknown letter
   fs.utimesSync(path.join(root, 'new', '1795873155.M1P1.vm,S=6,W=7:2,Sac'), when, when);
   const store = await open(root, '', false);
   const [inbox] = await store.listMailboxes();
-  t.like(inbox, { name: 'INBOX', uidValidity: 1795873145, uidNext: 8, messageCount: 3 });
+  t.like(inbox, { name: 'INBOX', uidValidity: 1795873145, uidNext: 9, messageCount: 4 });
+  t.true(fs.readFileSync(path.join(root, 'dovecot-uidlist'), 'utf8').endsWith('7 :1795873157.M4P4.vm,S=99\n8 :1800000000.unassigned.host\n'));
   const reader = await store.openMailbox('INBOX');
   const msgs = await collect(reader.messages());
-  t.deepEqual(msgs.map((m) => m.uid), [1, 4, 7]);
+  t.deepEqual(msgs.map((m) => m.uid), [1, 4, 7, 8]);
+  t.deepEqual(reader.notListed, []);
   t.like(msgs[0], { guid: '1795873155.M1P1.vm,S=6,W=7', flags: ['\\Seen'], keywords: ['$Label1', 'unknown-2'], size: 6, internalDate: 1_704_448_800 });
   t.like(msgs[1], { guid: '1234', flags: ['\\Deleted'], size: 3 });
 
@@ -382,21 +384,42 @@ test('Maildir++ mUTF-7 listing, subscriptions in mUTF-7, INBOX children, invalid
   t.is(fs.readFileSync(path.join(root, 'subscriptions'), 'utf8'), 'V\t2\n\nEntw&APw-rfe\tSub\nR&-D\nGel&APY-scht\n');
 });
 
-test('requested UID must be >= the index next_uid too', async (t) => {
-  const root = tmpRoot(t);
-  const store = await open(root);
-  await store.createMailbox({ name: 'Y', uidValidity: 77 });
+/** A dovecot.index with just the base header (version 7.3, uid_validity, next_uid), as index-header.ts reads it. */
+function writeIndexHeader(dir: string, uidValidity: number, nextUid: number): void {
   const idx = Buffer.alloc(120);
   idx[0] = 7;
   idx[1] = 3;
   idx[12] = 1;
-  idx.writeUInt32LE(77, 24);
-  idx.writeUInt32LE(50, 28);
-  fs.writeFileSync(path.join(root, '.Y', 'dovecot.index'), idx);
+  idx.writeUInt32LE(uidValidity, 24);
+  idx.writeUInt32LE(nextUid, 28);
+  fs.writeFileSync(path.join(dir, 'dovecot.index'), idx);
+}
+
+test('requested UID must be >= the index next_uid too', async (t) => {
+  const root = tmpRoot(t);
+  const store = await open(root);
+  await store.createMailbox({ name: 'Y', uidValidity: 77 });
+  writeIndexHeader(path.join(root, '.Y'), 77, 50);
   const tx = await store.beginSave('Y');
   await tx.save(meta(MSG1, { uid: 10 }), Readable.from([MSG1]));
   await tx.save(meta(MSG1, { uid: 60 }), Readable.from([MSG1]));
   t.deepEqual((await tx.commit()).uids, [50, 60]);
+});
+
+test('a mailbox whose uidlist was deleted keeps the index\'s UIDVALIDITY and next UID (maildir_uidlist_generate_uid_validity)', async (t) => {
+  const root = tmpRoot(t);
+  const store = await open(root);
+  await store.createMailbox({ name: 'Z', uidValidity: 1234 });
+  writeIndexHeader(path.join(root, '.Z'), 1234, 40);
+  fs.unlinkSync(path.join(root, '.Z', 'dovecot-uidlist'));
+  // A restore into it, and a file an MTA delivered, both take the index's identity.
+  const tx = await store.beginSave('Z');
+  await tx.save(meta(MSG1), Readable.from([MSG1]));
+  t.deepEqual(await tx.commit(), { uids: [40], uidValidity: 1234 });
+  fs.writeFileSync(path.join(root, '.Z', 'new', '1800000000.M1P1.mx'), MSG1);
+  const [z] = (await store.listMailboxes()).filter((m) => m.name === 'Z');
+  t.like(z, { uidValidity: 1234, uidNext: 42, messageCount: 2 });
+  t.regex(fs.readFileSync(path.join(root, '.Z', 'dovecot-uidlist'), 'utf8'), /^3 V1234 N41 G[0-9a-f]{32}\n40 :[^\n]+\n41 :1800000000\.M1P1\.mx\n$/);
 });
 
 test('created files follow the root mode', async (t) => {
