@@ -214,6 +214,12 @@ export class MessageWithoutUidError extends MailvaultError {
   readonly exitCode = ExitCode.TEMP_FAIL;
 }
 
+/** A message stored in a form mailvault cannot read (a Maildir file compressed with bzip2, say); it is skipped. Exit 1. */
+export class UnsupportedMessageError extends MailvaultError {
+  readonly code = 'UNSUPPORTED_MESSAGE';
+  readonly exitCode = ExitCode.FAILURE;
+}
+
 /** An error we did not classify; exit 1. Prefer a specific class. */
 export class UnexpectedError extends MailvaultError {
   readonly code = 'UNEXPECTED';

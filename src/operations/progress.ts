@@ -27,11 +27,12 @@ export type ItemErrorPolicy = (item: { user: string; mailbox?: string; uid?: num
 
 /**
  * Default: skip items whose data is unreadable or gone, or that the store has not given a UID yet
- * (NO_UID: reported, carried by a later run); abort on everything else (disk full, permission on the
+ * (NO_UID: reported, carried by a later run) or stored in a form mailvault cannot read
+ * (UNSUPPORTED_MESSAGE); abort on everything else (disk full, permission on the
  * output, ...).
  */
 export const skipUnreadableItems: ItemErrorPolicy = (_item, error) =>
-  ['STORAGE_NOT_FOUND', 'STORAGE_CORRUPT', 'INTEGRITY', 'PERMISSION_DENIED', 'NO_UID'].includes(error.code) ? 'skip' : 'abort';
+  ['STORAGE_NOT_FOUND', 'STORAGE_CORRUPT', 'INTEGRITY', 'PERMISSION_DENIED', 'NO_UID', 'UNSUPPORTED_MESSAGE'].includes(error.code) ? 'skip' : 'abort';
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');

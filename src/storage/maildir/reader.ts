@@ -17,7 +17,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
-import { IntegrityError, StorageNotFoundError, fromSystemError, type MailvaultError } from '../../core/errors.js';
+import { IntegrityError, StorageNotFoundError, UnsupportedMessageError, fromSystemError, isMailvaultError, type MailvaultError } from '../../core/errors.js';
+import { canDecompress, compressionOf, decompressStream, decompressWhole, MAGIC_BYTES, type Compression } from './compressed.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessageWithBody, OpenMessageOptions, SystemFlag } from '../types.js';
 import { baseName, filenameSize, isMessageFileName, parseInfo } from './filename.js';
 import { KeywordMap, readKeywords } from './keywords.js';
@@ -367,7 +368,7 @@ export class MaildirMailboxReader implements MailboxReader {
       mailbox: this.state.paths.name,
       uid: message.uid,
       path: file,
-      hint: 'the S= size in the file name does not match the file; let Dovecot check it with "doveadm force-resync", or set maildir_broken_filename_sizes',
+      hint: 'the file is not the size its name (S=) or the uidlist records: it was changed after delivery, or damaged. Dovecot fixes the name when it notices (e.g. when the message is fetched over IMAP); check the file, then back up again',
     });
   }
 
@@ -394,8 +395,37 @@ export class MaildirMailboxReader implements MailboxReader {
     } finally {
       fs.closeSync(fd);
     }
-    if (got !== message.size) throw this.sizeMismatch(message, file, got > message.size ? `more than ${message.size}` : String(got));
+    if (got !== message.size) return this.readCompressed(message, file, buf.subarray(0, got), got > message.size ? `more than ${message.size}` : String(got));
     return buf.subarray(0, got);
+  }
+
+  /**
+   * A file whose size is not the message's: compressed by Dovecot's zlib plugin (compressed.ts), then
+   * the message is the file decompressed, which must have exactly the recorded size; otherwise the
+   * size mismatch it is.
+   */
+  private readCompressed(message: MessageInfo, file: string, head: Buffer, actual: string): Buffer {
+    const kind = compressionOf(head.subarray(0, MAGIC_BYTES));
+    if (kind === null) throw this.sizeMismatch(message, file, actual);
+    if (!canDecompress(kind)) throw this.unsupportedCompression(message, file, kind);
+    let data: Buffer;
+    try {
+      data = decompressWhole(kind, fs.readFileSync(file), message.size);
+    } catch (e) {
+      throw this.sizeMismatch(message, file, `${actual} bytes that do not decompress as ${kind} (${(e as Error).message})`);
+    }
+    if (data.length !== message.size) throw this.sizeMismatch(message, file, `${actual}, ${data.length > message.size ? `more than ${message.size}` : data.length} decompressed (${kind})`);
+    return data;
+  }
+
+  private unsupportedCompression(message: MessageInfo, file: string, kind: Compression): UnsupportedMessageError {
+    return new UnsupportedMessageError(`message UID ${message.uid} in mailbox "${this.state.paths.name}" of user ${this.user}: the file ${file} is compressed with ${kind} (Dovecot's zlib plugin); mailvault reads gzip and zstd only`, {
+      user: this.user,
+      mailbox: this.state.paths.name,
+      uid: message.uid,
+      path: file,
+      hint: 'back this user up through IMAP (--imap), which serves the message decompressed, or recompress the store with zlib_save = gz or zstd',
+    });
   }
 
   async openMessage(message: MessageInfo, options: OpenMessageOptions = {}): Promise<Readable> {
@@ -411,8 +441,28 @@ export class MaildirMailboxReader implements MailboxReader {
       throw fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid });
     }
     if (st.size !== message.size) {
-      await handle.close().catch(() => undefined);
-      throw fail(String(st.size));
+      const head = Buffer.alloc(MAGIC_BYTES);
+      let kind: Compression | null = null;
+      try {
+        kind = compressionOf(head.subarray(0, (await handle.read(head, 0, MAGIC_BYTES, 0)).bytesRead));
+      } catch {
+        kind = null;
+      }
+      if (kind === null || !canDecompress(kind)) {
+        await handle.close().catch(() => undefined);
+        throw kind === null ? fail(String(st.size)) : this.unsupportedCompression(message, file, kind);
+      }
+      // Compressed by Dovecot's zlib plugin: the message is the file decompressed, exactly message.size bytes.
+      const compressed = handle.createReadStream({ autoClose: true, highWaterMark: STREAM_CHUNK_BYTES, start: 0 });
+      const check = new SizeCheck(message.size, (actual) => fail(`${st.size}, ${actual} decompressed (${kind})`));
+      const inflate = decompressStream(kind);
+      const typed = (e: Error): void => {
+        check.destroy(isMailvaultError(e) ? e : fail(`${st.size} bytes that do not decompress as ${kind} (${e.message})`));
+      };
+      compressed.once('error', typed);
+      inflate.once('error', typed);
+      pipeline(compressed, inflate, check, () => undefined);
+      return check;
     }
     // At most size + 1 bytes (`end` is inclusive): the extra byte, if there is one, is a file that grew
     // since the fstat above, which SizeCheck reports. Without `end`, Node read a whole 1 MiB buffer
