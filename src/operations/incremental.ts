@@ -171,8 +171,16 @@ export function wantsBody(plan: MailboxPlan, message: Pick<MessageInfo, 'uid' | 
   return true;
 }
 
-function modseqAbove(modseq: string | null, than: string): boolean {
-  if (modseq === null) return true; // unknown: carry it
+const DECIMAL = /^(?:0|[1-9][0-9]*)$/;
+
+/**
+ * modseq > than, for decimal text (modseqs exceed 2^53). Canonical decimals (what drivers and the state
+ * file hold) compare by length, then as text: no BigInt per message (15 ms of a 50k-message
+ * incremental, profiled). Anything else is compared as numbers; unknown or unreadable: carry it.
+ */
+export function modseqAbove(modseq: string | null, than: string): boolean {
+  if (modseq === null) return true;
+  if (DECIMAL.test(modseq) && DECIMAL.test(than)) return modseq.length !== than.length ? modseq.length > than.length : modseq > than;
   try {
     return BigInt(modseq) > BigInt(than);
   } catch {

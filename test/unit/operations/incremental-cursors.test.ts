@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { DateTime } from 'luxon';
 import { UidSequence, UidSequenceBuilder, UserCursors, readStateFile, writeStateFile, type MailboxCursor } from '../../../src/operations/cursors.js';
-import { planMailbox, resolveSince, scanMailbox, wantsBody, wantsFlagEntry, describeChange, flagTableChunks, IncrementalPlanner, type MailboxPlan } from '../../../src/operations/incremental.js';
+import { modseqAbove, planMailbox, resolveSince, scanMailbox, wantsBody, wantsFlagEntry, describeChange, flagTableChunks, IncrementalPlanner, type MailboxPlan } from '../../../src/operations/incremental.js';
 import { UsageError } from '../../../src/core/errors.js';
 import { MemoryStore } from '../../../src/storage/memory/index.js';
 import type { MailboxReader, MessageInfo } from '../../../src/storage/types.js';
@@ -145,4 +145,13 @@ test('scanMailbox: UID set, flag table by modseq, no body opened; messages above
   t.is(change.expunged, 3, 'UIDs 4, 6 and 7');
   t.is(change.status, 'changed');
   t.deepEqual(flagTableChunks(Array.from({ length: 4500 }, (_, i) => ({ uid: i + 1, flags: [], keywords: [] }))).map((c) => c.length), [2000, 2000, 500]);
+});
+
+test('modseqAbove: numeric order of decimal modseqs beyond 2^53, without BigInt for canonical ones; unknown is carried', (t) => {
+  const cases: Array<[string | null, string, boolean]> = [
+    ['51', '50', true], ['50', '50', false], ['9', '10', false], ['10', '9', true], ['100', '99', true],
+    ['18446744073709551615', '18446744073709551614', true], ['18446744073709551614', '18446744073709551615', false],
+    ['0', '0', false], ['1', '0', true], ['007', '7', false], ['8', '007', true], ['x', '5', true], [null, '5', true],
+  ];
+  for (const [m, than, want] of cases) t.is(modseqAbove(m, than), want, `${m} > ${than}`);
 });

@@ -78,8 +78,25 @@ const FLAG_BITS: readonly [number, SystemFlag][] = [
   [0x08, '\\Seen'],
 ];
 
-export function flagsFromByte(b: number): SystemFlag[] {
-  return FLAG_BITS.filter(([bit]) => (b & bit) !== 0).map(([, f]) => f);
+/**
+ * The system flags of an index flags byte. One shared, frozen array per byte value: a flag table's JSON
+ * is then made once per distinct flag set (flagTableJson), and a 50k-message listing allocates none.
+ */
+export function flagsFromByte(b: number): readonly SystemFlag[] {
+  return FLAGS_BY_BYTE[b & 0xff]!;
+}
+
+const FLAGS_BY_BYTE: readonly (readonly SystemFlag[])[] = Array.from({ length: 256 }, (_, b) => Object.freeze(FLAG_BITS.filter(([bit]) => (b & bit) !== 0).map(([, f]) => f)));
+
+/** normalizeKeywords of an index keyword list, once per list (the index shares one empty list among all messages without keywords). */
+const normalizedKeywords = new WeakMap<readonly string[], readonly string[]>();
+function keywordsOf(keywords: readonly string[]): readonly string[] {
+  let out = normalizedKeywords.get(keywords);
+  if (out === undefined) {
+    out = Object.freeze(normalizeKeywords(keywords));
+    normalizedKeywords.set(keywords, out);
+  }
+  return out;
 }
 
 /** The 128-bit GUID Dovecot derives from a G string: the hex itself, else the last 16 bytes of SHA-1. */
@@ -101,7 +118,7 @@ export interface DboxReaderOptions {
 
 /** A message as the index alone tells it (MessageListOptions.flagsOnly): no size, GUID or dates. */
 function indexOnlyInfo(m: IndexedMessage): MessageInfo {
-  return { uid: m.uid, guid: null, flags: flagsFromByte(m.flags), keywords: normalizeKeywords(m.keywords), internalDate: 0, saveDate: null, size: 0, modseq: m.modseq };
+  return { uid: m.uid, guid: null, flags: flagsFromByte(m.flags), keywords: keywordsOf(m.keywords), internalDate: 0, saveDate: null, size: 0, modseq: m.modseq };
 }
 
 export class DboxMailboxReader implements MailboxReader {
@@ -123,6 +140,12 @@ export class DboxMailboxReader implements MailboxReader {
   }
 
   openMessageParts?: (message: MessageInfo) => Promise<MessagePart[] | null>;
+
+  /** See MailboxReader.listFlags: the index snapshot is in memory once the mailbox is open. */
+  *listFlags(): Iterable<MessageInfo> {
+    this.assertOpen();
+    for (const m of this.snapshot.messages) yield indexOnlyInfo(m);
+  }
 
   /**
    * Messages in ascending UID order. A message whose dbox record cannot be read makes `next()` reject

@@ -68,6 +68,13 @@ export async function assertStoreMatches(t: ExecutionContext, store: MessageSour
     }
     const wanted = want.messages.map(({ saveDate, ...rest }) => (opts.saveDate ? { ...rest, saveDate } : rest));
     t.deepEqual(got, wanted as unknown as typeof got, `messages of ${box.name}`);
+    // The flag listings an incremental compares (listFlags, and messages({ flagsOnly })) agree with it.
+    const flagsOf = (m: { uid: number; flags: readonly string[]; keywords: readonly string[]; modseq: string | null }) => ({ uid: m.uid, flags: [...m.flags], keywords: [...m.keywords], modseq: m.modseq });
+    const fromList = wanted.map((m) => flagsOf(m as unknown as Parameters<typeof flagsOf>[0]));
+    t.deepEqual([...(reader.listFlags?.() ?? [])].map(flagsOf), fromList, `listFlags of ${box.name}`);
+    const flagsOnly = [];
+    for await (const m of reader.messages({ dates: false, flagsOnly: true })) flagsOnly.push(flagsOf(m));
+    t.deepEqual(flagsOnly, fromList, `messages({ flagsOnly }) of ${box.name}`);
     await reader.close();
   }
   return checked;
