@@ -300,6 +300,11 @@ export class MaildirListing {
     return { sub: this.where[i] === IN_NEW ? 'new' : 'cur', name: this.base(i) + this.suffixes[this.suffixId[i]!]! };
   }
 
+  /** The distinct file-name suffixes seen (":2,S", ":2,Sab", ...; "" for none). */
+  get distinctSuffixes(): readonly string[] {
+    return this.suffixes;
+  }
+
   /** Id of record i's file-name suffix (the part after the base name): equal ids, equal suffixes. */
   suffixIdOf(i: number): number {
     return this.suffixId[i]!;

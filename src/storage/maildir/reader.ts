@@ -74,7 +74,15 @@ export async function loadMailboxState(paths: MailboxPaths, user: string): Promi
   // Before the listing: a change while it is read then shows in the next run's token.
   const changeToken = maildirChangeToken(path.join(paths.controlDir, UIDLIST_FILE), path.join(paths.controlDir, KEYWORDS_FILE), paths.mailDir);
   const listing = MaildirListing.load(path.join(paths.controlDir, UIDLIST_FILE), paths.mailDir, ctx);
-  const { map: keywords } = await readKeywords(path.join(paths.controlDir, KEYWORDS_FILE));
+  let { map: keywords } = await readKeywords(path.join(paths.controlDir, KEYWORDS_FILE));
+  // Dovecot puts a new keyword's letter into file names during its sync and writes dovecot-keywords
+  // at the sync's end (maildir-keywords.c maildir_keywords_sync_deinit): a letter without a name may
+  // be one it is about to write, under the uidlist lock. Wait for that lock to go (2 s at most), then
+  // read the file once more before calling the letter "unknown-N".
+  if (hasUnnamedLetter(listing, keywords)) {
+    await lockGone(path.join(paths.controlDir, `${UIDLIST_FILE}.lock`), KEYWORDS_WAIT_MS);
+    ({ map: keywords } = await readKeywords(path.join(paths.controlDir, KEYWORDS_FILE)));
+  }
   const info: MailboxInfo = {
     name: paths.name,
     guid: listing.header?.guid ?? null,
@@ -87,6 +95,18 @@ export async function loadMailboxState(paths: MailboxPaths, user: string): Promi
     changeToken,
   };
   return { paths, listing, keywords, info };
+}
+
+const KEYWORDS_WAIT_MS = 2000;
+
+/** Resolves once `lockFile` does not exist, or after `ms`. */
+async function lockGone(lockFile: string, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (fs.existsSync(lockFile) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}
+
+function hasUnnamedLetter(listing: MaildirListing, keywords: KeywordMap): boolean {
+  return listing.distinctSuffixes.some((suffix) => parseInfo(suffix).keywordSlots.some((slot) => keywords.names[slot] === undefined));
 }
 
 function sortKeywords(names: Iterable<string>): string[] {

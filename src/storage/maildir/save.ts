@@ -8,7 +8,7 @@
  * commit(): wait until every tmp file is fsynced, then take dovecot-uidlist.lock, re-read the uidlist, give new keywords letters (dovecot-keywords
  *           rewritten by lock-and-rename), assign UIDs (the requested UID when it is >= the next UID,
  *           else the next free one), rename tmp/<base> -> cur/<base>,S=<S>,W=<W>:2,<flags> (new/ when
- *           there are no flags), append "<uid> [G<guid>] :<base>,S=..,W=.." records, fsync, unlink the lock.
+ *           there are no flags), fsync cur/ and new/, append "<uid> [G<guid>] :<base>,S=..,W=.." records, fsync, unlink the lock.
  *           The uidlist header is left alone (its N may go stale, as with Dovecot's own appends), unless
  *           the file is new or version 1, which is then written whole (tmp + rename).
  * rollback(): delete the tmp files.
@@ -385,8 +385,13 @@ export class MaildirSaveTransaction implements SaveTransaction {
         fs.renameSync(p.tmpPath, to);
         renamed.push({ from: p.tmpPath, to });
       }
+      // The renames are durable before the records that name them (maildir-save.c:
+      // maildir_transaction_fsync_dirs before maildir_save_sync_uidlist): after a crash in between, the
+      // files are in cur/ or new/ without records (Dovecot gives them UIDs), never records for files
+      // back in tmp/ (which Dovecot deletes after 36 h, the records then pointing at nothing).
+      await syncDirs([path.join(this.paths.mailDir, 'cur'), path.join(this.paths.mailDir, 'new')]);
       await writeUidlistRecords(uidlistPath, uidlist, records, { uidValidity, nextUid: next, guid }, this.ctx.perms, ctx);
-      await syncDirs([path.join(this.paths.mailDir, 'cur'), path.join(this.paths.mailDir, 'new'), this.paths.controlDir]);
+      await syncDirs([this.paths.controlDir]);
       committed = true;
       return { uids: records.map((r) => r.uid), uidValidity };
     } catch (e) {

@@ -282,6 +282,22 @@ if (strace === '' && process.env.CI !== 'true') {
     t.true(renamed > syncOfPartial, 'the rename comes after the fsync');
     t.true(syncOfDir > renamed, 'the directory is fsynced after the rename');
   });
+
+  test('a restore into Maildir makes the renames into cur/ durable before the uidlist records that name them', async (t) => {
+    const dir = await copyDemoStore(t);
+    const dump = path.join(dir, 'd.mvd');
+    t.is((await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '-o', dump])).code, 0);
+    const log = path.join(dir, 'strace.log');
+    const r = spawnSync(strace, ['-f', '-y', '-qq', '-e', 'trace=fsync,fdatasync,write,pwrite64,rename,renameat,renameat2', '-o', log, process.execPath, path.join(projectRoot, 'bin', 'run.js'), 'restore', dump, '--location', `maildir:${dir}/restored/%u/Maildir`], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    const lines = (await readFile(log, 'utf8')).split('\n');
+    const intoCur = lines.findIndex((l) => /rename(at2?)?\(.*\/restored\/alice\/Maildir\/tmp\/.*\/restored\/alice\/Maildir\/cur\//.test(l));
+    const syncOfCur = lines.findIndex((l, i) => i > intoCur && /\bf(data)?sync\(\d+<[^>]*\/restored\/alice\/Maildir\/cur>\)\s*=\s*0/.test(l));
+    // The first uidlist write after the renames (creating the mailbox wrote its header before).
+    const records = lines.findIndex((l, i) => i > intoCur && (/write(64)?\(\d+<[^>]*\/restored\/alice\/Maildir\/dovecot-uidlist(\.tmp)?>/.test(l) || /rename(at2?)?\(.*dovecot-uidlist\.tmp.*\/restored\/alice\/Maildir\/dovecot-uidlist"/.test(l)));
+    t.true(intoCur >= 0 && syncOfCur >= 0 && records >= 0, `renames into INBOX cur/, its fsync and the uidlist write expected in:\n${lines.join('\n').slice(0, 4000)}`);
+    t.true(intoCur < syncOfCur && syncOfCur < records, `rename ${intoCur}, fsync of cur/ ${syncOfCur}, uidlist records ${records}`);
+  });
 }
 
 // A reader that goes away (mailvault backup | something that exits): EPIPE on every write. The backup

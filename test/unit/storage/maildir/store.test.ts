@@ -555,3 +555,29 @@ test.serial('a file that does not get its mode from the open (a default ACL, a u
     process.umask(old);
   }
 });
+
+test('a keyword letter without a name while Dovecot holds the uidlist lock: the name written before the lock goes is used, not unknown-N', async (t) => {
+  const root = tmpRoot(t);
+  for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(root, d));
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist'), '3 V1795873145 N2 G903bfd3779d90a6bab34000083ecc375\n1 :1795873155.M1P1.vm,S=6\n');
+  fs.writeFileSync(path.join(root, 'dovecot-keywords'), '0 $Label1\n');
+  // Dovecot, mid-sync: letter b is in the file name, its name not yet in dovecot-keywords.
+  fs.writeFileSync(path.join(root, 'cur', '1795873155.M1P1.vm,S=6:2,Sab'), 'hello\n');
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist.lock'), `${process.pid}:testhost`);
+  const done = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      fs.writeFileSync(path.join(root, 'dovecot-keywords'), '0 $Label1\n1 Work\n');
+      fs.unlinkSync(path.join(root, 'dovecot-uidlist.lock'));
+      resolve();
+    }, 150),
+  );
+  const store = await open(root, '', false);
+  const reader = await store.openMailbox('INBOX');
+  const [m] = await collect(reader.messages());
+  await done;
+  t.deepEqual(m!.keywords, ['$Label1', 'Work']);
+  // A letter that stays unnamed (no lock to wait for) is unknown-N, as in Dovecot.
+  fs.renameSync(path.join(root, 'cur', '1795873155.M1P1.vm,S=6:2,Sab'), path.join(root, 'cur', '1795873155.M1P1.vm,S=6:2,Sac'));
+  const again = await (await open(root, '', false)).openMailbox('INBOX');
+  t.deepEqual((await collect(again.messages()))[0]!.keywords, ['$Label1', 'unknown-2']);
+});
