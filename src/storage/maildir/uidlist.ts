@@ -390,10 +390,32 @@ interface CachedUidlist {
   readonly dev: number;
   readonly ino: number;
   size: number;
+  /**
+   * The last bytes before `size` as read: the file must still hold them for the cache to be used. Dovecot
+   * replaces the uidlist by rename, and a file system may give the new file the inode number of the
+   * one it replaced, at a size no smaller; comparing these bytes (and the first line) tells them apart.
+   */
+  tail: Buffer;
+  readonly head: Buffer;
   lineNo: number;
   readonly header: UidlistHeader;
   lastUid: number;
   readonly bases: BaseHashes;
+}
+
+/** Bytes before the cached size compared on each later read (CachedUidlist.tail): a few records. */
+const TAIL_BYTES = 256;
+
+/** Up to `length` bytes of `fd` from `position` (fewer at the end of the file). */
+function readAt(fd: number, position: number, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  let got = 0;
+  while (got < length) {
+    const n = fs.readSync(fd, out, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return out.subarray(0, got);
 }
 
 /** The uidlists of the mailboxes this process commits to (a few at a time; oldest dropped). */
@@ -422,26 +444,27 @@ export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): Ui
   let endsWithNewline = true;
   try {
     if (cached && cached.dev === st.dev && cached.ino === st.ino && st.size >= cached.size) {
-      if (st.size > cached.size) {
-        const fd = fs.openSync(path, 'r');
-        let added: Buffer;
-        try {
-          added = Buffer.alloc(st.size - cached.size);
-          let got = 0;
-          while (got < added.length) {
-            const n = fs.readSync(fd, added, got, added.length - got, cached.size + got);
-            if (n === 0) break;
-            got += n;
-          }
-          added = added.subarray(0, got);
-        } finally {
-          fs.closeSync(fd);
-        }
-        if (added.length === 0 || added[added.length - 1] !== 0x0a) {
+      // One read: the first line and the kept tail (both must be unchanged), then what was appended.
+      const c: CachedUidlist = cached;
+      const fd = fs.openSync(path, 'r');
+      let head: Buffer;
+      let rest: Buffer;
+      try {
+        head = readAt(fd, 0, c.head.length);
+        rest = readAt(fd, c.size - c.tail.length, st.size - c.size + c.tail.length);
+      } finally {
+        fs.closeSync(fd);
+      }
+      const added = rest.subarray(c.tail.length);
+      if (!head.equals(c.head) || !rest.subarray(0, c.tail.length).equals(c.tail)) {
+        cached = readWhole();
+      } else if (added.length > 0) {
+        if (added[added.length - 1] !== 0x0a) {
           cached = readWhole();
         } else {
-          addLines(cached, added, 0, added.length - 1);
-          cached.size += added.length;
+          addLines(c, added, 0, added.length - 1);
+          c.size += added.length;
+          c.tail = Buffer.from(rest.subarray(rest.length - Math.min(TAIL_BYTES, rest.length)));
         }
       }
     } else {
@@ -487,7 +510,18 @@ export function readUidlistForCommit(path: string, ctx: UidlistContext = {}): Ui
     endsWithNewline = data[data.length - 1] === 0x0a;
     const firstEnd = data.indexOf(0x0a);
     const header = parseUidlistHeader(data.toString('utf8', 0, firstEnd < 0 ? data.length : firstEnd), path, ctx);
-    const c: CachedUidlist = { dev: st.dev, ino: st.ino, size: data.length, lineNo: 1, header, lastUid: 0, bases: new BaseHashes() };
+    const headEnd = firstEnd < 0 ? data.length : firstEnd + 1;
+    const c: CachedUidlist = {
+      dev: st.dev,
+      ino: st.ino,
+      size: data.length,
+      tail: Buffer.from(data.subarray(Math.max(headEnd, data.length - TAIL_BYTES))),
+      head: Buffer.from(data.subarray(0, headEnd)),
+      lineNo: 1,
+      header,
+      lastUid: 0,
+      bases: new BaseHashes(),
+    };
     if (firstEnd >= 0) addLines(c, data, firstEnd + 1, endsWithNewline ? data.length - 1 : data.length);
     if (endsWithNewline) {
       if (committedUidlists.size >= MAX_CACHED_UIDLISTS) committedUidlists.delete(committedUidlists.keys().next().value!);

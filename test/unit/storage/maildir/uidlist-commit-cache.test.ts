@@ -2,7 +2,7 @@
 // the whole file again when Dovecot replaced it (new inode), when it shrank, or when it does not end
 // with a newline.
 import test from 'ava';
-import { renameSync, writeFileSync } from 'node:fs';
+import { renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BaseHashes, readUidlistForCommit, parseUidlist } from '../../../../src/storage/maildir/uidlist.js';
 import { tempDirSync } from '../../../helpers/temp.js';
@@ -39,6 +39,28 @@ test('a file replaced by rename (what Dovecot does when it rewrites) is read who
   t.is(got.nextUid, 9);
   t.is(got.listedBase([base(1)]), null, 'the old file\'s names are forgotten');
   t.is(got.listedBase([base(3)]), base(3));
+});
+
+test('a file rewritten with the same inode number and a size no smaller is read whole, not from the old end', (t) => {
+  // What a rename onto a reused inode number looks like to stat (ext4 and XFS reuse freed inodes):
+  // simulated by rewriting the file in place.
+  const dir = tempDirSync(t, 'mv-uidl-');
+  const file = path.join(dir, 'dovecot-uidlist');
+  writeFileSync(file, header + rec(1) + rec(2) + rec(3));
+  t.is(readUidlistForCommit(file)!.nextUid, 4);
+  const ino = statSync(file).ino;
+  writeFileSync(file, '3 V1700000000 N40 G0123456789abcdef0123456789abcdef\n' + rec(30) + rec(31) + rec(32) + rec(33));
+  t.is(statSync(file).ino, ino);
+  const got = readUidlistForCommit(file)!;
+  t.is(got.nextUid, 40);
+  t.is(got.listedBase([base(1)]), null, 'the old content\'s names are forgotten');
+  t.is(got.listedBase([base(33)]), base(33));
+  // Same size, other content (a record changed in place): read whole too.
+  const sameSize = header + rec(1) + rec(2) + rec(3);
+  writeFileSync(file, sameSize);
+  readUidlistForCommit(file);
+  writeFileSync(file, sameSize.replace(rec(3), rec(4)));
+  t.is(readUidlistForCommit(file)!.nextUid, 5);
 });
 
 test('a partial last line is not cached; a corrupt append is an error', (t) => {
