@@ -74,8 +74,11 @@ export interface DovecotInstance {
   readonly masterUser: string;
   readonly masterPassword: string;
   readonly runningAsRoot: boolean;
-  /** Adds a user to the passwd-file; the name must be unique in this instance. */
-  addUser(name: string, profile?: DovecotProfile): Promise<DovecotUser>;
+  /**
+   * Adds a user to the passwd-file; the name must be unique in this instance. `mailLocation` (with "~")
+   * replaces the profile's, for options such as INDEX= or UTF-8; it must be of the profile's driver.
+   */
+  addUser(name: string, profile?: DovecotProfile, mailLocation?: string): Promise<DovecotUser>;
   /** Runs `doveadm -c <conf> ...args`; never throws on a non-zero exit (check `code`). */
   doveadm(args: readonly string[], input?: Buffer): Promise<DoveadmResult>;
   /** Like doveadm() but throws with stderr when the exit code is not 0. */
@@ -406,7 +409,7 @@ export async function startDovecot(options: StartDovecotOptions = {}): Promise<D
     masterUser,
     masterPassword,
     runningAsRoot: root,
-    async addUser(name, profile = 'maildir') {
+    async addUser(name, profile = 'maildir', locationOverride) {
       if (!/^[a-z0-9][a-z0-9._-]*$/i.test(name)) throw new Error(`test user name "${name}" must be [a-z0-9._-]`);
       if (users.has(name) || name === masterUser) throw new Error(`test user "${name}" already exists in ${dir}: use a fresh name per test`);
       users.add(name);
@@ -414,10 +417,10 @@ export async function startDovecot(options: StartDovecotOptions = {}): Promise<D
       await mkdir(home, { mode: 0o700 });
       if (root) await chown(home, mailUid, mailGid);
       const password = randomBytes(9).toString('base64url');
-      const mailLocation = PROFILE_LOCATIONS[profile];
+      const mailLocation = locationOverride ?? PROFILE_LOCATIONS[profile];
       const ids = root ? `${mailUid}:${mailGid}` : ':';
       await writeFile(path.join(dir, 'etc', 'users', name), `${name}:{PLAIN}${password}:${ids}::${home}::userdb_mail=${mailLocation}\n`, { mode: 0o644, flag: 'wx' });
-      return { name, password, home, mailLocation, mailLocationAbsolute: mailLocation.replace('~', home), profile };
+      return { name, password, home, mailLocation, mailLocationAbsolute: mailLocation.replace(/(^|[:=])~(?=\/|:|$)/g, (_m, before: string) => before + home), profile };
     },
     doveadm,
     async doveadmOk(args, input) {

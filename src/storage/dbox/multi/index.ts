@@ -1,7 +1,7 @@
 /**
  * mdbox (multi-dbox): messages packed into `<root>/storage/m.<file_id>`, located through the map
- * index; per-mailbox state in `<root>/mailboxes/<name>/dbox-Mails/dovecot.index*` (reference 2.4).
- * Read-only.
+ * index (`<root or INDEX=>/storage/dovecot.map.index*`, see map-index.ts); per-mailbox state in
+ * `<root or INDEX=>/mailboxes/<name>/dbox-Mails/dovecot.index*` (reference 2.4). Read-only.
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { readDboxFileHeader, readDboxMessage, type DboxFileHeader } from '../com
 import { DboxStore, type DboxDriver, type DboxStoreOptions } from '../common/dbox-store.js';
 import { FileHandleCache, type OpenFile } from '../common/file-handles.js';
 import type { DboxMessageLocator, LocatedMessage } from '../common/mailbox-reader.js';
-import { readMapIndex, type MapIndex } from './map-index.js';
+import { mapStorageDir, readMapIndex, type MapIndex } from './map-index.js';
 
 /** `sis` is set per store: true when an attachment directory is given. */
 export const MDBOX_CAPABILITIES: DriverCapabilities = {
@@ -31,7 +31,7 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
   let map: Promise<MapIndex> | null = null;
   const loadMap = (fresh = false): Promise<MapIndex> => {
     if (!map || fresh) {
-      map = readMapIndex(location.root);
+      map = readMapIndex(location);
       map.catch(() => (map = null));
     }
     return map;
@@ -44,7 +44,9 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
       const mailbox = ctx.entry.name;
       const files = new FileHandleCache(8);
       const headers = new Map<string, DboxFileHeader>();
-      const storageDirs = [path.join(location.root, 'storage'), ...(location.alt ? [path.join(location.alt, 'storage')] : [])];
+      const storageDirs = [mapStorageDir(location), ...(location.alt ? [path.join(location.alt, 'storage')] : [])];
+      // A store whose map cannot be read fails here, once for the mailbox, not once per message.
+      await loadMap();
 
       const openStorageFile = async (fileId: number): Promise<{ file: string; of: OpenFile; hdr: DboxFileHeader } | null> => {
         for (const dir of storageDirs) {
@@ -98,7 +100,7 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
             throw new StorageNotFoundError(`message UID ${m.uid} in mailbox "${mailbox}": ${result}`, {
               mailbox,
               uid: m.uid,
-              path: path.join(location.root, 'storage'),
+              path: mapStorageDir(location),
               hint: 'it was probably expunged and purged while reading; otherwise run "doveadm force-resync"; the message is skipped',
             });
           }

@@ -1,10 +1,18 @@
 /**
  * The mdbox map (reference 2.4): `storage/dovecot.map.index(.log)`, a Dovecot index whose records are
  * map_uids with ext `map` {file_id u32, offset u32, size u32} and ext `ref` {refcount u16}.
+ *
+ * Where it lives follows dbox-multi/mdbox-map.c:mdbox_map_init: the m.N files are in `<root>/storage`,
+ * the map index in `<index root>/storage`, and the index root is INDEX= when the location sets it
+ * (mailbox_list_get_root_forced(..., MAILBOX_LIST_PATH_TYPE_INDEX)), else the mail root.
  */
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { StorageCorruptError } from '../../../core/errors.js';
+import type { MailLocation } from '../../location.js';
+import { StorageCorruptError, fromSystemError } from '../../../core/errors.js';
 import { readDovecotIndex } from '../../dovecot-index/index.js';
+
+export const MAP_INDEX_PREFIX = 'dovecot.map.index';
 
 export interface MapRecord {
   readonly fileId: number;
@@ -20,11 +28,34 @@ export interface MapIndex {
   lookup(mapUid: number): MapRecord | undefined;
 }
 
-/** Read the map index of the mdbox store rooted at `root`. */
-export async function readMapIndex(root: string): Promise<MapIndex> {
-  const dir = path.join(root, 'storage');
-  const snap = await readDovecotIndex(dir, { prefix: 'dovecot.map.index' });
+/** Directory of the m.N storage files. */
+export function mapStorageDir(loc: MailLocation): string {
+  return path.join(loc.root, 'storage');
+}
+
+/** Directory of dovecot.map.index*: under INDEX= when set, as Dovecot's mdbox_map_init does. */
+export function mapIndexDir(loc: MailLocation): string {
+  return path.join(loc.index !== null && loc.index !== 'MEMORY' ? loc.index : loc.root, 'storage');
+}
+
+/** Whether the storage directory holds any m.N file (then an absent map index cannot mean "empty"). */
+async function hasStorageFiles(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).some((f) => /^m\.\d+$/.test(f));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw fromSystemError(e, 'list the mdbox storage directory', { path: dir });
+  }
+}
+
+/** Read the map index of the mdbox store at `loc`. */
+export async function readMapIndex(loc: MailLocation): Promise<MapIndex> {
+  const dir = mapIndexDir(loc);
+  const snap = await readDovecotIndex(dir, { prefix: MAP_INDEX_PREFIX });
   if (!snap) {
+    // No map and no messages is a store nothing was ever saved to. Messages without a map are not
+    // an empty store: every lookup would fail, one "not in the map" error per message.
+    if (await hasStorageFiles(mapStorageDir(loc))) throw mapMissing(loc, dir);
     return { uidValidity: 0, lookup: () => undefined };
   }
   const records = new Map<number, MapRecord>();
@@ -37,9 +68,13 @@ export async function readMapIndex(root: string): Promise<MapIndex> {
   return { uidValidity: snap.uidValidity, lookup: (uid) => records.get(uid) };
 }
 
-export function mapCorrupt(root: string, why: string): StorageCorruptError {
-  return new StorageCorruptError(`mdbox map index in ${path.join(root, 'storage')}: ${why}`, {
-    path: path.join(root, 'storage', 'dovecot.map.index'),
-    hint: 'run "doveadm force-resync -u <user> \'*\'" to rebuild the map, then back up again',
+function mapMissing(loc: MailLocation, dir: string): StorageCorruptError {
+  const hint =
+    loc.index !== null
+      ? `the location sets INDEX=${loc.index}, where Dovecot keeps the map index: check that it is the INDEX= Dovecot uses for this user; if it is, run "doveadm force-resync -u <user> '*'" to rebuild the map, then back up again`
+      : `if Dovecot's mail_location sets INDEX=, give the same location (the map index is then under INDEX=/storage); otherwise run "doveadm force-resync -u <user> '*'" to rebuild the map, then back up again`;
+  return new StorageCorruptError(`mdbox store ${loc.root} has message files in ${mapStorageDir(loc)} but no map index (${path.join(dir, MAP_INDEX_PREFIX)} and its .log are missing): no message can be located`, {
+    path: path.join(dir, MAP_INDEX_PREFIX),
+    hint,
   });
 }

@@ -19,7 +19,7 @@ test('mdbox fixture: every mailbox and message equals what Dovecot reported, sav
 });
 
 test('mdbox map index: copies share one map record with refcount 2, purged file ids', async (t) => {
-  const map = await readMapIndex(path.join(FIX, 'root'));
+  const map = await readMapIndex(loc(FIX));
   const store = await openMdboxStore(loc(FIX), 'dave', { attachmentDir: null });
   const reader = await store.openMailbox('Work/Projects');
   const uids: number[] = [];
@@ -77,4 +77,13 @@ test('mdbox: SIS message bytes are rebuilt without the sdbox suffix', async (t) 
   const parts = (await reader.openMessageParts!(m4))!;
   t.deepEqual(parts.map((p) => (p.kind === 'inline' ? 'inline' : `${p.encoding.type}:${p.contentSize}`)), ['inline', 'base64:3000', 'inline', 'base64:2500', 'inline']);
   await t.throwsAsync(store.openMailbox('Work'), { instanceOf: StorageNotFoundError });
+});
+
+test('mdbox: message files without a map index fail the mailbox with one error naming where the map was looked for', async (t) => {
+  const { dir, cleanup } = await copyFixture('mdbox');
+  t.teardown(cleanup);
+  const { readdir, rm } = await import('node:fs/promises');
+  for (const f of await readdir(path.join(dir, 'root/storage'))) if (f.startsWith('dovecot.map.index')) await rm(path.join(dir, 'root/storage', f));
+  const store = await openMdboxStore(loc(dir), 'dave', { attachmentDir: null });
+  await t.throwsAsync(store.openMailbox('INBOX'), { instanceOf: StorageCorruptError, message: /has message files in .*storage but no map index \(.*root\/storage\/dovecot\.map\.index/ });
 });

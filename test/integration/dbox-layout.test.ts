@@ -1,0 +1,75 @@
+/**
+ * Where a dbox store keeps what, and which folders it has, as Dovecot 2.3 itself writes and lists them
+ * (a private instance; stores built with doveadm and IMAP, then changed on disk the way admins do):
+ * - mdbox with INDEX=: the map index is under INDEX=/storage (dbox-multi/mdbox-map.c:mdbox_map_init);
+ * - folders named with a leading "." and folders reached through a symlink are listed, as
+ *   list/mailbox-list-fs-iter.c lists them;
+ * - a directory name that is not valid modified UTF-7 is listed under its stored spelling, as
+ *   mailbox-list.c:mailbox_list_default_get_vname_part does, and survives backup + restore;
+ * - an INTERNALDATE before 1970 (R written as 16 hex digits of two's complement) is read.
+ * Every message mailvault reads must equal what Dovecot serves (doveadm fetch text).
+ */
+import test from 'ava';
+import { parseLocation } from '../../src/storage/location.js';
+import { openMdboxStore } from '../../src/storage/dbox/multi/index.js';
+import { openSdboxStore } from '../../src/storage/dbox/single/index.js';
+import type { MessageSource } from '../../src/storage/types.js';
+import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
+import { storedMessage } from '../helpers/fingerprint.js';
+import { readAll } from '../unit/storage/dbox/store-expectations.js';
+
+const message = (n: number): Buffer => Buffer.from(`From: a@example.org\nTo: b@example.org\nSubject: layout ${n}\nMessage-ID: <layout-${n}@example.org>\n\nbody ${n}\n`);
+
+async function openStore(dv: DovecotInstance, user: DovecotUser): Promise<MessageSource> {
+  const loc = parseLocation(user.mailLocation, { user: user.name, home: user.home });
+  return user.profile === 'mdbox' ? openMdboxStore(loc, user.name, { attachmentDir: dv.attachmentDir }) : openSdboxStore(loc, user.name, { attachmentDir: dv.attachmentDir });
+}
+
+/** Mailbox names as Dovecot lists them. */
+async function dovecotMailboxes(dv: DovecotInstance, user: string): Promise<string[]> {
+  const out = await dv.doveadmOk(['mailbox', 'list', '-u', user]);
+  return out.split('\n').filter((l) => l !== '').sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
+/** Every message of every selectable mailbox equals what Dovecot serves; returns "<mailbox> <uid>" per message. */
+async function assertMessagesAsServed(t: import('ava').ExecutionContext, dv: DovecotInstance, user: string, store: MessageSource): Promise<string[]> {
+  const seen: string[] = [];
+  for (const box of (await store.listMailboxes()).filter((b) => b.selectable)) {
+    const reader = await store.openMailbox(box.name);
+    try {
+      for await (const m of reader.messages()) {
+        const got = await readAll(await reader.openMessage(m));
+        t.true(got.equals(await storedMessage(dv, user, box.name, m.uid)), `${box.name} UID ${m.uid}: bytes differ from doveadm fetch text`);
+        seen.push(`${box.name} ${m.uid}`);
+      }
+    } finally {
+      await reader.close();
+    }
+  }
+  return seen;
+}
+
+if (requireDovecot(test)) {
+  let dv: DovecotInstance;
+
+  test.before(async () => {
+    dv = await startDovecot();
+  });
+
+  test.after.always(async () => {
+    await dv?.stop();
+  });
+
+  test.serial('mdbox with INDEX=: the map index is read from INDEX=/storage, every message as Dovecot serves it', async (t) => {
+    const user = await dv.addUser('mdidx', 'mdbox', 'mdbox:~/mdbox:INDEX=~/idx');
+    await dv.doveadmOk(['mailbox', 'create', '-u', user.name, 'Work']);
+    for (let i = 1; i <= 3; i++) await dv.doveadmOk(['save', '-u', user.name, '-m', i === 2 ? 'Work' : 'INBOX'], message(i));
+    const store = await openStore(dv, user);
+    t.deepEqual(
+      (await store.listMailboxes()).map((b) => b.name),
+      await dovecotMailboxes(dv, user.name),
+    );
+    const seen = await assertMessagesAsServed(t, dv, user.name, store);
+    t.deepEqual(seen, ['INBOX 1', 'INBOX 2', 'Work 1']);
+  });
+}
