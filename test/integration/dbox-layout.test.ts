@@ -9,6 +9,8 @@
  * - an INTERNALDATE before 1970 (R written as 16 hex digits of two's complement) is read.
  * Every message mailvault reads must equal what Dovecot serves (doveadm fetch text).
  */
+import { mkdir, rename, symlink } from 'node:fs/promises';
+import path from 'node:path';
 import test from 'ava';
 import { parseLocation } from '../../src/storage/location.js';
 import { openMdboxStore } from '../../src/storage/dbox/multi/index.js';
@@ -71,5 +73,31 @@ if (requireDovecot(test)) {
     );
     const seen = await assertMessagesAsServed(t, dv, user.name, store);
     t.deepEqual(seen, ['INBOX 1', 'INBOX 2', 'Work 1']);
+  });
+
+  test.serial('sdbox and mdbox: folders named ".x" and folders reached through a symlink are listed and read, as Dovecot lists them', async (t) => {
+    for (const [name, profile] of [['dotsd', 'sdbox'], ['dotmd', 'mdbox']] as const) {
+      const user = await dv.addUser(name, profile);
+      let n = 0;
+      for (const box of ['INBOX', '.Archive', 'Sub/.hidden', 'Big', 'Big/Child']) {
+        if (box !== 'INBOX') await dv.doveadmOk(['mailbox', 'create', '-u', user.name, box]);
+        await dv.doveadmOk(['save', '-u', user.name, '-m', box], message(++n));
+      }
+      // An admin moves a large folder to another volume and leaves a symlink.
+      const mailboxes = path.join(user.home, profile, 'mailboxes');
+      const elsewhere = path.join(user.home, 'volume2');
+      await mkdir(elsewhere);
+      await rename(path.join(mailboxes, 'Big'), path.join(elsewhere, 'Big'));
+      await symlink(path.join(elsewhere, 'Big'), path.join(mailboxes, 'Big'));
+      // With a pattern, doveadm lists as IMAP LIST does (no SKIP_ALIASES): symlinked folders included.
+      const want = (await dv.doveadmOk(['mailbox', 'list', '-u', user.name, '*'])).split('\n').filter((l) => l !== '');
+      t.true(want.includes('Big/Child') && want.includes('.Archive') && want.includes('Sub/.hidden'), `Dovecot lists: ${want.join(', ')}`);
+      const store = await openStore(dv, user);
+      const boxes = await store.listMailboxes();
+      t.deepEqual(boxes.map((b) => b.name), [...want].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))), profile);
+      t.deepEqual(boxes.filter((b) => !b.selectable).map((b) => b.name), ['Sub'], `${profile}: only the parent level is \\NoSelect`);
+      const seen = await assertMessagesAsServed(t, dv, user.name, store);
+      t.deepEqual(seen, ['.Archive 1', 'Big 1', 'Big/Child 1', 'INBOX 1', 'Sub/.hidden 1'], profile);
+    }
   });
 }

@@ -1,9 +1,10 @@
 /**
- * dbox mailbox list (reference 2.1): every directory under `<root>/mailboxes/` that holds a
- * `dbox-Mails` (DIRNAME=) directory is a mailbox; hierarchy levels without one are \NoSelect parents.
+ * dbox mailbox list (reference 2.1): every directory under `<root>/mailboxes/` (or symlink to one) that
+ * holds a `dbox-Mails` (DIRNAME=) directory is a mailbox; levels without one are \NoSelect parents.
  * Names on disk are mUTF-7 unless the location has the UTF-8 flag. Also the `subscriptions` file (1.9).
  */
-import { readdir, readFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
 import type { MailLocation } from '../../location.js';
@@ -42,12 +43,36 @@ export function storageParts(name: string, loc: MailLocation): string[] {
   return loc.utf8 ? parts : parts.map((p) => encodeMutf7(p));
 }
 
-/** List all mailboxes, sorted by name in UTF-8 byte order. */
+/**
+ * Whether `p` is a directory, following symlinks (stat, as list_is_maildir_mailbox does). A name that
+ * no longer resolves (removed while listing, or a dangling symlink) is not one: Dovecot marks it
+ * MAILBOX_NONEXISTENT. Any other failure is raised: a folder must not vanish from the list unnoticed.
+ */
+async function statDirectory(p: string): Promise<Stats | null> {
+  try {
+    const st = await stat(p);
+    return st.isDirectory() ? st : null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw fromSystemError(e, 'list mailboxes', { path: p });
+  }
+}
+
+/**
+ * List all mailboxes, sorted by name in UTF-8 byte order. Follows Dovecot's fs layout iteration
+ * (list/mailbox-list-fs-iter.c:dir_entry_get, list/mailbox-list-fs-flags.c:list_is_maildir_mailbox):
+ * every entry but the DIRNAME directory itself is a candidate, names starting with "." included (only
+ * "." and ".." are not names, and readdir never returns them); directories, symlinks and entries of
+ * unknown type are stat()ed, so a symlink to a directory is a folder; plain files are not folders. A folder is selectable when `<folder>/<DIRNAME>` is a directory (again through symlinks).
+ * Unlike Dovecot, a symlink back to a directory already on the current path is not descended into
+ * again: that would only repeat the same folders under ever longer names.
+ */
 export async function listDboxMailboxes(loc: MailLocation): Promise<DboxMailboxEntry[]> {
   const top = path.join(loc.root, 'mailboxes');
   const dirname = dirnameOf(loc);
   const out: DboxMailboxEntry[] = [];
-  const walk = async (dir: string, parts: string[]): Promise<void> => {
+  const walk = async (dir: string, parts: string[], ancestors: ReadonlySet<string>): Promise<void> => {
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });
@@ -57,16 +82,25 @@ export async function listDboxMailboxes(loc: MailLocation): Promise<DboxMailboxE
       if (code === 'ENOENT') return; // removed while listing
       throw fromSystemError(e, 'list mailboxes', { path: dir });
     }
-    const hasMails = entries.some((e) => e.isDirectory() && e.name === dirname);
     if (parts.length > 0) {
-      out.push({ name: parts.map((p) => decodePart(p, loc, dir)).join('/'), storageParts: parts, selectable: hasMails });
+      const selectable = (await statDirectory(path.join(dir, dirname))) !== null;
+      out.push({ name: parts.map((p) => decodePart(p, loc, dir)).join('/'), storageParts: parts, selectable });
     }
     for (const e of entries) {
-      if (!e.isDirectory() || e.name === dirname || e.name.startsWith('.')) continue;
-      await walk(path.join(dir, e.name), [...parts, e.name]);
+      if (e.name === dirname) continue;
+      // d_type FILE or OTHER: "non-directories aren't valid" (list_is_maildir_mailbox). Node has
+      // already lstat()ed entries whose d_type was DT_UNKNOWN, so there is no unknown type here.
+      if (!e.isDirectory() && !e.isSymbolicLink()) continue;
+      const full = path.join(dir, e.name);
+      const st = await statDirectory(full);
+      if (st === null) continue;
+      const id = `${st.dev}:${st.ino}`;
+      if (ancestors.has(id)) continue;
+      await walk(full, [...parts, e.name], new Set([...ancestors, id]));
     }
   };
-  await walk(top, []);
+  const topStat = await statDirectory(top);
+  await walk(top, [], new Set(topStat ? [`${topStat.dev}:${topStat.ino}`] : []));
   const inboxOnDisk = out.some((m) => m.name === 'INBOX');
   if (loc.inbox && !inboxOnDisk) out.push({ name: 'INBOX', storageParts: ['INBOX'], selectable: true });
   return out

@@ -1,0 +1,31 @@
+import test from 'ava';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { listDboxMailboxes } from '../../../../src/storage/dbox/common/mailbox-list.js';
+import { parseLocation } from '../../../../src/storage/location.js';
+import { tempDir } from '../../../helpers/temp.js';
+
+const listed = async (root: string, flags = ''): Promise<Array<[string, boolean, string]>> =>
+  (await listDboxMailboxes(parseLocation(`sdbox:${root}${flags}`, { user: 'u' }))).map((m) => [m.name, m.selectable, m.storageParts.join('/')]);
+
+test('dot-named folders, symlinked folders and a symlinked dbox-Mails are listed; files, dangling links and loops are not folders', async (t) => {
+  const root = await tempDir(t, 'mv-dboxlist-');
+  const boxes = path.join(root, 'mailboxes');
+  for (const d of ['INBOX', '.Archive', 'Sub/.hidden']) await mkdir(path.join(boxes, d, 'dbox-Mails'), { recursive: true });
+  await mkdir(path.join(root, 'elsewhere/Big/dbox-Mails'), { recursive: true });
+  await symlink(path.join(root, 'elsewhere/Big'), path.join(boxes, 'Big'));
+  await mkdir(path.join(root, 'elsewhere/mails'), { recursive: true });
+  await mkdir(path.join(boxes, 'Linked'));
+  await symlink(path.join(root, 'elsewhere/mails'), path.join(boxes, 'Linked/dbox-Mails'));
+  await symlink(path.join(root, 'nowhere'), path.join(boxes, 'Dangling'));
+  await symlink(boxes, path.join(boxes, 'Sub/Loop'));
+  await writeFile(path.join(boxes, 'notes.txt'), 'not a folder');
+  t.deepEqual(await listed(root), [
+    ['.Archive', true, '.Archive'],
+    ['Big', true, 'Big'],
+    ['INBOX', true, 'INBOX'],
+    ['Linked', true, 'Linked'],
+    ['Sub', false, 'Sub'],
+    ['Sub/.hidden', true, 'Sub/.hidden'],
+  ]);
+});
