@@ -9,7 +9,7 @@
  * - an INTERNALDATE before 1970 (R written as 16 hex digits of two's complement) is read.
  * Every message mailvault reads must equal what Dovecot serves (doveadm fetch text).
  */
-import { mkdir, rename, symlink } from 'node:fs/promises';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { parseLocation } from '../../src/storage/location.js';
@@ -19,6 +19,7 @@ import type { MessageSource } from '../../src/storage/types.js';
 import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
 import { storedMessage } from '../helpers/fingerprint.js';
 import { readAll } from '../unit/storage/dbox/store-expectations.js';
+import { runCli } from '../helpers/cli.js';
 
 const message = (n: number): Buffer => Buffer.from(`From: a@example.org\nTo: b@example.org\nSubject: layout ${n}\nMessage-ID: <layout-${n}@example.org>\n\nbody ${n}\n`);
 
@@ -49,6 +50,12 @@ async function assertMessagesAsServed(t: import('ava').ExecutionContext, dv: Dov
     }
   }
   return seen;
+}
+
+async function usersFile(dir: string, users: readonly DovecotUser[]): Promise<string> {
+  const file = path.join(dir, `mv-users-${Math.random().toString(36).slice(2)}`);
+  await writeFile(file, users.map((u) => `${u.name}:x::::${u.home}::userdb_mail=${u.mailLocation}`).join('\n') + '\n');
+  return file;
 }
 
 if (requireDovecot(test)) {
@@ -99,5 +106,36 @@ if (requireDovecot(test)) {
       const seen = await assertMessagesAsServed(t, dv, user.name, store);
       t.deepEqual(seen, ['.Archive 1', 'Big 1', 'Big/Child 1', 'INBOX 1', 'Sub/.hidden 1'], profile);
     }
+  });
+
+  test.serial('sdbox: a folder directory "R&D" (not valid mUTF-7) is listed and read as "R&D"; backup + restore into Maildir gives "R&D" in Dovecot', async (t) => {
+    const user = await dv.addUser('rdsd', 'sdbox');
+    await dv.doveadmOk(['mailbox', 'create', '-u', user.name, 'Work']);
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'Work'], message(1));
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'INBOX'], message(2));
+    const bytes = await storedMessage(dv, user.name, 'Work', 1);
+    // A migration script (or a location that lost its :UTF-8) left a raw "&" in a directory name.
+    await rename(path.join(user.home, 'sdbox/mailboxes/Work'), path.join(user.home, 'sdbox/mailboxes/R&D'));
+    const dovecotNames = (await dv.doveadmOk(['mailbox', 'list', '-u', user.name, '*'])).split('\n').filter((l) => l !== '');
+    t.deepEqual(dovecotNames.sort(), ['INBOX', 'R&D'], 'Dovecot shows the stored spelling');
+    const store = await openStore(dv, user);
+    t.deepEqual((await store.listMailboxes()).map((b) => b.name), ['INBOX', 'R&D']);
+    const reader = await store.openMailbox('R&D');
+    const got: Buffer[] = [];
+    for await (const m of reader.messages()) got.push(await readAll(await reader.openMessage(m)));
+    await reader.close();
+    t.is(got.length, 1);
+    t.true(got[0]!.equals(bytes), 'the message of "R&D" as Dovecot stored it');
+
+    const dump = path.join(dv.dir, 'rd.mvd');
+    const b = await runCli(['backup', '--users-file', await usersFile(dv.dir, [user]), '--user', user.name, '-o', dump]);
+    t.is(b.code, 0, b.stderr);
+    const target = await dv.addUser('rdmd', 'maildir');
+    const r = await runCli(['restore', dump, '--users-file', await usersFile(dv.dir, [target]), '--user', user.name, '--to-user', target.name]);
+    t.is(r.code, 0, r.stderr);
+    // The Maildir driver writes the name mUTF-7 encoded (".R&-D"): Dovecot serves it as "R&D".
+    const restored = (await dv.doveadmOk(['mailbox', 'list', '-u', target.name, '*'])).split('\n').filter((l) => l !== '');
+    t.deepEqual(restored.sort(), ['INBOX', 'R&D']);
+    t.true((await storedMessage(dv, target.name, 'R&D', 1)).equals(bytes), 'restored message equals the original');
   });
 }

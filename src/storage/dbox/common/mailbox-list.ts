@@ -6,9 +6,9 @@
 import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
+import { StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
 import type { MailLocation } from '../../location.js';
-import { decodeMutf7, encodeMutf7 } from '../../mutf7.js';
+import { encodeMutf7, tryDecodeMutf7 } from '../../mutf7.js';
 
 export const DEFAULT_DIRNAME = 'dbox-Mails';
 
@@ -24,17 +24,17 @@ export function dirnameOf(loc: MailLocation): string {
   return loc.dirname ?? DEFAULT_DIRNAME;
 }
 
-function decodePart(part: string, loc: MailLocation, where: string): string {
+/**
+ * Virtual name of one stored component. A component that is not valid mUTF-7 keeps its stored
+ * spelling, as mailbox-list.c:mailbox_list_default_get_vname_part does ("Invalid mUTF7 ... just return
+ * it as the original mUTF7 name"), and as the Maildir driver does (maildir/mailbox-names.ts): one odd
+ * directory must not fail the user's listing. Such a name does not round-trip (encoding "R&D" gives
+ * "R&-D"), so readers find its directory through the listing's storageParts, and a restore writes it
+ * under the encoded name, where Dovecot shows it under the same name.
+ */
+function decodePart(part: string, loc: MailLocation): string {
   if (loc.utf8) return part;
-  try {
-    return decodeMutf7(part);
-  } catch (e) {
-    throw new StorageCorruptError(`mailbox directory name "${part}" in ${where} is not valid modified UTF-7`, {
-      path: where,
-      cause: e,
-      hint: 'rename the directory, or add :UTF-8 to the location if the store uses UTF-8 names',
-    });
-  }
+  return tryDecodeMutf7(part) ?? part;
 }
 
 /** Storage (on-disk) components of a UTF-8 mailbox name. */
@@ -84,7 +84,7 @@ export async function listDboxMailboxes(loc: MailLocation): Promise<DboxMailboxE
     }
     if (parts.length > 0) {
       const selectable = (await statDirectory(path.join(dir, dirname))) !== null;
-      out.push({ name: parts.map((p) => decodePart(p, loc, dir)).join('/'), storageParts: parts, selectable });
+      out.push({ name: parts.map((p) => decodePart(p, loc)).join('/'), storageParts: parts, selectable });
     }
     for (const e of entries) {
       if (e.name === dirname) continue;
@@ -103,9 +103,21 @@ export async function listDboxMailboxes(loc: MailLocation): Promise<DboxMailboxE
   await walk(top, [], new Set(topStat ? [`${topStat.dev}:${topStat.ino}`] : []));
   const inboxOnDisk = out.some((m) => m.name === 'INBOX');
   if (loc.inbox && !inboxOnDisk) out.push({ name: 'INBOX', storageParts: ['INBOX'], selectable: true });
-  return out
-    .map((m) => (m.name.toUpperCase() === 'INBOX' ? { ...m, name: 'INBOX' } : m))
-    .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  // Two directories can give one name ("R&-D" and the invalid "R&D" are both "R&D"; "inbox" and
+  // "INBOX"). One name can only be one mailbox in a dump: keep a selectable one over a \NoSelect level
+  // (that is where the mail is), then the one whose directory the name encodes to (the one Dovecot
+  // opens for the name, and the one the Maildir driver keeps in the same case).
+  const rank = (m: DboxMailboxEntry): number => (m.selectable ? 2 : 0) + (roundTrips(m, loc) ? 1 : 0);
+  const byName = new Map<string, DboxMailboxEntry>();
+  for (const m of out.map((e) => (e.name.toUpperCase() === 'INBOX' ? { ...e, name: 'INBOX' } : e))) {
+    const kept = byName.get(m.name);
+    if (kept === undefined || rank(m) > rank(kept)) byName.set(m.name, m);
+  }
+  return [...byName.values()].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+}
+
+function roundTrips(m: DboxMailboxEntry, loc: MailLocation): boolean {
+  return storageParts(m.name, loc).join('/') === m.storageParts.join('/');
 }
 
 /** Mail directory (holding u.N files or the mdbox mailbox index) of a mailbox. */
@@ -151,12 +163,7 @@ export async function readDboxSubscriptions(loc: MailLocation): Promise<string[]
   }
   const names = new Set<string>();
   for (const parts of lines) {
-    let name: string;
-    try {
-      name = parts.map((p) => decodePart(p, loc, file)).join('/');
-    } catch {
-      name = parts.join('/'); // not valid mUTF-7: keep the stored spelling rather than drop it
-    }
+    const name = parts.map((p) => decodePart(p, loc)).join('/');
     names.add(name.toUpperCase() === 'INBOX' ? 'INBOX' : name);
   }
   return [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));

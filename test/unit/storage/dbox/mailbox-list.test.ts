@@ -29,3 +29,35 @@ test('dot-named folders, symlinked folders and a symlinked dbox-Mails are listed
     ['Sub/.hidden', true, 'Sub/.hidden'],
   ]);
 });
+
+test('a directory name that is not valid mUTF-7 is listed under its stored spelling, as Dovecot shows it; the listing does not fail', async (t) => {
+  const root = await tempDir(t, 'mv-dboxlist-');
+  const boxes = path.join(root, 'mailboxes');
+  for (const d of ['INBOX', 'R&D', 'Entw&APw-rfe', 'bad&name/Sub']) await mkdir(path.join(boxes, d, 'dbox-Mails'), { recursive: true });
+  await writeFile(path.join(root, 'subscriptions'), 'V\t2\n\nR&D\nEntw&APw-rfe\n');
+  t.deepEqual(await listed(root), [
+    ['Entwürfe', true, 'Entw&APw-rfe'],
+    ['INBOX', true, 'INBOX'],
+    ['R&D', true, 'R&D'],
+    ['bad&name', false, 'bad&name'],
+    ['bad&name/Sub', true, 'bad&name/Sub'],
+  ]);
+  const { readDboxSubscriptions } = await import('../../../../src/storage/dbox/common/mailbox-list.js');
+  t.deepEqual(await readDboxSubscriptions(parseLocation(`sdbox:${root}`, { user: 'u' })), ['Entwürfe', 'R&D']);
+});
+
+test('two directories with one name ("R&-D" and the invalid "R&D"): the one holding mail, then the one the name encodes to', async (t) => {
+  const root = await tempDir(t, 'mv-dboxlist-');
+  const boxes = path.join(root, 'mailboxes');
+  await mkdir(path.join(boxes, 'R&D', 'dbox-Mails'), { recursive: true });
+  await mkdir(path.join(boxes, 'R&-D', 'X', 'dbox-Mails'), { recursive: true });
+  t.deepEqual(await listed(root), [
+    ['R&D', true, 'R&D'],
+    ['R&D/X', true, 'R&-D/X'],
+  ]);
+  await mkdir(path.join(boxes, 'R&-D', 'dbox-Mails'));
+  t.deepEqual(await listed(root), [
+    ['R&D', true, 'R&-D'],
+    ['R&D/X', true, 'R&-D/X'],
+  ]);
+});
