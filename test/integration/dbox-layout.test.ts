@@ -9,9 +9,11 @@
  * - an INTERNALDATE before 1970 (R written as 16 hex digits of two's complement) is read.
  * Every message mailvault reads must equal what Dovecot serves (doveadm fetch text).
  */
-import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
+import { readDump } from '../../src/archive/reader.js';
 import { parseLocation } from '../../src/storage/location.js';
 import { openMdboxStore } from '../../src/storage/dbox/multi/index.js';
 import { openSdboxStore } from '../../src/storage/dbox/single/index.js';
@@ -20,6 +22,7 @@ import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } 
 import { storedMessage } from '../helpers/fingerprint.js';
 import { readAll } from '../unit/storage/dbox/store-expectations.js';
 import { runCli } from '../helpers/cli.js';
+import { appendMessage, connectImap } from '../helpers/populate.js';
 
 const message = (n: number): Buffer => Buffer.from(`From: a@example.org\nTo: b@example.org\nSubject: layout ${n}\nMessage-ID: <layout-${n}@example.org>\n\nbody ${n}\n`);
 
@@ -137,5 +140,41 @@ if (requireDovecot(test)) {
     const restored = (await dv.doveadmOk(['mailbox', 'list', '-u', target.name, '*'])).split('\n').filter((l) => l !== '');
     t.deepEqual(restored.sort(), ['INBOX', 'R&D']);
     t.true((await storedMessage(dv, target.name, 'R&D', 1)).equals(bytes), 'restored message equals the original');
+  });
+
+  test.serial('sdbox and mdbox: INTERNALDATEs before 1970 (R in two\'s complement) are read as Dovecot reads them', async (t) => {
+    const dates = [new Date('1969-12-31T23:00:00Z'), new Date('1955-06-01T12:00:00Z'), new Date('2001-02-03T04:05:06Z')];
+    for (const [name, profile] of [['oldsd', 'sdbox'], ['oldmd', 'mdbox']] as const) {
+      const user = await dv.addUser(name, profile);
+      const client = await connectImap(dv, user);
+      try {
+        for (const [i, d] of dates.entries()) await appendMessage(client, 'INBOX', message(10 + i), { internalDate: d });
+      } finally {
+        await client.logout();
+      }
+      // What Dovecot wrote: -3600 as 16 hex digits.
+      const dir = path.join(user.home, profile, profile === 'sdbox' ? 'mailboxes/INBOX/dbox-Mails' : 'storage');
+      const files = (await readdir(dir)).filter((f) => /^[um]\.\d+$/.test(f));
+      const raw = Buffer.concat(await Promise.all(files.map((f) => readFile(path.join(dir, f)))));
+      t.true(raw.includes('\nRfffffffffffff1f0\n'), `${profile}: R of -3600 on disk`);
+      const store = await openStore(dv, user);
+      const reader = await store.openMailbox('INBOX');
+      const got: Array<[number, number]> = [];
+      for await (const m of reader.messages()) {
+        got.push([m.uid, m.internalDate]);
+        t.true((await readAll(await reader.openMessage(m))).equals(await storedMessage(dv, user.name, 'INBOX', m.uid)), `${profile} UID ${m.uid}`);
+      }
+      await reader.close();
+      t.deepEqual(got, dates.map((d, i) => [i + 1, d.getTime() / 1000]), profile);
+      const received = (await dv.doveadmOk(['-f', 'flow', 'fetch', '-u', user.name, 'date.received', 'mailbox', 'INBOX', 'uid', '1'])).trim();
+      t.regex(received, /1969-12-31/, `Dovecot serves the same date: ${received}`);
+      // The dump records the date as it is (ISO 8601, before 1970 too).
+      const dump = path.join(dv.dir, `${name}.mvd`);
+      const b = await runCli(['backup', '--users-file', await usersFile(dv.dir, [user]), '--user', user.name, '-o', dump]);
+      t.is(b.code, 0, b.stderr);
+      const recorded: string[] = [];
+      for await (const e of readDump(createReadStream(dump))) if (e.type === 'message') recorded.push(e.record.internalDate);
+      t.deepEqual(recorded, dates.map((d) => d.toISOString().replace('.000Z', 'Z')), `${profile}: dump records`);
+    }
   });
 }

@@ -206,3 +206,18 @@ export function parseHexValue(value: string | undefined, file: string, offset: n
   if (!Number.isSafeInteger(n)) throw dboxCorrupt(file, offset, `${key} metadata value ${value} is too large`);
   return n;
 }
+
+/**
+ * Parse the received time `R` (Unix seconds). Dovecot writes a signed 64-bit time_t with "%lx"
+ * (dbox-save.c:dbox_save_write_metadata, PRIxTIME_T), so a date before 1970 is 16 hex digits of two's
+ * complement (-3600 is "fffffffffffff1f0"), and reads it back with str_to_uintmax_hex and a cast to
+ * time_t (dbox-mail.c:dbox_mail_get_received_date). Do the same: 64 bits, then signed.
+ */
+export function parseHexTime(value: string | undefined, file: string, offset: number, key: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9A-Fa-f]{1,16}$/.test(value)) throw dboxCorrupt(file, offset, `bad ${key} metadata value "${value}"`);
+  const seconds = BigInt.asIntN(64, BigInt(`0x${value}`));
+  // Beyond 2^53 seconds (285 million years either way) it is not a date a mail can carry.
+  if (seconds > BigInt(Number.MAX_SAFE_INTEGER) || seconds < BigInt(Number.MIN_SAFE_INTEGER)) throw dboxCorrupt(file, offset, `${key} metadata value ${value} is out of range for a date`);
+  return Number(seconds);
+}

@@ -15,7 +15,7 @@ import type { IndexSnapshot, IndexedMessage } from '../../dovecot-index/index.js
 import { normalizeKeywords } from '../../flags.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessagePart, OpenMessageOptions, SystemFlag } from '../../types.js';
 import { attachmentPath, fileChunks, openSisMessage, parseExtRefs, sisMessageParts, takeExactly, type ExtRef, type SisMessage } from './attachments.js';
-import { metadataValue, parseHexValue, type DboxMessage } from './dbox-file.js';
+import { metadataValue, parseHexTime, parseHexValue, type DboxMessage } from './dbox-file.js';
 
 export interface LocatedMessage {
   /** The dbox file holding the message. */
@@ -332,7 +332,7 @@ export class DboxMailboxReader implements MailboxReader {
         hint: 'run "doveadm force-resync -u <user> <mailbox>"; the message is skipped',
       });
     const z = parseHexValue(metadataValue(meta, 'Z'), file, metaAt, 'Z');
-    const r = parseHexValue(metadataValue(meta, 'R'), file, metaAt, 'R');
+    const r = parseHexTime(metadataValue(meta, 'R'), file, metaAt, 'R');
     const x = metadataValue(meta, 'X');
     const refs = x === undefined || x.trim() === '' ? null : parseExtRefs(x, file);
     const size = z ?? dm.bodySize;
