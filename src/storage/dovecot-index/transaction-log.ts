@@ -84,8 +84,9 @@ const MAX_RECORD = 64 * 1024 * 1024;
 
 /**
  * Records from `start` up to `end` (exclusive; normally the file size at open). Stops silently before a
- * record that runs past `end` or before a BOUNDARY whose transaction runs past `end` (a writer is
- * mid-append, reference 4.4 step 2). A size that is not a valid encoding, or below 8, is corruption.
+ * record that runs past `end`, before a BOUNDARY whose transaction runs past `end` (a writer is
+ * mid-append, reference 4.4 step 2), and at a size word of four zero bytes (unwritten space). Any other
+ * size that is not a valid encoding, or below 8, is corruption.
  */
 export async function* readLogRecords(fh: FileHandle, file: string, start: number, end: number): AsyncGenerator<LogRecord> {
   let buf = Buffer.alloc(0);
@@ -113,8 +114,14 @@ export async function* readLogRecords(fh: FileHandle, file: string, start: numbe
   while (pos + 8 <= end) {
     if (!(await fill(8))) return;
     const at = pos - bufStart;
+    // A size word of zeros is space not (yet) written: the log's tail after a crash, or a page of an
+    // append not yet visible over NFS. Dovecot stops there and keeps what came before
+    // (mail-transaction-log-file.c:mail_transaction_log_file_sync, "unfinished or corrupted"), and an
+    // unlocked reader like us waits for "the size field will be updated soon".
+    if (buf.readUInt32BE(at) === 0) return;
     const size = decodeRecordSize(buf, at);
-    if (size === 0) return; // preallocated / unwritten space
+    // Any other invalid word is not space a writer is about to fill: Dovecot, holding the lock, calls
+    // it corruption ("Unexpected garbage at EOF"). Say so rather than end the history quietly there.
     if (size < 0) throw logCorrupt(file, pos, 'invalid record size encoding');
     if (size < 8 || size > MAX_RECORD) throw logCorrupt(file, pos, `invalid record size ${size}`);
     const type = buf.readUInt32LE(at + 4);

@@ -134,3 +134,21 @@ test('a directory without index files gives null', async (t) => {
   const dir = await tempDir(t, 'mv-idx-');
   t.is(await readDovecotIndex(dir), null);
 });
+
+test('a log ending in zero bytes (unwritten space) is read up to there, as Dovecot does; a zero word mid-log ends it too', async (t) => {
+  const dir = await tempCopy(t, 'sdbox', 'NoIndex');
+  const log = path.join(dir, 'dovecot.index.log');
+  const full = await readFile(log);
+  await writeFile(log, Buffer.concat([full, Buffer.alloc(16)]));
+  t.deepEqual(summary((await readDovecotIndex(dir))!), expectedSummary('sdbox', 'NoIndex'));
+  // Zeros where the last transaction should start: the state before it, nothing more.
+  const fh = await open(log, 'r');
+  let lastBoundary = 0;
+  for await (const r of readLogRecords(fh, log, 40, full.length)) if ((r.type & LOG_TYPE_MASK) === LogType.BOUNDARY) lastBoundary = r.offset;
+  await fh.close();
+  t.true(lastBoundary > 40);
+  await writeFile(log, full.subarray(0, lastBoundary));
+  const before = summary((await readDovecotIndex(dir))!);
+  await writeFile(log, Buffer.concat([full.subarray(0, lastBoundary), Buffer.alloc(full.length - lastBoundary)]));
+  t.deepEqual(summary((await readDovecotIndex(dir))!), before);
+});
