@@ -111,21 +111,43 @@ export async function readDovecotIndex(dir: string, options: ReadIndexOptions = 
       const info = parseIndexFile(indexBuf, indexFile);
       state = info.state;
       files.push(indexFile);
+      // A log with prev_file_seq 0 was started by an index reset (force-resync, an mdbox map rebuild:
+      // mail_transaction_log_rotate(log, TRUE)). Dovecot replays it onto an empty index, not onto the
+      // snapshot, unless the snapshot already points past its start
+      // (mail-transaction-log-view.c:mail_transaction_log_view_set sets reset_r, then
+      // mail-index-sync-update.c:mail_index_sync_map "Reset the entire index").
+      const resets = (l: OpenLog): boolean => l.hdr.prevFileSeq === 0 && (l.hdr.fileSeq !== info.logFileSeq || info.logFileHeadOffset === l.hdr.hdrSize);
+      const restart = (): IndexState => {
+        files.length = 0;
+        return new IndexState();
+      };
       if (log) {
         if (log.hdr.indexId !== info.indexId) throw mismatch(indexFile, logFile);
         if (log.hdr.fileSeq === info.logFileSeq) {
-          await replay(state, log, info.logFileHeadOffset, log.size);
+          if (resets(log)) state = restart();
+          await replay(state, log, resets(log) ? log.hdr.hdrSize : info.logFileHeadOffset, log.size);
+          files.push(logFile);
+        } else if (log.hdr.fileSeq > info.logFileSeq && resets(log)) {
+          // Everything before the reset is discarded; Dovecot does not even need the files in between.
+          state = restart();
+          await replay(state, log, log.hdr.hdrSize, log.size);
           files.push(logFile);
         } else if (log.hdr.fileSeq > info.logFileSeq) {
           log2 = await openLog(log2File);
-          if (!log2 || log2.hdr.fileSeq !== info.logFileSeq) {
-            throw new StorageCorruptError(`Dovecot index ${indexFile} is synced to log sequence ${info.logFileSeq}, but ${logFile} starts at ${log.hdr.fileSeq} and ${log2File} ${log2 ? `has sequence ${log2.hdr.fileSeq}` : 'is missing'}`, {
-              path: indexFile,
-              hint: LOG_RESYNC_HINT,
-            });
+          const log2End = log2 && log.hdr.prevFileSeq === log2.hdr.fileSeq && log.hdr.prevFileOffset > 0 ? log.hdr.prevFileOffset : (log2?.size ?? 0);
+          if (log2 && log2.hdr.fileSeq === log.hdr.prevFileSeq && log2.hdr.indexId === info.indexId && resets(log2)) {
+            state = restart();
+            await replay(state, log2, log2.hdr.hdrSize, log2End);
+          } else {
+            if (!log2 || log2.hdr.fileSeq !== info.logFileSeq) {
+              throw new StorageCorruptError(`Dovecot index ${indexFile} is synced to log sequence ${info.logFileSeq}, but ${logFile} starts at ${log.hdr.fileSeq} and ${log2File} ${log2 ? `has sequence ${log2.hdr.fileSeq}` : 'is missing'}`, {
+                path: indexFile,
+                hint: LOG_RESYNC_HINT,
+              });
+            }
+            if (log2.hdr.indexId !== info.indexId) throw mismatch(indexFile, log2File);
+            await replay(state, log2, info.logFileHeadOffset, log2End);
           }
-          if (log2.hdr.indexId !== info.indexId) throw mismatch(indexFile, log2File);
-          await replay(state, log2, info.logFileHeadOffset, log.hdr.prevFileSeq === log2.hdr.fileSeq && log.hdr.prevFileOffset > 0 ? log.hdr.prevFileOffset : log2.size);
           await replay(state, log, log.hdr.hdrSize, log.size);
           files.push(log2File, logFile);
         }
