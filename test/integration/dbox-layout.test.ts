@@ -6,6 +6,8 @@
  *   list/mailbox-list-fs-iter.c lists them;
  * - a directory name that is not valid modified UTF-7 is listed under its stored spelling, as
  *   mailbox-list.c:mailbox_list_default_get_vname_part does, and survives backup + restore;
+ * - a directory name that is not valid UTF-8 is reported by a backup (exit 3), not left out, and read
+ *   once Dovecot has renamed it (list/mailbox-list-fs-iter.c:fs_list_rename_invalid);
  * - an INTERNALDATE before 1970 (R written as 16 hex digits of two's complement) is read.
  * Every message mailvault reads must equal what Dovecot serves (doveadm fetch text).
  */
@@ -176,5 +178,29 @@ if (requireDovecot(test)) {
       for await (const e of readDump(createReadStream(dump))) if (e.type === 'message') recorded.push(e.record.internalDate);
       t.deepEqual(recorded, dates.map((d) => d.toISOString().replace('.000Z', 'Z')), `${profile}: dump records`);
     }
+  });
+
+  test.serial('sdbox: a folder directory whose name is not valid UTF-8 is reported by the backup, and readable once Dovecot renamed it', async (t) => {
+    const user = await dv.addUser('badutf', 'sdbox');
+    await dv.doveadmOk(['mailbox', 'create', '-u', user.name, 'Work']);
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'Work'], message(1));
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'INBOX'], message(2));
+    const bytes = await storedMessage(dv, user.name, 'Work', 1);
+    const boxes = path.join(user.home, 'sdbox/mailboxes');
+    await rename(path.join(boxes, 'Work'), Buffer.concat([Buffer.from(`${boxes}/`), Buffer.from('Entw\xfcrfe', 'latin1')]));
+    const users = await usersFile(dv.dir, [user]);
+    const b = await runCli(['backup', '--users-file', users, '--user', user.name, '-o', path.join(dv.dir, 'badutf.mvd')]);
+    t.is(b.code, 3, `a skipped mailbox makes the backup partial: ${b.stderr}`);
+    t.regex(b.stderr, /Entw\\xfcrfe.* is not valid UTF-8/);
+    // The hint's remedy: Dovecot renames the directory when it lists the mailboxes.
+    await dv.doveadmOk(['mailbox', 'list', '-u', user.name]);
+    const store = await openStore(dv, user);
+    t.deepEqual((await store.listMailboxes()).map((m) => m.name), ['Entw\ufffdrfe', 'INBOX']);
+    const reader = await store.openMailbox('Entw\ufffdrfe');
+    const got: Buffer[] = [];
+    for await (const m of reader.messages()) got.push(await readAll(await reader.openMessage(m)));
+    await reader.close();
+    t.is(got.length, 1);
+    t.true(got[0]!.equals(bytes));
   });
 }

@@ -82,8 +82,9 @@ export class DboxStore implements MessageSource {
   async listMailboxes(): Promise<MailboxInfo[]> {
     const out: MailboxInfo[] = [];
     for (const entry of await listDboxMailboxes(this.location)) {
-      if (!entry.selectable) {
-        out.push({ name: entry.name, guid: null, uidValidity: 0, uidNext: 1, highestModseq: null, messageCount: 0, specialUse: [], selectable: false });
+      if (!entry.selectable || entry.unreadable !== undefined) {
+        // An unreadable mailbox is listed without state; openMailbox reports why.
+        out.push({ name: entry.name, guid: null, uidValidity: 0, uidNext: 1, highestModseq: null, messageCount: 0, specialUse: [], selectable: entry.selectable });
         continue;
       }
       try {
@@ -102,7 +103,7 @@ export class DboxStore implements MessageSource {
       name: entry.name,
       specialUse: [],
       selectable: entry.selectable,
-      changeToken: entry.selectable ? dboxChangeToken(this.driver.name, mailboxIndexDirs(this.location, entry.storageParts), mailboxMailDir(this.location, entry.storageParts)) : null,
+      changeToken: entry.selectable && entry.unreadable === undefined ? dboxChangeToken(this.driver.name, mailboxIndexDirs(this.location, entry.storageParts), mailboxMailDir(this.location, entry.storageParts)) : null,
     }));
   }
 
@@ -115,6 +116,14 @@ export class DboxStore implements MessageSource {
     const entry = (await listDboxMailboxes(this.location)).find((e) => e.name === wanted);
     if (!entry || !entry.selectable) {
       throw new StorageNotFoundError(`mailbox "${name}" does not exist in ${this.location.root}`, { mailbox: name, user: this.user, hint: 'list the mailboxes with "mailvault list"' });
+    }
+    if (entry.unreadable !== undefined) {
+      throw new StorageCorruptError(`mailbox "${entry.name}" cannot be read: ${entry.unreadable}`, {
+        mailbox: entry.name,
+        user: this.user,
+        path: path.join(this.location.root, 'mailboxes'),
+        hint: `Dovecot renames such a directory when it next lists the mailboxes: run "doveadm mailbox list -u ${this.user}" (or rename it to valid UTF-8 or mUTF-7), then back up again`,
+      });
     }
     const { info, snapshot, mailDir, mailboxGuid } = await this.readState(entry);
     const locator = await this.driver.createLocator({ location: this.location, entry, mailDir, snapshot, mailboxGuid });

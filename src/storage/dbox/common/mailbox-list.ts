@@ -3,7 +3,7 @@
  * holds a `dbox-Mails` (DIRNAME=) directory is a mailbox; levels without one are \NoSelect parents.
  * Names on disk are mUTF-7 unless the location has the UTF-8 flag. Also the `subscriptions` file (1.9).
  */
-import type { Stats } from 'node:fs';
+import type { PathLike, Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
@@ -18,6 +18,13 @@ export interface DboxMailboxEntry {
   /** Directory components as stored on disk. */
   readonly storageParts: readonly string[];
   readonly selectable: boolean;
+  /**
+   * Why the mailbox cannot be read although its directory exists: its name is not valid UTF-8, so it
+   * has no name a dump can hold and no path a string can spell. Dovecot renames such a directory the
+   * next time it lists the mailboxes (list/mailbox-list-fs-iter.c:fs_list_rename_invalid); until then
+   * it is listed, and opening it fails with this reason, so a backup reports it rather than leave it out.
+   */
+  readonly unreadable?: string;
 }
 
 export function dirnameOf(loc: MailLocation): string {
@@ -48,14 +55,14 @@ export function storageParts(name: string, loc: MailLocation): string[] {
  * no longer resolves (removed while listing, or a dangling symlink) is not one: Dovecot marks it
  * MAILBOX_NONEXISTENT. Any other failure is raised: a folder must not vanish from the list unnoticed.
  */
-async function statDirectory(p: string): Promise<Stats | null> {
+async function statDirectory(p: PathLike): Promise<Stats | null> {
   try {
     const st = await stat(p);
     return st.isDirectory() ? st : null;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw fromSystemError(e, 'list mailboxes', { path: p });
+    throw fromSystemError(e, 'list mailboxes', { path: p.toString() });
   }
 }
 
@@ -64,9 +71,11 @@ async function statDirectory(p: string): Promise<Stats | null> {
  * (list/mailbox-list-fs-iter.c:dir_entry_get, list/mailbox-list-fs-flags.c:list_is_maildir_mailbox):
  * every entry but the DIRNAME directory itself is a candidate, names starting with "." included (only
  * "." and ".." are not names, and readdir never returns them); directories, symlinks and entries of
- * unknown type are stat()ed, so a symlink to a directory is a folder; plain files are not folders. A folder is selectable when `<folder>/<DIRNAME>` is a directory (again through symlinks).
+ * unknown type are stat()ed, so a symlink to a directory is a folder; plain files are not folders. A
+ * folder is selectable when `<folder>/<DIRNAME>` is a directory (again through symlinks).
  * Unlike Dovecot, a symlink back to a directory already on the current path is not descended into
- * again: that would only repeat the same folders under ever longer names.
+ * again: that would only repeat the same folders under ever longer names. A directory whose name is
+ * not valid UTF-8 is listed with `unreadable` set (see DboxMailboxEntry), not descended into.
  */
 export async function listDboxMailboxes(loc: MailLocation): Promise<DboxMailboxEntry[]> {
   const top = path.join(loc.root, 'mailboxes');
@@ -75,7 +84,8 @@ export async function listDboxMailboxes(loc: MailLocation): Promise<DboxMailboxE
   const walk = async (dir: string, parts: string[], ancestors: ReadonlySet<string>): Promise<void> => {
     let entries;
     try {
-      entries = await readdir(dir, { withFileTypes: true });
+      // Names as bytes: a name that is not UTF-8 would come back with U+FFFD, a path that does not exist.
+      entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' && parts.length === 0) throw new StorageNotFoundError(`no dbox mail store at ${loc.root}: ${top} does not exist`, { path: top, hint: 'check the mail_location and the user' });
@@ -87,16 +97,23 @@ export async function listDboxMailboxes(loc: MailLocation): Promise<DboxMailboxE
       out.push({ name: parts.map((p) => decodePart(p, loc)).join('/'), storageParts: parts, selectable });
     }
     for (const e of entries) {
-      if (e.name === dirname) continue;
+      const name = e.name.toString('utf8');
+      if (name === dirname) continue;
       // d_type FILE or OTHER: "non-directories aren't valid" (list_is_maildir_mailbox). Node has
       // already lstat()ed entries whose d_type was DT_UNKNOWN, so there is no unknown type here.
       if (!e.isDirectory() && !e.isSymbolicLink()) continue;
-      const full = path.join(dir, e.name);
+      if (!Buffer.from(name, 'utf8').equals(e.name)) {
+        if ((await statDirectory(Buffer.concat([Buffer.from(dir + path.sep), e.name]))) === null) continue;
+        const unreadable = `its directory name "${escapeBytes(e.name)}" in ${dir} is not valid UTF-8`;
+        out.push({ name: [...parts.map((p) => decodePart(p, loc)), name].join('/'), storageParts: [...parts, name], selectable: true, unreadable });
+        continue;
+      }
+      const full = path.join(dir, name);
       const st = await statDirectory(full);
       if (st === null) continue;
       const id = `${st.dev}:${st.ino}`;
       if (ancestors.has(id)) continue;
-      await walk(full, [...parts, e.name], new Set([...ancestors, id]));
+      await walk(full, [...parts, name], new Set([...ancestors, id]));
     }
   };
   const topStat = await statDirectory(top);
@@ -114,6 +131,11 @@ export async function listDboxMailboxes(loc: MailLocation): Promise<DboxMailboxE
     if (kept === undefined || rank(m) > rank(kept)) byName.set(m.name, m);
   }
   return [...byName.values()].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+}
+
+/** Printable ASCII as is, other bytes as \xNN. */
+function escapeBytes(b: Buffer): string {
+  return [...b].map((c) => (c >= 0x20 && c < 0x7f && c !== 0x5c && c !== 0x22 ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`)).join('');
 }
 
 function roundTrips(m: DboxMailboxEntry, loc: MailLocation): boolean {

@@ -61,3 +61,26 @@ test('two directories with one name ("R&-D" and the invalid "R&D"): the one hold
     ['R&D/X', true, 'R&-D/X'],
   ]);
 });
+
+test('a directory name that is not valid UTF-8 is listed as unreadable (not left out), and opening it says why', async (t) => {
+  const root = await tempDir(t, 'mv-dboxlist-');
+  const boxes = path.join(root, 'mailboxes');
+  await mkdir(path.join(boxes, 'INBOX', 'dbox-Mails'), { recursive: true });
+  const latin1 = Buffer.concat([Buffer.from(`${boxes}/`), Buffer.from('Entw\xfcrfe', 'latin1')]);
+  await mkdir(latin1);
+  await mkdir(Buffer.concat([latin1, Buffer.from('/dbox-Mails')]));
+  for (const flags of ['', ':UTF-8']) {
+    const entries = await listDboxMailboxes(parseLocation(`sdbox:${root}${flags}`, { user: 'u' }));
+    t.deepEqual(entries.map((e) => [e.name, e.selectable, e.unreadable ?? null]), [
+      ['Entw\ufffdrfe', true, `its directory name "Entw\\xfcrfe" in ${boxes} is not valid UTF-8`],
+      ['INBOX', true, null],
+    ]);
+  }
+  const { openSdboxStore } = await import('../../../../src/storage/dbox/single/index.js');
+  const { StorageCorruptError } = await import('../../../../src/core/errors.js');
+  const store = await openSdboxStore(parseLocation(`sdbox:${root}`, { user: 'u' }), 'u', { attachmentDir: null });
+  t.deepEqual((await store.listMailboxes()).map((b) => b.name), ['Entw\ufffdrfe', 'INBOX']);
+  t.deepEqual((await store.listMailboxEntries!()).map((b) => [b.name, b.changeToken]), [['Entw\ufffdrfe', null], ['INBOX', null]]);
+  const err = await t.throwsAsync(store.openMailbox('Entw\ufffdrfe'), { instanceOf: StorageCorruptError, message: /cannot be read: its directory name "Entw\\xfcrfe" .* is not valid UTF-8/ });
+  t.regex(err!.hint ?? '', /doveadm mailbox list -u u/);
+});
