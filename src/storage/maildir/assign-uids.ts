@@ -99,7 +99,9 @@ export async function assignUidsToUnlisted(paths: MailboxPaths, ctx: AssignUidsC
     const uidlist = await readUidlist(uidlistPath, where);
     const listed = new Set((uidlist?.records ?? []).map((r) => r.base));
     const files = await scanMailDirs(paths.mailDir);
-    const bases = [...files.values()].map((f) => f.name).filter((name) => !listed.has(baseName(name)));
+    // A name that is not valid UTF-8 reads back with U+FFFD in it (Node decodes file names as UTF-8): a
+    // record of that text would name no file. Such files are left unlisted (the store reports them).
+    const bases = [...files.values()].map((f) => f.name).filter((name) => !listed.has(baseName(name)) && !name.includes('\uFFFD'));
     if (bases.length === 0) return 0;
     bases.sort(compareMaildirFileNames);
     const index = await readIndexHeader(paths.indexDir);

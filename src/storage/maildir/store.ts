@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MessageWithoutUidError, StorageCorruptError, StorageNotFoundError, UsageError, fromSystemError, isMailvaultError } from '../../core/errors.js';
+import { MessageWithoutUidError, StorageCorruptError, StorageNotFoundError, UsageError, fromSystemError, isMailvaultError, type MailvaultError } from '../../core/errors.js';
 import type {
   CreateMailboxOptions,
   DriverCapabilities,
@@ -176,23 +176,29 @@ export class MaildirStore implements MailStore {
    */
   private async withUids(paths: MailboxPaths, state: MailboxState): Promise<MailboxState> {
     const { hostname, lockTimeoutMs, perms } = this.settings;
+    const hint = `let Dovecot list the mailbox (an IMAP login, or doveadm mailbox status -u ${this.user} messages '${paths.name}'), then back up again`;
+    const noUid = (files: readonly string[], why: string, cause?: MailvaultError): MessageWithoutUidError[] =>
+      files.map(
+        (file) =>
+          new MessageWithoutUidError(`${file} in mailbox "${paths.name}" of user ${this.user} has no UID yet (Dovecot has not listed it) and mailvault could not give it one: ${why}`, {
+            user: this.user,
+            mailbox: paths.name,
+            path: path.join(paths.mailDir, file),
+            ...(cause !== undefined ? { cause } : {}),
+            hint,
+          }),
+      );
     try {
       await assignUidsToUnlisted(paths, { user: this.user, hostname, lockTimeoutMs, perms, uidValidityPath: this.naming.uidValidityPath });
     } catch (e) {
       const cause = isMailvaultError(e) ? e : fromSystemError(e, 'give UIDs to new files', { path: paths.mailDir, user: this.user, mailbox: paths.name });
-      const notListed = state.listing.unlisted.map(
-        (file) =>
-          new MessageWithoutUidError(`${file} in mailbox "${paths.name}" of user ${this.user} has no UID yet (Dovecot has not listed it) and mailvault could not give it one: ${cause.message}`, {
-            user: this.user,
-            mailbox: paths.name,
-            path: path.join(paths.mailDir, file),
-            cause,
-            hint: `let Dovecot list the mailbox (an IMAP login, or doveadm mailbox status -u ${this.user} messages '${paths.name}'), or let mailvault write to the mail store, then back up again`,
-          }),
-      );
-      return { ...state, info: { ...state.info, changeToken: null }, notListed };
+      return { ...state, info: { ...state.info, changeToken: null }, notListed: noUid(state.listing.unlisted, cause.message, cause) };
     }
-    return await loadMailboxState(paths, this.user);
+    const again = await loadMailboxState(paths, this.user);
+    // Files that arrived meanwhile wait for the next run (above UIDNEXT); names that are not valid UTF-8
+    // were not given a UID (assign-uids.ts) and are reported.
+    const unnamed = again.listing.unlisted.filter((f) => f.includes('\uFFFD'));
+    return unnamed.length === 0 ? again : { ...again, info: { ...again.info, changeToken: null }, notListed: noUid(unnamed, 'its name is not valid UTF-8') };
   }
 
   private readonly stateCache = new Map<string, { stamp: string; state: MailboxState }>();

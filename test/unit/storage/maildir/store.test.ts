@@ -581,3 +581,20 @@ test('a keyword letter without a name while Dovecot holds the uidlist lock: the 
   const again = await (await open(root, '', false)).openMailbox('INBOX');
   t.deepEqual((await collect(again.messages()))[0]!.keywords, ['$Label1', 'unknown-2']);
 });
+
+test('a file without a record whose name is not valid UTF-8 gets no (wrong) record: it is reported, the others get UIDs', async (t) => {
+  const root = tmpRoot(t);
+  for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(root, d));
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist'), '3 V1795873145 N2 G903bfd3779d90a6bab34000083ecc375\n1 :1795873155.M1P1.vm\n');
+  fs.writeFileSync(path.join(root, 'new', '1795873155.M1P1.vm'), 'one\n');
+  fs.writeFileSync(path.join(root, 'new', '1800000000.M2P2.mx'), 'two\n');
+  // "1800000001.M3P3.h\xe9st": Latin-1 bytes, as an old migration tool may have written them.
+  fs.writeFileSync(Buffer.concat([Buffer.from(path.join(root, 'new', '1800000001.M3P3.h')), Buffer.from([0xe9]), Buffer.from('st')]), 'three\n');
+  const store = await open(root, '', false);
+  const reader = await store.openMailbox('INBOX');
+  t.deepEqual((await collect(reader.messages())).map((m) => m.uid), [1, 2]);
+  t.is(reader.notListed?.length, 1);
+  t.regex(reader.notListed![0]!.message, /new\/1800000001\.M3P3\.h\uFFFDst in mailbox "INBOX" .* its name is not valid UTF-8/);
+  t.is(reader.info.changeToken, null, 'the next incremental reads the mailbox again');
+  t.is(fs.readFileSync(path.join(root, 'dovecot-uidlist'), 'utf8'), '3 V1795873145 N2 G903bfd3779d90a6bab34000083ecc375\n1 :1795873155.M1P1.vm\n2 :1800000000.M2P2.mx\n');
+});
