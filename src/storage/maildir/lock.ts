@@ -8,6 +8,8 @@
  *   gone: remove it and take it at once. A live pid is never overridden.
  * - Stale, otherwise (foreign host, no pid, e.g. a lock that holds file data): override once neither the
  *   lock nor the protected file changed (inode, size, mtime, ctime) for `staleMs`.
+ * - A stale lock that cannot be removed (Dovecot's dotlock_override fails at once) is waited on like a
+ *   live one, so the timeout error names the lock and why it could not be removed.
  * - Release: unlink, after checking the lock is still our inode. Replace: rename the lock (holding the
  *   new content) over the protected file.
  */
@@ -34,6 +36,8 @@ export interface DotlockOptions {
 }
 
 const STALE_PID_CHECK_MS = 2000;
+/** Pause before retrying after the lock vanished or a stale one was removed: short, but never a busy loop. */
+const RETRY_SOON_MS = 10;
 
 interface ChangeInfo {
   ino: number;
@@ -151,6 +155,21 @@ export class Dotlock {
 }
 
 /**
+ * Remove a stale lock if it is still the one judged stale (dotlock_override). null if it is gone (removed
+ * by us or by someone else, or replaced by a new lock to judge afresh), else why removing it failed.
+ */
+async function overrideStale(lockPath: string, judged: ChangeInfo | null): Promise<NodeJS.ErrnoException | null> {
+  const again = await lstatOrNull(lockPath);
+  if (again === null || !sameInfo(judged, again)) return null;
+  try {
+    await fs.promises.unlink(lockPath);
+    return null;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? null : (e as NodeJS.ErrnoException);
+  }
+}
+
+/**
  * Take the dot-lock for `filePath` (lock file `filePath + ".lock"`), waiting and overriding stale locks
  * as Dovecot does. Throws StorageLockTimeoutError naming the lock and its holder after `timeoutMs`.
  */
@@ -162,6 +181,7 @@ export async function acquireDotlock(filePath: string, options: DotlockOptions):
   let fileInfo: ChangeInfo | null = null;
   let lastChange = 0;
   let holder = '';
+  let overrideError: NodeJS.ErrnoException | null = null;
   for (;;) {
     let h: fs.promises.FileHandle | null = null;
     try {
@@ -185,47 +205,62 @@ export async function acquireDotlock(filePath: string, options: DotlockOptions):
       }
     }
 
-    // Someone holds it: apply the stale rules.
+    // Someone holds it: apply the stale rules. Every way through ends at the timeout check and a sleep:
+    // a stale lock that cannot be removed (EACCES, EPERM, EROFS: O_EXCL says EEXIST before any
+    // permission check) would otherwise be retried at full speed, forever.
     const now = Date.now();
+    let retrySoon = false;
     const lst = await lstatOrNull(lockPath);
-    if (lst === null) continue; // released meanwhile: retry at once
-    if (!sameInfo(lockInfo, lst)) {
-      // First look, or the lock changed: its change time counts (the newer of mtime/ctime on first look).
-      const changeTime = lockInfo === null ? (lst.mtimeMs <= now && lst.mtimeMs > lst.ctimeMs ? lst.mtimeMs : lst.ctimeMs) : now;
-      lastChange = Math.max(lastChange, changeTime);
-      lockInfo = info(lst);
-      holder = await readHolder(lockPath);
-    }
-    const pid = lst.mtimeMs < now - STALE_PID_CHECK_MS ? localPid(holder, options.hostname) : null;
-    if (pid !== null) {
-      if (!processExists(pid) || pid === process.pid) {
-        // Dead local holder (or a leftover with our own pid): override at once if unchanged.
-        const again = await lstatOrNull(lockPath);
-        if (again !== null && sameInfo(lockInfo, again)) await fs.promises.unlink(lockPath).catch(() => undefined);
-        continue;
-      }
-    } else if (now > lastChange + options.staleMs) {
-      const fst = await lstatOrNull(filePath).catch(() => null);
-      if (fst !== null && !sameInfo(fileInfo, fst)) {
-        const changeTime = fileInfo === null ? (fst.mtimeMs <= now && fst.mtimeMs > fst.ctimeMs ? fst.mtimeMs : fst.ctimeMs) : now;
+    if (lst === null) {
+      retrySoon = true; // released meanwhile
+    } else {
+      if (!sameInfo(lockInfo, lst)) {
+        // First look, or the lock changed: its change time counts (the newer of mtime/ctime on first look).
+        const changeTime = lockInfo === null ? (lst.mtimeMs <= now && lst.mtimeMs > lst.ctimeMs ? lst.mtimeMs : lst.ctimeMs) : now;
         lastChange = Math.max(lastChange, changeTime);
-        fileInfo = info(fst);
+        lockInfo = info(lst);
+        holder = await readHolder(lockPath);
       }
-      if (now > lastChange + options.staleMs) {
-        const again = await lstatOrNull(lockPath);
-        if (again !== null && sameInfo(lockInfo, again)) await fs.promises.unlink(lockPath).catch(() => undefined);
-        continue;
+      const pid = lst.mtimeMs < now - STALE_PID_CHECK_MS ? localPid(holder, options.hostname) : null;
+      if (pid !== null) {
+        if (!processExists(pid) || pid === process.pid) {
+          // Dead local holder (or a leftover with our own pid): override at once if unchanged.
+          const failed = await overrideStale(lockPath, lockInfo);
+          if (failed === null) retrySoon = true;
+          else overrideError = failed;
+        }
+      } else if (now > lastChange + options.staleMs) {
+        const fst = await lstatOrNull(filePath).catch(() => null);
+        if (fst !== null && !sameInfo(fileInfo, fst)) {
+          const changeTime = fileInfo === null ? (fst.mtimeMs <= now && fst.mtimeMs > fst.ctimeMs ? fst.mtimeMs : fst.ctimeMs) : now;
+          lastChange = Math.max(lastChange, changeTime);
+          fileInfo = info(fst);
+        }
+        if (now > lastChange + options.staleMs) {
+          const failed = await overrideStale(lockPath, lockInfo);
+          if (failed === null) retrySoon = true;
+          else overrideError = failed;
+        }
       }
     }
 
     if (now - started >= options.timeoutMs) {
       const who = /^[0-9]+:[^\n]*$/.test(holder) ? `"${holder}" (pid:host)` : 'an unknown holder (no pid:host in the lock)';
-      throw new StorageLockTimeoutError(`timed out after ${Math.round((now - started) / 1000)} s waiting for lock ${lockPath}, held by ${who}`, {
+      const cannotRemove = overrideError === null ? '' : `; the lock is stale but could not be removed: ${overrideError.code ?? overrideError.message}`;
+      throw new StorageLockTimeoutError(`timed out after ${Math.round((now - started) / 1000)} s waiting for lock ${lockPath}, held by ${who}${cannotRemove}`, {
         path: lockPath,
         ...(options.user === undefined ? {} : { user: options.user }),
         ...(options.mailbox === undefined ? {} : { mailbox: options.mailbox }),
-        hint: 'another process (Dovecot or a second mailvault) is working on this mailbox; run the same command again later, or remove the lock file if its holder is gone',
+        hint:
+          overrideError === null
+            ? 'another process (Dovecot or a second mailvault) is working on this mailbox; run the same command again later, or remove the lock file if its holder is gone'
+            : 'its holder is gone, but this process may not delete the lock file: remove it by hand (check the permissions of its directory and that the filesystem is writable), then run the same command again',
       });
+    }
+    if (retrySoon) {
+      // The lock went away or we removed a stale one: try again almost at once, without backing off.
+      await sleep(RETRY_SOON_MS);
+      continue;
     }
     const jitter = sleepMs + Math.random() * sleepMs;
     await sleep(Math.min(jitter, Math.max(1, options.timeoutMs - (now - started))));

@@ -46,6 +46,32 @@ test('a lock of a dead local pid older than 2 s is taken over at once', async (t
   await lock.release();
 });
 
+test.serial('a dead holder\'s lock that cannot be removed: no busy loop, the timeout holds and names the cause', async (t) => {
+  const file = path.join(tmp(t), 'dovecot-uidlist');
+  fs.writeFileSync(`${file}.lock`, '999999:testhost');
+  const old = new Date(Date.now() - 10_000);
+  fs.utimesSync(`${file}.lock`, old, old);
+  // As root no permission stops unlink, so make it fail as it does for a normal user in a sticky or
+  // read-only control directory. After 2000 attempts it gives way, so a busy loop ends (and is seen).
+  const realUnlink = fs.promises.unlink;
+  let attempts = 0;
+  fs.promises.unlink = async (p: fs.PathLike): Promise<void> => {
+    if (String(p) === `${file}.lock` && ++attempts <= 2000) throw Object.assign(new Error(`EACCES: permission denied, unlink '${String(p)}'`), { code: 'EACCES' });
+    return realUnlink(p);
+  };
+  try {
+    const started = Date.now();
+    const e = await t.throwsAsync(acquireDotlock(file, { ...base, timeoutMs: 400 }), { instanceOf: StorageLockTimeoutError });
+    const waited = Date.now() - started;
+    t.true(waited >= 390 && waited < 3000, `waited ${waited} ms`);
+    t.true(attempts < 100, `${attempts} unlink attempts in ${waited} ms`);
+    t.regex(e!.message, /stale but could not be removed: EACCES/);
+    t.regex(e!.hint ?? '', /remove it by hand/);
+  } finally {
+    fs.promises.unlink = realUnlink;
+  }
+});
+
 test('a fresh lock of a dead pid is not judged by its pid yet', async (t) => {
   const file = path.join(tmp(t), 'dovecot-uidlist');
   fs.writeFileSync(`${file}.lock`, '999999:testhost');
