@@ -4,8 +4,8 @@
  * - Version 2: header "V\t2\n\n", then one line per subscription: the storage name split at the list
  *   separator, parts joined by TAB, each part escaped (\001 -> \0011, TAB -> \001t, CR -> \001r,
  *   LF -> \001n; \0010 reads as NUL).
- * - Version 1 (no header): one storage name per line, list separator inside. Dovecot keeps writing v1
- *   to a v1 file; a new file is v2.
+ * - Version 1 (no header): one storage name per line, list separator inside; one trailing separator
+ *   is ignored. Dovecot keeps writing v1 to a v1 file; a new file is v2.
  * - Updates go through `subscriptions.lock` (O_EXCL; the new content is written into the lock, which is
  *   renamed over the file). Timeout 120 s, stale after 30 s without change.
  *
@@ -49,8 +49,19 @@ export function parseSubscriptions(text: string, listSep: string): Subscriptions
   const v2 = text.startsWith(SUBSCRIPTIONS_V2_HEADER);
   const body = v2 ? text.slice(SUBSCRIPTIONS_V2_HEADER.length) : text;
   const lines = body.split('\n').filter((l) => l !== '');
-  const entries = lines.map((l) => (v2 ? l.split('\t').map(tabUnescape) : l.split(listSep)));
+  const entries = lines.map((l) => (v2 ? l.split('\t').map(tabUnescape) : stripOneTrailing(l, listSep).split(listSep)));
   return { version: v2 ? 2 : 1, entries, lines };
+}
+
+/**
+ * A v1 entry may end with the separator ("Work."): old Dovecot versions and other software wrote them,
+ * and Dovecot drops one trailing separator when it reads the file
+ * (list/mailbox-list-subscriptions.c, mailbox_list_subscription_fill_one). Dovecot strips the namespace
+ * separator, which mailvault does not know; the list separator is that separator under Dovecot's
+ * default namespace settings and in LAYOUT=fs with separator "/".
+ */
+function stripOneTrailing(line: string, sep: string): string {
+  return line.length > sep.length && line.endsWith(sep) ? line.slice(0, -sep.length) : line;
 }
 
 /** The line for a subscription given as storage-name parts. */

@@ -28,6 +28,12 @@ test('v1: one storage name per line, split at the list separator', (t) => {
   t.deepEqual(parseSubscriptions('Work/Projects\n', '/').entries, [['Work', 'Projects']]);
 });
 
+test('v1: one trailing separator is dropped, as Dovecot does (mailbox_list_subscription_fill_one)', (t) => {
+  t.deepEqual(parseSubscriptions('Work.\nWork.Projects\n', '.').entries, [['Work'], ['Work', 'Projects']]);
+  t.deepEqual(parseSubscriptions('Work/\nA//\n', '/').entries, [['Work'], ['A', '']], 'only one separator');
+  t.deepEqual(parseSubscriptions('V\t2\n\nWork\t\n', '.').entries, [['Work', '']], 'v2 entries are left alone');
+});
+
 test('addSubscriptions keeps the format and lines, adds no duplicates, leaves no lock', async (t) => {
   const dir = tempDirSync(t, 'mv-subs-');
   const file = path.join(dir, 'subscriptions');
