@@ -35,6 +35,16 @@ export interface ListedMailbox {
 
 const RESERVED_FS = new Set(['cur', 'new', 'tmp']);
 
+/**
+ * Name limits of Dovecot's mailbox_verify_create_name (lib-storage/mail-storage.c): a hierarchy level may
+ * have up to MAILBOX_MAX_HIERARCHY_NAME_LENGTH (255) bytes and a whole name MAILBOX_LIST_NAME_MAX_LENGTH
+ * (PATH_MAX, 4096). The directory names on disk must also fit the filesystem's NAME_MAX (255): in
+ * Maildir++ that is the whole name, in LAYOUT=fs each level.
+ */
+const MAX_LEVEL_BYTES = 255;
+const MAX_NAME_BYTES = 4096;
+const NAME_MAX = 255;
+
 /** Compare names by their UTF-8 bytes. */
 export function compareUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -96,7 +106,23 @@ export class MaildirNaming {
       }
       if (this.listSep === '/' && RESERVED_FS.has(p)) reject(`"${p}" is reserved by Maildir in LAYOUT=fs`);
     }
-    if (Buffer.byteLength(this.storageName(name), 'utf8') > 255 - 1) reject('the name is too long for a directory name');
+    if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) reject(`the name is longer than ${MAX_NAME_BYTES} bytes`);
+    for (const p of parts) {
+      const bytes = Buffer.byteLength(p, 'utf8');
+      if (bytes > MAX_LEVEL_BYTES) reject(`its hierarchy level "${p.slice(0, 24)}..." is ${bytes} bytes, longer than the ${MAX_LEVEL_BYTES} Dovecot allows per level`);
+    }
+    if (this.listSep === '.') {
+      // The whole name is one directory, ".<storage name>".
+      const bytes = 1 + Buffer.byteLength(this.storageName(name), 'utf8');
+      if (bytes > NAME_MAX) reject(`its directory name ".${this.storageName(name).slice(0, 24)}..." would be ${bytes} bytes, longer than the ${NAME_MAX} a filesystem allows`, 'shorten the name, or restore into a LAYOUT=fs Maildir, which has one directory per level');
+    } else {
+      // One directory per level: each level's name on disk (mUTF-7 unless UTF-8) must fit.
+      for (const p of parts) {
+        const onDisk = this.encodeComponent(p);
+        const bytes = Buffer.byteLength(onDisk, 'utf8');
+        if (bytes > NAME_MAX) reject(`its hierarchy level "${p.slice(0, 24)}..." is ${bytes} bytes on disk, longer than the ${NAME_MAX} a filesystem allows for a directory name`);
+      }
+    }
   }
 
   /** Storage name: encoded components joined with the list separator. */

@@ -154,6 +154,21 @@ test('bodies given as bytes: same file and W= as a stream (LF, CRLF, bare CR, a 
   t.deepEqual(fs.readdirSync(path.join(root, 'tmp')), []);
 });
 
+test('name length: LAYOUT=fs limits each level (255 bytes, MAILBOX_MAX_HIERARCHY_NAME_LENGTH), Maildir++ the one directory', async (t) => {
+  const level = 'ü'.repeat(30); // 60 bytes UTF-8, 82 bytes in mUTF-7
+  const deep = [level, level, level, level, level].join('/'); // 5 x 82 bytes on disk, 414 with the separators
+  const fs1 = await open(tmpRoot(t), ':LAYOUT=fs');
+  const created = await fs1.createMailbox({ name: deep });
+  t.is(created.name, deep);
+  await t.throwsAsync(fs1.createMailbox({ name: `Work/${'x'.repeat(256)}` }), { instanceOf: UsageError, message: /256 bytes, longer than the 255 Dovecot allows per level/ });
+  t.truthy(await fs1.createMailbox({ name: `Work/${'x'.repeat(255)}` }), 'a level of exactly 255 bytes');
+  await t.throwsAsync(fs1.createMailbox({ name: `Work/${'ü'.repeat(100)}` }), { instanceOf: UsageError, message: /on disk, longer than the 255/ }, 'mUTF-7 on disk is longer than 255');
+  const pp = await open(tmpRoot(t));
+  t.truthy(await pp.createMailbox({ name: 'x'.repeat(254) }), '".x...x" is 255 bytes');
+  await t.throwsAsync(pp.createMailbox({ name: 'x'.repeat(255) }), { instanceOf: UsageError, message: /256 bytes, longer than the 255 a filesystem allows/ });
+  await t.throwsAsync(pp.createMailbox({ name: [level, level, level, level].join('/') }), { instanceOf: UsageError }, 'Maildir++: the whole name is one directory');
+});
+
 test('INBOX, new mailbox without given identity, uidvalidity sequence, GUID generation', async (t) => {
   const root = path.join(tmpRoot(t), 'Maildir');
   const store = await open(root);
