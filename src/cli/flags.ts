@@ -4,7 +4,7 @@ import * as Flags from '@oclif/core/flags';
 export const storeFlags = {
   location: Flags.string({
     summary: 'Dovecot mail_location of the store, e.g. maildir:~/Maildir:LAYOUT=fs or sdbox:/srv/mail/%u.',
-    description: 'Variables %u %n %d %h and ~ are expanded per user. Without it, on a Dovecot host, doveconf gives mail_location.',
+    description: 'Variables %u %n %d %h and ~ are expanded per user. Options: LAYOUT=fs, UTF-8, INBOX=, INDEX=, CONTROL=, ALT= (dbox) and DIRNAME= (dbox); ALTNOCHECK, INDEXCACHE=, LISTINDEX= and VOLATILEDIR= change nothing for mailvault. Other options Dovecot knows (DIRNAME= for Maildir, MAILBOXDIR=, FULLDIRNAME=, SUBSCRIPTIONS=, ...) are refused, and so are unknown ones, as Dovecot refuses them (option names are case-sensitive). Without it, on a Dovecot host, doveconf gives mail_location.',
     helpValue: 'LOCATION',
   }),
   'users-file': Flags.string({ summary: 'Dovecot passwd-file listing users, homes and per-user userdb_mail.', helpValue: 'FILE' }),

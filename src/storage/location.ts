@@ -8,6 +8,13 @@
  * before "@"), %d (domain after "@"), %h (home), %% and the long forms %{user} %{username}
  * %{domain} %{home}; modifiers L (lowercase) and U (uppercase) as in `%Lu`. A leading "~/" or a lone
  * "~" means the home directory.
+ *
+ * Options, as Dovecot 2.3 parses them (lib-storage/mailbox-list.c, mailbox_list_settings_parse_full): keys
+ * are case-sensitive and an unknown key is an error. mailvault implements UTF-8, LAYOUT= (maildir++ or fs
+ * for Maildir, fs for dbox), INBOX=, INDEX=, CONTROL=, ALT= and, for dbox, DIRNAME=; it accepts
+ * ALTNOCHECK, INDEXCACHE=, LISTINDEX= and VOLATILEDIR=, which steer only files it does not use; it
+ * refuses every other option Dovecot knows (UnsupportedLocationError), rather than read or write a store
+ * laid out differently from what it assumes.
  */
 import path from 'node:path';
 import { UnsupportedLocationError, UsageError } from '../core/errors.js';
@@ -17,14 +24,62 @@ export type LocationDriver = 'maildir' | 'sdbox' | 'mdbox';
 const SUPPORTED: Record<string, LocationDriver> = { maildir: 'maildir', sdbox: 'sdbox', dbox: 'sdbox', mdbox: 'mdbox' };
 const KNOWN_UNSUPPORTED = new Set(['mbox', 'imapc', 'pop3c', 'cydir', 'raw', 'shared', 'virtual', 'fail', 'obox']);
 
+/**
+ * Options Dovecot 2.3 knows besides those parseLocation implements (mailbox_list_settings_parse_full).
+ * Dovecot fails on any other key ("Unknown setting"), and so does mailvault.
+ *
+ * These only steer files mailvault neither reads nor writes, so they change nothing for it. Their values
+ * are not expanded: they may use variables mailvault does not know (VOLATILEDIR=/tmp/%2.256Nu).
+ */
+const IGNORED_KEYS: Readonly<Record<string, string>> = {
+  ALTNOCHECK: 'skips Dovecot\'s check of the dbox-alt-root link',
+  INDEXCACHE: 'where dovecot.index.cache lives; mailvault does not read the cache',
+  LISTINDEX: 'the mailbox list index, a cache mailvault does not read',
+  VOLATILEDIR: 'lock files for vsize and list index updates, which mailvault does not take',
+};
+
+/** Options mailvault does not implement: with them it would read or write the wrong files. */
+const UNSUPPORTED_KEYS: Readonly<Record<string, string>> = {
+  MAILBOXDIR: 'mailboxes live under another directory',
+  FULLDIRNAME: 'every mailbox, and its index and control directory, has another directory name',
+  SUBSCRIPTIONS: 'the subscriptions file has another name',
+  INDEXPVT: 'flags such as \\Seen are kept in a private index',
+  BROKENCHAR: 'mailbox names are escaped on disk',
+  ITERINDEX: 'mailboxes are listed from the index directory',
+  'NO-NOSELECT': 'hierarchy levels without a mailbox are removed',
+  'NO-FS-VALIDATION': 'mailbox names are not checked against the filesystem',
+};
+const UNSUPPORTED_MAILDIR_DIRNAME = 'every mailbox, INBOX included, lives in a subdirectory of that name';
+
+const IMAP_INSTEAD = 'back this user up (or restore) through Dovecot instead: --imap with a master user';
+
+function unsupportedKey(raw: string, key: string, effect: string): UnsupportedLocationError {
+  return new UnsupportedLocationError(`mail_location "${raw}": mailvault does not implement ${key}= (with it, ${effect}), so it would read or write the wrong files`, {
+    hint: IMAP_INSTEAD,
+  });
+}
+
+function unsupportedLayout(raw: string, driver: LocationDriver, value: string): UnsupportedLocationError {
+  const supported = driver === 'maildir' ? 'LAYOUT=maildir++ (the default) and LAYOUT=fs' : 'LAYOUT=fs (the default for dbox)';
+  return new UnsupportedLocationError(`mail_location "${raw}": LAYOUT=${value} is not supported for ${driver}; mailvault reads ${supported}`, { hint: IMAP_INSTEAD });
+}
+
+function unknownKey(raw: string, key: string): UnsupportedLocationError {
+  const known = ['UTF-8', 'LAYOUT', 'INBOX', 'INDEX', 'CONTROL', 'ALT', 'DIRNAME', ...Object.keys(IGNORED_KEYS), ...Object.keys(UNSUPPORTED_KEYS)];
+  const meant = known.find((k) => k.toUpperCase() === key.toUpperCase() || k.replace('-', '') === key.toUpperCase());
+  return new UnsupportedLocationError(`mail_location "${raw}": unknown option "${key}" (Dovecot rejects it too: "Unknown setting")`, {
+    hint: meant !== undefined ? `option names are case-sensitive: write "${meant}"` : `known options: ${known.join(', ')}`,
+  });
+}
+
 export interface MailLocation {
   /** The location string as given. */
   readonly raw: string;
   readonly driver: LocationDriver;
   /** Mail root (after expansion, absolute). */
   readonly root: string;
-  /** Maildir: `maildir++` (default) or `fs`. dbox always uses directories. */
-  readonly layout: 'maildir++' | 'fs' | 'index';
+  /** Maildir: `maildir++` (default) or `fs`. dbox: `fs` (the only layout mailvault reads for it). */
+  readonly layout: 'maildir++' | 'fs';
   /** Names on disk are raw UTF-8 instead of modified UTF-7 (the `UTF-8` flag). */
   readonly utf8: boolean;
   /** INBOX path, if set with INBOX=. */
@@ -35,10 +90,8 @@ export interface MailLocation {
   readonly control: string | null;
   /** Alternate storage root (dbox ALT=). */
   readonly alt: string | null;
-  /** dbox: the per-mailbox directory name (DIRNAME=, default "dbox-Mails"). */
+  /** dbox: the per-mailbox directory name (DIRNAME=, default "dbox-Mails"). Maildir refuses DIRNAME=. */
   readonly dirname: string | null;
-  /** Any other KEY=VALUE options, kept verbatim. */
-  readonly options: Readonly<Record<string, string>>;
 }
 
 export interface ExpandContext {
@@ -148,45 +201,59 @@ export function parseLocation(raw: string, ctx?: ExpandContext): MailLocation {
   let control: string | null = null;
   let alt: string | null = null;
   let dirname: string | null = null;
-  const options: Record<string, string> = {};
   for (const part of rest) {
     if (part === '') continue;
+    // As mailbox_list_settings_parse_full: the flag UTF-8 is the whole part; otherwise KEY[=VALUE], the
+    // key matched case-sensitively.
+    if (part === 'UTF-8') {
+      utf8 = true;
+      continue;
+    }
     const eq = part.indexOf('=');
-    const key = (eq < 0 ? part : part.slice(0, eq)).toUpperCase();
+    const key = eq < 0 ? part : part.slice(0, eq);
     const value = eq < 0 ? '' : part.slice(eq + 1);
     switch (key) {
-      case 'UTF-8':
-        utf8 = true;
-        break;
       case 'LAYOUT': {
-        const l = value.toLowerCase();
-        if (l === 'maildir++') layout = 'maildir++';
-        else if (l === 'fs') layout = 'fs';
-        else if (l === 'index') layout = 'index';
-        else throw new UnsupportedLocationError(`mail_location "${raw}": LAYOUT=${value} is not supported`, { hint: 'use LAYOUT=maildir++ or LAYOUT=fs' });
+        const l = value.toLowerCase(); // Dovecot looks list drivers up with strcasecmp
+        if (l === 'fs' || (l === 'maildir++' && driver === 'maildir')) layout = l;
+        else throw unsupportedLayout(raw, driver, value);
         break;
       }
       case 'INBOX':
         inbox = expand(value);
         break;
       case 'INDEX':
-        index = value.toUpperCase() === 'MEMORY' ? 'MEMORY' : expand(value);
+        if (value !== 'MEMORY' && value.toUpperCase() === 'MEMORY') {
+          // Dovecot compares with strcmp: "memory" would be a directory relative to the user's home.
+          throw new UnsupportedLocationError(`mail_location "${raw}": INDEX=${value} is not INDEX=MEMORY (Dovecot matches MEMORY case-sensitively and takes "${value}" as a relative directory)`, {
+            hint: 'write INDEX=MEMORY, or give an absolute index directory',
+          });
+        }
+        index = value === 'MEMORY' ? 'MEMORY' : expand(value);
         break;
       case 'CONTROL':
         control = expand(value);
         break;
       case 'ALT':
+        // dbox alternate storage; Dovecot's Maildir has none and ignores it, and so does mailvault.
         alt = expand(value);
         break;
       case 'DIRNAME':
-        dirname = value;
-        break;
+        if (driver !== 'maildir') {
+          // Empty means the default, "dbox-Mails" (dbox_storage_get_list_settings).
+          dirname = value === '' ? null : value;
+          break;
+        }
+        throw unsupportedKey(raw, key, UNSUPPORTED_MAILDIR_DIRNAME);
+      case 'MAILBOXDIR':
+        // Empty is the default ("mailboxes" for dbox, none for Maildir); any other value is refused below.
+        if (value === '') break;
+        throw unsupportedKey(raw, key, UNSUPPORTED_KEYS[key]!);
       default:
-        options[key] = value;
+        if (Object.hasOwn(IGNORED_KEYS, key)) break;
+        if (Object.hasOwn(UNSUPPORTED_KEYS, key)) throw unsupportedKey(raw, key, UNSUPPORTED_KEYS[key]!);
+        throw unknownKey(raw, key);
     }
-  }
-  if (layout === 'index') {
-    throw new UnsupportedLocationError(`mail_location "${raw}": LAYOUT=index is not supported yet`, { hint: 'use LAYOUT=maildir++ or LAYOUT=fs' });
   }
   return {
     raw,
@@ -199,7 +266,6 @@ export function parseLocation(raw: string, ctx?: ExpandContext): MailLocation {
     control,
     alt,
     dirname,
-    options,
   };
 }
 
@@ -214,6 +280,5 @@ export function formatLocation(loc: MailLocation): string {
   if (loc.control) parts.push(`CONTROL=${esc(loc.control)}`);
   if (loc.alt) parts.push(`ALT=${esc(loc.alt)}`);
   if (loc.dirname) parts.push(`DIRNAME=${esc(loc.dirname)}`);
-  for (const [k, v] of Object.entries(loc.options)) parts.push(v === '' ? k : `${k}=${esc(v)}`);
   return parts.join(':');
 }

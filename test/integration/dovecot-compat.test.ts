@@ -1,13 +1,17 @@
 /**
  * Points where mailvault must judge Dovecot's files as Dovecot 2.3 does, checked against a real instance:
+ * - mail_location options: unknown or misspelled keys fail in both; keys Dovecot honours and mailvault
+ *   does not implement are refused by mailvault (mailbox_list_settings_parse_full); sdbox DIRNAME= is
+ *   read where Dovecot writes;
  * - version-1 subscriptions ending with the separator (mailbox_list_subscription_fill_one);
  * - LAYOUT=fs name limits per hierarchy level (mailbox_verify_create_name).
  */
 import { chown, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { UsageError } from '../../src/core/errors.js';
+import { UnsupportedLocationError, UsageError } from '../../src/core/errors.js';
 import { parseLocation } from '../../src/storage/location.js';
+import { openSdboxStore } from '../../src/storage/dbox/single/index.js';
 import { openMaildirStore } from '../../src/storage/maildir/index.js';
 import { requireDovecot, startDovecot, type DovecotInstance } from '../helpers/dovecot.js';
 
@@ -18,6 +22,58 @@ if (requireDovecot(test)) {
   });
   test.after.always(async () => {
     await dv?.stop();
+  });
+
+  test.serial('mail_location keys: what Dovecot rejects mailvault rejects; what mailvault does not implement it refuses', async (t) => {
+    const u = await dv.addUser('loc', 'maildir');
+    const dovecotAccepts = async (loc: string): Promise<boolean> => (await dv.doveadm(['-o', `mail_location=${loc}`, 'mailbox', 'list', '-u', u.name])).code === 0;
+    const mailvault = (loc: string): 'accepts' | 'refuses' => {
+      try {
+        parseLocation(loc, { user: u.name, home: u.home });
+        return 'accepts';
+      } catch (e) {
+        if (e instanceof UnsupportedLocationError) return 'refuses';
+        throw e;
+      }
+    };
+    // Dovecot: "Unknown setting" (keys are case-sensitive); Maildir++ (for dbox too) has no DIRNAME.
+    for (const opt of ['layout=fs', 'utf-8', 'UTF8', 'Index=/tmp/x', 'FOO=1', 'DIRNAME=x']) {
+      const loc = `maildir:~/Maildir:${opt}`;
+      t.false(await dovecotAccepts(loc), `Dovecot rejects ${loc}`);
+      t.is(mailvault(loc), 'refuses', loc);
+    }
+    for (const loc of ['sdbox:~/sdbox:LAYOUT=maildir++', 'mdbox:~/mdbox:LAYOUT=maildir++:DIRNAME=']) {
+      t.false(await dovecotAccepts(loc), `Dovecot rejects ${loc}`);
+      t.is(mailvault(loc), 'refuses', loc);
+    }
+    // Dovecot honours these; mailvault would read other files than Dovecot does.
+    for (const opt of ['LAYOUT=fs:DIRNAME=mAildir', 'MAILBOXDIR=boxes', 'SUBSCRIPTIONS=subs', 'LAYOUT=fs:FULLDIRNAME=x']) {
+      const loc = `maildir:~/Maildir:${opt}`;
+      t.true(await dovecotAccepts(loc), `Dovecot accepts ${loc}`);
+      t.is(mailvault(loc), 'refuses', loc);
+    }
+    t.true(await dovecotAccepts('sdbox:~/sdbox:MAILBOXDIR=boxes'));
+    t.is(mailvault('sdbox:~/sdbox:MAILBOXDIR=boxes'), 'refuses');
+    for (const loc of ['maildir:~/Maildir:LAYOUT=fs:UTF-8', 'maildir:~/Maildir:LAYOUT=FS', 'sdbox:~/sdbox:DIRNAME=dbox-Mails', 'maildir:~/Maildir:VOLATILEDIR=/tmp/v']) {
+      t.true(await dovecotAccepts(loc), `Dovecot accepts ${loc}`);
+      t.is(mailvault(loc), 'accepts', loc);
+    }
+  });
+
+  test.serial('sdbox DIRNAME=: mailvault finds the mailboxes where Dovecot put them (empty means dbox-Mails)', async (t) => {
+    const u = await dv.addUser('dirn', 'sdbox');
+    for (const [root, opt] of [['sd-named', 'DIRNAME=Mails'], ['sd-empty', 'DIRNAME=']] as const) {
+      const loc = `sdbox:~/${root}:${opt}`;
+      const dovecot = (args: string[], input?: Buffer): Promise<string> => dv.doveadmOk(['-o', `mail_location=${loc}`, ...args], input);
+      await dovecot(['mailbox', 'create', '-u', u.name, 'Work', 'Work/Sub']);
+      await dovecot(['save', '-u', u.name, '-m', 'Work'], Buffer.from('Subject: one\n\nbody\n'));
+      await dovecot(['save', '-u', u.name], Buffer.from('Subject: two\n\nbody\n'));
+      const want = (await dovecot(['mailbox', 'list', '-u', u.name])).split('\n').filter((l) => l !== '').sort();
+      const store = await openSdboxStore(parseLocation(loc, { user: u.name, home: u.home }), u.name, {});
+      const got = await store.listMailboxes();
+      t.deepEqual(got.filter((m) => m.selectable).map((m) => m.name).sort(), want, loc);
+      t.is(got.find((m) => m.name === 'Work')?.messageCount, 1, loc);
+    }
   });
 
   test.serial('version-1 subscriptions: one trailing separator is dropped, as Dovecot lists them', async (t) => {
