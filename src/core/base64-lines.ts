@@ -35,6 +35,13 @@ export interface Base64LinesOptions {
   readonly reuseOutput?: boolean;
 }
 
+/** Bytes that `size` input bytes become under encodeBase64Lines (no line break after the last line). */
+export function base64LinesLength(size: number, lineLength: number, crlf: boolean): number {
+  const chars = 4 * Math.ceil(size / 3);
+  if (chars === 0) return 0;
+  return chars + (Math.ceil(chars / lineLength) - 1) * (crlf ? 2 : 1);
+}
+
 /**
  * Base64-encode a byte stream into lines of `lineLength` characters, with no line break after the last
  * line. Input chunks of any size (a group of 3 bytes split between chunks is carried over).

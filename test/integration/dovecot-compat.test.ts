@@ -3,17 +3,43 @@
  * - mail_location options: unknown or misspelled keys fail in both; keys Dovecot honours and mailvault
  *   does not implement are refused by mailvault (mailbox_list_settings_parse_full); sdbox DIRNAME= is
  *   read where Dovecot writes;
+ * - a SIS attachment file longer than its X size: Dovecot fails the message ("Stream is larger than
+ *   expected"); mailvault skips it, naming it, and never stores cut bytes;
  * - version-1 subscriptions ending with the separator (mailbox_list_subscription_fill_one);
  * - LAYOUT=fs name limits per hierarchy level (mailbox_verify_create_name).
  */
-import { chown, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { appendFile, chown, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
+import { readDump } from '../../src/archive/reader.js';
 import { UnsupportedLocationError, UsageError } from '../../src/core/errors.js';
 import { parseLocation } from '../../src/storage/location.js';
 import { openSdboxStore } from '../../src/storage/dbox/single/index.js';
 import { openMaildirStore } from '../../src/storage/maildir/index.js';
-import { requireDovecot, startDovecot, type DovecotInstance } from '../helpers/dovecot.js';
+import { runCli } from '../helpers/cli.js';
+import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
+
+/** A message with one 3000-byte base64 attachment (SIS stores it outside: 4052 bytes encoded). */
+function messageWithAttachment(n: number): Buffer {
+  const b64 = randomBytes(3000).toString('base64').replace(/.{76}/g, '$&\n');
+  return Buffer.from(
+    `From: a@example.com\nTo: b@example.com\nSubject: attachment ${n}\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="XX"\n\n` +
+      `--XX\nContent-Type: text/plain\n\nhello ${n}\n--XX\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n${b64}\n--XX--\n`,
+  );
+}
+
+async function usersFile(dv: DovecotInstance, user: DovecotUser): Promise<string> {
+  const file = path.join(dv.dir, `mv-users-${user.name}`);
+  await writeFile(file, `${user.name}:x::::${user.home}::userdb_mail=${user.mailLocation}\n`);
+  return file;
+}
+
+async function attachmentFiles(dv: DovecotInstance): Promise<string[]> {
+  const entries = await readdir(dv.attachmentDir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile() && !e.parentPath.includes(`${path.sep}hashes`)).map((e) => path.join(e.parentPath, e.name));
+}
 
 if (requireDovecot(test)) {
   let dv: DovecotInstance;
@@ -74,6 +100,29 @@ if (requireDovecot(test)) {
       t.deepEqual(got.filter((m) => m.selectable).map((m) => m.name).sort(), want, loc);
       t.is(got.find((m) => m.name === 'Work')?.messageCount, 1, loc);
     }
+  });
+
+  test.serial('SIS: an attachment file with extra bytes fails in Dovecot and is skipped by mailvault, never stored cut to size', async (t) => {
+    const u = await dv.addUser('sisx', 'sdbox');
+    const before = new Set(await attachmentFiles(dv));
+    await dv.doveadmOk(['save', '-u', u.name], messageWithAttachment(1));
+    await dv.doveadmOk(['save', '-u', u.name], messageWithAttachment(2));
+    const victim = (await attachmentFiles(dv)).find((f) => !before.has(f) && f.endsWith('-2'));
+    t.truthy(victim, 'UID 2 has its attachment stored outside');
+    await appendFile(victim!, 'EXTRA');
+    const served = await dv.doveadm(['fetch', '-u', u.name, 'text', 'mailbox', 'INBOX', 'uid', '2']);
+    t.regex(served.stderr, /Stream is larger than expected/, 'Dovecot refuses to serve it');
+    const dump = path.join(dv.dir, 'sisx.mvd');
+    const b = await runCli(['backup', '--users-file', await usersFile(dv, u), '--user', u.name, '--attachment-dir', dv.attachmentDir, '-o', dump]);
+    t.is(b.code, 3, b.stderr);
+    t.regex(b.stderr, new RegExp(`UID 2: .*external attachment ${victim!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} has 3005 bytes, which encode to 4060 bytes .* needs exactly 4052`));
+    const uids: number[] = [];
+    for await (const e of readDump(createReadStream(dump))) {
+      if (e.type !== 'message') continue;
+      uids.push(e.record.uid);
+      for await (const _ of e.openBody()) void _;
+    }
+    t.deepEqual(uids, [1], 'UID 1 is in the dump, UID 2 is not');
   });
 
   test.serial('version-1 subscriptions: one trailing separator is dropped, as Dovecot lists them', async (t) => {

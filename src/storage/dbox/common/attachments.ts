@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { encodeBase64Lines } from '../../../core/base64-lines.js';
+import { base64LinesLength, encodeBase64Lines } from '../../../core/base64-lines.js';
 import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
 import type { MessagePart } from '../../types.js';
 
@@ -103,19 +103,49 @@ export function planSegments(msg: SisMessage): Segment[] {
   return segs;
 }
 
-/** Find the file of a reference; StorageNotFoundError naming mailbox, UID and path when none exists. */
+/** Bytes an attachment file of `contentSize` bytes gives in the message, encoded as `ref` says. */
+export function encodedAttachmentSize(contentSize: number, ref: ExtRef): number {
+  return ref.base64LineLength === null ? contentSize : base64LinesLength(contentSize, ref.base64LineLength, ref.crlf);
+}
+
+/**
+ * The attachment file must give exactly the bytes X records, no fewer and no more: Dovecot reads it
+ * through i_stream_create_sized() (istream_attachment_connector_add), which fails with "Stream is larger
+ * than expected" or "smaller". Cutting a longer file to size would put wrong bytes into the backup.
+ */
+function sizeMismatch(msg: SisMessage, ref: ExtRef, file: string, contentSize: number, encodedSize: number): IntegrityError {
+  const encoded = ref.base64LineLength === null ? '' : `, which encode to ${encodedSize} bytes of base64 (${ref.base64LineLength}-character lines)`;
+  return new IntegrityError(
+    `message UID ${msg.uid} in mailbox "${msg.mailbox}": external attachment ${file} has ${contentSize} bytes${encoded}, but the message needs exactly ${ref.size} (X metadata in ${msg.file})`,
+    {
+      mailbox: msg.mailbox,
+      uid: msg.uid,
+      path: file,
+      hint: 'the attachment file was replaced or changed, or is stored compressed (mail_attachment_fs with the compress wrapper, which mailvault does not read); Dovecot cannot serve this message either. The message is skipped: check it with "doveadm fetch -u <user> text mailbox <mailbox> uid <uid>"',
+    },
+  );
+}
+
+/**
+ * Find the file of a reference; StorageNotFoundError naming mailbox, UID and path when none exists,
+ * IntegrityError when its size does not give the reference's size.
+ */
 export async function resolveAttachment(msg: SisMessage, ref: ExtRef): Promise<{ path: string; size: number; key: string }> {
   const candidates = msg.attachmentPaths(ref);
   for (const p of candidates) {
+    let st;
     try {
-      const st = await stat(p);
-      // Dovecot names the file <content hash>-<GUID> and hard-links one per message: the hash part
-      // and the inode together name the content, even where an inode is reused within a second.
-      const hashPart = path.basename(p).split('-')[0]!;
-      return { path: p, size: st.size, key: `${hashPart}:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` };
+      st = await stat(p);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromSystemError(e, 'read an external attachment', { path: p, mailbox: msg.mailbox, uid: msg.uid });
+      continue;
     }
+    const encodedSize = encodedAttachmentSize(st.size, ref);
+    if (encodedSize !== ref.size) throw sizeMismatch(msg, ref, p, st.size, encodedSize);
+    // Dovecot names the file <content hash>-<GUID> and hard-links one per message: the hash part
+    // and the inode together name the content, even where an inode is reused within a second.
+    const hashPart = path.basename(p).split('-')[0]!;
+    return { path: p, size: st.size, key: `${hashPart}:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` };
   }
   throw new StorageNotFoundError(`message UID ${msg.uid} in mailbox "${msg.mailbox}": external attachment ${candidates[0]} is missing`, {
     path: candidates[0]!,
@@ -126,16 +156,23 @@ export async function resolveAttachment(msg: SisMessage, ref: ExtRef): Promise<{
 }
 
 
-/** Yield exactly `size` bytes of `source`; IntegrityError if it is shorter. Stops reading once done. */
-export async function* takeExactly(source: AsyncIterable<Buffer>, size: number, short: (got: number) => Error): AsyncGenerator<Buffer> {
+/**
+ * Yield exactly `size` bytes of `source`; the error from `short` if it is shorter. Without `long`, stops
+ * reading once done; with it, reads on to the end and throws `long(bytes seen)` if there is more,
+ * before yielding any of the chunk that overruns.
+ */
+export async function* takeExactly(source: AsyncIterable<Buffer>, size: number, short: (got: number) => Error, long?: (got: number) => Error): AsyncGenerator<Buffer> {
   let got = 0;
-  if (size === 0) return;
+  if (size === 0 && long === undefined) return;
   for await (const chunk of source) {
+    if (chunk.length === 0) continue;
     const need = size - got;
+    if (chunk.length > need && long !== undefined) throw long(got + chunk.length);
     if (chunk.length >= need) {
       yield chunk.subarray(0, need);
       got = size;
-      return;
+      if (long === undefined) return;
+      continue;
     }
     got += chunk.length;
     yield chunk;
@@ -180,12 +217,15 @@ export async function* fileChunks(file: string, start = 0, length = Number.MAX_S
 function openRef(msg: SisMessage, file: { path: string }, ref: ExtRef): AsyncIterable<Buffer> {
   const raw = fileChunks(file.path);
   const content = ref.base64LineLength === null ? raw : encodeBase64Lines(raw, ref.base64LineLength, ref.crlf);
-  return takeExactly(content, ref.size, (got) => new IntegrityError(`message UID ${msg.uid} in mailbox "${msg.mailbox}": external attachment ${file.path} gives ${got} bytes, the message needs ${ref.size}`, {
-    mailbox: msg.mailbox,
-    uid: msg.uid,
-    path: file.path,
-    hint: 'the attachment file was changed or truncated; the message is skipped',
-  }));
+  const changed = (got: number, what: string): IntegrityError =>
+    new IntegrityError(`message UID ${msg.uid} in mailbox "${msg.mailbox}": external attachment ${file.path} gives ${what} ${got} bytes while it is read, the message needs exactly ${ref.size}`, {
+      mailbox: msg.mailbox,
+      uid: msg.uid,
+      path: file.path,
+      hint: 'the attachment file changed while it was read; the message is skipped: run the backup again',
+    });
+  // The size was checked when the file was resolved; this catches a file that changes after that.
+  return takeExactly(content, ref.size, (got) => changed(got, 'only'), (got) => changed(got, 'at least'));
 }
 
 /**

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { StorageCorruptError } from '../../../../src/core/errors.js';
+import { IntegrityError, StorageCorruptError } from '../../../../src/core/errors.js';
 import { encodeBase64Lines } from '../../../../src/core/base64-lines.js';
-import { fileChunks, parseExtRefs, planSegments, type SisMessage } from '../../../../src/storage/dbox/common/attachments.js';
+import { fileChunks, openSisMessage, parseExtRefs, planSegments, sisMessageParts, type SisMessage } from '../../../../src/storage/dbox/common/attachments.js';
 import { readAll } from './store-expectations.js';
 
 test('X refs parse as groups of four tokens', (t) => {
@@ -110,4 +110,38 @@ test('stub and references must fit: stub gaps, trailer and full size are checked
   t.deepEqual(planSegments(base).map((s) => (s.kind === 'stub' ? [s.from, s.length] : 'ref')), [[0, 411], 'ref', [411, 12]]);
   t.throws(() => planSegments({ ...base, fullSize: 4476 }), { instanceOf: StorageCorruptError, message: /UID 7 in mailbox "INBOX"/ });
   t.throws(() => planSegments({ ...base, stubSize: 400 }), { instanceOf: StorageCorruptError });
+});
+
+/** A SIS message on disk: stub file (head + tail) and one base64 attachment file holding `stored`. */
+async function sisOnDisk(t: import('ava').ExecutionContext, content: Buffer, stored: Buffer): Promise<{ msg: SisMessage; full: Buffer; attachment: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mv-sis-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const head = Buffer.from('Subject: x\nContent-Transfer-Encoding: base64\n\n');
+  const tail = Buffer.from('\n--b--\n');
+  const encoded = Buffer.from(reference(content, 76, '\n'));
+  const stub = Buffer.concat([Buffer.from('PREFIX'), head, tail]);
+  const file = path.join(dir, 'u.9');
+  const attachment = path.join(dir, 'ab-cd');
+  await writeFile(file, stub);
+  await writeFile(attachment, stored);
+  const msg: SisMessage = {
+    mailbox: 'INBOX', uid: 9, file, stubOffset: 6, stubSize: head.length + tail.length, fullSize: head.length + encoded.length + tail.length,
+    refs: parseExtRefs(`${head.length} ${encoded.length} B76 ab-cd`, file), attachmentPaths: () => [attachment],
+  };
+  return { msg, full: Buffer.concat([head, encoded, tail]), attachment };
+}
+
+test('an attachment file with extra bytes fails the message (as i_stream_create_sized does), never cut to size', async (t) => {
+  const content = randomBytes(3000);
+  const ok = await sisOnDisk(t, content, content);
+  t.deepEqual(await readAll(await openSisMessage(ok.msg)), ok.full, 'exact size: the message as stored');
+  for (const extra of [1, 5, 3000]) {
+    const { msg, attachment } = await sisOnDisk(t, content, Buffer.concat([content, randomBytes(extra)]));
+    const want = { instanceOf: IntegrityError, message: new RegExp(`UID 9 in mailbox "INBOX": external attachment ${attachment} has ${3000 + extra} bytes, which encode to \\d+ bytes .* needs exactly 4052`) };
+    const e = await t.throwsAsync(async () => readAll(await openSisMessage(msg)), want, `${extra} extra bytes, whole message`);
+    t.regex(e?.hint ?? '', /skipped/);
+    await t.throwsAsync(sisMessageParts(msg), want, `${extra} extra bytes, as parts`);
+  }
+  const short = await sisOnDisk(t, content, content.subarray(0, 2990));
+  await t.throwsAsync(async () => readAll(await openSisMessage(short.msg)), { instanceOf: IntegrityError, message: /has 2990 bytes/ });
 });
