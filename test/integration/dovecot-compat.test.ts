@@ -5,6 +5,7 @@
  *   read where Dovecot writes;
  * - a SIS attachment file longer than its X size: Dovecot fails the message ("Stream is larger than
  *   expected"); mailvault skips it, naming it, and never stores cut bytes;
+ * - zlib_save with SIS: Dovecot serves the message; mailvault says it is compressed and skips it;
  * - version-1 subscriptions ending with the separator (mailbox_list_subscription_fill_one);
  * - LAYOUT=fs name limits per hierarchy level (mailbox_verify_create_name).
  */
@@ -123,6 +124,17 @@ if (requireDovecot(test)) {
       for await (const _ of e.openBody()) void _;
     }
     t.deepEqual(uids, [1], 'UID 1 is in the dump, UID 2 is not');
+  });
+
+  test.serial('zlib_save with SIS: Dovecot serves the message; mailvault names the compression and skips it', async (t) => {
+    const u = await dv.addUser('sisz', 'sdbox');
+    await dv.doveadmOk(['-o', 'mail_plugins=zlib', '-o', 'plugin/zlib_save=gz', 'save', '-u', u.name], messageWithAttachment(3));
+    const served = await dv.doveadm(['-o', 'mail_plugins=zlib', 'fetch', '-u', u.name, 'text', 'mailbox', 'INBOX', 'uid', '1']);
+    t.is(served.code, 0, served.stderr);
+    t.regex(served.stdout, /Subject: attachment 3/);
+    const b = await runCli(['backup', '--users-file', await usersFile(dv, u), '--user', u.name, '--attachment-dir', dv.attachmentDir, '-o', path.join(dv.dir, 'sisz.mvd')]);
+    t.is(b.code, 3, b.stderr);
+    t.regex(b.stderr, /UID 1: .*gzip-compressed \(Dovecot zlib plugin/);
   });
 
   test.serial('version-1 subscriptions: one trailing separator is dropped, as Dovecot lists them', async (t) => {

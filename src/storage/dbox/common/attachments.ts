@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { base64LinesLength, encodeBase64Lines } from '../../../core/base64-lines.js';
 import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
 import type { MessagePart } from '../../types.js';
+import { COMPRESSION_MAGIC_BYTES, detectCompression } from './compression.js';
 
 export interface ExtRef {
   /** Offset in the full (reassembled) message. */
@@ -127,6 +128,35 @@ function sizeMismatch(msg: SisMessage, ref: ExtRef, file: string, contentSize: n
 }
 
 /**
+ * Refuse a compressed stub (zlib plugin with SIS): X offsets count bytes of the uncompressed message, so
+ * slicing the compressed bytes by them gives garbage, or a misleading "references do not fit" error.
+ */
+export function assertStubNotCompressed(msg: SisMessage): void {
+  const head = Buffer.alloc(Math.min(COMPRESSION_MAGIC_BYTES, msg.stubSize));
+  let n = 0;
+  if (head.length > 0) {
+    const fd = openSync(msg.file, 'r');
+    try {
+      n = readSync(fd, head, 0, head.length, msg.stubOffset);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  const format = detectCompression(head.subarray(0, n));
+  if (format === null) return;
+  throw new StorageCorruptError(
+    `message UID ${msg.uid} in mailbox "${msg.mailbox}": the body in ${msg.file} is ${format}-compressed (Dovecot zlib plugin, zlib_save) and has external attachments: mailvault does not read compressed dbox mail`,
+    {
+      mailbox: msg.mailbox,
+      uid: msg.uid,
+      path: msg.file,
+      offset: msg.stubOffset,
+      hint: 'the message is skipped; back this user up through Dovecot instead (mailvault backup --imap with a master user), which serves the mail uncompressed',
+    },
+  );
+}
+
+/**
  * Find the file of a reference; StorageNotFoundError naming mailbox, UID and path when none exists,
  * IntegrityError when its size does not give the reference's size.
  */
@@ -233,6 +263,7 @@ function openRef(msg: SisMessage, file: { path: string }, ref: ExtRef): AsyncIte
  * (StorageNotFoundError) rather than mid-stream.
  */
 export async function openSisMessage(msg: SisMessage): Promise<Readable> {
+  assertStubNotCompressed(msg);
   const segs = planSegments(msg);
   const files = new Map<ExtRef, { path: string; size: number }>();
   for (const s of segs) if (s.kind === 'ref') files.set(s.ref, await resolveAttachment(msg, s.ref));
@@ -262,6 +293,7 @@ async function readRange(file: string, start: number, length: number): Promise<B
 /** The message as inline stub pieces and attachment references (MessagePart), for storing each attachment once. */
 export async function sisMessageParts(msg: SisMessage): Promise<MessagePart[]> {
   const parts: MessagePart[] = [];
+  assertStubNotCompressed(msg);
   for (const s of planSegments(msg)) {
     if (s.kind === 'stub') {
       const data = await readRange(msg.file, msg.stubOffset + s.from, s.length);

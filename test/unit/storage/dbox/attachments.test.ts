@@ -1,5 +1,6 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -144,4 +145,18 @@ test('an attachment file with extra bytes fails the message (as i_stream_create_
   }
   const short = await sisOnDisk(t, content, content.subarray(0, 2990));
   await t.throwsAsync(async () => readAll(await openSisMessage(short.msg)), { instanceOf: IntegrityError, message: /has 2990 bytes/ });
+});
+
+test('a compressed stub with external attachments (zlib plugin + SIS) is named as such, not sliced as text', async (t) => {
+  const content = randomBytes(3000);
+  const { msg, full } = await sisOnDisk(t, content, content);
+  // What Dovecot writes with zlib_save=gz: the whole stub compressed, Z and X as for the plain message.
+  const stub = await readAll(fileChunks(msg.file, msg.stubOffset, msg.stubSize));
+  const gz = gzipSync(stub);
+  await writeFile(msg.file, Buffer.concat([Buffer.from('PREFIX'), gz]));
+  const compressed: SisMessage = { ...msg, stubSize: gz.length };
+  const want = { instanceOf: StorageCorruptError, message: /UID 9 in mailbox "INBOX": the body in .* is gzip-compressed \(Dovecot zlib plugin/ };
+  await t.throwsAsync(openSisMessage(compressed), want);
+  await t.throwsAsync(sisMessageParts(compressed), want);
+  t.is(full.length, msg.fullSize);
 });
