@@ -11,7 +11,7 @@
  * - an INTERNALDATE before 1970 (R written as 16 hex digits of two's complement) is read.
  * Every message mailvault reads must equal what Dovecot serves (doveadm fetch text).
  */
-import { mkdir, readFile, readdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, symlink } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
@@ -23,7 +23,7 @@ import type { MessageSource } from '../../src/storage/types.js';
 import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
 import { storedMessage } from '../helpers/fingerprint.js';
 import { readAll } from '../unit/storage/dbox/store-expectations.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, writeUsersFile } from '../helpers/cli.js';
 import { appendMessage, connectImap } from '../helpers/populate.js';
 
 const message = (n: number): Buffer => Buffer.from(`From: a@example.org\nTo: b@example.org\nSubject: layout ${n}\nMessage-ID: <layout-${n}@example.org>\n\nbody ${n}\n`);
@@ -57,11 +57,6 @@ async function assertMessagesAsServed(t: import('ava').ExecutionContext, dv: Dov
   return seen;
 }
 
-async function usersFile(dir: string, users: readonly DovecotUser[]): Promise<string> {
-  const file = path.join(dir, `mv-users-${Math.random().toString(36).slice(2)}`);
-  await writeFile(file, users.map((u) => `${u.name}:x::::${u.home}::userdb_mail=${u.mailLocation}`).join('\n') + '\n');
-  return file;
-}
 
 if (requireDovecot(test)) {
   let dv: DovecotInstance;
@@ -133,10 +128,10 @@ if (requireDovecot(test)) {
     t.true(got[0]!.equals(bytes), 'the message of "R&D" as Dovecot stored it');
 
     const dump = path.join(dv.dir, 'rd.mvd');
-    const b = await runCli(['backup', '--users-file', await usersFile(dv.dir, [user]), '--user', user.name, '-o', dump]);
+    const b = await runCli(['backup', '--users-file', await writeUsersFile(dv.dir, [user]), '--user', user.name, '-o', dump]);
     t.is(b.code, 0, b.stderr);
     const target = await dv.addUser('rdmd', 'maildir');
-    const r = await runCli(['restore', dump, '--users-file', await usersFile(dv.dir, [target]), '--user', user.name, '--to-user', target.name]);
+    const r = await runCli(['restore', dump, '--users-file', await writeUsersFile(dv.dir, [target]), '--user', user.name, '--to-user', target.name]);
     t.is(r.code, 0, r.stderr);
     // The Maildir driver writes the name mUTF-7 encoded (".R&-D"): Dovecot serves it as "R&D".
     const restored = (await dv.doveadmOk(['mailbox', 'list', '-u', target.name, '*'])).split('\n').filter((l) => l !== '');
@@ -172,7 +167,7 @@ if (requireDovecot(test)) {
       t.regex(received, /1969-12-31/, `Dovecot serves the same date: ${received}`);
       // The dump records the date as it is (ISO 8601, before 1970 too).
       const dump = path.join(dv.dir, `${name}.mvd`);
-      const b = await runCli(['backup', '--users-file', await usersFile(dv.dir, [user]), '--user', user.name, '-o', dump]);
+      const b = await runCli(['backup', '--users-file', await writeUsersFile(dv.dir, [user]), '--user', user.name, '-o', dump]);
       t.is(b.code, 0, b.stderr);
       const recorded: string[] = [];
       for await (const e of readDump(createReadStream(dump))) if (e.type === 'message') recorded.push(e.record.internalDate);
@@ -188,7 +183,7 @@ if (requireDovecot(test)) {
     const bytes = await storedMessage(dv, user.name, 'Work', 1);
     const boxes = path.join(user.home, 'sdbox/mailboxes');
     await rename(path.join(boxes, 'Work'), Buffer.concat([Buffer.from(`${boxes}/`), Buffer.from('Entw\xfcrfe', 'latin1')]));
-    const users = await usersFile(dv.dir, [user]);
+    const users = await writeUsersFile(dv.dir, [user]);
     const b = await runCli(['backup', '--users-file', users, '--user', user.name, '-o', path.join(dv.dir, 'badutf.mvd')]);
     t.is(b.code, 3, `a skipped mailbox makes the backup partial: ${b.stderr}`);
     t.regex(b.stderr, /Entw\\xfcrfe.* is not valid UTF-8/);

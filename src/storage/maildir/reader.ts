@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import { IntegrityError, StorageNotFoundError, UnsupportedMessageError, fromSystemError, isMailvaultError, type MailvaultError } from '../../core/errors.js';
-import { canDecompress, compressionOf, decompressStream, decompressWhole, MAGIC_BYTES, type Compression } from './compressed.js';
+import { canDecompress, compressionOf, decompressStream, decompressWhole, MAGIC_BYTES, type Compression } from '../compression.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessageWithBody, OpenMessageOptions, SystemFlag } from '../types.js';
 import { baseName, filenameSize, isMessageFileName, parseInfo } from './filename.js';
 import { KeywordMap, readKeywords } from './keywords.js';

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { base64LinesLength, encodeBase64Lines } from '../../../core/base64-lines.js';
 import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
 import type { MessagePart } from '../../types.js';
-import { COMPRESSION_MAGIC_BYTES, detectCompression } from './compression.js';
+import { compressionOf, MAGIC_BYTES } from '../../compression.js';
 
 export interface ExtRef {
   /** Offset in the full (reassembled) message. */
@@ -132,7 +132,7 @@ function sizeMismatch(msg: SisMessage, ref: ExtRef, file: string, contentSize: n
  * slicing the compressed bytes by them gives garbage, or a misleading "references do not fit" error.
  */
 export function assertStubNotCompressed(msg: SisMessage): void {
-  const head = Buffer.alloc(Math.min(COMPRESSION_MAGIC_BYTES, msg.stubSize));
+  const head = Buffer.alloc(Math.min(MAGIC_BYTES, msg.stubSize));
   let n = 0;
   if (head.length > 0) {
     const fd = openSync(msg.file, 'r');
@@ -142,7 +142,7 @@ export function assertStubNotCompressed(msg: SisMessage): void {
       closeSync(fd);
     }
   }
-  const format = detectCompression(head.subarray(0, n));
+  const format = compressionOf(head.subarray(0, n));
   if (format === null) return;
   throw new StorageCorruptError(
     `message UID ${msg.uid} in mailbox "${msg.mailbox}": the body in ${msg.file} is ${format}-compressed (Dovecot zlib plugin, zlib_save) and has external attachments: mailvault does not read compressed dbox mail`,

@@ -1,14 +1,11 @@
 /**
- * Message files compressed by Dovecot's zlib plugin (`mail_plugins = zlib`, `zlib_save = gz | zstd |
- * bz2 | lz4 | xz`): the file holds the compressed bytes while its name's ,S= holds the size of the
- * message as IMAP serves it (maildir-save.c maildir_save_finish_real). Dovecot recognises them by
- * their first bytes (lib-compression/compression.c compression_detect_handler) and serves them
- * decompressed; mailvault does the same for gzip and zstd, the two Dovecot 2.3 writes by default
- * builds, and names the others.
- *
- * Only a file whose size differs from the message's recorded size is looked at: a message stored as
- * it is always has that size, so plain mail whose first bytes happen to look like a magic number is
- * never touched.
+ * Mail compressed by Dovecot's zlib plugin (`mail_plugins = zlib`, `zlib_save = gz | zstd | bz2 | lz4 |
+ * xz`), recognised as Dovecot recognises it: by the first bytes of the stored body, whatever the names
+ * or metadata say (lib-compression/compression.c compression_detect_handler and each handler's
+ * is_compressed). Dovecot serves such mail decompressed. Maildir (maildir/reader.ts) decompresses gzip
+ * and zstd, the formats Dovecot 2.3 builds write by default, and names the others; dbox with SIS
+ * attachments (dbox/common/attachments.ts) refuses them clearly, as its X offsets count bytes of the
+ * uncompressed message.
  */
 import { createGunzip, gunzipSync } from 'node:zlib';
 import type { Transform } from 'node:stream';
@@ -20,16 +17,19 @@ export type Compression = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'lz4';
 /** Bytes needed to recognise every format (Dovecot's LZ4 magic is the longest). */
 export const MAGIC_BYTES = 15;
 
+/** Dovecot's own LZ4 container header (lib-compression/iostream-lz4.h, IOSTREAM_LZ4_MAGIC). */
 const LZ4_MAGIC = Buffer.from('Dovecot-LZ4\x0d\x2a\x9b\xc5', 'latin1');
 const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
 
-/** The compression `head` (the file's first bytes) starts with, or null. */
+/** The compression `head` (the first bytes of a stored body) starts with, or null for plain mail. */
 export function compressionOf(head: Uint8Array): Compression | null {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
-  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2';
-  if (head.length >= XZ_MAGIC.length && Buffer.from(head.buffer, head.byteOffset, XZ_MAGIC.length).equals(XZ_MAGIC)) return 'xz';
-  if (head.length >= LZ4_MAGIC.length && Buffer.from(head.buffer, head.byteOffset, LZ4_MAGIC.length).equals(LZ4_MAGIC)) return 'lz4';
+  const b = Buffer.from(head.buffer, head.byteOffset, head.length);
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  // "BZh" and a block size digit: enough for Dovecot (an empty stream is followed by 0x17, not 0x31).
+  if (b.length >= 4 && b.toString('latin1', 0, 3) === 'BZh' && b[3]! >= 0x31 && b[3]! <= 0x39) return 'bzip2';
+  if (b.length >= XZ_MAGIC.length && b.subarray(0, XZ_MAGIC.length).equals(XZ_MAGIC)) return 'xz';
+  if (b.length >= LZ4_MAGIC.length && b.subarray(0, LZ4_MAGIC.length).equals(LZ4_MAGIC)) return 'lz4';
   return null;
 }
 

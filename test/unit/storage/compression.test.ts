@@ -1,6 +1,6 @@
 import test from 'ava';
 import { deflateRawSync, gzipSync } from 'node:zlib';
-import { detectCompression } from '../../../../src/storage/dbox/common/compression.js';
+import { compressionOf as detectCompression } from '../../../src/storage/compression.js';
 
 test('the magic Dovecot checks (compression_detect_handler), and plain mail is not taken for it', (t) => {
   t.is(detectCompression(gzipSync(Buffer.from('Subject: x\n\nbody\n'))), 'gzip');
