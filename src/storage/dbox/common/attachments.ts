@@ -71,6 +71,18 @@ export interface SisMessage {
   readonly refs: readonly ExtRef[];
   /** Candidate absolute paths of a reference's file, most likely first. */
   readonly attachmentPaths: (ref: ExtRef) => readonly string[];
+  /**
+   * The stub's bytes (stubSize of them), where the reader had the dbox file in memory (read whole with
+   * its header): the stub is then taken from here instead of opening the file again for each range.
+   * The caller's own copy.
+   */
+  readonly stub?: Buffer;
+}
+
+/** Stub bytes [from, from + length): from `msg.stub` (copied) when held, else read from the file. */
+async function stubRange(msg: SisMessage, from: number, length: number): Promise<Buffer> {
+  if (msg.stub !== undefined && from + length <= msg.stub.length) return msg.stub.subarray(from, from + length);
+  return await readRange(msg.file, msg.stubOffset + from, length);
 }
 
 type Segment = { readonly kind: 'stub'; readonly from: number; readonly length: number } | { readonly kind: 'ref'; readonly ref: ExtRef };
@@ -133,7 +145,8 @@ function sizeMismatch(msg: SisMessage, ref: ExtRef, file: string, contentSize: n
 export function assertStubNotCompressed(msg: SisMessage): void {
   const head = Buffer.alloc(Math.min(MAGIC_BYTES, msg.stubSize));
   let n = 0;
-  if (head.length > 0) {
+  if (msg.stub !== undefined && msg.stub.length >= head.length) n = msg.stub.copy(head, 0, 0, head.length);
+  else if (head.length > 0) {
     const fd = openSync(msg.file, 'r');
     try {
       n = readSync(fd, head, 0, head.length, msg.stubOffset);
@@ -268,10 +281,12 @@ export async function openSisMessage(msg: SisMessage): Promise<Readable> {
   const segs = planSegments(msg);
   const files = new Map<ExtRef, { path: string; size: number }>();
   for (const s of segs) if (s.kind === 'ref') files.set(s.ref, await resolveAttachment(msg, s.ref));
+  const stub = msg.stub !== undefined && msg.stub.length >= msg.stubSize ? msg.stub : undefined;
   async function* generate(): AsyncGenerator<Buffer> {
     for (const s of segs) {
       if (s.kind === 'stub') {
-        yield* takeExactly(fileChunks(msg.file, msg.stubOffset + s.from, s.length), s.length, (got) => truncated(msg, got, s.length));
+        if (stub !== undefined) yield stub.subarray(s.from, s.from + s.length);
+        else yield* takeExactly(fileChunks(msg.file, msg.stubOffset + s.from, s.length), s.length, (got) => truncated(msg, got, s.length));
       } else {
         yield* openRef(msg, files.get(s.ref)!, s.ref);
       }
@@ -297,7 +312,7 @@ export async function sisMessageParts(msg: SisMessage): Promise<MessagePart[]> {
   assertStubNotCompressed(msg);
   for (const s of planSegments(msg)) {
     if (s.kind === 'stub') {
-      const data = await readRange(msg.file, msg.stubOffset + s.from, s.length);
+      const data = await stubRange(msg, s.from, s.length);
       if (data.length !== s.length) throw truncated(msg, data.length, s.length);
       parts.push({ kind: 'inline', data });
     } else {

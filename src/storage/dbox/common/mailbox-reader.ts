@@ -308,6 +308,8 @@ export class DboxMailboxReader implements MailboxReader {
       fullSize: d.info.size,
       refs: d.refs!,
       attachmentPaths: (ref) => suffixes.map((s) => attachmentPath(dir, ref.relPath, s)),
+      // A copy: the locator's buffer holds the next file once another message is located.
+      ...(holdsWholeFile(d.located) ? { stub: Buffer.from(d.located.content!.subarray(d.located.message.bodyOffset, d.located.message.bodyOffset + d.located.message.bodySize)) } : {}),
     };
   }
 
