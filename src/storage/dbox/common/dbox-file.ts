@@ -88,9 +88,16 @@ export interface DboxFileHeader {
   readonly messageHeaderSize: number;
 }
 
+/**
+ * One metadata line. Dovecot reads these as bytes (C strings): a value need not be UTF-8 (a POP3 UIDL
+ * `P` or GUID `G` brought in by a migration, a mailbox name `B`), so the bytes are kept as stored and
+ * each user decodes what it knows (metadataBytes).
+ */
 export interface DboxMetadataEntry {
+  /** The key byte, as one character (latin1). */
   readonly key: string;
-  readonly value: string;
+  /** The value: the bytes after the key, up to the LF (a CR before it and anything from a NUL on excluded). */
+  readonly bytes: Buffer;
 }
 
 export interface DboxMessage {
@@ -173,18 +180,21 @@ async function readMetadata(fh: PositionalFile, file: string, at: number, fileSi
     while (pos < buf.length) {
       const lf = buf.indexOf(0x0a, pos);
       if (lf < 0) break;
-      if (lf === pos) {
-        pos = lf + 1;
+      // As Dovecot's i_stream_next_line: a CR before the LF is not part of the line.
+      const end = lf > pos && buf[lf - 1] === 0x0d ? lf - 1 : lf;
+      const first = end > pos ? buf[pos]! : 0;
+      const next = lf + 1;
+      // dbox_file_metadata_read_at ends the block at an empty line or one starting with a space (the old
+      // v1 terminator); its lines are C strings, so a NUL first byte is an empty line too.
+      if (end === pos || first === 0x20 || first === 0x00) {
+        pos = next;
         done = true;
         break;
       }
-      const line = buf.toString('utf8', pos, lf);
-      pos = lf + 1;
-      if (line.startsWith(' ')) {
-        done = true; // old v1 terminator
-        break;
-      }
-      metadata.push({ key: line[0]!, value: line.slice(1) });
+      // dbox_file_metadata_get returns a C string: the value ends at the first NUL.
+      const nul = buf.indexOf(0x00, pos + 1);
+      metadata.push({ key: String.fromCharCode(first), bytes: buf.subarray(pos + 1, nul >= 0 && nul < end ? nul : end) });
+      pos = next;
     }
     if (done) return { metadata, end: at + pos };
     if (buf.length >= fileSize - at) throw dboxCorrupt(file, at, 'metadata block is not terminated: the file is truncated');
@@ -193,9 +203,17 @@ async function readMetadata(fh: PositionalFile, file: string, at: number, fileSi
   }
 }
 
-/** First value of a metadata key, or undefined. */
+/** The bytes of the first line with `key` (dbox_file_metadata_get: first match), or undefined. */
+export function metadataBytes(meta: readonly DboxMetadataEntry[], key: string): Buffer | undefined {
+  return meta.find((m) => m.key === key)?.bytes;
+}
+
+/**
+ * The first value of `key` as text, for values Dovecot writes in ASCII (hex numbers R, V, Z): latin1, so
+ * that any other byte shows as itself in an error message instead of becoming U+FFFD.
+ */
 export function metadataValue(meta: readonly DboxMetadataEntry[], key: string): string | undefined {
-  return meta.find((m) => m.key === key)?.value;
+  return metadataBytes(meta, key)?.toString('latin1');
 }
 
 /** Parse a lowercase/uppercase hex metadata value (R, V, Z). */

@@ -4,6 +4,8 @@
  * from the dbox file plus, with SIS, the external attachment files. The driver supplies only a
  * DboxMessageLocator that says where a message's dbox record is.
  */
+import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 /** Bodies up to this size are read with one synchronous read. */
@@ -15,7 +17,7 @@ import type { IndexSnapshot, IndexedMessage } from '../../dovecot-index/index.js
 import { normalizeKeywords } from '../../flags.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessagePart, OpenMessageOptions, SystemFlag } from '../../types.js';
 import { attachmentPath, fileChunks, openSisMessage, parseExtRefs, sisMessageParts, takeExactly, type ExtRef, type SisMessage } from './attachments.js';
-import { metadataValue, parseHexTime, parseHexValue, type DboxMessage } from './dbox-file.js';
+import { metadataBytes, metadataValue, parseHexTime, parseHexValue, type DboxMessage, type DboxMetadataEntry } from './dbox-file.js';
 
 export interface LocatedMessage {
   /** The dbox file holding the message. */
@@ -99,11 +101,51 @@ function keywordsOf(keywords: readonly string[]): readonly string[] {
   return out;
 }
 
-/** The 128-bit GUID Dovecot derives from a G string: the hex itself, else the last 16 bytes of SHA-1. */
-async function guid128(g: string): Promise<string> {
-  if (/^[0-9a-fA-F]{32}$/.test(g)) return g.toLowerCase();
-  const { createHash } = await import('node:crypto');
+/**
+ * The 128-bit GUID Dovecot derives from a G value (mail.c:mail_generate_guid_128_hash): the value itself
+ * when it is 32 hex digits, else the last 16 bytes of the SHA-1 of its bytes (as stored, not as decoded).
+ */
+function guid128(g: Buffer): string {
+  if (g.length === 32 && /^[0-9a-fA-F]{32}$/.test(g.toString('latin1'))) return g.toString('latin1').toLowerCase();
   return createHash('sha1').update(g).digest().subarray(4).toString('hex');
+}
+
+/** Suffix of an `extra` key whose value is the base64 of bytes that are not valid UTF-8. */
+export const BASE64_EXTRA_SUFFIX = '.base64';
+
+/**
+ * The extra key of a metadata key byte: `dbox.<K>` for the n-th line with that key (n > 1: `dbox.<K>.<n>`),
+ * `%HH` for a byte that is not printable ASCII (Dovecot's keys are uppercase letters).
+ */
+function extraKeyOf(key: string, n: number): string {
+  const c = key.charCodeAt(0);
+  const name = c > 0x20 && c < 0x7f ? key : `%${c.toString(16).toUpperCase().padStart(2, '0')}`;
+  return n === 1 ? `dbox.${name}` : `dbox.${name}.${n}`;
+}
+
+/**
+ * Put a metadata value into `extra` losslessly. `extra` is a string map that ends up in the dump's JSON:
+ * valid UTF-8 is carried as the text (as before, so existing dumps and readers are unchanged); other
+ * bytes as base64 under the key with BASE64_EXTRA_SUFFIX, so a reader never mistakes the encoded form
+ * for the value, and the bytes come back exactly (a latin1 string would be lossless too, but reads as
+ * a different value wherever the text is taken as it is).
+ */
+function putExtra(extra: Record<string, string>, key: string, bytes: Buffer): void {
+  if (isUtf8(bytes)) extra[key] = bytes.toString('utf8');
+  else extra[key + BASE64_EXTRA_SUFFIX] = bytes.toString('base64');
+}
+
+/** The metadata lines not turned into MessageInfo fields, as `extra` (see putExtra). */
+function extraOf(meta: readonly DboxMetadataEntry[]): Record<string, string> {
+  const extra: Record<string, string> = {};
+  const seen = new Map<string, number>();
+  for (const { key, bytes } of meta) {
+    if (CONSUMED_KEYS.has(key)) continue;
+    const n = (seen.get(key) ?? 0) + 1;
+    seen.set(key, n);
+    putExtra(extra, extraKeyOf(key, n), bytes);
+  }
+  return extra;
 }
 
 interface Described {
@@ -335,26 +377,32 @@ export class DboxMailboxReader implements MailboxReader {
       });
     const z = parseHexValue(metadataValue(meta, 'Z'), file, metaAt, 'Z');
     const r = parseHexTime(metadataValue(meta, 'R'), file, metaAt, 'R');
-    const x = metadataValue(meta, 'X');
+    // X names attachment files: UTF-8, as Node encodes the paths it opens.
+    const x = metadataBytes(meta, 'X')?.toString('utf8');
     const refs = x === undefined || x.trim() === '' ? null : parseExtRefs(x, file);
     const size = z ?? dm.bodySize;
     if (!refs && size !== dm.bodySize) throw corrupt(`the full size Z (${size}) differs from the stored size (${dm.bodySize}) without external attachments: the message is probably compressed (mail_plugins zlib), which is not supported`);
-    let guid = metadataValue(meta, 'G') ?? null;
+    const extra = extraOf(meta);
+    const g = metadataBytes(meta, 'G');
+    let guid: string | null = null;
+    if (g !== undefined && g.length > 0) {
+      if (isUtf8(g)) guid = g.toString('utf8');
+      else {
+        // A GUID that is not text (from a migration) cannot be a JSON string as it is: the message is
+        // known by the 128-bit GUID Dovecot derives from it (the one mdbox keeps in its index), and the
+        // bytes are carried in extra.
+        guid = guid128(g);
+        putExtra(extra, 'dbox.G', g);
+      }
+    }
     if (located.guidRecord && located.guidRecord.length === 16 && located.guidRecord.some((b) => b !== 0)) {
       const fromIndex = located.guidRecord.toString('hex');
-      if (guid === null || guid === '') guid = fromIndex;
-      else if ((await guid128(guid)) !== fromIndex) throw corrupt(`GUID "${guid}" in the dbox file does not match the index GUID ${fromIndex}`);
-    }
-    const extra: Record<string, string> = {};
-    for (const { key, value } of meta) {
-      if (CONSUMED_KEYS.has(key)) continue;
-      let k = `dbox.${key}`;
-      for (let n = 2; k in extra; n++) k = `dbox.${key}.${n}`;
-      extra[k] = value;
+      if (guid === null) guid = fromIndex;
+      else if (guid128(g!) !== fromIndex) throw corrupt(`GUID "${guid}" in the dbox file does not match the index GUID ${fromIndex}`);
     }
     const info: MessageInfo = {
       uid: m.uid,
-      guid: guid === '' ? null : guid,
+      guid,
       flags: flagsFromByte(m.flags),
       keywords: normalizeKeywords(m.keywords),
       internalDate: r ?? located.saveDate ?? 0,

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { StorageCorruptError } from '../../../../src/core/errors.js';
-import { parseHexTime } from '../../../../src/storage/dbox/common/dbox-file.js';
+import { BufferFile, metadataBytes, metadataValue, parseHexTime, readDboxFileHeader, readDboxMessage, type DboxMessage } from '../../../../src/storage/dbox/common/dbox-file.js';
 
 const at = (v: string | undefined): number | undefined => parseHexTime(v, '/x/u.1', 99, 'R');
 
@@ -17,4 +17,51 @@ test('R: not hex, or beyond what a date can be, is corruption at the metadata of
   t.throws(() => at('-e10'), { instanceOf: StorageCorruptError, message: /offset 99: bad R metadata value "-e10"/ });
   t.throws(() => at('1ffffffffffffffff'), { instanceOf: StorageCorruptError });
   t.throws(() => at('8000000000000000'), { instanceOf: StorageCorruptError, message: /out of range for a date/ });
+});
+
+/** An sdbox file with one message whose metadata block is `meta` (raw bytes after the magic). */
+function dboxFile(body: string, meta: Buffer): Buffer {
+  const header = Buffer.from('2 M1e C6b0ada32\n', 'latin1');
+  const size = Buffer.byteLength(body).toString(16).toUpperCase().padStart(16, '0');
+  const msgHeader = Buffer.from(`\x01\x02N${' '.repeat(10)}${size}\n`, 'latin1');
+  return Buffer.concat([header, msgHeader, Buffer.from(body), Buffer.from('\n\x01\x03\n', 'latin1'), meta]);
+}
+
+async function readMessage(file: Buffer): Promise<DboxMessage> {
+  const src = new BufferFile(file);
+  const hdr = await readDboxFileHeader(src, '/x/u.1');
+  return readDboxMessage(src, '/x/u.1', hdr, hdr.firstMessageOffset, file.length);
+}
+
+const lines = (m: DboxMessage): string[] => m.metadata.map((e) => `${e.key}=${e.bytes.toString('latin1')}`);
+
+test('metadata values are bytes as stored: POP3 UIDL, GUID and mailbox name that are not UTF-8 survive', async (t) => {
+  const g = Buffer.from('1234\xfe\xfe', 'latin1');
+  const p = Buffer.from('UID\xe9\xff-1', 'latin1');
+  const b = Buffer.from('Entw\xfcrfe', 'latin1');
+  const meta = Buffer.concat([Buffer.from('G'), g, Buffer.from('\nP'), p, Buffer.from('\nB'), b, Buffer.from('\nR6b0ada32\n\n')]);
+  const file = dboxFile('hello\n', meta);
+  const m = await readMessage(file);
+  t.is(m.endOffset, file.length);
+  t.deepEqual(m.metadata.map((e) => e.key), ['G', 'P', 'B', 'R']);
+  t.deepEqual(metadataBytes(m.metadata, 'G'), g, 'G bytes unchanged');
+  t.deepEqual(metadataBytes(m.metadata, 'P'), p, 'P bytes unchanged');
+  t.deepEqual(metadataBytes(m.metadata, 'B'), b, 'B bytes unchanged');
+  t.is(metadataValue(m.metadata, 'R'), '6b0ada32');
+});
+
+test('metadata written with CRLF parses as Dovecot reads it (i_stream_next_line drops the CR)', async (t) => {
+  const file = dboxFile('hello\n', Buffer.from('G0123456789abcdef0123456789abcdef\r\nR6b0ada32\r\nZ6\r\nPuidl-1\r\n\r\n', 'latin1'));
+  const m = await readMessage(file);
+  t.deepEqual(lines(m), ['G=0123456789abcdef0123456789abcdef', 'R=6b0ada32', 'Z=6', 'P=uidl-1']);
+  t.is(m.endOffset, file.length);
+});
+
+test('metadata: a line starting with a space or NUL ends the block; a value ends at a NUL (C strings)', async (t) => {
+  t.deepEqual(lines(await readMessage(dboxFile('x\n', Buffer.from('Pab\x00cd\nR1\n other\n', 'latin1')))), ['P=ab', 'R=1']);
+  t.deepEqual(lines(await readMessage(dboxFile('x\n', Buffer.from('R1\n\x00\n', 'latin1')))), ['R=1']);
+});
+
+test('metadata without its empty end line before the end of the file is corruption', async (t) => {
+  await t.throwsAsync(readMessage(dboxFile('x\n', Buffer.from('R1\r\nZ1\r\n', 'latin1'))), { instanceOf: StorageCorruptError, message: /not terminated/ });
 });
