@@ -186,7 +186,7 @@ export function applyRecord(state: IndexState, rec: LogRecord, file: string): vo
       const nameSize = d.readUInt16LE(2);
       if (4 + nameSize > d.length) throw bad('keyword name runs past the record');
       const name = d.toString('utf8', 4, 4 + nameSize);
-      let idx = state.keywords.indexOf(name);
+      let idx = keywordIndex(state.keywords, name);
       if (idx < 0) {
         if (remove) break; // nothing to remove
         if (!state.findExt('keywords')) state.exts.push({ name: 'keywords', resetId: 0, recordSize: 0, recordAlign: 1, header: Buffer.alloc(0) });
@@ -291,3 +291,20 @@ function atomicInc(rec: Buffer, diff: number): void {
       break;
   }
 }
+
+/** ASCII-only lower case, as strcasecmp in the C locale Dovecot runs in. */
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]+/g, (c) => c.toLowerCase());
+}
+
+/**
+ * The number of keyword `name`, or -1. Dovecot looks names up in keywords_hash, made with
+ * strcase_hash/strcasecmp (mail-index.c:mail_index_alloc), and keyword_lookup in
+ * mail-index-sync-keywords.c takes the first keyword of the map with that name: two sessions that
+ * created "$Junk" and "$junk" at once share one keyword, and a remove in either spelling clears it.
+ */
+function keywordIndex(keywords: readonly string[], name: string): number {
+  const want = asciiLower(name);
+  return keywords.findIndex((k) => k === name || (k.length === name.length && asciiLower(k) === want));
+}
+
