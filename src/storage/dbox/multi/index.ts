@@ -84,14 +84,21 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
 
       const locator: DboxMessageLocator = {
         async locate(m) {
+          // A concurrent purge may have moved the message to another file, or to the end of a file
+          // opened before the move: read the map again and take the open files' sizes again, as
+          // mdbox_mail_open does (mdbox_map_refresh, then dbox_file_open of the file the map names).
+          const retry = async (): Promise<LocatedMessage | string> => {
+            files.refreshSizes();
+            return tryLocate(m, await loadMap(true));
+          };
           let result: LocatedMessage | string;
           try {
             result = await tryLocate(m, await loadMap());
-            if (typeof result === 'string') result = await tryLocate(m, await loadMap(true)); // a purge may have moved it
+            if (typeof result === 'string') result = await retry();
           } catch (e) {
             if (e instanceof StorageCorruptError) {
               // Stale map after a concurrent purge looks like garbage at the old offset: reload once.
-              const again = await tryLocate(m, await loadMap(true)).catch(() => null);
+              const again = await retry().catch(() => null);
               if (again && typeof again !== 'string') return again;
             }
             throw fromSystemError(e, 'read an mdbox message', { mailbox, uid: m.uid });

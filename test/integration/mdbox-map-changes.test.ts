@@ -1,0 +1,69 @@
+/**
+ * mdbox against a live Dovecot 2.3 when the map changes under a reader: a `doveadm purge` that runs
+ * while a backup reads the mailbox moves messages to the end of a file the reader already has open, as
+ * mdbox_map_find_appendable_file does.
+ */
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import { openMdboxStore } from '../../src/storage/dbox/multi/index.js';
+import { parseLocation } from '../../src/storage/location.js';
+import type { MessageInfo } from '../../src/storage/types.js';
+import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
+import { storedMessage } from '../helpers/fingerprint.js';
+import { readAll } from '../unit/storage/dbox/store-expectations.js';
+
+const message = (tag: string): Buffer => Buffer.from(`From: a@example.org\nSubject: ${tag}\nMessage-ID: <${tag}@example.org>\n\nbody of ${tag}\n`);
+
+const storageFiles = async (user: DovecotUser): Promise<string[]> => (await readdir(path.join(user.home, 'mdbox/storage'))).filter((f) => /^m\.\d+$/.test(f)).sort();
+
+async function collect(reader: { messages(o?: { minUid?: number }): AsyncIterable<MessageInfo> }, minUid = 0): Promise<MessageInfo[]> {
+  const out: MessageInfo[] = [];
+  for await (const m of reader.messages({ minUid })) out.push(m);
+  return out;
+}
+
+if (requireDovecot(test)) {
+  let dv: DovecotInstance;
+
+  test.before(async () => {
+    dv = await startDovecot();
+  });
+
+  test.after.always(async () => {
+    await dv?.stop();
+  });
+
+  test('a purge that moves a message to the end of an m.N file the reader has open: the message is read from there', async (t) => {
+    const user = await dv.addUser('purgemove', 'mdbox');
+    // m.1: X (in Other, to be expunged) and C (INBOX UID 1). m.2: A (INBOX UID 2), started by a tiny
+    // mdbox_rotate_size, so that the purge appends C to m.2 (the newest file with room).
+    await dv.doveadmOk(['mailbox', 'create', '-u', user.name, 'Other']);
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'Other'], message('x-expunged'));
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'INBOX'], message('c-moved'));
+    await dv.doveadmOk(['-o', 'mdbox_rotate_size=1', 'save', '-u', user.name, '-m', 'INBOX'], message('a-stays'));
+    t.deepEqual(await storageFiles(user), ['m.1', 'm.2']);
+    const want = new Map([[1, await storedMessage(dv, user.name, 'INBOX', 1)], [2, await storedMessage(dv, user.name, 'INBOX', 2)]]);
+
+    const store = await openMdboxStore(parseLocation(user.mailLocation, { user: user.name, home: user.home }), user.name, { attachmentDir: null });
+    const listing = await store.openMailbox('INBOX');
+    const infos = await collect(listing);
+    await listing.close();
+    t.deepEqual(infos.map((m) => m.uid), [1, 2]);
+
+    // The backup has read A, so it holds m.2 open with the size it had then.
+    const reader = await store.openMailbox('INBOX');
+    t.teardown(() => reader.close());
+    t.deepEqual((await collect(reader, 2)).map((m) => m.uid), [2]);
+
+    await dv.doveadmOk(['expunge', '-u', user.name, 'mailbox', 'Other', 'all']);
+    await dv.doveadmOk(['purge', '-u', user.name]);
+    t.deepEqual(await storageFiles(user), ['m.2'], 'the purge emptied m.1 and moved C into m.2');
+    t.true((await storedMessage(dv, user.name, 'INBOX', 1)).equals(want.get(1)!), 'Dovecot serves C from its new place');
+
+    for (const info of infos) {
+      const got = await readAll(await reader.openMessage(info));
+      t.true(got.equals(want.get(info.uid)!), `UID ${info.uid} as Dovecot serves it`);
+    }
+  });
+}
