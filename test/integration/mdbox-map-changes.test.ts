@@ -1,12 +1,15 @@
 /**
- * mdbox against a live Dovecot 2.3 when the map changes under a reader: a `doveadm purge` that runs
- * while a backup reads the mailbox moves messages to the end of a file the reader already has open, as
- * mdbox_map_find_appendable_file does.
+ * mdbox against a live Dovecot 2.3 when the map is not the one the mailbox was read with: a
+ * `doveadm purge` that runs while a backup reads the mailbox moves messages to the end of a file the
+ * reader already has open (mdbox_map_find_appendable_file); a map of another UIDVALIDITY than the
+ * mailbox index records (mdbox_mail_lookup) names other messages by the same map_uids.
  */
-import { readdir } from 'node:fs/promises';
+import { cp, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
+import { StorageCorruptError } from '../../src/core/errors.js';
 import { openMdboxStore } from '../../src/storage/dbox/multi/index.js';
+import { readMapIndex } from '../../src/storage/dbox/multi/map-index.js';
 import { parseLocation } from '../../src/storage/location.js';
 import type { MessageInfo } from '../../src/storage/types.js';
 import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
@@ -65,5 +68,30 @@ if (requireDovecot(test)) {
       const got = await readAll(await reader.openMessage(info));
       t.true(got.equals(want.get(info.uid)!), `UID ${info.uid} as Dovecot serves it`);
     }
+  });
+
+  test('a map of another UIDVALIDITY than the mailbox records is refused with a typed error, not read as other mail', async (t) => {
+    const first = await dv.addUser('mapfirst', 'mdbox');
+    for (const n of [1, 2]) await dv.doveadmOk(['save', '-u', first.name, '-m', 'INBOX'], message(`first-${n}`));
+    // Dovecot takes a new map's UIDVALIDITY from the clock (mdbox_map_generate_uid_validity): a second apart.
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = await dv.addUser('mapsecond', 'mdbox');
+    for (const n of [1, 2]) await dv.doveadmOk(['save', '-u', second.name, '-m', 'INBOX'], message(`second-${n}`));
+    const loc = (u: DovecotUser) => parseLocation(u.mailLocation, { user: u.name, home: u.home });
+    const mine = (await readMapIndex(loc(second))).uidValidity;
+    const other = (await readMapIndex(loc(first))).uidValidity;
+    t.not(mine, other);
+
+    // storage/ restored from another copy than mailboxes/: the same map_uids 1 and 2 are other mail.
+    const storage = path.join(second.home, 'mdbox/storage');
+    await rm(storage, { recursive: true });
+    await cp(path.join(first.home, 'mdbox/storage'), storage, { recursive: true });
+    const store = await openMdboxStore(loc(second), second.name, { attachmentDir: null });
+    const err = await t.throwsAsync(store.openMailbox('INBOX'), { instanceOf: StorageCorruptError });
+    t.regex(err?.message ?? '', new RegExp(`mailbox "INBOX" was written for the map with UIDVALIDITY ${mine}, but the map index .* has UIDVALIDITY ${other}`));
+    t.regex(err?.hint ?? '', /force-resync/);
+    t.like(err?.context, { mailbox: 'INBOX' });
+    const fetched = await dv.doveadm(['fetch', '-u', second.name, 'text', 'mailbox', 'INBOX', 'uid', '1']);
+    t.notRegex(fetched.stdout, /first-1/, 'Dovecot does not serve the other map\'s message either');
   });
 }

@@ -13,7 +13,7 @@ import { readDboxFileHeader, readDboxMessage, type DboxFileHeader } from '../com
 import { DboxStore, type DboxDriver, type DboxStoreOptions } from '../common/dbox-store.js';
 import { FileHandleCache, type OpenFile } from '../common/file-handles.js';
 import type { DboxMessageLocator, LocatedMessage } from '../common/mailbox-reader.js';
-import { mapStorageDir, readMapIndex, type MapIndex } from './map-index.js';
+import { mapIndexDir, mapStorageDir, readMapIndex, type MapIndex } from './map-index.js';
 
 /** `sis` is set per store: true when an attachment directory is given. */
 export const MDBOX_CAPABILITIES: DriverCapabilities = {
@@ -46,7 +46,12 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
       const headers = new Map<string, DboxFileHeader>();
       const storageDirs = [mapStorageDir(location), ...(location.alt ? [path.join(location.alt, 'storage')] : [])];
       // A store whose map cannot be read fails here, once for the mailbox, not once per message.
-      await loadMap();
+      const mdboxHdr = ctx.snapshot.extHeaders.get('mdbox-hdr');
+      const mailboxMapUidValidity = mdboxHdr !== undefined && mdboxHdr.length >= 4 ? mdboxHdr.readUInt32LE(0) : null;
+      const checkMap = (mapIndex: MapIndex): void => {
+        if (ctx.snapshot.messages.length > 0 && mapIndex.uidValidity !== mailboxMapUidValidity) throw mapMismatch(location, mailbox, mailboxMapUidValidity, mapIndex.uidValidity);
+      };
+      checkMap(await loadMap());
 
       const openStorageFile = async (fileId: number): Promise<{ file: string; of: OpenFile; hdr: DboxFileHeader } | null> => {
         for (const dir of storageDirs) {
@@ -69,6 +74,7 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
       };
 
       const tryLocate = async (m: IndexedMessage, mapIndex: MapIndex): Promise<LocatedMessage | string> => {
+        checkMap(mapIndex); // the map read again may be another one (rebuilt meanwhile)
         const rec = m.ext.get('mdbox');
         if (!rec || rec.length < 4) return `the index has no map_uid for it`;
         const mapUid = rec.readUInt32LE(0);
@@ -121,6 +127,20 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
       return locator;
     },
   };
+}
+
+/**
+ * The mailbox index names its messages by map_uid in one particular map: the one whose UIDVALIDITY its
+ * mdbox-hdr records. mdbox_mail_lookup refuses every message when they differ ("map uidvalidity
+ * mismatch") and marks the storage for a rebuild; the same map_uids in another map are other messages.
+ */
+function mapMismatch(location: MailLocation, mailbox: string, inMailbox: number | null, inMap: number): StorageCorruptError {
+  const what = inMailbox === null ? 'records no map UIDVALIDITY (its mdbox-hdr header is missing)' : `was written for the map with UIDVALIDITY ${inMailbox}`;
+  return new StorageCorruptError(`mdbox mailbox "${mailbox}" ${what}, but the map index in ${mapIndexDir(location)} has UIDVALIDITY ${inMap}: its messages cannot be located (the map was recreated, or storage/ and mailboxes/ come from different stores or copies)`, {
+    mailbox,
+    path: mapIndexDir(location),
+    hint: 'Dovecot refuses these messages too ("map uidvalidity mismatch"); if storage/ and mailboxes/ are from the same store, run "doveadm force-resync -u <user> \'*\'" to rebuild the map and the mailbox indexes, then back up again; the mailbox is skipped',
+  });
 }
 
 /** Open an mdbox store read-only. */
