@@ -127,14 +127,17 @@ async function readAt(fh: PositionalFile, pos: number, len: number): Promise<Buf
   return buf.subarray(0, got);
 }
 
-/** Parse the `2 M1e C<hex>` file header line. */
+/** Parse the `2 M1e C<hex>` file header line (version 1 or 2). */
 export async function readDboxFileHeader(fh: PositionalFile, file: string): Promise<DboxFileHeader> {
   const head = await readAt(fh, 0, MAX_FILE_HEADER);
   const lf = head.indexOf(0x0a);
   if (lf < 0) throw dboxCorrupt(file, 0, head.length < MAX_FILE_HEADER ? 'file header line is cut short' : 'no file header line');
-  const line = head.toString('latin1', 0, lf);
+  // i_stream_next_line: a CR before the LF is not part of the line.
+  const line = head.toString('latin1', 0, lf > 0 && head[lf - 1] === 0x0d ? lf - 1 : lf);
   const [version, ...fields] = line.split(' ');
-  if (version !== '2') throw dboxCorrupt(file, 0, `dbox version "${version}" is not supported (expected 2)`);
+  // dbox_file_parse_header accepts version 1 (files from Dovecot 1.x never rewritten since) as well as
+  // 2: the message headers and metadata that follow are read the same way (a v1 `A` key is ignored).
+  if (version !== '2' && version !== '1') throw dboxCorrupt(file, 0, `dbox version "${version}" is not supported (expected 1 or 2)`);
   let msgHdr = 30;
   for (const f of fields) {
     if (f.startsWith('M')) {

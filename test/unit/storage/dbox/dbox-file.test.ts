@@ -65,3 +65,14 @@ test('metadata: a line starting with a space or NUL ends the block; a value ends
 test('metadata without its empty end line before the end of the file is corruption', async (t) => {
   await t.throwsAsync(readMessage(dboxFile('x\n', Buffer.from('R1\r\nZ1\r\n', 'latin1'))), { instanceOf: StorageCorruptError, message: /not terminated/ });
 });
+
+test('dbox file version 1 is read as dbox_file_parse_header reads it (same message layout; the A key ignored)', async (t) => {
+  const v2 = dboxFile('hello\n', Buffer.from('R6b0ada32\n\n'));
+  const v1 = Buffer.concat([Buffer.from('1 A0 M1e C6b0ada32\n'), v2.subarray(v2.indexOf(0x0a) + 1)]);
+  const m = await readMessage(v1);
+  t.is(v1.toString('latin1', m.bodyOffset, m.bodyOffset + m.bodySize), 'hello\n');
+  t.deepEqual(lines(m), ['R=6b0ada32']);
+  t.is(m.endOffset, v1.length);
+  const v3 = Buffer.concat([Buffer.from('3 M1e C6b0ada32\n'), v2.subarray(v2.indexOf(0x0a) + 1)]);
+  await t.throwsAsync(readMessage(v3), { instanceOf: StorageCorruptError, message: /dbox version "3" is not supported/ });
+});
