@@ -24,7 +24,7 @@ Attachments are stored once per dump: with Dovecot single-instance attachment st
 
 Incrementals (--since): a dump of what changed since an earlier run, its new messages, flag changes, expunges and mailbox changes. With --since @STATE-FILE, a mailbox whose change token (stamps of its uidlist or index files, or IMAP STATUS with HIGHESTMODSEQ where the server has CONDSTORE) is the one that run recorded is not read at all; a mailbox changed in the last 2 seconds has no token and is read. The state file is described in formats/state-file.md.
 
-Messages that cannot be read (or were expunged while the backup ran) are skipped, listed in the summary, and make the exit status 3; a body that fails part-way through its copy stops the run instead, as the dump cannot take back what it wrote. The --state-file cursor does not count them as held (nor does --since @DUMP of a full dump): each later incremental tries them again, reports them again while they stay unreadable, and once one reads, carries its mailbox whole (so a restore gets every UID in order).
+Messages that cannot be read (or were expunged while the backup ran) are skipped, listed in the summary, and make the exit status 3; a body that fails part-way through its copy stops the run instead, as the dump cannot take back what it wrote. The --state-file cursor does not count them as held (nor does --since @DUMP of a full dump): each later incremental tries them again, reports them again while they stay unreadable, and once one reads, carries its mailbox whole (so a restore gets every UID in order). A dbox message whose file ends after its whole body but inside the metadata that follows (disk full, a crash) is backed up as Dovecot serves it, with what the index knows (the save date for INTERNALDATE where the received date is lost), and listed as a warning without changing the exit status; with attachment storage (SIS) it is skipped, as Dovecot fails it too.
 
 Maildir files Dovecot has not listed yet (no line in dovecot-uidlist: mail an MTA or procmail put into new/, a folder nobody opened since) have no UID. The backup gives them UIDs as Dovecot's next sync would (under the dovecot-uidlist lock, in the time order of their names; Dovecot then serves them with those UIDs) and backs them up: the only change a backup makes to a mail store. Where it cannot (a read-only snapshot, the lock held longer than --lock-timeout), each such file is listed as skipped (exit 3) and the next incremental reads its mailbox again.
 
@@ -135,6 +135,7 @@ ${exitStatusHelp()}`;
           note(`backup: ${c.user} ${c.mailbox}${c.renamedFrom !== null ? ` (renamed from ${c.renamedFrom})` : ''}: ${what}`);
         }
       }
+      for (const w of summary.warnings) note(`warning: ${w.user} ${w.mailbox} UID ${w.uid}: ${w.reason}`);
       for (const s of summary.skipped) {
         note(`skipped: ${s.user}${s.mailbox ? ` ${s.mailbox}` : ''}${s.uid ? ` UID ${s.uid}` : ''}: ${s.reason}`);
         if (s.hint) note(`  hint: ${s.hint}`);

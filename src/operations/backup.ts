@@ -18,7 +18,7 @@ import { mailboxMatcher } from './selection.js';
 import { SummaryTap, summaryOf } from './message-summary.js';
 import { incompleteBase, describeChange, flagTableChunks, fullPlan, scanMailbox, wantsBody, type IncrementalPlanner, type MailboxChange, type MailboxPlan } from './incremental.js';
 import { UidSequence, type CursorRecorder, type MailboxCursor } from './cursors.js';
-import { skipUnreadableItems, type ItemErrorPolicy, type ProgressCallback, type SkippedItem } from './progress.js';
+import { skipUnreadableItems, type ItemErrorPolicy, type ProgressCallback, type SkippedItem, type WarningItem } from './progress.js';
 
 export interface BackupOptions {
   /** Mailbox patterns (`*`, `%`); empty = all. */
@@ -69,6 +69,8 @@ export interface BackupSummary {
   blobs: number;
   blobBytes: number;
   skipped: SkippedItem[];
+  /** Messages backed up with less than the store should tell (see MessageInfo.warning). */
+  warnings: WarningItem[];
   /** Incrementals: per mailbox what changed, including deleted ones (status "deleted"). */
   changes: MailboxChange[];
   startedAt: string;
@@ -91,7 +93,7 @@ function asMailvaultError(e: unknown): MailvaultError {
 
 export async function backup(users: readonly string[], openSource: SourceOpener, writer: DumpWriter, options: BackupOptions): Promise<BackupSummary> {
   const started = Date.now();
-  const summary: BackupSummary = { users: 0, mailboxes: 0, messages: 0, bytes: 0, messagesAsParts: 0, blobs: 0, blobBytes: 0, skipped: [], changes: [], startedAt: new Date(started).toISOString(), finishedAt: '', seconds: 0 };
+  const summary: BackupSummary = { users: 0, mailboxes: 0, messages: 0, bytes: 0, messagesAsParts: 0, blobs: 0, blobBytes: 0, skipped: [], warnings: [], changes: [], startedAt: new Date(started).toISOString(), finishedAt: '', seconds: 0 };
   const wantMailbox = mailboxMatcher(options.mailboxes);
   let firstUserError: MailvaultError | null = null;
   const checkAbort = (): void => {
@@ -274,6 +276,7 @@ async function backupMailbox(
         }
       }
       written.push(message.uid);
+      if (message.warning !== undefined) summary.warnings.push({ user, mailbox: mailbox.name, uid: message.uid, reason: message.warning });
       summary.messages++;
       summary.bytes += message.size;
       options.onProgress?.({ phase: 'message', user, mailbox: mailbox.name, messages: summary.messages, bytes: summary.bytes });

@@ -22,6 +22,14 @@ export interface SkippedItem {
   readonly hint?: string;
 }
 
+/** A message that is in the dump, but with less than the store should have told (MessageInfo.warning). */
+export interface WarningItem {
+  readonly user: string;
+  readonly mailbox: string;
+  readonly uid: number;
+  readonly reason: string;
+}
+
 /** Decides what happens when one item fails: 'skip' it (listed in the summary) or 'abort' the run. */
 export type ItemErrorPolicy = (item: { user: string; mailbox?: string; uid?: number }, error: MailvaultError) => 'skip' | 'abort';
 

@@ -100,6 +100,12 @@ export interface MessageInfo {
    * Keys are short ASCII names; values strings.
    */
   readonly extra?: Readonly<Record<string, string>>;
+  /**
+   * Set when the store could not tell all of the above and the message is given with what is known
+   * (a dbox file whose metadata block was cut short: GUID, INTERNALDATE may be stand-ins): what is
+   * missing, for the backup summary. The body is whole.
+   */
+  readonly warning?: string;
 }
 
 /** One piece of a message split for attachment deduplication (Dovecot SIS, or MIME splitting). */

@@ -110,6 +110,12 @@ export interface DboxMessage {
   readonly metadata: readonly DboxMetadataEntry[];
   /** Offset just past the metadata block (the next message in an mdbox file). */
   readonly endOffset: number;
+  /**
+   * Set when the file ends after a complete body but before the metadata block does (disk full, a
+   * crash): what is missing. `metadata` then holds the lines that are complete. Dovecot still serves
+   * such a body (dbox-mail.c:get_mail_stream reads no metadata without mail_attachment_dir).
+   */
+  readonly metadataCutShort?: string;
 }
 
 export function dboxCorrupt(file: string, offset: number, why: string): StorageCorruptError {
@@ -165,16 +171,25 @@ export async function readDboxMessage(fh: PositionalFile, file: string, hdr: Dbo
   const bodyOffset = offset + hdr.messageHeaderSize;
   const metaOffset = bodyOffset + bodySize;
   if (metaOffset > fileSize) throw dboxCorrupt(file, bodyOffset, `message body of ${bodySize} bytes runs past the end of the file (${fileSize} bytes): the file is truncated`);
-  const { metadata, end } = await readMetadata(fh, file, metaOffset, fileSize);
-  return { offset, bodyOffset, bodySize, metadata, endOffset: end };
+  const { metadata, end, cutShort } = await readMetadata(fh, file, metaOffset, fileSize);
+  return { offset, bodyOffset, bodySize, metadata, endOffset: end, ...(cutShort !== undefined ? { metadataCutShort: cutShort } : {}) };
 }
 
-async function readMetadata(fh: PositionalFile, file: string, at: number, fileSize: number): Promise<{ metadata: DboxMetadataEntry[]; end: number }> {
+const METADATA_MAGIC = Buffer.from([0x0a, 0x01, 0x03, 0x0a]);
+
+/**
+ * The metadata block at `at`. The file ending inside it (the magic or the lines, as far as they go,
+ * being what was written) is reported as `cutShort`, with the complete lines; other damage is an error.
+ */
+async function readMetadata(fh: PositionalFile, file: string, at: number, fileSize: number): Promise<{ metadata: DboxMetadataEntry[]; end: number; cutShort?: string }> {
   let buf: Buffer;
   let chunk = 4096;
   for (;;) {
     const want = Math.min(chunk, fileSize - at);
     buf = await readAt(fh, at, want);
+    if (buf.length < 4 && buf.equals(METADATA_MAGIC.subarray(0, buf.length)) && at + buf.length >= fileSize) {
+      return { metadata: [], end: at + buf.length, cutShort: `the file ends ${buf.length === 0 ? 'right after the message body' : 'inside the metadata magic'}: the metadata block is missing` };
+    }
     if (buf.length < 4) throw dboxCorrupt(file, at, 'metadata block is missing: the file is truncated');
     if (buf[0] !== 0x0a || buf[1] !== 0x01 || buf[2] !== 0x03 || buf[3] !== 0x0a) throw dboxCorrupt(file, at, 'no metadata magic (0a 01 03 0a) after the message body');
     const metadata: DboxMetadataEntry[] = [];
@@ -200,7 +215,7 @@ async function readMetadata(fh: PositionalFile, file: string, at: number, fileSi
       pos = next;
     }
     if (done) return { metadata, end: at + pos };
-    if (buf.length >= fileSize - at) throw dboxCorrupt(file, at, 'metadata block is not terminated: the file is truncated');
+    if (buf.length >= fileSize - at) return { metadata, end: at + buf.length, cutShort: `the file ends inside the metadata block (after ${metadata.length} complete lines, before its end line)` };
     if (chunk >= MAX_METADATA) throw dboxCorrupt(file, at, `metadata block is larger than ${MAX_METADATA} bytes`);
     chunk *= 4;
   }

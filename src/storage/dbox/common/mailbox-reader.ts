@@ -375,6 +375,18 @@ export class DboxMailboxReader implements MailboxReader {
         offset: dm.offset,
         hint: 'run "doveadm force-resync -u <user> <mailbox>"; the message is skipped',
       });
+    let warning: string | undefined;
+    if (dm.metadataCutShort !== undefined) {
+      // With mail_attachment_dir Dovecot reads the metadata before serving the body (X may name
+      // attachments the stored body is only the stub of: dbox_attachment_file_get_stream) and fails
+      // the message; so does the backup, rather than store a stub as the message.
+      if (this.options.attachmentDir !== null) {
+        throw corrupt(`${dm.metadataCutShort}; with attachment storage (SIS) the stored body may be a stub whose attachments only the metadata names, so it cannot be taken as the message`);
+      }
+      // Without, Dovecot serves the body (dbox-mail.c:get_mail_stream) and takes GUID and received
+      // date from its cache; the backup takes the body with what the index and the file tell.
+      warning = `${dm.metadataCutShort} (${file} at offset ${metaAt}); backed up with the whole body and what the index knows (${metadataBytes(meta, 'R') === undefined ? 'INTERNALDATE is the save date' : 'INTERNALDATE as stored'}${metadataBytes(meta, 'G') === undefined && (located.guidRecord === null || located.guidRecord.every((b) => b === 0)) ? ', no GUID' : ''}); run "doveadm force-resync" on the mailbox to have Dovecot check the file`;
+    }
     const z = parseHexValue(metadataValue(meta, 'Z'), file, metaAt, 'Z');
     const r = parseHexTime(metadataValue(meta, 'R'), file, metaAt, 'R');
     // X names attachment files: UTF-8, as Node encodes the paths it opens.
@@ -410,6 +422,7 @@ export class DboxMailboxReader implements MailboxReader {
       size,
       modseq: m.modseq,
       ...(Object.keys(extra).length > 0 ? { extra } : {}),
+      ...(warning !== undefined ? { warning } : {}),
     };
     return { info, located, refs };
   }

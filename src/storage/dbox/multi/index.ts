@@ -100,7 +100,8 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
           let result: LocatedMessage | string;
           try {
             result = await tryLocate(m, await loadMap());
-            if (typeof result === 'string') result = await retry();
+            // A file that seems to end inside the metadata may be one a purge is appending to now.
+            if (typeof result === 'string' || result.message.metadataCutShort !== undefined) result = await retry();
           } catch (e) {
             if (e instanceof StorageCorruptError) {
               // Stale map after a concurrent purge looks like garbage at the old offset: reload once.

@@ -62,8 +62,28 @@ test('metadata: a line starting with a space or NUL ends the block; a value ends
   t.deepEqual(lines(await readMessage(dboxFile('x\n', Buffer.from('R1\n\x00\n', 'latin1')))), ['R=1']);
 });
 
-test('metadata without its empty end line before the end of the file is corruption', async (t) => {
-  await t.throwsAsync(readMessage(dboxFile('x\n', Buffer.from('R1\r\nZ1\r\n', 'latin1'))), { instanceOf: StorageCorruptError, message: /not terminated/ });
+test('a file ending inside the metadata block gives the whole body, the complete lines and what is missing', async (t) => {
+  const cut = await readMessage(dboxFile('x\n', Buffer.from('R1\r\nZ2\r\nG12', 'latin1')));
+  t.deepEqual(lines(cut), ['R=1', 'Z=2'], 'the cut line is not taken');
+  t.regex(cut.metadataCutShort ?? '', /ends inside the metadata block \(after 2 complete lines/);
+  const whole = dboxFile('x\n', Buffer.alloc(0));
+  for (const keep of [0, 1, 3]) {
+    const file = whole.subarray(0, whole.length - 4 + keep);
+    const m = await readMessage(file);
+    t.deepEqual(lines(m), []);
+    t.regex(m.metadataCutShort ?? '', keep === 0 ? /ends right after the message body/ : /ends inside the metadata magic/);
+    t.is(file.toString('latin1', m.bodyOffset, m.bodyOffset + m.bodySize), 'x\n');
+  }
+  t.is((await readMessage(dboxFile('x\n', Buffer.from('R1\n\n')))).metadataCutShort, undefined);
+});
+
+test('other damage after the body is still corruption: no magic, or a short magic that is not one', async (t) => {
+  const file = dboxFile('x\n', Buffer.from('R1\n\n'));
+  const at = file.indexOf(Buffer.from('\n\x01\x03\n', 'latin1'));
+  const broken = Buffer.from(file);
+  broken[at + 1] = 0x07;
+  await t.throwsAsync(readMessage(broken), { instanceOf: StorageCorruptError, message: /no metadata magic/ });
+  await t.throwsAsync(readMessage(Buffer.concat([file.subarray(0, at), Buffer.from('\n\x07')])), { instanceOf: StorageCorruptError, message: /metadata block is missing/ });
 });
 
 test('dbox file version 1 is read as dbox_file_parse_header reads it (same message layout; the A key ignored)', async (t) => {
