@@ -1,10 +1,13 @@
 /**
- * A small cache of open read-only file handles (mdbox reads many messages from one m.N file).
+ * A small cache of open read-only files (mdbox reads many messages from one m.N file). The files are
+ * read with synchronous positional reads (SyncFile): through fs.promises every message's header and
+ * metadata reads were thread-pool round trips the backup waited for (a 10k-message mdbox backup was
+ * idle 2.8 s of 4.3 s, profiled).
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { SyncFile } from './dbox-file.js';
 
 export interface OpenFile {
-  readonly fh: FileHandle;
+  readonly fh: SyncFile;
   readonly size: number;
 }
 
@@ -22,7 +25,7 @@ export class FileHandleCache {
       return p;
     }
     p = (async () => {
-      const fh = await open(file, 'r');
+      const fh = SyncFile.open(file);
       try {
         return { fh, size: (await fh.stat()).size };
       } catch (e) {
