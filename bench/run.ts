@@ -3,7 +3,7 @@
  * Dovecot-written stores, in one run. See bench/README.md.
  *
  *   npm run bench                                  # 1k and 10k messages, 3 timed runs each
- *   npm run build && node build/bench/run.js --sizes 1000,10000,100000 --runs 3 [--profiles maildir,sdbox] [--no-imap] [--keep]
+ *   npm run build && node build/bench/run.js --sizes 1000,10000,100000 --runs 3 [--profiles maildir,sdbox,mdbox] [--no-imap] [--keep]
  *
  * Writes bench/results/<date>-<sizes>.{md,json} and bench/results/latest.md. Must run as root (Dovecot's
  * mail processes run as a separate mail uid; doveadm backup is run as root, as on a server).
@@ -31,14 +31,14 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write('usage: node build/bench/run.js [--sizes 1000,10000,100000] [--runs 3] [--profiles maildir,sdbox] [--no-imap] [--keep] [--single-message-mb 100|0]\n');
+  process.stdout.write('usage: node build/bench/run.js [--sizes 1000,10000,100000] [--runs 3] [--profiles maildir,sdbox,mdbox] [--no-imap] [--keep] [--single-message-mb 100|0]\n');
   process.exit(0);
 }
 const sizes = values.sizes!.split(',').map((s) => Number(s.trim()));
 const runs = Number(values.runs);
 const profiles = values.profiles!.split(',').map((s) => s.trim()) as BenchProfile[];
-if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(runs) || runs < 1 || profiles.some((p) => p !== 'maildir' && p !== 'sdbox')) {
-  process.stderr.write('bench: --sizes takes message counts (e.g. 1000,10000), --runs a positive integer, --profiles maildir and/or sdbox\n');
+if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !Number.isInteger(runs) || runs < 1 || profiles.some((p) => p !== 'maildir' && p !== 'sdbox' && p !== 'mdbox')) {
+  process.stderr.write('bench: --sizes takes message counts (e.g. 1000,10000), --runs a positive integer, --profiles maildir, sdbox and/or mdbox\n');
   process.exit(2);
 }
 if (process.getuid?.() !== 0) {
@@ -232,7 +232,7 @@ const results: BenchResults = {
   method: [
     `Each figure is the median of ${runs} timed runs; every command ran once untimed first (page cache warm for all, the store fits in RAM) and that run was checked (message counts of every restore/copy).`,
     'Commands are interleaved: each round runs every command once, so load changes on the shared machine hit all alike. Ratios compare medians from the same run.',
-    'Stores are written by Dovecot itself (`doveadm import` from a generated Maildir); Dovecot must report the expected message count. sdbox uses single-instance attachment storage (mail_attachment_dir, min size 1k); its tar references read the sdbox directory and the attachment directory.',
+    'Stores are written by Dovecot itself (`doveadm import` from a generated Maildir); Dovecot must report the expected message count. sdbox (and mdbox, with --profiles ...,mdbox) use single-instance attachment storage (mail_attachment_dir, min size 1k); their tar references read the mail directory and the attachment directory.',
     'MB/s = bytes of mail in the corpus (raw message sizes) / seconds, for every command alike. Outputs go to /dev/null (GNU tar writes to a pipe through cat, because it skips reading when writing to /dev/null itself).',
     'doveadm backup runs as root with -o maildir_copy_with_hardlinks=no into a fresh, empty Maildir each run. mailvault restore reads an uncompressed dump of the same store into a fresh, empty Maildir; the IMAP restore APPENDs one user into a fresh Dovecot user through a master login. What the runs write is removed after the last round (a store size needs free disk for (runs + 1) x 3 copies of its mail): ext4 without a journal, as on the bench machine, skips inodes freed in the last 60 s at every file it creates, which made each create ~0.35 ms slower right after a 10k-message target was removed.',
     `Peak RSS: ${RSS_SOURCE}. mailvault commands include Node start-up (about 0.2-0.3 s and 50-60 MiB).`,

@@ -14,16 +14,16 @@ import { writeSourceMaildir, type CorpusSummary } from './corpus.js';
 
 const run = promisify(execFile);
 
-export type BenchProfile = Extract<DovecotProfile, 'maildir' | 'sdbox'>;
+export type BenchProfile = Extract<DovecotProfile, 'maildir' | 'sdbox' | 'mdbox'>;
 
 export interface BenchStore {
   readonly profile: BenchProfile;
   readonly user: string;
   /** The user's passwd-file (home, uid, userdb_mail), for `mailvault --users-file`. */
   readonly usersFile: string;
-  /** The user's mail directory (Maildir or sdbox root). */
+  /** The user's mail directory (Maildir, sdbox or mdbox root). */
   readonly mailDir: string;
-  /** mail_attachment_dir for sdbox (SIS), null for Maildir. */
+  /** mail_attachment_dir for sdbox and mdbox (SIS), null for Maildir. */
   readonly attachmentDir: string | null;
   /** What tar reads for this store: paths relative to `tarCwd` (the store plus, for SIS, the attachments). */
   readonly tarCwd: string;
@@ -77,7 +77,7 @@ export async function buildInstance(count: number, profiles: readonly BenchProfi
       if (seen !== count) throw new Error(`doveadm import into ${profile} user ${user.name}: Dovecot sees ${seen} messages, expected ${count}\n${await dv.readLog(2000)}`);
       const mailDir = user.mailLocationAbsolute.replace(/^[a-z]+:/, '');
       const tarCwd = dv.dir;
-      const tarPaths = [path.relative(tarCwd, mailDir), ...(profile === 'sdbox' ? [path.relative(tarCwd, dv.attachmentDir)] : [])];
+      const tarPaths = [path.relative(tarCwd, mailDir), ...(profile !== 'maildir' ? [path.relative(tarCwd, dv.attachmentDir)] : [])];
       const diskBytes = await duBytes(tarCwd, tarPaths);
       log(`  ${profile}: doveadm import ${((Date.now() - t) / 1000).toFixed(1)} s, Dovecot sees ${seen} messages, ${(diskBytes / 1e6).toFixed(1)} MB on disk`);
       stores.push({
@@ -85,7 +85,7 @@ export async function buildInstance(count: number, profiles: readonly BenchProfi
         user: user.name,
         usersFile: path.join(dv.dir, 'etc', 'users', user.name),
         mailDir,
-        attachmentDir: profile === 'sdbox' ? dv.attachmentDir : null,
+        attachmentDir: profile !== 'maildir' ? dv.attachmentDir : null,
         tarCwd,
         tarPaths,
         diskBytes,
