@@ -8,7 +8,9 @@
  *   each file as skipped, exits 3, and the state file does not mark the mailbox unchanged, so the
  *   next incremental reads it again and carries the files once they have UIDs.
  */
+import { existsSync } from 'node:fs';
 import { chown, mkdir, readFile, readdir, unlink, utimes, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -133,5 +135,32 @@ if (requireDovecot(test)) {
     const listed = JSON.parse((await runCli(['list', inc, '--json'])).stdout.toString()) as { messages: { mailbox: string; uid: number }[] };
     t.deepEqual(listed.messages.map((m) => `${m.mailbox} ${m.uid}`), ['INBOX 2']);
     t.deepEqual((await readdir(path.join(inbox, 'new'))).includes(name) || (await readdir(path.join(inbox, 'cur'))).some((n) => n.startsWith(name)), true);
+  });
+
+  test("a deleted uidlist with Dovecot's index in place: the backup reports the files and writes no uidlist; a restore continues Dovecot's UIDVALIDITY and UIDs", async (t) => {
+    const user = await dv.addUser(`unc${Date.now() % 100000}`, 'maildir');
+    await deliverLmtp(dv.lmtpSocket, user.name, [generateMessage(702, 0).raw, generateMessage(702, 1).raw, generateMessage(702, 2).raw]);
+    const before = (await fingerprintUser(dv, user.name)).mailboxes.find((b) => b.name === 'INBOX')!;
+    const inbox = path.join(user.home, 'Maildir');
+    await unlink(path.join(inbox, 'dovecot-uidlist'));
+    const dir = await tempDir(t, 'mv-unlisted-');
+    const users = await writeUsersFile(dir, [user]);
+    const r = await runCli(['backup', '--users-file', users, '--user', user.name, '-o', path.join(dir, 'd.mvd')]);
+    t.is(r.code, 3, r.stderr);
+    t.regex(r.stderr, /has Dovecot index files but no dovecot-uidlist/);
+    t.regex(r.stderr, /doveadm force-resync/);
+    t.false(existsSync(path.join(inbox, 'dovecot-uidlist')), 'mailvault did not guess the UIDs');
+    // A restore into it takes UIDVALIDITY and the next UID from the index with its log replayed.
+    const store = await openMaildirStore(parseLocation(user.mailLocation, { user: user.name, home: user.home }), user.name);
+    try {
+      const raw = generateMessage(702, 3).raw;
+      const tx = await store.beginSave('INBOX');
+      await tx.save({ flags: [], keywords: [], internalDate: 1_700_000_000, size: raw.length }, Readable.from([raw]));
+      const done = await tx.commit();
+      t.is(done.uidValidity, before.uidValidity!);
+      t.true(done.uids[0]! >= before.uidNext!, `UID ${done.uids[0]} is not below Dovecot's next UID ${before.uidNext}`);
+    } finally {
+      await store.close();
+    }
   });
 }

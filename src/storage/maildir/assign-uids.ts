@@ -12,8 +12,9 @@
  * a backup would leave them out.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
-import { fromSystemError, isMailvaultError } from '../../core/errors.js';
+import { StorageCorruptError, fromSystemError, isMailvaultError } from '../../core/errors.js';
 import { baseName } from './filename.js';
 import { readIndexHeader } from './index-header.js';
 import { acquireDotlock } from './lock.js';
@@ -53,6 +54,12 @@ function microseconds(name: string, from: number): number | null {
     }
   }
   return null;
+}
+
+/** True if Dovecot has index files for the mailbox (dovecot.index or its transaction log). */
+function hasIndexFiles(indexDir: string | null): boolean {
+  if (indexDir === null) return false;
+  return ['dovecot.index', 'dovecot.index.log'].some((f) => fs.existsSync(path.join(indexDir, f)));
 }
 
 /**
@@ -104,6 +111,17 @@ export async function assignUidsToUnlisted(paths: MailboxPaths, ctx: AssignUidsC
     const bases = [...files.values()].map((f) => f.name).filter((name) => !listed.has(baseName(name)) && !name.includes('\uFFFD'));
     if (bases.length === 0) return 0;
     bases.sort(compareMaildirFileNames);
+    // Without a uidlist, the UIDs Dovecot gave so far are known only to its index: the snapshot file
+    // may lag its log, and a UIDVALIDITY or next UID taken from it could make Dovecot reset the
+    // mailbox or see one UID name two messages. Dovecot rebuilds from both (maildir_sync_update_next_uid);
+    // leave that to it. A folder Dovecot never opened has no index files, and gets a new uidlist here.
+    if (uidlist === null && hasIndexFiles(paths.indexDir)) {
+      throw new StorageCorruptError(`mailbox "${paths.name}" of user ${ctx.user} has Dovecot index files but no dovecot-uidlist: the UIDs Dovecot gave are known only to its index`, {
+        ...where,
+        path: uidlistPath,
+        hint: `let Dovecot rebuild the uidlist (doveadm force-resync -u ${ctx.user} '${paths.name}'), then back up again`,
+      });
+    }
     const index = await readIndexHeader(paths.indexDir);
     const uidValidity = await uidValidityFor(uidlist, index, ctx.uidValidityPath, ctx.perms);
     let next = firstFreeUid(uidlist, index, uidValidity);

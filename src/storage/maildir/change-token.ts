@@ -19,5 +19,8 @@ export function maildirChangeToken(uidlistFile: string, keywordsFile: string, ma
   } catch {
     return null;
   }
-  return changeTokenOf('maildir1', [uidlistFile, path.join(mailDir, 'new'), path.join(mailDir, 'cur'), keywordsFile], nowMs);
+  // "maildir2" since Maildir files Dovecot has not listed are given UIDs (assign-uids.ts): a token of an
+  // earlier mailvault may have been recorded while such files sat unseen, so every Maildir mailbox is
+  // read once more after the upgrade.
+  return changeTokenOf('maildir2', [uidlistFile, path.join(mailDir, 'new'), path.join(mailDir, 'cur'), keywordsFile], nowMs);
 }

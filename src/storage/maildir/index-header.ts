@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { readDovecotIndex } from '../dovecot-index/index.js';
 
 export async function readIndexHeader(indexDir: string | null): Promise<{ uidValidity: number; nextUid: number } | null> {
   if (indexDir === null) return null;
@@ -23,5 +24,21 @@ export async function readIndexHeader(indexDir: string | null): Promise<{ uidVal
     return null;
   } finally {
     await h.close().catch(() => undefined);
+  }
+}
+
+/**
+ * uid_validity and next_uid as Dovecot knows them: the snapshot with its transaction log replayed
+ * (the snapshot alone may lag the log). For a mailbox whose uidlist is missing, where these are the
+ * only record of the UIDs Dovecot gave. null if there is no index, or it cannot be read (the caller
+ * then starts a new UIDVALIDITY, which makes Dovecot renumber the mailbox but never reuse a UID).
+ */
+export async function readIndexHeaderReplayed(indexDir: string | null): Promise<{ uidValidity: number; nextUid: number } | null> {
+  if (indexDir === null) return null;
+  try {
+    const snapshot = await readDovecotIndex(indexDir);
+    return snapshot === null || snapshot.uidValidity === 0 ? null : { uidValidity: snapshot.uidValidity, nextUid: snapshot.nextUid };
+  } catch {
+    return null;
   }
 }

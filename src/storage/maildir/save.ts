@@ -25,7 +25,7 @@ import { IntegrityError, UnexpectedError, UsageError, fromSystemError, isMailvau
 import { SYSTEM_FLAGS, type CommitResult, type MailboxInfo, type SaveBody, type SaveMetadata, type SavedMessage, type SaveTransaction, type SystemFlag } from '../types.js';
 import { formatInfo, generateBase } from './filename.js';
 import { FsyncQueue } from './fsync-queue.js';
-import { readIndexHeader } from './index-header.js';
+import { readIndexHeader, readIndexHeaderReplayed } from './index-header.js';
 import { KeywordMap, MAX_KEYWORDS, isStorableKeyword, readKeywords } from './keywords.js';
 import { acquireDotlock } from './lock.js';
 import type { MailboxPaths } from './mailbox-names.js';
@@ -343,7 +343,8 @@ export class MaildirSaveTransaction implements SaveTransaction {
         ...ctx,
       });
       const uidlist = readUidlistForCommit(uidlistPath, ctx);
-      const index = await readIndexHeader(this.paths.indexDir);
+      // Without a uidlist the index (log replayed) is Dovecot's only record of the UIDs it gave.
+      const index = uidlist === null ? await readIndexHeaderReplayed(this.paths.indexDir) : await readIndexHeader(this.paths.indexDir);
       const uidValidity = await uidValidityFor(uidlist, index, this.ctx.uidValidityPath, this.ctx.perms);
       const guid = uidlist?.header.guid ?? crypto.randomBytes(16).toString('hex');
 

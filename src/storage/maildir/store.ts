@@ -185,7 +185,7 @@ export class MaildirStore implements MailStore {
             mailbox: paths.name,
             path: path.join(paths.mailDir, file),
             ...(cause !== undefined ? { cause } : {}),
-            hint,
+            hint: cause?.hint !== undefined ? `${cause.hint}; or ${hint}` : hint,
           }),
       );
     try {

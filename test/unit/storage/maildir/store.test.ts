@@ -421,22 +421,6 @@ test('requested UID must be >= the index next_uid too', async (t) => {
   t.deepEqual((await tx.commit()).uids, [50, 60]);
 });
 
-test('a mailbox whose uidlist was deleted keeps the index\'s UIDVALIDITY and next UID (maildir_uidlist_generate_uid_validity)', async (t) => {
-  const root = tmpRoot(t);
-  const store = await open(root);
-  await store.createMailbox({ name: 'Z', uidValidity: 1234 });
-  writeIndexHeader(path.join(root, '.Z'), 1234, 40);
-  fs.unlinkSync(path.join(root, '.Z', 'dovecot-uidlist'));
-  // A restore into it, and a file an MTA delivered, both take the index's identity.
-  const tx = await store.beginSave('Z');
-  await tx.save(meta(MSG1), Readable.from([MSG1]));
-  t.deepEqual(await tx.commit(), { uids: [40], uidValidity: 1234 });
-  fs.writeFileSync(path.join(root, '.Z', 'new', '1800000000.M1P1.mx'), MSG1);
-  const [z] = (await store.listMailboxes()).filter((m) => m.name === 'Z');
-  t.like(z, { uidValidity: 1234, uidNext: 42, messageCount: 2 });
-  t.regex(fs.readFileSync(path.join(root, '.Z', 'dovecot-uidlist'), 'utf8'), /^3 V1234 N41 G[0-9a-f]{32}\n40 :[^\n]+\n41 :1800000000\.M1P1\.mx\n$/);
-});
-
 test('created files follow the root mode', async (t) => {
   const root = tmpRoot(t);
   fs.chmodSync(root, 0o750);
