@@ -130,6 +130,23 @@ export function dovecotAvailable(): { ok: boolean; why: string } {
  * CI=true, registers a failing test (integration tests must run in CI); otherwise prints the reason and
  * registers a skipped test, and returns false so the file registers nothing else.
  */
+/**
+ * One private Dovecot for all the tests of a file: started before them, stopped after them (after a
+ * failure too). `use` receives it, for the file's own variable:
+ *   let dv!: DovecotInstance;
+ *   dovecotForFile(test, (started) => (dv = started));
+ */
+export function dovecotForFile(test: TestFn<unknown>, use: (dv: DovecotInstance) => void, options: StartDovecotOptions = {}): void {
+  let dv: DovecotInstance | undefined;
+  test.before(async () => {
+    dv = await startDovecot(options);
+    use(dv);
+  });
+  test.after.always(async () => {
+    await dv?.stop();
+  });
+}
+
 export function requireDovecot(test: TestFn<unknown>): boolean {
   const { ok, why } = dovecotAvailable();
   if (ok) return true;

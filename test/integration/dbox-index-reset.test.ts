@@ -9,22 +9,15 @@ import path from 'node:path';
 import test from 'ava';
 import { openSdboxStore } from '../../src/storage/dbox/single/index.js';
 import { parseLocation } from '../../src/storage/location.js';
-import { requireDovecot, startDovecot, type DovecotInstance } from '../helpers/dovecot.js';
+import { requireDovecot, dovecotForFile, type DovecotInstance } from '../helpers/dovecot.js';
 import { parseDoveadmTab, storedMessage } from '../helpers/fingerprint.js';
 import { readAll } from '../unit/storage/dbox/store-expectations.js';
 
 const message = (n: number): Buffer => Buffer.from(`From: a@example.org\nSubject: reset ${n}\nMessage-ID: <reset-${n}@example.org>\n\nbody ${n}\n`);
 
 if (requireDovecot(test)) {
-  let dv: DovecotInstance;
-
-  test.before(async () => {
-    dv = await startDovecot();
-  });
-
-  test.after.always(async () => {
-    await dv?.stop();
-  });
+  let dv!: DovecotInstance;
+  dovecotForFile(test, (started) => (dv = started));
 
   test('sdbox: after force-resync, an older dovecot.index is not the base for the reset log', async (t) => {
     const user = await dv.addUser('resetsd', 'sdbox');

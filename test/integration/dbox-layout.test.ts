@@ -20,7 +20,7 @@ import { parseLocation } from '../../src/storage/location.js';
 import { openMdboxStore } from '../../src/storage/dbox/multi/index.js';
 import { openSdboxStore } from '../../src/storage/dbox/single/index.js';
 import type { MessageSource } from '../../src/storage/types.js';
-import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
+import { requireDovecot, dovecotForFile, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
 import { storedMessage } from '../helpers/fingerprint.js';
 import { readAll } from '../unit/storage/dbox/store-expectations.js';
 import { runCli, writeUsersFile } from '../helpers/cli.js';
@@ -59,15 +59,8 @@ async function assertMessagesAsServed(t: import('ava').ExecutionContext, dv: Dov
 
 
 if (requireDovecot(test)) {
-  let dv: DovecotInstance;
-
-  test.before(async () => {
-    dv = await startDovecot();
-  });
-
-  test.after.always(async () => {
-    await dv?.stop();
-  });
+  let dv!: DovecotInstance;
+  dovecotForFile(test, (started) => (dv = started));
 
   test.serial('mdbox with INDEX=: the map index is read from INDEX=/storage, every message as Dovecot serves it', async (t) => {
     const user = await dv.addUser('mdidx', 'mdbox', 'mdbox:~/mdbox:INDEX=~/idx');

@@ -12,7 +12,7 @@ import { openMdboxStore } from '../../src/storage/dbox/multi/index.js';
 import { openSdboxStore } from '../../src/storage/dbox/single/index.js';
 import { parseLocation } from '../../src/storage/location.js';
 import type { MessageInfo } from '../../src/storage/types.js';
-import { requireDovecot, startDovecot, type DovecotInstance } from '../helpers/dovecot.js';
+import { requireDovecot, dovecotForFile, type DovecotInstance } from '../helpers/dovecot.js';
 import { storedMessage } from '../helpers/fingerprint.js';
 import { readAll } from '../unit/storage/dbox/store-expectations.js';
 
@@ -23,15 +23,8 @@ const G = new Map([[1, Buffer.from('old-guid-\xe9t\xe9-\xff1', 'latin1')], [2, B
 const P = new Map([[1, Buffer.from('UIDL\xe9\xfe1', 'latin1')], [2, Buffer.from('uidl-\u00fc-2', 'utf8')]]);
 
 if (requireDovecot(test)) {
-  let dv: DovecotInstance;
-
-  test.before(async () => {
-    dv = await startDovecot();
-  });
-
-  test.after.always(async () => {
-    await dv?.stop();
-  });
+  let dv!: DovecotInstance;
+  dovecotForFile(test, (started) => (dv = started));
 
   test('P and G that are not UTF-8 are carried byte-exactly from sdbox and mdbox written by dsync', async (t) => {
     const user = await dv.addUser('popmig', 'maildir');

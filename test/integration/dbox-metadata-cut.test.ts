@@ -13,7 +13,7 @@ import { openSdboxStore } from '../../src/storage/dbox/single/index.js';
 import { parseLocation } from '../../src/storage/location.js';
 import type { MessageInfo } from '../../src/storage/types.js';
 import { runCli, writeUsersFile } from '../helpers/cli.js';
-import { requireDovecot, startDovecot, type DovecotInstance } from '../helpers/dovecot.js';
+import { requireDovecot, dovecotForFile, type DovecotInstance } from '../helpers/dovecot.js';
 import { storedMessage } from '../helpers/fingerprint.js';
 import { readAll } from '../unit/storage/dbox/store-expectations.js';
 
@@ -29,15 +29,8 @@ async function metadataOffset(file: string): Promise<number> {
 }
 
 if (requireDovecot(test)) {
-  let dv: DovecotInstance;
-
-  test.before(async () => {
-    dv = await startDovecot();
-  });
-
-  test.after.always(async () => {
-    await dv?.stop();
-  });
+  let dv!: DovecotInstance;
+  dovecotForFile(test, (started) => (dv = started));
 
   test('a body whose metadata was cut off is backed up with a warning, as Dovecot still serves it', async (t) => {
     const user = await dv.addUser('metacut', 'sdbox');

@@ -20,7 +20,7 @@ import { parseLocation } from '../../src/storage/location.js';
 import { openSdboxStore } from '../../src/storage/dbox/single/index.js';
 import { openMaildirStore } from '../../src/storage/maildir/index.js';
 import { runCli } from '../helpers/cli.js';
-import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
+import { requireDovecot, dovecotForFile, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
 
 /** A message with one 3000-byte base64 attachment (SIS stores it outside: 4052 bytes encoded). */
 function messageWithAttachment(n: number): Buffer {
@@ -43,13 +43,8 @@ async function attachmentFiles(dv: DovecotInstance): Promise<string[]> {
 }
 
 if (requireDovecot(test)) {
-  let dv: DovecotInstance;
-  test.before(async () => {
-    dv = await startDovecot();
-  });
-  test.after.always(async () => {
-    await dv?.stop();
-  });
+  let dv!: DovecotInstance;
+  dovecotForFile(test, (started) => (dv = started));
 
   test.serial('mail_location keys: what Dovecot rejects mailvault rejects; what mailvault does not implement it refuses', async (t) => {
     const u = await dv.addUser('loc', 'maildir');

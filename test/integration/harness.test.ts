@@ -4,7 +4,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import test from 'ava';
-import { canConnect, dovecotAvailable, requireDovecot, startDovecot, type DovecotInstance, type DovecotProfile } from '../helpers/dovecot.js';
+import { canConnect, dovecotAvailable, requireDovecot, dovecotForFile, startDovecot, type DovecotInstance, type DovecotProfile } from '../helpers/dovecot.js';
 import { fingerprintUser, sha256, storedMessage, toCrlf } from '../helpers/fingerprint.js';
 import { encodeLmtpData } from '../helpers/lmtp-client.js';
 import { AWKWARD_MAILBOXES, appendMessage, connectImap, createMailboxes, deliverLmtp, expungeUids, generateMessage, generateMessages, messageIdOf, storeFlags } from '../helpers/populate.js';
@@ -26,13 +26,8 @@ test('generated messages are deterministic and varied', (t) => {
 });
 
 if (requireDovecot(test)) {
-  let dv: DovecotInstance;
-  test.before(async () => {
-    dv = await startDovecot();
-  });
-  test.after.always(async () => {
-    await dv?.stop();
-  });
+  let dv!: DovecotInstance;
+  dovecotForFile(test, (started) => (dv = started));
 
   test('dovecotAvailable reports the version', (t) => {
     t.regex(dovecotAvailable().why, /^dovecot 2\.3\./);

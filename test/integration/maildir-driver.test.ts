@@ -21,7 +21,7 @@ import { StorageLockTimeoutError } from '../../src/core/errors.js';
 import { parseLocation } from '../../src/storage/location.js';
 import { openMaildirStore } from '../../src/storage/maildir/index.js';
 import type { MailStore, SystemFlag } from '../../src/storage/types.js';
-import { requireDovecot, startDovecot, type DovecotInstance, type DovecotProfile, type DovecotUser } from '../helpers/dovecot.js';
+import { requireDovecot, dovecotForFile, type DovecotInstance, type DovecotProfile, type DovecotUser } from '../helpers/dovecot.js';
 import { describeDifference, fingerprintUser, sha256, storedMessage, toCrlf, type MailboxFingerprint, type UserFingerprint } from '../helpers/fingerprint.js';
 import { populateRealistic, LmtpClient, connectImap, createMailboxes, deliverLmtp, generateMessage, generateMessages, messageIdOf } from '../helpers/populate.js';
 
@@ -76,13 +76,8 @@ function assertSameState(t: ExecutionContext, got: UserFingerprint, want: UserFi
 }
 
 if (requireDovecot(test)) {
-  let dv: DovecotInstance;
-  test.before(async () => {
-    dv = await startDovecot();
-  });
-  test.after.always(async () => {
-    await dv?.stop();
-  });
+  let dv!: DovecotInstance;
+  dovecotForFile(test, (started) => (dv = started));
 
   for (const profile of ['maildir', 'maildir-fs'] as DovecotProfile[]) {
     test(`${profile}: the driver reads what Dovecot wrote, exactly as Dovecot reports it (2 users)`, async (t) => {

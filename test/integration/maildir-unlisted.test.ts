@@ -17,7 +17,7 @@ import test from 'ava';
 import { parseLocation } from '../../src/storage/location.js';
 import { openMaildirStore } from '../../src/storage/maildir/index.js';
 import { runCli, writeUsersFile } from '../helpers/cli.js';
-import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
+import { requireDovecot, dovecotForFile, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
 import { fingerprintUser, sha256, toCrlf } from '../helpers/fingerprint.js';
 import { deliverLmtp, generateMessage } from '../helpers/populate.js';
 import { tempDir } from '../helpers/temp.js';
@@ -66,13 +66,8 @@ async function chownTree(dv: DovecotInstance, dir: string): Promise<void> {
 }
 
 if (requireDovecot(test)) {
-  let dv: DovecotInstance;
-  test.before(async () => {
-    dv = await startDovecot();
-  });
-  test.after.always(async () => {
-    await dv?.stop();
-  });
+  let dv!: DovecotInstance;
+  dovecotForFile(test, (started) => (dv = started));
 
   test('files Dovecot has not listed (new/ of INBOX, a folder never opened) get the UIDs Dovecot then serves', async (t) => {
     const user = await dv.addUser(`unl${Date.now() % 100000}`, 'maildir');

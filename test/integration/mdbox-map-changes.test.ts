@@ -12,7 +12,7 @@ import { openMdboxStore } from '../../src/storage/dbox/multi/index.js';
 import { readMapIndex } from '../../src/storage/dbox/multi/map-index.js';
 import { parseLocation } from '../../src/storage/location.js';
 import type { MessageInfo } from '../../src/storage/types.js';
-import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
+import { requireDovecot, dovecotForFile, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
 import { storedMessage } from '../helpers/fingerprint.js';
 import { readAll } from '../unit/storage/dbox/store-expectations.js';
 
@@ -27,15 +27,8 @@ async function collect(reader: { messages(o?: { minUid?: number }): AsyncIterabl
 }
 
 if (requireDovecot(test)) {
-  let dv: DovecotInstance;
-
-  test.before(async () => {
-    dv = await startDovecot();
-  });
-
-  test.after.always(async () => {
-    await dv?.stop();
-  });
+  let dv!: DovecotInstance;
+  dovecotForFile(test, (started) => (dv = started));
 
   test('a purge that moves a message to the end of an m.N file the reader has open: the message is read from there', async (t) => {
     const user = await dv.addUser('purgemove', 'mdbox');
