@@ -19,7 +19,7 @@
 // only for IMAP stores; its dependencies load files of their own), and what oclif would load only in
 // development (typescript, ts-node).
 import { build } from 'esbuild';
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,7 +37,25 @@ const entryPoints = [
   path.join(src, 'storage', 'maildir', 'read-ahead-worker.js'),
 ];
 
+// oclif sorts the command list with String.prototype.localeCompare, and the first call in a process
+// sets up ICU's collator: 8 ms of every command's start-up (profiled: 7.8 ms for one call, 0.006 ms for
+// the next). The ids are ASCII ("backup", "list", ...), for which plain code-unit order is the same, so
+// the bundle compares them with < instead. The build fails if oclif's line changes, rather than bundle
+// something not checked.
+const OCLIF_SORT = '.sort((a, b) => a.id.localeCompare(b.id))';
+const oclifSortPlugin = {
+  name: 'oclif-command-sort',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/]config[\\/]plugin\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes(OCLIF_SORT)) throw new Error(`${args.path}: the command sort (${OCLIF_SORT}) is not there any more: check scripts/bundle.js`);
+      return { contents: text.replace(OCLIF_SORT, '.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))'), loader: 'js' };
+    });
+  },
+};
+
 const result = await build({
+  plugins: [oclifSortPlugin],
   entryPoints,
   outdir,
   entryNames: '[name]',
