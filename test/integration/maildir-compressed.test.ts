@@ -5,7 +5,9 @@
  * streamed), and for a compression it does not read (bzip2) say so per message instead of calling the
  * file damaged.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+import { compress as zstdCompress } from 'zstd-napi';
 import path from 'node:path';
 import test from 'ava';
 import { UnsupportedMessageError } from '../../src/core/errors.js';
@@ -83,4 +85,44 @@ if (requireDovecot(test)) {
       }
     });
   }
+
+  // Mail an MTA delivered (names without ,S=) and compressed afterwards by a script, never seen by
+  // Dovecot: no uidlist record, so no size anywhere. Dovecot's zlib plugin goes by the first bytes and
+  // serves it decompressed; mailvault must back up those bytes (not the compressed file), with that
+  // size, or refuse the message — never the compressed bytes as if they were the mail.
+  test.serial('compressed files without a recorded size (no S=, no uidlist record): backed up decompressed, as Dovecot serves them', async (t) => {
+    let dv: DovecotInstance | null = null;
+    try {
+      dv = await startDovecot({ extraConfig: 'mail_plugins = $mail_plugins zlib\n' });
+      const user = await dv.addUser('zmta', 'maildir');
+      await deliverLmtp(dv.lmtpSocket, user.name, [generateMessage(711, 0).raw]); // creates the Maildir and its uidlist
+      const md = path.join(user.home, 'Maildir');
+      const plain = [generateMessage(711, 1).raw, generateMessage(711, 2).raw, bigMessage(), generateMessage(711, 3).raw].map((b) => Buffer.from(b.toString('latin1').replace(/\r\n/g, '\n'), 'latin1'));
+      const stored = [gzipSync(plain[0]!), zstdCompress(plain[1]!), gzipSync(plain[2]!), gzipSync(plain[3]!).subarray(0, 40)];
+      const names = stored.map((_, k) => `${1_700_000_100 + k}.M${k}P7.mta`);
+      for (const [k, name] of names.entries()) await writeFile(path.join(md, 'new', name), stored[k]!);
+      const dir = await tempDir(t, 'mv-zlib-mta-');
+      const dump = path.join(dir, 'd.mvd');
+      const b = await runCli(['backup', '--users-file', await writeUsersFile(dir, [user]), '--user', user.name, '--compress', 'none', '-o', dump]);
+      // The fourth file is cut short: reported (exit 3), not backed up as its compressed bytes.
+      t.is(b.code, 3, b.stderr);
+      t.regex(b.stderr, /UID 5 .*starts as gzip data but does not decompress, and no size is recorded/);
+      t.regex(b.stderr, /4 messages/);
+      t.is((await runCli(['verify', dump])).code, 0);
+      // What the dump holds is what Dovecot serves, message by message (UIDs 2-4 given by mailvault's
+      // assignment, which Dovecot then reads from the uidlist). Dovecot fails to FETCH the damaged file
+      // ("Internal error"), which would stop the fingerprint: it goes first.
+      await rm(path.join(md, 'new', names[3]!));
+      const served = (await fingerprintUser(dv, user.name)).mailboxes.find((m) => m.name === 'INBOX')!;
+      for (const uid of [1, 2, 3, 4]) {
+        const x = await runCli(['extract', dump, '--user', user.name, '--mailbox', 'INBOX', '--uid', String(uid), '-o', path.join(dir, `${uid}.eml`)]);
+        t.is(x.code, 0, x.stderr);
+        const body = await readFile(path.join(dir, `${uid}.eml`));
+        t.is(sha256(toCrlf(body)), served.messages.find((m) => m.uid === uid)!.sha256, `UID ${uid}`);
+        if (uid > 1) t.true(body.equals(plain[uid - 2]!), `UID ${uid}: the decompressed bytes`);
+      }
+    } finally {
+      await dv?.stop();
+    }
+  });
 }

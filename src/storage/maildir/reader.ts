@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
+import { pipeline as pipelinePromise } from 'node:stream/promises';
 import { IntegrityError, StorageNotFoundError, UnsupportedMessageError, fromSystemError, isMailvaultError, type MailvaultError } from '../../core/errors.js';
 import { canDecompress, compressionOf, decompressStream, decompressWhole, MAGIC_BYTES, type Compression } from '../compression.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessageWithBody, OpenMessageOptions, SystemFlag } from '../types.js';
@@ -299,8 +300,54 @@ export class MaildirMailboxReader implements MailboxReader {
       }
       const found = await this.statRecord(i);
       if (found === null) continue; // expunged since the listing
-      yield this.toInfo(i, record, found.st);
+      yield await this.statedInfo(i, record, found);
     }
+  }
+
+  /**
+   * Messages whose files are compressed (Dovecot's zlib plugin, or a compression script) but whose size
+   * is not recorded (no ,S= in the name, no S in the record: mail an MTA delivered, compressed outside
+   * Dovecot), by UID: the compression, and for the formats mailvault reads the size decompressed.
+   * Dovecot serves such a file decompressed (it goes by the first bytes), so that is the message.
+   */
+  private readonly unrecordedCompressed = new Map<number, { readonly kind: Compression; readonly size: number | null }>();
+
+  /**
+   * toInfo for a message that was stat'ed. Where the size is not recorded, the file's first bytes say
+   * whether it is compressed (as Dovecot decides); if so, the message size is the decompressed length
+   * (counted by decompressing the file once), and reads decompress it.
+   */
+  private async statedInfo(i: number, record: UidlistRecord, found: { entry: FileEntry; st: fs.Stats }): Promise<MessageInfo> {
+    const info = this.toInfo(i, record, found.st);
+    if (MaildirMailboxReader.recordedSize(record) !== null || found.st.size < 2) return info;
+    const file = this.filePath(found.entry);
+    const head = Buffer.alloc(MAGIC_BYTES);
+    let kind: Compression | null;
+    try {
+      const fd = fs.openSync(file, 'r');
+      try {
+        kind = compressionOf(head.subarray(0, fs.readSync(fd, head, 0, MAGIC_BYTES, 0)));
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (e) {
+      // Gone or unreadable now: the read reports it (a rename is followed there).
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return info;
+      throw fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: record.uid });
+    }
+    if (kind === null) return info;
+    if (!canDecompress(kind)) {
+      this.unrecordedCompressed.set(record.uid, { kind, size: null });
+      return info;
+    }
+    let size: number | null = null;
+    try {
+      size = await decompressedLength(kind, file);
+    } catch {
+      size = null; // damaged: the read says so
+    }
+    this.unrecordedCompressed.set(record.uid, { kind, size });
+    return size === null ? info : { ...info, size };
   }
 
   /**
@@ -357,7 +404,7 @@ export class MaildirMailboxReader implements MailboxReader {
         }
         const found = await this.statRecord(item.i);
         if (found === null) continue; // expunged since the listing
-        yield { info: this.toInfo(item.i, item.record, found.st), body: null };
+        yield { info: await this.statedInfo(item.i, item.record, found), body: null };
       }
       if (read !== null) pool.release(read.buffer);
     }
@@ -415,7 +462,7 @@ export class MaildirMailboxReader implements MailboxReader {
     } finally {
       fs.closeSync(fd);
     }
-    if (got !== message.size) return this.readCompressed(message, file, buf.subarray(0, got), got > message.size ? `more than ${message.size}` : String(got));
+    if (got !== message.size || this.unrecordedCompressed.has(message.uid)) return this.readCompressed(message, file, buf.subarray(0, got), got > message.size ? `more than ${message.size}` : String(got));
     return buf.subarray(0, got);
   }
 
@@ -427,6 +474,8 @@ export class MaildirMailboxReader implements MailboxReader {
   private readCompressed(message: MessageInfo, file: string, head: Buffer, actual: string): Buffer {
     const kind = compressionOf(head.subarray(0, MAGIC_BYTES));
     if (kind === null) throw this.sizeMismatch(message, file, actual);
+    const unrecorded = this.unrecordedCompressed.get(message.uid);
+    if (unrecorded !== undefined && canDecompress(unrecorded.kind) && unrecorded.size === null) throw this.damagedUnrecorded(message, file, unrecorded.kind);
     if (!canDecompress(kind)) throw this.unsupportedCompression(message, file, kind);
     let data: Buffer;
     try {
@@ -436,6 +485,16 @@ export class MaildirMailboxReader implements MailboxReader {
     }
     if (data.length !== message.size) throw this.sizeMismatch(message, file, `${actual}, ${data.length > message.size ? `more than ${message.size}` : data.length} decompressed (${kind})`);
     return data;
+  }
+
+  private damagedUnrecorded(message: MessageInfo, file: string, kind: Compression): IntegrityError {
+    return new IntegrityError(`message UID ${message.uid} in mailbox "${this.state.paths.name}" of user ${this.user}: the file ${file} starts as ${kind} data but does not decompress, and no size is recorded for it (no S= in its name or the uidlist)`, {
+      user: this.user,
+      mailbox: this.state.paths.name,
+      uid: message.uid,
+      path: file,
+      hint: 'the file is damaged, or was compressed outside Dovecot and cut short; check it (e.g. with gzip -t or zstd -t), then back up again',
+    });
   }
 
   private unsupportedCompression(message: MessageInfo, file: string, kind: Compression): UnsupportedMessageError {
@@ -460,7 +519,7 @@ export class MaildirMailboxReader implements MailboxReader {
       await handle.close().catch(() => undefined);
       throw fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid });
     }
-    if (st.size !== message.size) {
+    if (st.size !== message.size || this.unrecordedCompressed.has(message.uid)) {
       const head = Buffer.alloc(MAGIC_BYTES);
       let kind: Compression | null = null;
       try {
@@ -468,9 +527,9 @@ export class MaildirMailboxReader implements MailboxReader {
       } catch {
         kind = null;
       }
-      if (kind === null || !canDecompress(kind)) {
+      if (kind === null || !canDecompress(kind) || this.unrecordedCompressed.get(message.uid)?.size === null) {
         await handle.close().catch(() => undefined);
-        throw kind === null ? fail(String(st.size)) : this.unsupportedCompression(message, file, kind);
+        throw kind === null ? fail(String(st.size)) : !canDecompress(kind) ? this.unsupportedCompression(message, file, kind) : this.damagedUnrecorded(message, file, kind);
       }
       // Compressed by Dovecot's zlib plugin: the message is the file decompressed, exactly message.size bytes.
       const compressed = handle.createReadStream({ autoClose: true, highWaterMark: STREAM_CHUNK_BYTES, start: 0 });
@@ -498,4 +557,17 @@ export class MaildirMailboxReader implements MailboxReader {
   async close(): Promise<void> {
     this.closed = true;
   }
+}
+
+/** The length of `file` decompressed (`kind`), by streaming it through the decompressor once. */
+async function decompressedLength(kind: 'gzip' | 'zstd', file: string): Promise<number> {
+  let n = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      n += chunk.length;
+      callback();
+    },
+  });
+  await pipelinePromise(fs.createReadStream(file, { highWaterMark: STREAM_CHUNK_BYTES }), decompressStream(kind), counter);
+  return n;
 }
