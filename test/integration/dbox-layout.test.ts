@@ -132,6 +132,25 @@ if (requireDovecot(test)) {
     t.true((await storedMessage(dv, target.name, 'R&D', 1)).equals(bytes), 'restored message equals the original');
   });
 
+  test.serial('sdbox: two folder directories with one name ("R&-D" and the raw "R&D"), both holding mail: the backup keeps the one Dovecot opens and reports the other (exit 3)', async (t) => {
+    const user = await dv.addUser('rdtwo', 'sdbox');
+    await dv.doveadmOk(['mailbox', 'create', '-u', user.name, 'R&D']); // stored as "R&-D"
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'R&D'], message(1));
+    await dv.doveadmOk(['mailbox', 'create', '-u', user.name, 'Old']);
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'Old'], message(2));
+    const boxes = path.join(user.home, 'sdbox/mailboxes');
+    await rename(path.join(boxes, 'Old'), path.join(boxes, 'R&D')); // a migration left a raw "&"
+    const kept = await storedMessage(dv, user.name, 'R&D', 1);
+    const dump = path.join(dv.dir, 'rdtwo.mvd');
+    const b = await runCli(['backup', '--users-file', await writeUsersFile(dv.dir, [user]), '--user', user.name, '-o', dump]);
+    t.is(b.code, 3, b.stderr);
+    t.true(b.stderr.includes(`the directory ${path.join(boxes, 'R&D', 'dbox-Mails')} gives the same mailbox name, and its mail is not backed up`), b.stderr);
+    const messages: Buffer[] = [];
+    for await (const e of readDump(createReadStream(dump))) if (e.type === 'message') messages.push(await readAll(e.openBody()));
+    t.is(messages.length, 1);
+    t.true(messages[0]!.equals(kept), 'the mailbox Dovecot opens as "R&D" is the one backed up');
+  });
+
   test.serial('sdbox and mdbox: INTERNALDATEs before 1970 (R in two\'s complement) are read as Dovecot reads them', async (t) => {
     const dates = [new Date('1969-12-31T23:00:00Z'), new Date('1955-06-01T12:00:00Z'), new Date('2001-02-03T04:05:06Z')];
     for (const [name, profile] of [['oldsd', 'sdbox'], ['oldmd', 'mdbox']] as const) {

@@ -127,7 +127,17 @@ export class DboxStore implements MessageSource {
     }
     const { info, snapshot, mailDir, mailboxGuid } = await this.readState(entry);
     const locator = await this.driver.createLocator({ location: this.location, entry, mailDir, snapshot, mailboxGuid });
-    return new DboxMailboxReader(info, snapshot, locator, { attachmentDir: this.attachmentDir });
+    // Directories that give this name too (mailbox-list.ts): their mail is not in this mailbox.
+    const notListed = (entry.shadowed ?? []).map(
+      (dir) =>
+        new StorageCorruptError(`mailbox "${entry.name}": the directory ${dir} gives the same mailbox name, and its mail is not backed up (a dump holds one mailbox per name; Dovecot opens ${mailboxMailDir(this.location, entry.storageParts)} for it)`, {
+          mailbox: entry.name,
+          user: this.user,
+          path: dir,
+          hint: 'move the mail of that directory into a mailbox of its own with doveadm (or rename the directory to a name of its own), then back up again',
+        }),
+    );
+    return new DboxMailboxReader(info, snapshot, locator, { attachmentDir: this.attachmentDir, notListed });
   }
 
   async close(): Promise<void> {}

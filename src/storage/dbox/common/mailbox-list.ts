@@ -25,6 +25,12 @@ export interface DboxMailboxEntry {
    * it is listed, and opening it fails with this reason, so a backup reports it rather than leave it out.
    */
   readonly unreadable?: string;
+  /**
+   * Other directories with mail that give this same name (`R&-D` and the invalid mUTF-7 `R&D` are both
+   * "R&D"; `inbox` and `INBOX`): a dump holds one mailbox per name, so their mail is not backed up
+   * under it. The reader reports each one (MailboxReader.notListed) instead of leaving it out unsaid.
+   */
+  readonly shadowed?: readonly string[];
 }
 
 export function dirnameOf(loc: MailLocation): string {
@@ -124,13 +130,24 @@ export async function listDboxMailboxes(loc: MailLocation): Promise<DboxMailboxE
   // "INBOX"). One name can only be one mailbox in a dump: keep a selectable one over a \NoSelect level
   // (that is where the mail is), then the one whose directory the name encodes to (the one Dovecot
   // opens for the name, and the one the Maildir driver keeps in the same case).
+  // The others, where they hold mail, are named in the kept entry's `shadowed`: reported, not dropped.
   const rank = (m: DboxMailboxEntry): number => (m.selectable ? 2 : 0) + (roundTrips(m, loc) ? 1 : 0);
   const byName = new Map<string, DboxMailboxEntry>();
+  const losers = new Map<string, string[]>();
+  const lose = (m: DboxMailboxEntry): void => {
+    if (m.selectable) (losers.get(m.name) ?? losers.set(m.name, []).get(m.name)!).push(mailboxMailDir(loc, m.storageParts));
+  };
   for (const m of out.map((e) => (e.name.toUpperCase() === 'INBOX' ? { ...e, name: 'INBOX' } : e))) {
     const kept = byName.get(m.name);
-    if (kept === undefined || rank(m) > rank(kept)) byName.set(m.name, m);
+    if (kept === undefined) byName.set(m.name, m);
+    else if (rank(m) > rank(kept)) {
+      byName.set(m.name, m);
+      lose(kept);
+    } else lose(m);
   }
-  return [...byName.values()].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  return [...byName.values()]
+    .map((m) => (losers.has(m.name) ? { ...m, shadowed: losers.get(m.name)! } : m))
+    .sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
 }
 
 /** Printable ASCII as is, other bytes as \xNN. */

@@ -12,7 +12,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 const SMALL_BODY_BYTES = 256 * 1024;
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
-import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemError } from '../../../core/errors.js';
+import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemError, type MailvaultError } from '../../../core/errors.js';
 import type { IndexSnapshot, IndexedMessage } from '../../dovecot-index/index.js';
 import { normalizeKeywords } from '../../flags.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessagePart, OpenMessageOptions, SystemFlag } from '../../types.js';
@@ -156,6 +156,8 @@ interface Described {
 
 export interface DboxReaderOptions {
   readonly attachmentDir: string | null;
+  /** What the backup must report for this mailbox although it cannot list it (MailboxReader.notListed). */
+  readonly notListed?: readonly MailvaultError[];
 }
 
 /** A message as the index alone tells it (MessageListOptions.flagsOnly): no size, GUID or dates. */
@@ -179,7 +181,10 @@ export class DboxMailboxReader implements MailboxReader {
     private readonly options: DboxReaderOptions,
   ) {
     if (options.attachmentDir !== null) this.openMessageParts = (message) => this.parts(message);
+    this.notListed = options.notListed ?? [];
   }
+
+  readonly notListed: readonly MailvaultError[];
 
   openMessageParts?: (message: MessageInfo) => Promise<MessagePart[] | null>;
 

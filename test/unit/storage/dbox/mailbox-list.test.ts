@@ -55,11 +55,15 @@ test('two directories with one name ("R&-D" and the invalid "R&D"): the one hold
     ['R&D', true, 'R&D'],
     ['R&D/X', true, 'R&-D/X'],
   ]);
+  // A \NoSelect level lost nothing: no report.
+  t.deepEqual((await listDboxMailboxes(parseLocation(`sdbox:${root}`, { user: 'u' }))).map((m) => m.shadowed ?? null), [null, null]);
   await mkdir(path.join(boxes, 'R&-D', 'dbox-Mails'));
   t.deepEqual(await listed(root), [
     ['R&D', true, 'R&-D'],
     ['R&D/X', true, 'R&-D/X'],
   ]);
+  // Both hold mail: the other directory is named, for the reader to report (not dropped unsaid).
+  t.deepEqual((await listDboxMailboxes(parseLocation(`sdbox:${root}`, { user: 'u' }))).map((m) => m.shadowed ?? null), [[path.join(boxes, 'R&D', 'dbox-Mails')], null]);
 });
 
 test('a directory name that is not valid UTF-8 is listed as unreadable (not left out), and opening it says why', async (t) => {
