@@ -85,4 +85,20 @@ if (requireDovecot(test)) {
       t.true(r.stdoutBytes.equals(Buffer.concat([Buffer.from('text:\n'), want.get(uid)!])), `Dovecot serves UID ${uid} after the cut: ${r.stderr}`);
     }
   });
+  test('a zlib-compressed body whose metadata was cut off (Z lost with it) is refused, not backed up as its compressed bytes', async (t) => {
+    const user = await dv.addUser('metacutz', 'sdbox');
+    const zlib = ['-o', 'mail_plugins=zlib', '-o', 'plugin/zlib_save=gz'];
+    await dv.doveadmOk([...zlib, 'save', '-u', user.name, '-m', 'INBOX'], message(7));
+    const u1 = path.join(user.home, 'sdbox/mailboxes/INBOX/dbox-Mails/u.1');
+    const at = await metadataOffset(u1);
+    const bytes = await readFile(u1);
+    t.true(bytes.length > at, 'the file has metadata to cut');
+    await truncate(u1, at);
+    const dump = path.join(dv.dir, 'metacutz.mvd');
+    const b = await runCli(['backup', '--users-file', await writeUsersFile(dv.dir, [user]), '--user', user.name, '-o', dump, '--json']);
+    t.is(b.code, 3, b.stderr);
+    t.regex(b.stderr, /UID 1 .*the metadata block is missing.*and the body is gzip-compressed \(mail_plugins zlib\), which is not supported/);
+    const summary = JSON.parse(b.stdout.toString()) as { messages: number };
+    t.is(summary.messages, 0);
+  });
 }

@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemError, type MailvaultError } from '../../../core/errors.js';
 import type { IndexSnapshot, IndexedMessage } from '../../dovecot-index/index.js';
+import { compressionOf, MAGIC_BYTES } from '../../compression.js';
 import { normalizeKeywords } from '../../flags.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessagePart, OpenMessageOptions, SystemFlag } from '../../types.js';
 import { attachmentPath, fileChunks, openSisMessage, parseExtRefs, sisMessageParts, takeExactly, type ExtRef, type SisMessage } from './attachments.js';
@@ -152,6 +153,23 @@ interface Described {
   readonly info: MessageInfo;
   readonly located: LocatedMessage;
   readonly refs: readonly ExtRef[] | null;
+}
+
+/** The first MAGIC_BYTES bytes of a located message's body (fewer for a shorter body; none if unreadable). */
+function bodyHead(loc: LocatedMessage): Uint8Array {
+  const { file, message: dm } = loc;
+  const n = Math.min(MAGIC_BYTES, dm.bodySize);
+  if (holdsWholeFile(loc)) return loc.content!.subarray(dm.bodyOffset, dm.bodyOffset + n);
+  const head = Buffer.alloc(n);
+  let fd: number | null = null;
+  try {
+    fd = openSync(file, 'r');
+    return head.subarray(0, readSync(fd, head, 0, n, dm.bodyOffset));
+  } catch {
+    return head.subarray(0, 0); // the read of the body reports what is wrong with the file
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
 }
 
 export interface DboxReaderOptions {
@@ -388,6 +406,12 @@ export class DboxMailboxReader implements MailboxReader {
       if (this.options.attachmentDir !== null) {
         throw corrupt(`${dm.metadataCutShort}; with attachment storage (SIS) the stored body may be a stub whose attachments only the metadata names, so it cannot be taken as the message`);
       }
+      // A body compressed by the zlib plugin shows by Z only, and Z was in the lost metadata: Dovecot
+      // goes by the body's first bytes (it serves it decompressed), so the backup looks at them too and
+      // refuses the message, as it refuses any compressed dbox message, rather than store the
+      // compressed bytes as the mail.
+      const kind = compressionOf(bodyHead(located));
+      if (kind !== null) throw corrupt(`${dm.metadataCutShort}, and the body is ${kind}-compressed (mail_plugins zlib), which is not supported`);
       // Without, Dovecot serves the body (dbox-mail.c:get_mail_stream) and takes GUID and received
       // date from its cache; the backup takes the body with what the index and the file tell.
       warning = `${dm.metadataCutShort} (${file} at offset ${metaAt}); backed up with the whole body and what the index knows (${metadataBytes(meta, 'R') === undefined ? 'INTERNALDATE is the save date' : 'INTERNALDATE as stored'}${metadataBytes(meta, 'G') === undefined && (located.guidRecord === null || located.guidRecord.every((b) => b === 0)) ? ', no GUID' : ''}); run "doveadm force-resync" on the mailbox to have Dovecot check the file`;
