@@ -200,7 +200,7 @@ async function backupMailbox(
     // opened (UID >= its UIDNEXT) are left for the next run.
     const info = reader.info;
     if (planner) plan = planner.plan(info, source.capabilities.hasModseq);
-    let scan = await scanMailbox(reader, plan, info.uidNext);
+    let scan = await scanMailbox(reader, plan, info.uidNext, options.recorder != null);
     if (scan.lacking.length > 0) {
       // Older messages the base does not hold (it skipped them). If one can be read now, the mailbox
       // goes whole again (incompleteBase: a restore needs its UIDs in order). If none can, they are
@@ -276,6 +276,7 @@ async function backupMailbox(
         }
       }
       written.push(message.uid);
+      scan.digest?.written(message.uid, message.flags, message.keywords);
       if (message.warning !== undefined) summary.warnings.push({ user, mailbox: mailbox.name, uid: message.uid, reason: message.warning });
       summary.messages++;
       summary.bytes += message.size;
@@ -290,7 +291,9 @@ async function backupMailbox(
       const notHeld = UidSequence.of(scan.wanted.minus(UidSequence.of(written)));
       const held = notHeld.size === 0 ? uidSet : UidSequence.of(scan.uidSet.minus(notHeld)).toString();
       const complete = notHeld.size === 0 && scan.unreadable === 0 && notListed.length === 0;
-      options.recorder.add(user, { name: mailbox.name, guid: info.guid, uidValidity: info.uidValidity, uidNext: info.uidNext, highestModseq: info.highestModseq, uidSet: held, changeToken: complete ? (info.changeToken ?? null) : null });
+      for (const uid of notHeld) scan.digest?.dropped(uid);
+      const flagDigest = scan.digest?.toString() ?? null;
+      options.recorder.add(user, { name: mailbox.name, guid: info.guid, uidValidity: info.uidValidity, uidNext: info.uidNext, highestModseq: info.highestModseq, uidSet: held, changeToken: complete ? (info.changeToken ?? null) : null, ...(flagDigest !== null ? { flagDigest } : {}) });
     }
   } finally {
     await reader.close();

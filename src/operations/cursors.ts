@@ -13,6 +13,7 @@ import path from 'node:path';
 import { ArchiveCorruptError, InputNotFoundError, UsageError, fromSystemError, isMailvaultError } from '../core/errors.js';
 import type { MailboxInfo } from '../storage/types.js';
 import { parseUidSetBounds } from '../archive/uid-set.js';
+import { parseFlagDigest } from './flag-digest.js';
 
 /** An ascending set of UIDs kept as ranges. Immutable. */
 export class UidSequence {
@@ -133,6 +134,12 @@ export interface MailboxCursor {
    * or null/absent. Kept in state files only: a mailbox whose token is unchanged is not read again.
    */
   readonly changeToken?: string | null;
+  /**
+   * Digests of the flags the dump chain holds, per block of UIDs (flag-digest.ts), or null/absent.
+   * Kept in state files only: the next incremental of a source without modseq carries the flags of
+   * blocks whose digest changed instead of every message's.
+   */
+  readonly flagDigest?: string | null;
 }
 
 /** The cursors of one run: the dump an incremental follows. */
@@ -207,8 +214,13 @@ function checkCursor(o: unknown, file: string): MailboxCursor {
     Number.isInteger(c['uidNext']) &&
     (c['highestModseq'] === null || (typeof c['highestModseq'] === 'string' && /^[0-9]+$/.test(c['highestModseq']))) &&
     (c['uidSet'] === null || (typeof c['uidSet'] === 'string' && UidSequence.parse(c['uidSet']) !== null)) &&
-    (c['changeToken'] === undefined || c['changeToken'] === null || typeof c['changeToken'] === 'string');
+    (c['changeToken'] === undefined || c['changeToken'] === null || typeof c['changeToken'] === 'string') &&
+    (c['flagDigest'] === undefined || c['flagDigest'] === null || typeof c['flagDigest'] === 'string');
   if (!ok) throw badState(file, `a mailbox entry is malformed: ${JSON.stringify(o).slice(0, 200)}`);
+  if (typeof c['flagDigest'] === 'string') {
+    const parsed = parseFlagDigest(c['flagDigest']);
+    if (typeof parsed === 'string') throw badState(file, `the flag digest of mailbox "${c['name'] as string}" is malformed: ${parsed}`);
+  }
   return {
     name: c['name'] as string,
     guid: c['guid'] as string | null,
@@ -217,6 +229,7 @@ function checkCursor(o: unknown, file: string): MailboxCursor {
     highestModseq: c['highestModseq'] as string | null,
     uidSet: c['uidSet'] as string | null,
     ...(typeof c['changeToken'] === 'string' ? { changeToken: c['changeToken'] } : {}),
+    ...(typeof c['flagDigest'] === 'string' ? { flagDigest: c['flagDigest'] } : {}),
   };
 }
 

@@ -21,6 +21,7 @@ import type { DateTime } from 'luxon';
 import { UsageError, fromSystemError, InputNotFoundError } from '../core/errors.js';
 import { FLAG_TABLE_MAX_ENTRIES, type FlagTableEntry } from '../archive/records.js';
 import type { MailboxInfo, MailboxReader, MessageInfo } from '../storage/types.js';
+import { FlagDigestBuilder, parseFlagDigest, type BlockDigests } from './flag-digest.js';
 import { cursorsFromDump, parseStateFile, UidSequence, UidSequenceBuilder, userCursors, type CursorState, type MailboxCursor, type UserCursors } from './cursors.js';
 
 /** What `--since` resolved to. */
@@ -109,7 +110,12 @@ export async function baseFromFile(file: string): Promise<CursorState> {
   return (await cursorsFromDump(file)).state;
 }
 
-export type FlagMode = { readonly mode: 'none' } | { readonly mode: 'modseq'; readonly changedSince: string } | { readonly mode: 'full' };
+/**
+ * Which older messages go into the flag table: none (a full dump, a mailbox carried whole), those with
+ * a modseq above the base's, or all of them; with `digests` (the base recorded flag digests, see
+ * flag-digest.ts) only those in blocks of UIDs whose digest changed.
+ */
+export type FlagMode = { readonly mode: 'none' } | { readonly mode: 'modseq'; readonly changedSince: string } | { readonly mode: 'full'; readonly digests?: BlockDigests };
 
 /** What an incremental carries of one mailbox. */
 export interface MailboxPlan {
@@ -141,7 +147,8 @@ export function planMailbox(info: Pick<MailboxInfo, 'name' | 'guid' | 'uidValidi
   if (base === null) return { ...FULL_PLAN, reset: true, reason: 'new' };
   const renamedFrom = base.name !== info.name ? base.name : null;
   if (base.uidValidity !== info.uidValidity) return { ...FULL_PLAN, reset: true, reason: 'uidvalidity', base, renamedFrom };
-  const flags: FlagMode = hasModseq && base.highestModseq !== null ? { mode: 'modseq', changedSince: base.highestModseq } : { mode: 'full' };
+  const digests = base.flagDigest ? parseFlagDigest(base.flagDigest) : null;
+  const flags: FlagMode = hasModseq && base.highestModseq !== null ? { mode: 'modseq', changedSince: base.highestModseq } : digests instanceof Map ? { mode: 'full', digests } : { mode: 'full' };
   const baseUids = base.uidSet === null ? null : UidSequence.parse(base.uidSet);
   return { reset: false, reason: 'cursor', base, renamedFrom, minUid: base.uidNext, baseUids, savedSince: null, flags };
 }
@@ -218,6 +225,8 @@ export interface MailboxScan {
   readonly lacking: readonly number[];
   /** Messages whose metadata could not be read (the body pass reports them). */
   readonly unreadable: number;
+  /** The flags of every message scanned, for the state file (with `trackFlags`), else null. */
+  readonly digest: FlagDigestBuilder | null;
 }
 
 /**
@@ -225,27 +234,43 @@ export interface MailboxScan {
  * `uidNextLimit` (arrived after the mailbox was opened) are left for the next run, as the mailbox
  * record's UIDNEXT says.
  */
-export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidNextLimit: number): Promise<MailboxScan> {
+export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidNextLimit: number, trackFlags = false): Promise<MailboxScan> {
   const uids = new UidSequenceBuilder();
   const flagEntries: FlagEntry[] = [];
   let bodies = 0;
   let unreadable = 0;
   const wanted = new UidSequenceBuilder();
   const lacking: number[] = [];
+  // With the base's flag digests, a block's entries wait until the block is complete: they go into
+  // the table only if its digest is not the one the base recorded.
+  const baseDigests = plan.flags.mode === 'full' ? (plan.flags.digests ?? null) : null;
+  const pending: FlagEntry[] = [];
+  const digest = trackFlags || baseDigests !== null
+    ? new FlagDigestBuilder(baseDigests === null ? null : (block, d) => {
+        if (baseDigests.get(block) !== d) for (const e of pending) flagEntries.push(e);
+        pending.length = 0;
+      })
+    : null;
+  const entries = baseDigests === null ? flagEntries : pending;
   const add = (m: MessageInfo): void => {
     if (m.uid >= uidNextLimit) return;
     uids.add(m.uid);
+    digest?.add(m.uid, m.flags, m.keywords);
     if (wantsBody(plan, m)) {
       bodies++;
       wanted.add(m.uid);
       if (plan.minUid !== null && m.uid < plan.minUid) lacking.push(m.uid);
     }
-    else if (wantsFlagEntry(plan, m)) flagEntries.push({ uid: m.uid, flags: m.flags, keywords: m.keywords }); // readonly: shared, not copied
+    else if (wantsFlagEntry(plan, m)) entries.push({ uid: m.uid, flags: m.flags, keywords: m.keywords }); // readonly: shared, not copied
+  };
+  const done = (): MailboxScan => {
+    digest?.finish();
+    return { uidSet: uids.build(), flagEntries, bodies, wanted: wanted.build(), lacking, unreadable, digest: trackFlags ? digest : null };
   };
   if (plan.savedSince === null && reader.listFlags !== undefined) {
     // Synchronous where the driver has it all in memory: no await per message (50k-message mailboxes).
     for (const m of reader.listFlags()) add(m);
-    return { uidSet: uids.build(), flagEntries, bodies, wanted: wanted.build(), lacking, unreadable };
+    return done();
   }
   // A cursor-based plan (and a full backup's plan) decides by UID and flags only: no dates (no stat
   // per Maildir message), no size or GUID (no dbox file opened per message).
@@ -261,7 +286,7 @@ export async function scanMailbox(reader: MailboxReader, plan: MailboxPlan, uidN
     if (step.done) break;
     add(step.value);
   }
-  return { uidSet: uids.build(), flagEntries, bodies, wanted: wanted.build(), lacking, unreadable };
+  return done();
 }
 
 /** Splits a flag table into members of at most FLAG_TABLE_CHUNK entries. */
