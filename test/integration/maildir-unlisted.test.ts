@@ -102,6 +102,26 @@ if (requireDovecot(test)) {
     }
   });
 
+  test('a file whose name is not valid UTF-8, which Dovecot listed: backed up with the UID and bytes Dovecot serves (not taken as expunged)', async (t) => {
+    const user = await dv.addUser(`unl8${Date.now() % 100000}`, 'maildir');
+    const inbox = path.join(user.home, 'Maildir');
+    await deliverLmtp(dv.lmtpSocket, user.name, [generateMessage(703, 0).raw]);
+    // An MTA on a host whose name is Latin-1 ("h\xe9st"): Dovecot lists the file, byte for byte.
+    const raw = Buffer.concat([Buffer.from(`${inbox}/new/1764400200.M1P30.h`), Buffer.from([0xe9]), Buffer.from('st')]);
+    await writeFile(raw, generateMessage(703, 1).raw.toString('latin1').replace(/\r\n/g, '\n'), 'latin1');
+    if (dv.runningAsRoot) await chown(raw, dv.mailUid, dv.mailGid);
+    const served = (await fingerprintUser(dv, user.name)).mailboxes.find((b) => b.name === 'INBOX')!;
+    t.deepEqual(served.messages.map((m) => m.uid), [1, 2], 'Dovecot gave the file UID 2');
+    t.true((await readFile(path.join(inbox, 'dovecot-uidlist'))).includes(Buffer.from([0x68, 0xe9, 0x73, 0x74])), 'its record holds the Latin-1 bytes');
+    const mine = (await driverView(user)).get('INBOX')!;
+    t.deepEqual(mine.messages, served.messages.map((m) => ({ uid: m.uid, sha256: m.sha256 })));
+    t.is(mine.notListed, 0);
+    const dir = await tempDir(t, 'mv-unl8-');
+    const b = await runCli(['backup', '--users-file', await writeUsersFile(dir, [user]), '--user', user.name, '-o', path.join(dir, 'd.mvd')]);
+    t.is(b.code, 0, b.stderr);
+    t.regex(b.stderr, /2 messages/);
+  });
+
   test('backup: files that cannot be given a UID are named as skipped (exit 3); the next incremental carries them', async (t) => {
     const user = await dv.addUser(`unb${Date.now() % 100000}`, 'maildir');
     await deliverLmtp(dv.lmtpSocket, user.name, [generateMessage(701, 0).raw]);

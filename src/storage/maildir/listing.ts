@@ -21,6 +21,7 @@
  * - Files the uidlist does not list are collected (`unlisted`), not made messages: they have no UID yet
  *   (store.ts has them given one, as Dovecot's sync would).
  */
+import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromSystemError } from '../../core/errors.js';
@@ -195,6 +196,13 @@ export class MaildirListing {
     return id;
   }
 
+  /**
+   * File names that are not valid UTF-8 (a host name in Latin-1 in the base name), by record: their
+   * bytes. Node gives such names as strings with U+FFFD, which neither match the uidlist's bytes nor
+   * name the file; the listing matches them by their bytes, and readers open them by these bytes.
+   */
+  private readonly rawNames = new Map<number, Buffer>();
+
   /** The suffix interned last: most files of a mailbox share it, so no slice and no Map lookup then. */
   private lastSuffix = '';
   private lastSuffixId = 0;
@@ -235,6 +243,7 @@ export class MaildirListing {
       for (const [sub, where] of [['new', IN_NEW], ['cur', IN_CUR]] as const) {
         const dir = path.join(mailDir, sub);
         let handle: fs.Dir;
+        let lossy = false;
         try {
           handle = fs.opendirSync(dir, { bufferSize: 1024 });
         } catch (e) {
@@ -250,6 +259,8 @@ export class MaildirListing {
             const baseLength = colon < 0 ? name.length : colon;
             const i = this.indexOfBase(name, baseLength);
             if (i < 0) {
+              // U+FFFD: perhaps a name that is not UTF-8, matched by its bytes below.
+              if (name.includes('\uFFFD')) lossy = true;
               this.unlistedFiles.add(`${sub}/${name}`);
               continue;
             }
@@ -261,6 +272,7 @@ export class MaildirListing {
         } finally {
           handle.closeSync();
         }
+        if (lossy) this.matchRawNames(dir, sub, where, onlyMissing);
         hooks.afterDirectory?.(sub, attempt);
       }
       const after = [dirStamp(path.join(mailDir, 'new')), dirStamp(path.join(mailDir, 'cur'))];
@@ -273,6 +285,33 @@ export class MaildirListing {
         recentChecked = true;
       }
       onlyMissing = true;
+    }
+  }
+
+  /**
+   * Reads `dir` again with names as bytes and gives the records whose file name is not valid UTF-8
+   * their files (a Node string cannot spell such a name: it reads U+FFFD). Files no record lists stay
+   * unlisted (store.ts reports them: they cannot be given a record a string could name).
+   */
+  private matchRawNames(dir: string, sub: 'new' | 'cur', where: number, onlyMissing: boolean): void {
+    let names: Buffer[];
+    try {
+      names = fs.readdirSync(dir, { encoding: 'buffer' });
+    } catch (e) {
+      throw fromSystemError(e, 'list the messages', { path: dir, ...this.ctx });
+    }
+    for (const raw of names) {
+      if (isUtf8(raw) || raw[0] === 0x2e || raw[0] === 0x3a) continue;
+      const colon = raw.indexOf(0x3a);
+      const baseEnd = colon < 0 ? raw.length : colon;
+      if (this.recordCount === 0) continue;
+      const i = this.table[this.findSlot(raw, 0, baseEnd)]!;
+      if (i < 0 || (onlyMissing && this.where[i] !== NONE)) continue;
+      const name = raw.toString('utf8');
+      this.unlistedFiles.delete(`${sub}/${name}`);
+      const lossyColon = name.indexOf(':');
+      this.place(i, where, name, lossyColon < 0 ? name.length : lossyColon);
+      this.rawNames.set(i, raw);
     }
   }
 
@@ -296,8 +335,11 @@ export class MaildirListing {
   }
 
   /** "new" or "cur" and the file name of record i (which must have a file). */
-  file(i: number): { sub: 'new' | 'cur'; name: string } {
-    return { sub: this.where[i] === IN_NEW ? 'new' : 'cur', name: this.base(i) + this.suffixes[this.suffixId[i]!]! };
+  file(i: number): { sub: 'new' | 'cur'; name: string; raw?: Buffer } {
+    const sub = this.where[i] === IN_NEW ? 'new' : 'cur';
+    const raw = this.rawNames.get(i);
+    if (raw !== undefined) return { sub, name: raw.toString('utf8'), raw };
+    return { sub, name: this.base(i) + this.suffixes[this.suffixId[i]!]! };
   }
 
   /** The distinct file-name suffixes seen (":2,S", ":2,Sab", ...; "" for none). */
@@ -338,6 +380,7 @@ export class MaildirListing {
 
   /** Record i's file was found again under another name (after a rename by Dovecot), or is gone (null). */
   relocate(i: number, found: { sub: 'new' | 'cur'; name: string } | null): void {
+    this.rawNames.delete(i);
     if (found === null) {
       if (this.hasFile(i)) this.present--;
       this.where[i] = NONE;

@@ -35,7 +35,10 @@ export const KEYWORDS_FILE = 'dovecot-keywords';
 
 export interface FileEntry {
   readonly sub: 'new' | 'cur';
+  /** The file name (for a name that is not valid UTF-8: its decoding with U+FFFD, for messages). */
   readonly name: string;
+  /** The file name's bytes where they are not valid UTF-8: the file is opened by them. */
+  readonly raw?: Buffer;
 }
 
 /** Files in new/ and cur/ by base name (cur/ wins a duplicate). Missing directories count as empty. */
@@ -180,7 +183,14 @@ export class MaildirMailboxReader implements MailboxReader {
   /** mailDir with one trailing "/": file paths are built by concatenation (path.join per message showed in profiles). */
   private readonly dirPrefix: string;
 
-  private filePath(entry: FileEntry): string {
+  /** The path to open: a string, or bytes for a file name that is not valid UTF-8. */
+  private filePath(entry: FileEntry): string | Buffer {
+    if (entry.raw !== undefined) return Buffer.concat([Buffer.from(`${this.dirPrefix}${entry.sub}/`), entry.raw]);
+    return this.shownPath(entry);
+  }
+
+  /** The path for messages (a name that is not valid UTF-8 shows U+FFFD). */
+  private shownPath(entry: FileEntry): string {
     // entry.name comes from readdir (no "/"), entry.sub is "new" or "cur".
     return `${this.dirPrefix}${entry.sub}/${entry.name}`;
   }
@@ -211,7 +221,7 @@ export class MaildirMailboxReader implements MailboxReader {
         return { entry, st: fs.statSync(this.filePath(entry)) };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-          throw fromSystemError(e, 'read the message file', { path: this.filePath(entry), user: this.user, mailbox: this.state.paths.name, uid: this.state.listing.uid(i) });
+          throw fromSystemError(e, 'read the message file', { path: this.shownPath(entry), user: this.user, mailbox: this.state.paths.name, uid: this.state.listing.uid(i) });
         }
         entry = await this.relocate(i);
       }
@@ -321,6 +331,7 @@ export class MaildirMailboxReader implements MailboxReader {
     const info = this.toInfo(i, record, found.st);
     if (MaildirMailboxReader.recordedSize(record) !== null || found.st.size < 2) return info;
     const file = this.filePath(found.entry);
+    const shown = this.shownPath(found.entry);
     const head = Buffer.alloc(MAGIC_BYTES);
     let kind: Compression | null;
     try {
@@ -333,7 +344,7 @@ export class MaildirMailboxReader implements MailboxReader {
     } catch (e) {
       // Gone or unreadable now: the read reports it (a rename is followed there).
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return info;
-      throw fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: record.uid });
+      throw fromSystemError(e, 'read the message file', { path: shown, user: this.user, mailbox: this.state.paths.name, uid: record.uid });
     }
     if (kind === null) return info;
     if (!canDecompress(kind)) {
@@ -371,12 +382,14 @@ export class MaildirMailboxReader implements MailboxReader {
         if (!listing.hasFile(next)) continue;
         const record = listing.record(next);
         const size = MaildirMailboxReader.recordedSize(record);
-        if (size === null || size > SMALL_MESSAGE_BYTES) {
+        const entry = listing.file(next);
+        // The worker takes paths as one string: a name that is not UTF-8 is read here.
+        if (size === null || size > SMALL_MESSAGE_BYTES || entry.raw !== undefined) {
           items.push({ i: next, record, slot: -1 });
           continue;
         }
         items.push({ i: next, record, slot: paths.length });
-        paths.push(this.filePath(listing.file(next)));
+        paths.push(this.shownPath(entry));
         sizes.push(size);
         bytes += size;
       }
@@ -411,14 +424,15 @@ export class MaildirMailboxReader implements MailboxReader {
   }
 
   /** Opens the file of `message` with `open` (called with its path), following a rename by Dovecot. */
-  private async openFile<T>(message: MessageInfo, open: (file: string) => T | Promise<T>): Promise<{ opened: T; file: string }> {
+  private async openFile<T>(message: MessageInfo, open: (file: string | Buffer) => T | Promise<T>): Promise<{ opened: T; file: string; target: string | Buffer }> {
     const i = this.state.listing.indexOfUid(message.uid);
     if (i < 0) throw this.notFound(message.uid, 'does not exist');
     let entry: FileEntry | null = this.state.listing.file(i);
     for (let attempt = 0; entry !== null && attempt < 3; attempt++) {
-      const file = this.filePath(entry);
+      const file = this.shownPath(entry);
+      const target = this.filePath(entry);
       try {
-        return { opened: await open(file), file };
+        return { opened: await open(target), file, target };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
           throw fromSystemError(e, 'open the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid });
@@ -446,7 +460,7 @@ export class MaildirMailboxReader implements MailboxReader {
    */
   async readMessage(message: MessageInfo, options: OpenMessageOptions = {}): Promise<Buffer | null> {
     if (message.size > SMALL_MESSAGE_BYTES) return null;
-    const { opened: fd, file } = await this.openFile(message, (f) => fs.openSync(f, 'r'));
+    const { opened: fd, file, target } = await this.openFile(message, (f) => fs.openSync(f, 'r'));
     const scratch = options.scratch;
     const buf = scratch !== undefined && scratch.length > message.size ? scratch.subarray(0, message.size + 1) : Buffer.allocUnsafe(message.size + 1);
     let got = 0;
@@ -462,7 +476,7 @@ export class MaildirMailboxReader implements MailboxReader {
     } finally {
       fs.closeSync(fd);
     }
-    if (got !== message.size || this.unrecordedCompressed.has(message.uid)) return this.readCompressed(message, file, buf.subarray(0, got), got > message.size ? `more than ${message.size}` : String(got));
+    if (got !== message.size || this.unrecordedCompressed.has(message.uid)) return this.readCompressed(message, file, target, buf.subarray(0, got), got > message.size ? `more than ${message.size}` : String(got));
     return buf.subarray(0, got);
   }
 
@@ -471,7 +485,7 @@ export class MaildirMailboxReader implements MailboxReader {
    * the message is the file decompressed, which must have exactly the recorded size; otherwise the
    * size mismatch it is.
    */
-  private readCompressed(message: MessageInfo, file: string, head: Buffer, actual: string): Buffer {
+  private readCompressed(message: MessageInfo, file: string, target: string | Buffer, head: Buffer, actual: string): Buffer {
     const kind = compressionOf(head.subarray(0, MAGIC_BYTES));
     if (kind === null) throw this.sizeMismatch(message, file, actual);
     const unrecorded = this.unrecordedCompressed.get(message.uid);
@@ -479,7 +493,7 @@ export class MaildirMailboxReader implements MailboxReader {
     if (!canDecompress(kind)) throw this.unsupportedCompression(message, file, kind);
     let data: Buffer;
     try {
-      data = decompressWhole(kind, fs.readFileSync(file), message.size);
+      data = decompressWhole(kind, fs.readFileSync(target), message.size);
     } catch (e) {
       throw this.sizeMismatch(message, file, `${actual} bytes that do not decompress as ${kind} (${(e as Error).message})`);
     }
@@ -560,7 +574,7 @@ export class MaildirMailboxReader implements MailboxReader {
 }
 
 /** The length of `file` decompressed (`kind`), by streaming it through the decompressor once. */
-async function decompressedLength(kind: 'gzip' | 'zstd', file: string): Promise<number> {
+async function decompressedLength(kind: 'gzip' | 'zstd', file: string | Buffer): Promise<number> {
   let n = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {

@@ -597,3 +597,30 @@ test('a file without a record whose name is not valid UTF-8 gets no (wrong) reco
   t.is(reader.info.changeToken, null, 'the next incremental reads the mailbox again');
   t.is(fs.readFileSync(path.join(root, 'dovecot-uidlist'), 'utf8'), '3 V1795873145 N2 G903bfd3779d90a6bab34000083ecc375\n1 :1795873155.M1P1.vm\n2 :1800000000.M2P2.mx\n');
 });
+
+test('a message whose uidlist record and file name are not valid UTF-8 (Dovecot lists it) is read by its bytes, not taken as expunged', async (t) => {
+  const root = tmpRoot(t);
+  for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(root, d));
+  // Dovecot keeps names as bytes: "h\xe9st" (Latin-1) in the record and the file, one small and one over 1 MiB.
+  const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+  const big = Buffer.from(`Subject: big\n\n${'x'.repeat(1_200_000)}\n`);
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist'), Buffer.concat([
+    latin1('3 V1795873145 N4 G903bfd3779d90a6bab34000083ecc375\n1 :1795873155.M1P1.vm,S=4\n'),
+    latin1(`2 :1795873156.M2P2.h\xe9st,S=6\n3 :1795873157.M3P3.h\xe9st,S=${big.length}\n`),
+  ]));
+  fs.writeFileSync(path.join(root, 'cur', '1795873155.M1P1.vm,S=4:2,S'), 'one\n');
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${root}/cur/`), latin1('1795873156.M2P2.h\xe9st,S=6:2,FS')]), 'two!!\n');
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${root}/new/`), latin1(`1795873157.M3P3.h\xe9st,S=${big.length}`)]), big);
+  const store = await open(root, '', false);
+  const reader = await store.openMailbox('INBOX');
+  t.is(reader.info.messageCount, 3);
+  const messages = await collect(reader.messages());
+  t.deepEqual(messages.map((m) => [m.uid, m.flags]), [[1, ['\\Seen']], [2, ['\\Flagged', '\\Seen']], [3, []]]);
+  t.is((await reader.readMessage!(messages[1]!))!.toString(), 'two!!\n');
+  t.true((await readAll(await reader.openMessage(messages[2]!))).equals(big));
+  t.deepEqual(reader.notListed ?? [], []);
+  // Read ahead in the worker (names as one string) too: the worker gets the others, this one is read here.
+  const withBodies: number[] = [];
+  for await (const m of reader.messagesWithBodies!()) withBodies.push(m.info.uid);
+  t.deepEqual(withBodies, [1, 2, 3]);
+});
