@@ -28,6 +28,7 @@ export interface StoreFlags {
   'dovecot-config'?: string | undefined;
   'attachment-dir'?: string | undefined;
   'lock-timeout'?: number | undefined;
+  'read-only'?: boolean | undefined;
   imap?: string | undefined;
   'master-user'?: string | undefined;
   'password-file'?: string | undefined;
@@ -170,6 +171,7 @@ export function sourceOpener(resolved: ResolvedUsers, flags: StoreFlags): (user:
     return openMessageSource(locationFor(entry, resolved.globalLocation), name, {
       attachmentDir: resolved.attachmentDir,
       ...(flags['lock-timeout'] !== undefined ? { lockTimeoutMs: flags['lock-timeout'] * 1000 } : {}),
+      ...(flags['read-only'] === true ? { readOnly: true } : {}),
     });
   };
 }

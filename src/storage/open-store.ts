@@ -13,6 +13,8 @@ export interface OpenStoreOptions {
   /** Dovecot mail_attachment_dir for dbox SIS (absolute). */
   readonly attachmentDir?: string | null;
   readonly lockTimeoutMs?: number;
+  /** Sources: change nothing in the store (Maildir: files without a UID are reported, not given one). */
+  readonly readOnly?: boolean;
   /** Create the mail root if missing (restore targets). */
   readonly create?: boolean;
 }
@@ -21,7 +23,7 @@ export async function openMessageSource(location: MailLocation, user: string, op
   switch (location.driver) {
     case 'maildir': {
       const { openMaildirStore } = await import('./maildir/index.js');
-      return openMaildirStore(location, user, { ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}) });
+      return openMaildirStore(location, user, { ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}), ...(options.readOnly === true ? { readOnly: true } : {}) });
     }
     case 'sdbox': {
       const { openSdboxStore } = await import('./dbox/single/index.js');

@@ -25,6 +25,8 @@ export interface MaildirOpenOptions {
   create?: boolean;
   /** Host name written into lock files and new file names (default os.hostname()). */
   hostname?: string;
+  /** Backups: change nothing in the store (files without a UID are reported, not given one). */
+  readOnly?: boolean;
 }
 
 /** Nearest existing ancestor's stat (owner for a root we create). */
@@ -78,5 +80,6 @@ export async function openMaildirStore(location: MailLocation, user: string, opt
     lockTimeoutMs: options.lockTimeoutMs ?? 120_000,
     hostname: options.hostname ?? process.env['DOVECOT_HOSTNAME'] ?? os.hostname(),
     perms: permissionsFromRoot(st),
+    ...(options.readOnly === true ? { readOnly: true } : {}),
   });
 }

@@ -41,6 +41,8 @@ export interface MaildirStoreSettings {
   readonly lockTimeoutMs: number;
   readonly hostname: string;
   readonly perms: CreatePermissions;
+  /** Never write to the store while reading it: files without a UID are reported, not given one. */
+  readonly readOnly?: boolean;
 }
 
 const GUID_RE = /^[0-9a-fA-F]{32}$/;
@@ -188,6 +190,13 @@ export class MaildirStore implements MailStore {
             hint: cause?.hint !== undefined ? `${cause.hint}; or ${hint}` : hint,
           }),
       );
+    if (this.settings.readOnly === true) {
+      return {
+        ...state,
+        info: { ...state.info, changeToken: null },
+        notListed: noUid(state.listing.unlisted, 'the backup runs with --read-only, which changes nothing in the store', new UsageError('read-only backup', { hint: 'back up without --read-only, which gives such files UIDs as Dovecot would' })),
+      };
+    }
     try {
       await assignUidsToUnlisted(paths, { user: this.user, hostname, lockTimeoutMs, perms, uidValidityPath: this.naming.uidValidityPath });
     } catch (e) {

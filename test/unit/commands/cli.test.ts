@@ -323,3 +323,18 @@ for (const compress of ['none', 'zstd']) {
     t.notRegex(r.stderr, /Uncaught|Unhandled|\n\s+at /, 'no stack trace');
   });
 }
+
+test('backup --read-only: a Maildir file Dovecot has not listed is reported (exit 3) and the store is left as it was', async (t) => {
+  const dir = await copyDemoStore(t);
+  const maildir = path.join(dir, 'mail', 'alice', 'Maildir');
+  await writeFile(path.join(maildir, 'new', '1800000000.M9P9.mx'), 'Subject: late\n\nlate\n');
+  const uidlist = await readFile(path.join(maildir, 'dovecot-uidlist'));
+  const r = await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '--read-only', '-o', path.join(dir, 'ro.mvd')]);
+  t.is(r.code, 3, r.stderr);
+  t.regex(r.stderr, /1800000000\.M9P9\.mx .*--read-only/);
+  t.true((await readFile(path.join(maildir, 'dovecot-uidlist'))).equals(uidlist), 'the uidlist is unchanged');
+  // Without it, the file gets the next UID and is backed up.
+  const w = await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '-o', path.join(dir, 'rw.mvd')]);
+  t.is(w.code, 0, w.stderr);
+  t.regex(await readFile(path.join(maildir, 'dovecot-uidlist'), 'utf8'), /:1800000000\.M9P9\.mx\n$/);
+});

@@ -624,3 +624,22 @@ test('a message whose uidlist record and file name are not valid UTF-8 (Dovecot 
   for await (const m of reader.messagesWithBodies!()) withBodies.push(m.info.uid);
   t.deepEqual(withBodies, [1, 2, 3]);
 });
+
+test('readOnly (backup --read-only): files without a record are reported and given no UID; the store is not written', async (t) => {
+  const root = tmpRoot(t);
+  for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(root, d));
+  const uidlist = '3 V1795873145 N2 G903bfd3779d90a6bab34000083ecc375\n1 :1795873155.M1P1.vm\n';
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist'), uidlist);
+  fs.writeFileSync(path.join(root, 'new', '1795873155.M1P1.vm'), 'one\n');
+  fs.writeFileSync(path.join(root, 'new', '1800000000.M2P2.mx'), 'two\n');
+  const before = fs.readdirSync(root).sort();
+  const store = await openMaildirStore(parseLocation(`maildir:${root}`, { user: 'u' }), 'u', { readOnly: true });
+  const reader = await store.openMailbox('INBOX');
+  t.deepEqual((await collect(reader.messages())).map((m) => m.uid), [1]);
+  t.is(reader.notListed?.length, 1);
+  t.regex(reader.notListed![0]!.message, /new\/1800000000\.M2P2\.mx .* has no UID yet .*--read-only, which changes nothing in the store/);
+  t.regex(reader.notListed![0]!.hint ?? '', /back up without --read-only/);
+  t.is(reader.info.changeToken, null, 'the next incremental reads the mailbox again');
+  t.is(fs.readFileSync(path.join(root, 'dovecot-uidlist'), 'utf8'), uidlist);
+  t.deepEqual(fs.readdirSync(root).sort(), before, 'no lock file, no new file');
+});
