@@ -192,7 +192,7 @@ export function assembleParts(
         const encoded = piece.encoding.type === 'raw' ? hashed : encodeBase64Lines(hashed, piece.encoding.lineLength, piece.encoding.crlf, { reuseOutput: options.transient === true });
         let got = 0;
         for await (const chunk of encoded) {
-          if (captured !== null) captured.push(Buffer.from(chunk)); // a copy: chunks may be reused memory
+          if (captured !== null) captured.push(options.transient === true ? Buffer.from(chunk) : chunk); // a copy only where chunks are reused memory
           if (got >= piece.size) continue; // keep reading: the whole content is hashed
           const take = Math.min(chunk.length, piece.size - got);
           got += take;

@@ -19,6 +19,7 @@ import {
   isMailvaultError,
 } from '../core/errors.js';
 import { BlobSpool, type BlobWriter } from './blob-spool.js';
+import { EncodedBlobCache } from './encoded-blob-cache.js';
 import { BodySpool } from './body-spool.js';
 import { createDecompressStream, isZstdMagic } from './compression/index.js';
 import { MAX_RECORD_BYTES } from './limits.js';
@@ -186,6 +187,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
   let expectedTocLines = 0;
   let disposeCurrent: BodySpool | null = null;
   const blobs = new BlobSpool(options.blobSpoolDir);
+  const encodedBlobs = new EncodedBlobCache();
 
   const expect = (entry: Record<string, unknown>): void => {
     expectedToc.update(`${tocProjection(entry)}\n`);
@@ -234,8 +236,9 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
     const stubSpool = body.spool!;
     const out = body.keep ? new BodySpool() : null;
     try {
-      const { stream } = assembleParts(
-        recordPieces(parts, async (sha256) => blobs.open(sha256)),
+      const pieces = encodedBlobs.prepare(recordPieces(parts, async (sha256) => blobs.open(sha256)));
+      const { stream, result } = assembleParts(
+        pieces,
         stubSpool.open(),
         (i, why) => new ArchiveCorruptError(`archive corrupt: ${what}, part ${i}: ${why}`, { member: body.member, offset: body.offset, user: body.user, mailbox: body.mailbox, uid: body.uid, hint: 'the dump was damaged: check it with "mailvault verify"' }),
       );
@@ -253,6 +256,7 @@ async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerat
           { member: body.member, offset: body.offset, user: body.user, mailbox: body.mailbox, uid: body.uid, hint: 'the dump was damaged: check it with "mailvault verify"' },
         );
       }
+      encodedBlobs.keep(pieces, result.encoded, result.contentSha256);
     } catch (err) {
       await out?.dispose();
       throw err;
