@@ -254,9 +254,9 @@ export class MaildirMailboxReader implements MailboxReader {
   }
 
   /** `st`: the file's mtime and size (fs.Stats, or what the read-ahead saw); null when not looked at. */
-  private toInfo(i: number, record: UidlistRecord, st: { readonly mtimeMs: number; readonly size: number } | null): MessageInfo {
+  private toInfo(i: number, record: UidlistRecord, st: { readonly mtimeMs: number; readonly size: number } | null, recorded: number | null = MaildirMailboxReader.recordedSize(record)): MessageInfo {
     const known = this.flagsOf(i);
-    const size = MaildirMailboxReader.recordedSize(record) ?? st?.size ?? 0;
+    const size = recorded ?? st?.size ?? 0;
     let extra: Record<string, string> | null = null;
     for (const k in record.ext) if (k !== 'G' && k !== 'S' && k !== 'W') (extra ??= {})[`maildir.${k}`] = record.ext[k]!;
     return {
@@ -328,8 +328,9 @@ export class MaildirMailboxReader implements MailboxReader {
    * (counted by decompressing the file once), and reads decompress it.
    */
   private async statedInfo(i: number, record: UidlistRecord, found: { entry: FileEntry; st: fs.Stats }): Promise<MessageInfo> {
-    const info = this.toInfo(i, record, found.st);
-    if (MaildirMailboxReader.recordedSize(record) !== null || found.st.size < 2) return info;
+    const recorded = MaildirMailboxReader.recordedSize(record);
+    const info = this.toInfo(i, record, found.st, recorded);
+    if (recorded !== null || found.st.size < 2) return info;
     const file = this.filePath(found.entry);
     const shown = this.shownPath(found.entry);
     const head = Buffer.alloc(MAGIC_BYTES);
