@@ -12,6 +12,8 @@ import type { AssemblyPiece } from './parts.js';
 
 const MAX_ENTRY_BYTES = 1024 * 1024;
 const MAX_TOTAL_BYTES = 8 * 1024 * 1024;
+/** Blobs remembered as used once (for their second use): a dump with more starts again. */
+const MAX_SEEN = 100_000;
 
 type BlobPiece = Extract<AssemblyPiece, { type: 'blob' }>;
 
@@ -22,7 +24,7 @@ function keyOf(piece: BlobPiece): string | null {
 }
 
 export class EncodedBlobCache {
-  private readonly entries = new Map<string, { readonly bytes: Buffer; readonly contentSha256: string }>();
+  private readonly entries = new Map<string, { readonly bytes: Buffer; readonly contentSha256: string; readonly contentSize: number }>();
   private total = 0;
   /** Blobs assembled once already (about 100 bytes each). */
   private readonly seen = new Set<string>();
@@ -34,7 +36,8 @@ export class EncodedBlobCache {
       const key = keyOf(p);
       if (key === null) return p;
       const hit = this.entries.get(key);
-      if (hit !== undefined) {
+      // A record that claims another content size than the blob has goes the fresh way, which says so.
+      if (hit !== undefined && hit.contentSize === p.contentSize) {
         this.entries.delete(key); // most recently used goes last
         this.entries.set(key, hit);
         return { ...p, encoded: hit };
@@ -43,6 +46,7 @@ export class EncodedBlobCache {
       // them only made garbage (peak RSS of a 100k restore +10 MiB). Base64 grows by 4/3 plus line
       // ends: a blob whose encoding could not be kept is not captured.
       if (!this.seen.has(key)) {
+        if (this.seen.size >= MAX_SEEN) this.seen.clear();
         this.seen.add(key);
         return p;
       }
@@ -58,7 +62,7 @@ export class EncodedBlobCache {
       if (p === undefined || p.type !== 'blob' || sha256 === undefined || bytes.length > MAX_ENTRY_BYTES) continue;
       const key = keyOf(p);
       if (key === null || this.entries.has(key)) continue;
-      this.entries.set(key, { bytes, contentSha256: sha256 });
+      this.entries.set(key, { bytes, contentSha256: sha256, contentSize: p.contentSize });
       this.total += bytes.length;
       for (const [k, v] of this.entries) {
         if (this.total <= MAX_TOTAL_BYTES) break;

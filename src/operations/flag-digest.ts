@@ -35,6 +35,7 @@ const BLOCK_ENTRY = /^(0|[1-9][0-9]{0,9}):([0-9a-f]{16})$/;
 export function parseFlagDigest(text: string): BlockDigests | null | string {
   const parts = text.split(' ');
   if (parts[0] !== FLAG_DIGEST_SCHEME) return null;
+  if (parts[1] === undefined || !/^[1-9][0-9]{0,9}$/.test(parts[1])) return `the block size "${(parts[1] ?? '').slice(0, 20)}" is not a decimal number`;
   if (parts[1] !== String(FLAG_DIGEST_BLOCK)) return null;
   const out = new Map<number, string>();
   let last = -1;
@@ -100,9 +101,10 @@ export class FlagDigestBuilder {
     return id;
   }
 
-  /** Adds a message (UIDs ascending). */
+  /** Adds a message (UIDs ascending; the same UID again is ignored, as the UID set ignores it). */
   add(uid: number, flags: readonly string[], keywords: readonly string[]): void {
-    if (uid <= this.lastUid) throw new Error(`internal: flag digest UIDs not ascending (${uid} after ${this.lastUid})`);
+    if (uid === this.lastUid && this.count > 0) return;
+    if (uid < this.lastUid) throw new Error(`internal: flag digest UIDs not ascending (${uid} after ${this.lastUid})`);
     const block = blockOf(uid);
     if (block !== this.openBlock) this.closeOpenBlock(block);
     if (this.count === this.uids.length) {
@@ -147,6 +149,7 @@ export class FlagDigestBuilder {
 
   /** Index of `uid`, or -1; calls come in ascending UID order (the body pass), so a cursor is kept. */
   private indexOf(uid: number): number {
+    if (this.count === 0 || uid > this.lastUid) return -1;
     let i = this.writtenAt;
     if (i >= this.count || this.uids[i]! > uid) i = 0;
     while (i < this.count && this.uids[i]! < uid) i++;

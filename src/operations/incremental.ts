@@ -147,7 +147,10 @@ export function planMailbox(info: Pick<MailboxInfo, 'name' | 'guid' | 'uidValidi
   if (base === null) return { ...FULL_PLAN, reset: true, reason: 'new' };
   const renamedFrom = base.name !== info.name ? base.name : null;
   if (base.uidValidity !== info.uidValidity) return { ...FULL_PLAN, reset: true, reason: 'uidvalidity', base, renamedFrom };
-  const digests = base.flagDigest ? parseFlagDigest(base.flagDigest) : null;
+  // Only a cursor of the same name: a mailbox copied with its uidlist (cp -a) shares its GUID with
+  // the original, and would be compared with the other's digest (a renamed mailbox carries its whole
+  // table once).
+  const digests = base.flagDigest && base.name === info.name ? parseFlagDigest(base.flagDigest) : null;
   const flags: FlagMode = hasModseq && base.highestModseq !== null ? { mode: 'modseq', changedSince: base.highestModseq } : digests instanceof Map ? { mode: 'full', digests } : { mode: 'full' };
   const baseUids = base.uidSet === null ? null : UidSequence.parse(base.uidSet);
   return { reset: false, reason: 'cursor', base, renamedFrom, minUid: base.uidNext, baseUids, savedSince: null, flags };

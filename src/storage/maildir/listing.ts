@@ -300,19 +300,25 @@ export class MaildirListing {
     } catch (e) {
       throw fromSystemError(e, 'list the messages', { path: dir, ...this.ctx });
     }
+    // Two names may read the same with U+FFFD: the key of one without a record stays reported.
+    const stillUnlisted: string[] = [];
     for (const raw of names) {
       if (isUtf8(raw) || raw[0] === 0x2e || raw[0] === 0x3a) continue;
       const colon = raw.indexOf(0x3a);
       const baseEnd = colon < 0 ? raw.length : colon;
-      if (this.recordCount === 0) continue;
-      const i = this.table[this.findSlot(raw, 0, baseEnd)]!;
-      if (i < 0 || (onlyMissing && this.where[i] !== NONE)) continue;
       const name = raw.toString('utf8');
+      const i = this.recordCount === 0 ? -1 : this.table[this.findSlot(raw, 0, baseEnd)]!;
+      if (i < 0) {
+        stillUnlisted.push(`${sub}/${name}`);
+        continue;
+      }
       this.unlistedFiles.delete(`${sub}/${name}`);
+      if (onlyMissing && this.where[i] !== NONE) continue;
       const lossyColon = name.indexOf(':');
       this.place(i, where, name, lossyColon < 0 ? name.length : lossyColon);
       this.rawNames.set(i, raw);
     }
+    for (const key of stillUnlisted) this.unlistedFiles.add(key);
   }
 
   /** Number of messages (records with a file). */
@@ -326,6 +332,12 @@ export class MaildirListing {
 
   base(i: number): string {
     return this.data.toString('utf8', this.baseStart[i]!, this.baseEnd[i]!);
+  }
+
+  /** The base name's bytes where they are not valid UTF-8 (base() then reads U+FFFD), else null. */
+  rawBase(i: number): Buffer | null {
+    const bytes = this.data.subarray(this.baseStart[i]!, this.baseEnd[i]!);
+    return isUtf8(bytes) ? null : Buffer.from(bytes);
   }
 
   /** True if record i is a message: a live record with a file. */
@@ -379,7 +391,7 @@ export class MaildirListing {
   }
 
   /** Record i's file was found again under another name (after a rename by Dovecot), or is gone (null). */
-  relocate(i: number, found: { sub: 'new' | 'cur'; name: string } | null): void {
+  relocate(i: number, found: { sub: 'new' | 'cur'; name: string; raw?: Buffer } | null): void {
     this.rawNames.delete(i);
     if (found === null) {
       if (this.hasFile(i)) this.present--;
@@ -388,6 +400,7 @@ export class MaildirListing {
     }
     const colon = found.name.indexOf(':');
     this.place(i, found.sub === 'new' ? IN_NEW : IN_CUR, found.name, colon < 0 ? found.name.length : colon);
+    if (found.raw !== undefined) this.rawNames.set(i, found.raw);
   }
 }
 

@@ -41,6 +41,29 @@ export interface FileEntry {
   readonly raw?: Buffer;
 }
 
+/**
+ * The file whose base name is the bytes `base` (not valid UTF-8: Node's strings cannot name it), read
+ * by bytes from new/ then cur/ (cur/ wins); null if there is none.
+ */
+async function findRawFile(mailDir: string, base: Buffer): Promise<FileEntry | null> {
+  let found: FileEntry | null = null;
+  for (const sub of ['new', 'cur'] as const) {
+    let names: Buffer[];
+    try {
+      names = await fs.promises.readdir(path.join(mailDir, sub), { encoding: 'buffer' });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      throw fromSystemError(e, 'list the messages', { path: path.join(mailDir, sub) });
+    }
+    for (const raw of names) {
+      const colon = raw.indexOf(0x3a);
+      if ((colon < 0 ? raw.length : colon) === base.length && raw.subarray(0, base.length).equals(base)) found = { sub, name: raw.toString('utf8'), raw };
+    }
+  }
+  return found;
+}
+
 /** Files in new/ and cur/ by base name (cur/ wins a duplicate). Missing directories count as empty. */
 export async function scanMailDirs(mailDir: string, onlyBase?: string): Promise<Map<string, FileEntry>> {
   const files = new Map<string, FileEntry>();
@@ -207,8 +230,9 @@ export class MaildirMailboxReader implements MailboxReader {
 
   /** Find the file of record i again (after a rename by Dovecot); null if it is gone. */
   private async relocate(i: number): Promise<FileEntry | null> {
+    const raw = this.state.listing.rawBase(i);
     const base = this.state.listing.base(i);
-    const found = (await scanMailDirs(this.state.paths.mailDir, base)).get(base) ?? null;
+    const found = raw !== null ? await findRawFile(this.state.paths.mailDir, raw) : ((await scanMailDirs(this.state.paths.mailDir, base)).get(base) ?? null);
     this.state.listing.relocate(i, found);
     return found;
   }
@@ -331,35 +355,67 @@ export class MaildirMailboxReader implements MailboxReader {
     const recorded = MaildirMailboxReader.recordedSize(record);
     const info = this.toInfo(i, record, found.st, recorded);
     if (recorded !== null || found.st.size < 2) return info;
-    const file = this.filePath(found.entry);
-    const shown = this.shownPath(found.entry);
-    const head = Buffer.alloc(MAGIC_BYTES);
-    let kind: Compression | null;
-    try {
-      const fd = fs.openSync(file, 'r');
+    // Never throws: what cannot be looked at here is reported by the read of this message (which
+    // checks the first bytes again: compressedWithoutSize), not by ending the listing.
+    let entry: FileEntry | null = found.entry;
+    for (let attempt = 0; entry !== null && attempt < 3; attempt++) {
+      const file = this.filePath(entry);
+      let kind: Compression | null;
       try {
-        kind = compressionOf(head.subarray(0, fs.readSync(fd, head, 0, MAGIC_BYTES, 0)));
-      } finally {
-        fs.closeSync(fd);
+        kind = readCompression(file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return info;
+        entry = await this.relocate(i); // renamed by Dovecot (flags, new/ -> cur/): look at it there
+        continue;
       }
-    } catch (e) {
-      // Gone or unreadable now: the read reports it (a rename is followed there).
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return info;
-      throw fromSystemError(e, 'read the message file', { path: shown, user: this.user, mailbox: this.state.paths.name, uid: record.uid });
+      if (kind === null) return info;
+      if (!canDecompress(kind)) {
+        this.unrecordedCompressed.set(record.uid, { kind, size: null });
+        return info;
+      }
+      try {
+        const size = await decompressedLength(kind, file);
+        this.unrecordedCompressed.set(record.uid, { kind, size });
+        return { ...info, size };
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') {
+          entry = await this.relocate(i);
+          continue;
+        }
+        // A file-system error other than that: the read reports it. Anything else: the data does not
+        // decompress, and the read says so (damagedUnrecorded).
+        if (!isFileSystemError(e)) this.unrecordedCompressed.set(record.uid, { kind, size: null });
+        return info;
+      }
     }
-    if (kind === null) return info;
-    if (!canDecompress(kind)) {
-      this.unrecordedCompressed.set(record.uid, { kind, size: null });
-      return info;
-    }
-    let size: number | null = null;
-    try {
-      size = await decompressedLength(kind, file);
-    } catch {
-      size = null; // damaged: the read says so
-    }
-    this.unrecordedCompressed.set(record.uid, { kind, size });
-    return size === null ? info : { ...info, size };
+    return info;
+  }
+
+  /**
+   * A message read with the size it was listed with, whose bytes start as compressed data although
+   * neither its name nor its record gives a size and the listing did not find it compressed (it could
+   * not look: permissions, an I/O error, a race): its size is that of the compressed file, not of the
+   * message, so it must not be taken as it is. The compression, or null when this is not the case.
+   */
+  private compressedWithoutSize(message: MessageInfo, head: Buffer): Compression | null {
+    const c = head[0];
+    if (c !== 0x1f && c !== 0x28 && c !== 0x42 && c !== 0xfd && c !== 0x44) return null; // no magic starts otherwise
+    const kind = compressionOf(head.subarray(0, MAGIC_BYTES));
+    if (kind === null || this.unrecordedCompressed.has(message.uid)) return null;
+    const i = this.state.listing.indexOfUid(message.uid);
+    if (i < 0 || MaildirMailboxReader.recordedSize(this.state.listing.record(i)) !== null) return null;
+    return kind;
+  }
+
+  private unprobedCompressed(message: MessageInfo, file: string, kind: Compression): IntegrityError {
+    return new IntegrityError(`message UID ${message.uid} in mailbox "${this.state.paths.name}" of user ${this.user}: the file ${file} starts as ${kind} data, no size is recorded for it (no S= in its name or the uidlist), and it could not be looked at when the mailbox was listed`, {
+      user: this.user,
+      mailbox: this.state.paths.name,
+      uid: message.uid,
+      path: file,
+      hint: 'check that the file is readable (permissions, I/O errors), then back up again',
+    });
   }
 
   /**
@@ -478,6 +534,8 @@ export class MaildirMailboxReader implements MailboxReader {
       fs.closeSync(fd);
     }
     if (got !== message.size || this.unrecordedCompressed.has(message.uid)) return this.readCompressed(message, file, target, buf.subarray(0, got), got > message.size ? `more than ${message.size}` : String(got));
+    const unprobed = this.compressedWithoutSize(message, buf.subarray(0, got));
+    if (unprobed !== null) throw this.unprobedCompressed(message, file, unprobed);
     return buf.subarray(0, got);
   }
 
@@ -558,6 +616,17 @@ export class MaildirMailboxReader implements MailboxReader {
       pipeline(compressed, inflate, check, () => undefined);
       return check;
     }
+    const head = Buffer.alloc(MAGIC_BYTES);
+    let unprobed: Compression | null = null;
+    try {
+      unprobed = this.compressedWithoutSize(message, head.subarray(0, (await handle.read(head, 0, MAGIC_BYTES, 0)).bytesRead));
+    } catch {
+      unprobed = null; // the read below reports it
+    }
+    if (unprobed !== null) {
+      await handle.close().catch(() => undefined);
+      throw this.unprobedCompressed(message, file, unprobed);
+    }
     // At most size + 1 bytes (`end` is inclusive): the extra byte, if there is one, is a file that grew
     // since the fstat above, which SizeCheck reports. Without `end`, Node read a whole 1 MiB buffer
     // for the short tail before copying it out.
@@ -586,3 +655,20 @@ async function decompressedLength(kind: 'gzip' | 'zstd', file: string | Buffer):
   await pipelinePromise(fs.createReadStream(file, { highWaterMark: STREAM_CHUNK_BYTES }), decompressStream(kind), counter);
   return n;
 }
+
+/** The compression `file` starts with, or null (reads its first MAGIC_BYTES bytes). */
+function readCompression(file: string | Buffer): Compression | null {
+  const head = Buffer.alloc(MAGIC_BYTES);
+  const fd = fs.openSync(file, 'r');
+  try {
+    return compressionOf(head.subarray(0, fs.readSync(fd, head, 0, MAGIC_BYTES, 0)));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** An error from a file-system call (it has a syscall), as opposed to one from a decompressor. */
+function isFileSystemError(e: unknown): boolean {
+  return typeof (e as NodeJS.ErrnoException | null)?.syscall === 'string';
+}
+

@@ -61,3 +61,14 @@ test('blobs too large for the cache are read each time', async (t) => {
   for (let i = 0; i < 3; i++) await assemble(cache, pieces(blob, 10, opened));
   t.is(opened.count, 3);
 });
+
+test('a record that gives a blob another content size than it has is not served from the cache: it fails as without one', async (t) => {
+  const blob = Buffer.alloc(3000, 9);
+  const opened = { count: 0 };
+  const cache = new EncodedBlobCache();
+  for (let i = 0; i < 3; i++) await assemble(cache, pieces(blob, 100, opened));
+  t.is(opened.count, 2);
+  const wrongSize: AssemblyPiece[] = pieces(blob, 100, opened).map((p) => (p.type === 'blob' ? { ...p, contentSize: 2999 } : p));
+  await t.throwsAsync(assemble(cache, wrongSize), { message: /content has 3000 bytes, 2999 were expected/ });
+});
+

@@ -72,4 +72,17 @@ test('parseFlagDigest: another scheme or block size is ignored (null); a malform
   t.regex(String(parseFlagDigest('fd1 128 0:0123')), /not <block>:<16 hex digits>/);
   t.regex(String(parseFlagDigest('fd1 128 3:0123456789abcdef 2:0123456789abcdef')), /ascending/);
   t.regex(String(parseFlagDigest('fd1 128 01:0123456789abcdef')), /not <block>/);
+  t.regex(String(parseFlagDigest('fd1')), /block size "" is not a decimal number/);
+  t.regex(String(parseFlagDigest('fd1 0128 0:0123456789abcdef')), /block size "0128"/);
+});
+
+test('the same UID twice is taken once (as the UID set takes it); a written() UID beyond the last is ignored', (t) => {
+  const once = digestOf([[1, ['\\Seen'], []], [2, [], []]]).toString();
+  const b = new FlagDigestBuilder();
+  b.add(1, ['\\Seen'], []);
+  b.add(2, [], []);
+  b.add(2, [], []);
+  b.written(500, ['\\Flagged'], []);
+  t.is(b.toString(), once);
+  t.throws(() => b.add(1, [], []), { message: /not ascending/ });
 });

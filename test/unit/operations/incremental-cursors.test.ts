@@ -155,3 +155,14 @@ test('modseqAbove: numeric order of decimal modseqs beyond 2^53, without BigInt 
   ];
   for (const [m, than, want] of cases) t.is(modseqAbove(m, than), want, `${m} > ${than}`);
 });
+
+test('flag digests are used only for a cursor of the same name (a copied folder shares the GUID of its original)', (t) => {
+  const digest = 'fd1 128 0:0123456789abcdef';
+  const cursor: MailboxCursor = { name: 'Orig', guid: 'aa'.repeat(16), uidValidity: 7, uidNext: 10, highestModseq: null, uidSet: '1:9', flagDigest: digest };
+  const cursors = new UserCursors([cursor]);
+  const same = planMailbox({ name: 'Orig', guid: 'aa'.repeat(16), uidValidity: 7 }, cursors, false, 0);
+  const copy = planMailbox({ name: 'Copy', guid: 'aa'.repeat(16), uidValidity: 7 }, cursors, false, 0);
+  t.true(same.flags.mode === 'full' && same.flags.digests instanceof Map && same.flags.digests.get(0) === '0123456789abcdef');
+  t.true(copy.flags.mode === 'full' && copy.flags.digests === undefined, 'matched by GUID, but another name: the whole table');
+  t.is(copy.base, cursor);
+});

@@ -26,9 +26,10 @@ export interface DboxMailboxEntry {
    */
   readonly unreadable?: string;
   /**
-   * Other directories with mail that give this same name (`R&-D` and the invalid mUTF-7 `R&D` are both
-   * "R&D"; `inbox` and `INBOX`): a dump holds one mailbox per name, so their mail is not backed up
-   * under it. The reader reports each one (MailboxReader.notListed) instead of leaving it out unsaid.
+   * Other mailbox directories (selectable: they have a mail directory, whether or not it holds mail)
+   * that give this same name (`R&-D` and the invalid mUTF-7 `R&D` are both "R&D"; `inbox` and
+   * `INBOX`): a dump holds one mailbox per name, so what they hold is not backed up under it. The
+   * reader reports each one (MailboxReader.notListed) instead of leaving it out unsaid.
    */
   readonly shadowed?: readonly string[];
 }
@@ -130,7 +131,8 @@ export async function listDboxMailboxes(loc: MailLocation): Promise<DboxMailboxE
   // "INBOX"). One name can only be one mailbox in a dump: keep a selectable one over a \NoSelect level
   // (that is where the mail is), then the one whose directory the name encodes to (the one Dovecot
   // opens for the name, and the one the Maildir driver keeps in the same case).
-  // The others, where they hold mail, are named in the kept entry's `shadowed`: reported, not dropped.
+  // The others, where they are mailboxes (selectable), are named in the kept entry's `shadowed`:
+  // reported, not dropped.
   const rank = (m: DboxMailboxEntry): number => (m.selectable ? 2 : 0) + (roundTrips(m, loc) ? 1 : 0);
   const byName = new Map<string, DboxMailboxEntry>();
   const losers = new Map<string, string[]>();

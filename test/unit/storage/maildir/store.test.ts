@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
 import { IntegrityError, StorageCorruptError, StorageNotFoundError, UsageError } from '../../../../src/core/errors.js';
 import { parseLocation } from '../../../../src/storage/location.js';
@@ -642,4 +643,95 @@ test('readOnly (backup --read-only): files without a record are reported and giv
   t.is(reader.info.changeToken, null, 'the next incremental reads the mailbox again');
   t.is(fs.readFileSync(path.join(root, 'dovecot-uidlist'), 'utf8'), uidlist);
   t.deepEqual(fs.readdirSync(root).sort(), before, 'no lock file, no new file');
+});
+
+// Review of 2026-12-06 (fourth session): the size probe of files without a recorded size must never
+// end the listing, must follow renames, and a file it could not look at must not be read as a message.
+test('files without a recorded size: one that cannot be probed (a directory) does not end the listing; the others are read', async (t) => {
+  const root = tmpRoot(t);
+  for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(root, d));
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist'), '3 V1795873145 N4 G903bfd3779d90a6bab34000083ecc375\n1 :1795873155.M1P1.mta\n2 :1795873156.M2P2.mta\n3 :1795873157.M3P3.mta\n');
+  fs.writeFileSync(path.join(root, 'new', '1795873155.M1P1.mta'), 'Subject: one\n\none\n');
+  fs.mkdirSync(path.join(root, 'new', '1795873156.M2P2.mta')); // EISDIR when read
+  fs.writeFileSync(path.join(root, 'new', '1795873157.M3P3.mta'), gzipSync(Buffer.from('Subject: three\n\nthree\n')));
+  const reader = await (await open(root, '', false)).openMailbox('INBOX');
+  const listed = await collect(reader.messages());
+  t.deepEqual(listed.map((m) => m.uid), [1, 2, 3]);
+  t.is((await reader.readMessage!(listed[0]!))!.toString(), 'Subject: one\n\none\n');
+  await t.throwsAsync(reader.readMessage!(listed[1]!));
+  t.is((await reader.readMessage!(listed[2]!))!.toString(), 'Subject: three\n\nthree\n');
+});
+
+test('a compressed file without a recorded size renamed between its stat and its probe is still read decompressed', async (t) => {
+  const root = tmpRoot(t);
+  for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(root, d));
+  const body = Buffer.from(`Subject: hi\n\n${'hello world\n'.repeat(50)}`);
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist'), '3 V1795873145 N2 G903bfd3779d90a6bab34000083ecc375\n1 :1795873155.M1P1.mta\n');
+  const oldName = path.join(root, 'new', '1795873155.M1P1.mta');
+  fs.writeFileSync(oldName, gzipSync(body));
+  const reader = await (await open(root, '', false)).openMailbox('INBOX');
+  const realStat = fs.statSync;
+  let moved = false;
+  // Dovecot moves it new/ -> cur/ right after the stat.
+  (fs as { statSync: typeof fs.statSync }).statSync = ((p: fs.PathLike, ...rest: unknown[]) => {
+    const r = (realStat as (...a: unknown[]) => unknown)(p, ...rest);
+    if (!moved && String(p) === oldName) {
+      moved = true;
+      fs.renameSync(oldName, path.join(root, 'cur', '1795873155.M1P1.mta:2,S'));
+    }
+    return r;
+  }) as typeof fs.statSync;
+  let listed: MessageInfo[];
+  try {
+    listed = await collect(reader.messages());
+  } finally {
+    (fs as { statSync: typeof fs.statSync }).statSync = realStat;
+  }
+  t.true(moved);
+  t.is(listed[0]!.size, body.length);
+  t.true((await reader.readMessage!(listed[0]!))!.equals(body));
+});
+
+test('a compressed file without a recorded size that could not be probed is refused when read, not taken as the message', async (t) => {
+  const root = tmpRoot(t);
+  for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(root, d));
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist'), '3 V1795873145 N2 G903bfd3779d90a6bab34000083ecc375\n1 :1795873155.M1P1.mta\n');
+  const file = path.join(root, 'new', '1795873155.M1P1.mta');
+  fs.writeFileSync(file, gzipSync(Buffer.from('Subject: hi\n\nhi\n')));
+  const reader = await (await open(root, '', false)).openMailbox('INBOX');
+  const realOpen = fs.openSync;
+  let failed = false;
+  // The probe's open fails once (EACCES for a non-root backup user, or EIO); the read later works.
+  (fs as { openSync: typeof fs.openSync }).openSync = ((p: fs.PathLike, ...rest: unknown[]) => {
+    if (!failed && String(p) === file) {
+      failed = true;
+      throw Object.assign(new Error(`EACCES: permission denied, open '${file}'`), { code: 'EACCES', syscall: 'open', path: file });
+    }
+    return (realOpen as (...a: unknown[]) => number)(p, ...rest);
+  }) as typeof fs.openSync;
+  let listed: MessageInfo[];
+  try {
+    listed = await collect(reader.messages());
+  } finally {
+    (fs as { openSync: typeof fs.openSync }).openSync = realOpen;
+  }
+  t.true(failed);
+  await t.throwsAsync(reader.readMessage!(listed[0]!), { instanceOf: IntegrityError, message: /starts as gzip data, no size is recorded .* could not be looked at/ });
+  await t.throwsAsync(async () => readAll(await reader.openMessage(listed[0]!)), { instanceOf: IntegrityError });
+});
+
+test('a message whose name is not valid UTF-8, renamed (a flag change) after the listing, is found again by its bytes', async (t) => {
+  const root = tmpRoot(t);
+  for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(root, d));
+  const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+  fs.writeFileSync(path.join(root, 'dovecot-uidlist'), latin1('3 V1795873145 N3 G903bfd3779d90a6bab34000083ecc375\n1 :1795873155.M1P1.vm,S=4\n2 :1795873156.M2P2.h\xe9st,S=6\n'));
+  fs.writeFileSync(path.join(root, 'cur', '1795873155.M1P1.vm,S=4:2,S'), 'one\n');
+  const dir = Buffer.from(`${root}/cur/`);
+  fs.writeFileSync(Buffer.concat([dir, latin1('1795873156.M2P2.h\xe9st,S=6:2,S')]), 'two!!\n');
+  const reader = await (await open(root, '', false)).openMailbox('INBOX');
+  t.deepEqual([...reader.listFlags!()].map((m) => m.uid), [1, 2]);
+  fs.renameSync(Buffer.concat([dir, latin1('1795873156.M2P2.h\xe9st,S=6:2,S')]), Buffer.concat([dir, latin1('1795873156.M2P2.h\xe9st,S=6:2,FS')]));
+  const listed = await collect(reader.messages());
+  t.deepEqual(listed.map((m) => m.uid), [1, 2]);
+  t.is((await reader.readMessage!(listed[1]!))!.toString(), 'two!!\n');
 });
