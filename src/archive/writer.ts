@@ -40,6 +40,7 @@ import {
 } from './records.js';
 import { unixSecondsOfIso } from './iso-time.js';
 import { isUidSet, UidSetCursor } from './uid-set.js';
+import { EncodedContentCache } from './encoded-blob-cache.js';
 import { assembleParts, encodingFitsDump, MAX_BASE64_LINE, type AssemblyPiece } from './parts.js';
 import { encodeFileHeader, encodeUstarInto, paddingLength } from './tar-header.js';
 import { messageTocEntry, plainTocEntry, tocLine, type MemberSpan } from './toc.js';
@@ -129,12 +130,6 @@ const PART_SCRATCH_BYTES = 256 * 1024;
  */
 const ENCODED_CACHE_BYTES = 16 * 1024 * 1024;
 const ENCODED_CACHE_MAX_CONTENT = 512 * 1024;
-/** About 100 bytes each: forgotten all at once when full, at most about 10 MB. */
-const CONTENT_KEYS_REMEMBERED = 100_000;
-
-function encodedCacheKey(contentKey: string, encoding: PartEncoding): string {
-  return encoding.type === 'raw' ? `raw\0${contentKey}` : `b64:${encoding.lineLength}:${encoding.crlf ? 'crlf' : 'lf'}\0${contentKey}`;
-}
 /** Records up to this many bytes are encoded in place; larger ones (rare: big metadata) go through encodeRecord. */
 const MAX_IN_PLACE_RECORD = OUT_CHUNK / 2;
 
@@ -313,14 +308,8 @@ export class DumpWriter {
   private present: { uidNext: number; messages: UidSetCursor; flags: UidSetCursor } | null = null;
   private partsOn = false;
   private incrementalOn = false;
-  /**
-   * Attachment contents already encoded in writeMessageParts' first pass, by WriterPart.contentKey and
-   * encoding, least recently used first; at most ENCODED_CACHE_BYTES in all (see cacheEncoded).
-   */
-  private readonly encodedCache = new Map<string, { readonly bytes: Buffer; readonly contentSha256: string; readonly contentSize: number }>();
-  private encodedCacheBytes = 0;
-  /** Cache keys of the attachment contents seen so far (up to CONTENT_KEYS_REMEMBERED). */
-  private readonly contentKeysSeen = new Set<string>();
+  /** Attachment contents already encoded by writeMessageParts, by WriterPart.contentKey and encoding. */
+  private readonly encodedCache = new EncodedContentCache(ENCODED_CACHE_BYTES, ENCODED_CACHE_MAX_CONTENT);
   /** Where writeMessageParts reads attachment contents to hash them (allocated at the first one). */
   private partScratch: Buffer | null = null;
   private tocSpool: FileHandle | null = null;
@@ -598,18 +587,11 @@ export class DumpWriter {
         return { type: 'inline', size: p.data.length };
       }
       const openChunks = p.openChunks;
-      const key = p.contentKey !== undefined && p.contentSize <= ENCODED_CACHE_MAX_CONTENT ? encodedCacheKey(p.contentKey, p.encoding) : null;
+      const key = p.contentKey !== undefined && this.encodedCache.holds(p.contentSize) ? EncodedContentCache.key(p.contentKey, p.encoding) : null;
       cacheKeys.push(key);
-      const hit = key !== null ? this.encodedCache.get(key) : undefined;
-      // A key names one content; a size other than that content's is not it.
-      const cached = hit !== undefined && hit.contentSize === p.contentSize ? hit : undefined;
-      if (cached !== undefined) {
-        // Most recently used last.
-        this.encodedCache.delete(key!);
-        this.encodedCache.set(key!, cached);
-      }
+      const cached = key !== null ? this.encodedCache.get(key, p.contentSize) : undefined;
       // Kept from its second message on: most attachments belong to one message only.
-      const capture = key !== null && cached === undefined && this.seenContent(key);
+      const capture = key !== null && cached === undefined && this.encodedCache.seenBefore(key);
       return {
         type: 'blob',
         size: p.size,
@@ -645,7 +627,7 @@ export class DumpWriter {
       if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
         throw new IntegrityError(`cannot write ${describe} as parts: the parts rebuild to sha256 ${sha256}, the message is ${expectedSha256}`, { ...where, hint: 'store the message whole' });
       }
-      for (const [i, bytes] of result.encoded) this.cacheEncoded(cacheKeys[i]!, bytes, result.contentSha256.get(i)!, (parts[i] as Extract<WriterPart, { kind: 'attachment' }>).contentSize);
+      for (const [i, bytes] of result.encoded) this.encodedCache.put(cacheKeys[i]!, bytes, result.contentSha256.get(i)!, (parts[i] as Extract<WriterPart, { kind: 'attachment' }>).contentSize);
       return { sha256, content: result.contentSha256 };
     });
     // Blobs not yet in the dump.
@@ -696,29 +678,6 @@ export class DumpWriter {
       await this.addToc(tocLine(messageTocEntry(id, stubSpan, recordSpan, record)));
       return { id, sha256: full.sha256, blobs, blobsWritten };
     });
-  }
-
-  /** True if `key` was seen before (since the set was last cleared); remembers it. */
-  private seenContent(key: string): boolean {
-    if (this.contentKeysSeen.has(key)) return true;
-    if (this.contentKeysSeen.size >= CONTENT_KEYS_REMEMBERED) this.contentKeysSeen.clear();
-    this.contentKeysSeen.add(key);
-    return false;
-  }
-
-  private cacheEncoded(key: string, bytes: Buffer, contentSha256: string, contentSize: number): void {
-    const old = this.encodedCache.get(key);
-    if (old !== undefined) {
-      this.encodedCache.delete(key);
-      this.encodedCacheBytes -= old.bytes.length;
-    }
-    this.encodedCache.set(key, { bytes, contentSha256, contentSize });
-    this.encodedCacheBytes += bytes.length;
-    for (const [oldest, entry] of this.encodedCache) {
-      if (this.encodedCacheBytes <= ENCODED_CACHE_BYTES) break;
-      this.encodedCache.delete(oldest);
-      this.encodedCacheBytes -= entry.bytes.length;
-    }
   }
 
   /**

@@ -592,19 +592,21 @@ export class MaildirMailboxReader implements MailboxReader {
       await handle.close().catch(() => undefined);
       throw fromSystemError(e, 'read the message file', { path: file, user: this.user, mailbox: this.state.paths.name, uid: message.uid });
     }
+    // The first bytes say whether the file is compressed (Dovecot's zlib plugin, or a script).
+    const head = Buffer.alloc(MAGIC_BYTES);
+    let headBytes = head.subarray(0, 0);
+    try {
+      headBytes = head.subarray(0, (await handle.read(head, 0, MAGIC_BYTES, 0)).bytesRead);
+    } catch {
+      // the reads below report it
+    }
     if (st.size !== message.size || this.unrecordedCompressed.has(message.uid)) {
-      const head = Buffer.alloc(MAGIC_BYTES);
-      let kind: Compression | null = null;
-      try {
-        kind = compressionOf(head.subarray(0, (await handle.read(head, 0, MAGIC_BYTES, 0)).bytesRead));
-      } catch {
-        kind = null;
-      }
+      const kind = compressionOf(headBytes);
       if (kind === null || !canDecompress(kind) || this.unrecordedCompressed.get(message.uid)?.size === null) {
         await handle.close().catch(() => undefined);
         throw kind === null ? fail(String(st.size)) : !canDecompress(kind) ? this.unsupportedCompression(message, file, kind) : this.damagedUnrecorded(message, file, kind);
       }
-      // Compressed by Dovecot's zlib plugin: the message is the file decompressed, exactly message.size bytes.
+      // Compressed: the message is the file decompressed, exactly message.size bytes.
       const compressed = handle.createReadStream({ autoClose: true, highWaterMark: STREAM_CHUNK_BYTES, start: 0 });
       const check = new SizeCheck(message.size, (actual) => fail(`${st.size}, ${actual} decompressed (${kind})`));
       const inflate = decompressStream(kind);
@@ -616,13 +618,7 @@ export class MaildirMailboxReader implements MailboxReader {
       pipeline(compressed, inflate, check, () => undefined);
       return check;
     }
-    const head = Buffer.alloc(MAGIC_BYTES);
-    let unprobed: Compression | null = null;
-    try {
-      unprobed = this.compressedWithoutSize(message, head.subarray(0, (await handle.read(head, 0, MAGIC_BYTES, 0)).bytesRead));
-    } catch {
-      unprobed = null; // the read below reports it
-    }
+    const unprobed = this.compressedWithoutSize(message, headBytes);
     if (unprobed !== null) {
       await handle.close().catch(() => undefined);
       throw this.unprobedCompressed(message, file, unprobed);

@@ -645,6 +645,18 @@ test('readOnly (backup --read-only): files without a record are reported and giv
   t.deepEqual(fs.readdirSync(root).sort(), before, 'no lock file, no new file');
 });
 
+/** Runs `run` with fs[name] replaced by `wrap(real)` (the driver calls fs.<name> through the module object). */
+async function withFsPatched<T>(name: 'statSync' | 'openSync', wrap: (real: (...a: unknown[]) => unknown) => (...a: unknown[]) => unknown, run: () => Promise<T>): Promise<T> {
+  const target = fs as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const real = target[name]!;
+  target[name] = wrap(real);
+  try {
+    return await run();
+  } finally {
+    target[name] = real;
+  }
+}
+
 // Review of 2026-12-06 (fourth session): the size probe of files without a recorded size must never
 // end the listing, must follow renames, and a file it could not look at must not be read as a message.
 test('files without a recorded size: one that cannot be probed (a directory) does not end the listing; the others are read', async (t) => {
@@ -670,23 +682,16 @@ test('a compressed file without a recorded size renamed between its stat and its
   const oldName = path.join(root, 'new', '1795873155.M1P1.mta');
   fs.writeFileSync(oldName, gzipSync(body));
   const reader = await (await open(root, '', false)).openMailbox('INBOX');
-  const realStat = fs.statSync;
   let moved = false;
   // Dovecot moves it new/ -> cur/ right after the stat.
-  (fs as { statSync: typeof fs.statSync }).statSync = ((p: fs.PathLike, ...rest: unknown[]) => {
-    const r = (realStat as (...a: unknown[]) => unknown)(p, ...rest);
+  const listed = await withFsPatched('statSync', (real) => (p, ...rest) => {
+    const r = real(p, ...rest);
     if (!moved && String(p) === oldName) {
       moved = true;
       fs.renameSync(oldName, path.join(root, 'cur', '1795873155.M1P1.mta:2,S'));
     }
     return r;
-  }) as typeof fs.statSync;
-  let listed: MessageInfo[];
-  try {
-    listed = await collect(reader.messages());
-  } finally {
-    (fs as { statSync: typeof fs.statSync }).statSync = realStat;
-  }
+  }, () => collect(reader.messages()));
   t.true(moved);
   t.is(listed[0]!.size, body.length);
   t.true((await reader.readMessage!(listed[0]!))!.equals(body));
@@ -699,22 +704,15 @@ test('a compressed file without a recorded size that could not be probed is refu
   const file = path.join(root, 'new', '1795873155.M1P1.mta');
   fs.writeFileSync(file, gzipSync(Buffer.from('Subject: hi\n\nhi\n')));
   const reader = await (await open(root, '', false)).openMailbox('INBOX');
-  const realOpen = fs.openSync;
   let failed = false;
   // The probe's open fails once (EACCES for a non-root backup user, or EIO); the read later works.
-  (fs as { openSync: typeof fs.openSync }).openSync = ((p: fs.PathLike, ...rest: unknown[]) => {
+  const listed = await withFsPatched('openSync', (real) => (p, ...rest) => {
     if (!failed && String(p) === file) {
       failed = true;
       throw Object.assign(new Error(`EACCES: permission denied, open '${file}'`), { code: 'EACCES', syscall: 'open', path: file });
     }
-    return (realOpen as (...a: unknown[]) => number)(p, ...rest);
-  }) as typeof fs.openSync;
-  let listed: MessageInfo[];
-  try {
-    listed = await collect(reader.messages());
-  } finally {
-    (fs as { openSync: typeof fs.openSync }).openSync = realOpen;
-  }
+    return real(p, ...rest);
+  }, () => collect(reader.messages()));
   t.true(failed);
   await t.throwsAsync(reader.readMessage!(listed[0]!), { instanceOf: IntegrityError, message: /starts as gzip data, no size is recorded .* could not be looked at/ });
   await t.throwsAsync(async () => readAll(await reader.openMessage(listed[0]!)), { instanceOf: IntegrityError });
