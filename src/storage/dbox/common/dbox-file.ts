@@ -32,6 +32,18 @@ export class SyncFile implements PositionalFile {
     return fs.fstatSync(this.descriptor());
   }
 
+  /** Up to `length` bytes at `position` into `buffer` at `offset`, with as many reads as it takes; fewer at the end of the file. */
+  readInto(buffer: Buffer, offset: number, length: number, position: number): number {
+    const fd = this.descriptor();
+    let got = 0;
+    while (got < length) {
+      const n = fs.readSync(fd, buffer, offset + got, length - got, position + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got;
+  }
+
   /** The whole file (see readWholeSync), into `into` when given and large enough. */
   readWhole(size: number, into?: Buffer): Buffer {
     return readWholeSync(this.descriptor(), size, into);
@@ -55,6 +67,84 @@ export class BufferFile implements PositionalFile {
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
     if (position >= this.bytes.length) return { bytesRead: 0 };
     return { bytesRead: this.bytes.copy(buffer, offset, position, Math.min(this.bytes.length, position + length)) };
+  }
+}
+
+/** ReadWindow's buffer: bodies up to this size (with header and metadata) are read in one piece. */
+export const READ_WINDOW_BYTES = 1024 * 1024;
+/** A window is filled with at least this much: neighbouring small messages come with one read. */
+const READ_WINDOW_MIN_FILL = 128 * 1024;
+
+/** What a ReadWindow holds of a file: `bytes[0]` is the file's byte at `start`. */
+export interface WindowView {
+  readonly bytes: Buffer;
+  readonly start: number;
+  /** True while the window still holds these bytes (until it is filled again). */
+  readonly valid: () => boolean;
+}
+
+/**
+ * Reads of files through one reusable buffer: the mdbox locator reads a message's header, metadata
+ * and body from its m.N file with one read (the map gives where the message starts and how long it
+ * is), and the next messages of the same file often come with it. Before, each message cost two
+ * reads for its header and metadata, an open, a read and a close for its body, and the same header
+ * and metadata reads again when the body was read (profiled: 0.6 s of a 10k-message mdbox backup's
+ * 2.7 s main thread, plus the garbage of a 4 KiB buffer per metadata read).
+ *
+ * Sound only for files whose bytes never change while open, as m.N files: Dovecot appends to them
+ * and never rewrites one in place (a purge writes other files and unlinks; a repair writes a new file
+ * and renames it over). The window belongs to the open file it was read from (a SyncFile), so bytes
+ * past what it holds, appended since, are read anew.
+ */
+export class ReadWindow {
+  private buffer: Buffer | null = null;
+  private holder: SyncFile | null = null;
+  private start = 0;
+  private end = 0;
+  private fills = 0;
+
+  constructor(private readonly capacity = READ_WINDOW_BYTES) {}
+
+  /** Make the window hold `length` bytes of `fh` at `position` (as far as the file goes), reading only if it does not. */
+  prepare(fh: SyncFile, position: number, length: number): void {
+    if (length > this.capacity || this.holds(fh, position, position + length)) return;
+    this.fill(fh, position, length);
+  }
+
+  /** `fh` as a PositionalFile whose reads are served from the window (filled as needed). */
+  over(fh: SyncFile): PositionalFile {
+    return {
+      read: async (buffer, offset, length, position) => {
+        if (length > this.capacity) return fh.read(buffer, offset, length, position);
+        if (!this.holds(fh, position, position + length)) this.fill(fh, position, length);
+        const n = Math.max(0, Math.min(length, this.end - position));
+        this.buffer!.copy(buffer, offset, position - this.start, position - this.start + n);
+        return { bytesRead: n };
+      },
+    };
+  }
+
+  /** The window, if it holds bytes [from, to) of `fh`. */
+  view(fh: SyncFile, from: number, to: number): WindowView | null {
+    if (!this.holds(fh, from, to)) return null;
+    const fills = this.fills;
+    return { bytes: this.buffer!.subarray(0, this.end - this.start), start: this.start, valid: () => this.fills === fills };
+  }
+
+  private holds(fh: SyncFile, from: number, to: number): boolean {
+    return this.holder === fh && from >= this.start && to <= this.end;
+  }
+
+  /** Read from `position` as much as the window takes (at least `length`, up to the end of the file). */
+  private fill(fh: SyncFile, position: number, length: number): void {
+    const buffer = (this.buffer ??= Buffer.allocUnsafeSlow(this.capacity));
+    this.fills++;
+    // Invalid until read: a failed read leaves nothing that looks held.
+    this.holder = null;
+    const got = fh.readInto(buffer, 0, Math.min(this.capacity, Math.max(length, READ_WINDOW_MIN_FILL)), position);
+    this.holder = fh;
+    this.start = position;
+    this.end = position + got;
   }
 }
 
@@ -123,7 +213,8 @@ export function dboxCorrupt(file: string, offset: number, why: string): StorageC
 }
 
 async function readAt(fh: PositionalFile, pos: number, len: number): Promise<Buffer> {
-  const buf = Buffer.alloc(len);
+  // Not zero-filled: only the bytes read are handed out (subarray below).
+  const buf = Buffer.allocUnsafe(len);
   let got = 0;
   while (got < len) {
     const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
@@ -176,6 +267,8 @@ export async function readDboxMessage(fh: PositionalFile, file: string, hdr: Dbo
 }
 
 const METADATA_MAGIC = Buffer.from([0x0a, 0x01, 0x03, 0x0a]);
+/** How much of a metadata block is read first (more when it is longer). */
+export const METADATA_FIRST_READ = 1024;
 
 /**
  * The metadata block at `at`. The file ending inside it (the magic or the lines, as far as they go,
@@ -183,7 +276,7 @@ const METADATA_MAGIC = Buffer.from([0x0a, 0x01, 0x03, 0x0a]);
  */
 async function readMetadata(fh: PositionalFile, file: string, at: number, fileSize: number): Promise<{ metadata: DboxMetadataEntry[]; end: number; cutShort?: string }> {
   let buf: Buffer;
-  let chunk = 4096;
+  let chunk = METADATA_FIRST_READ;
   for (;;) {
     const want = Math.min(chunk, fileSize - at);
     buf = await readAt(fh, at, want);

@@ -9,7 +9,7 @@ import { StorageCorruptError, StorageNotFoundError, fromSystemError } from '../.
 import type { IndexedMessage } from '../../dovecot-index/index.js';
 import type { MailLocation } from '../../location.js';
 import type { DriverCapabilities, MessageSource } from '../../types.js';
-import { readDboxFileHeader, readDboxMessage, type DboxFileHeader } from '../common/dbox-file.js';
+import { METADATA_FIRST_READ, ReadWindow, readDboxFileHeader, readDboxMessage, type DboxFileHeader } from '../common/dbox-file.js';
 import { DboxStore, type DboxDriver, type DboxStoreOptions } from '../common/dbox-store.js';
 import { FileHandleCache, type OpenFile } from '../common/file-handles.js';
 import type { DboxMessageLocator, LocatedMessage } from '../common/mailbox-reader.js';
@@ -43,6 +43,9 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
     async createLocator(ctx) {
       const mailbox = ctx.entry.name;
       const files = new FileHandleCache(8);
+      // Messages are read through one window per mailbox (ReadWindow): header, body and metadata with
+      // one read, as the map says where the message is and how long.
+      const window = new ReadWindow();
       const headers = new Map<string, DboxFileHeader>();
       const storageDirs = [mapStorageDir(location), ...(location.alt ? [path.join(location.alt, 'storage')] : [])];
       // A store whose map cannot be read fails here, once for the mailbox, not once per message.
@@ -83,9 +86,21 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
         if (!where) return `map_uid ${mapUid} is not in the map index`;
         const opened = await openStorageFile(where.fileId);
         if (!opened) return `storage file m.${where.fileId} (map_uid ${mapUid}) is missing`;
-        const message = await readDboxMessage(opened.of.fh, opened.file, opened.hdr, where.offset, opened.of.size);
+        const fh = opened.of.fh;
+        // The map's size may be stale (a purge meanwhile): it only decides what is read ahead; the
+        // message is parsed from the file's bytes as always. The slack takes in a metadata block
+        // longer than the map says, up to what readDboxMessage reads first.
+        window.prepare(fh, where.offset, where.size + METADATA_FIRST_READ);
+        const message = await readDboxMessage(window.over(fh), opened.file, opened.hdr, where.offset, opened.of.size);
         const guid = m.ext.get('guid');
-        return { file: opened.file, message, saveDate: saveDate === 0 ? null : saveDate, guidRecord: guid ?? null };
+        const held = window.view(fh, message.bodyOffset, message.bodyOffset + message.bodySize);
+        return {
+          file: opened.file,
+          message,
+          saveDate: saveDate === 0 ? null : saveDate,
+          guidRecord: guid ?? null,
+          ...(held !== null ? { content: held.bytes, contentStart: held.start, contentValid: held.valid } : {}),
+        };
       };
 
       const locator: DboxMessageLocator = {
