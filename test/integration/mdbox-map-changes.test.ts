@@ -63,6 +63,36 @@ if (requireDovecot(test)) {
     }
   });
 
+  test('a purge that deletes the m.N file of listed messages after the listing: their bodies are read from where the map names now', async (t) => {
+    const user = await dv.addUser('purgedel', 'mdbox');
+    // One m.1: X (expunged later), then a small and a large message (3 MB: more than the reader takes
+    // in with the message header, so its body is read from the file when it is asked for).
+    const large = Buffer.concat([Buffer.from('From: a@example.org\nSubject: large\n\n'), Buffer.alloc(3 * 1024 * 1024, 'y\n')]);
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'INBOX'], message('x-expunged'));
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'INBOX'], message('small'));
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'INBOX'], large);
+    t.deepEqual(await storageFiles(user), ['m.1']);
+    const want = new Map([[2, await storedMessage(dv, user.name, 'INBOX', 2)], [3, await storedMessage(dv, user.name, 'INBOX', 3)]]);
+
+    const store = await openMdboxStore(parseLocation(user.mailLocation, { user: user.name, home: user.home }), user.name, { attachmentDir: null });
+    const reader = await store.openMailbox('INBOX');
+    t.teardown(() => reader.close());
+    const infos = await collect(reader, 2);
+    t.deepEqual(infos.map((m) => m.uid), [2, 3]);
+
+    // As a nightly purge does: the file with an expunged message is rewritten into a new one and
+    // deleted. The reader still has the old map and the old file open.
+    await dv.doveadmOk(['expunge', '-u', user.name, 'mailbox', 'INBOX', 'uid', '1']);
+    await dv.doveadmOk(['purge', '-u', user.name]);
+    t.false((await storageFiles(user)).includes('m.1'), 'the purge deleted m.1');
+
+    for (const info of [...infos].reverse()) {
+      const got = await readAll(await reader.openMessage(info));
+      t.true(got.equals(want.get(info.uid)!), `UID ${info.uid} as Dovecot serves it`);
+      t.deepEqual(await reader.readMessage!(info), info.size <= 256 * 1024 ? want.get(info.uid)! : null, `UID ${info.uid} read whole`);
+    }
+  });
+
   test('a map of another UIDVALIDITY than the mailbox records is refused with a typed error, not read as other mail', async (t) => {
     const first = await dv.addUser('mapfirst', 'mdbox');
     for (const n of [1, 2]) await dv.doveadmOk(['save', '-u', first.name, '-m', 'INBOX'], message(`first-${n}`));

@@ -239,7 +239,11 @@ const READ_CHUNK_BYTES = 256 * 1024;
  */
 export async function* fileChunks(file: string, start = 0, length = Number.MAX_SAFE_INTEGER, scratch?: Buffer): AsyncGenerator<Buffer> {
   if (length <= 0) return;
-  const fd = openSync(file, 'r');
+  yield* fdChunks(openSync(file, 'r'), start, length, scratch);
+}
+
+/** As fileChunks, from a file already open as `fd`, which is closed when the iteration ends. */
+export async function* fdChunks(fd: number, start = 0, length = Number.MAX_SAFE_INTEGER, scratch?: Buffer): AsyncGenerator<Buffer> {
   try {
     let position = start;
     let left = length;

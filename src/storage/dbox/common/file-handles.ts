@@ -43,20 +43,6 @@ export class FileHandleCache {
     return p;
   }
 
-  /**
-   * Take the size of every open file again at its next use. mdbox files only grow while open: a
-   * `doveadm purge` appends the messages it moves to an existing file (mdbox_map_find_appendable_file),
-   * so a size taken before cuts off what the map now points at. The handles stay open (a caller may be
-   * reading through one); their files are never rewritten in place, only appended to or unlinked.
-   */
-  refreshSizes(): void {
-    for (const [file, p] of this.files) {
-      const fresh = p.then(async (f) => ({ fh: f.fh, size: (await f.fh.stat()).size }));
-      fresh.catch(() => this.files.delete(file));
-      this.files.set(file, fresh);
-    }
-  }
-
   async close(): Promise<void> {
     const all = [...this.files.values()];
     this.files.clear();

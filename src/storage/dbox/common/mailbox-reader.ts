@@ -10,6 +10,8 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 /** Bodies up to this size are read with one synchronous read. */
 const SMALL_BODY_BYTES = 256 * 1024;
+/** How often a message whose file is gone is located again before the error stands (withFile). */
+const RELOCATE_ATTEMPTS = 4;
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import { IntegrityError, StorageCorruptError, StorageNotFoundError, fromSystemError, type MailvaultError } from '../../../core/errors.js';
@@ -17,7 +19,7 @@ import type { IndexSnapshot, IndexedMessage } from '../../dovecot-index/index.js
 import { compressionOf, MAGIC_BYTES } from '../../compression.js';
 import { normalizeKeywords } from '../../flags.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessagePart, OpenMessageOptions, SystemFlag } from '../../types.js';
-import { attachmentPath, fileChunks, openSisMessage, parseExtRefs, sisMessageParts, takeExactly, type ExtRef, type SisMessage } from './attachments.js';
+import { attachmentPath, fdChunks, openSisMessage, parseExtRefs, sisMessageParts, takeExactly, type ExtRef, type SisMessage } from './attachments.js';
 import { metadataBytes, metadataValue, parseHexTime, parseHexValue, type DboxMessage, type DboxMetadataEntry } from './dbox-file.js';
 
 export interface LocatedMessage {
@@ -79,6 +81,11 @@ function holdsBody(located: LocatedMessage): boolean {
 export interface DboxMessageLocator {
   /** Find and parse the dbox record of `m`. Throws per-message errors (not found, corrupt). */
   locate(m: IndexedMessage): Promise<LocatedMessage>;
+  /**
+   * Optional: locate `m` again after its file was found gone (mdbox: a purge moved the message to
+   * another file), with nothing remembered of earlier reads (the map read again, no file kept open).
+   */
+  relocate?(m: IndexedMessage): Promise<LocatedMessage>;
   /** Suffix appended to an X path on disk (sdbox: `-<mailbox guid>-<uid>`; mdbox: none). */
   attachmentSuffixes(uid: number): readonly string[];
   close(): Promise<void>;
@@ -261,7 +268,7 @@ export class DboxMailboxReader implements MailboxReader {
    */
   async readMessage(message: MessageInfo, options: OpenMessageOptions = {}): Promise<Buffer | null> {
     const d = await this.describeForRead(message);
-    return d.refs ? null : this.readBody(message, d.located, options.scratch);
+    return d.refs ? null : this.withFile(message, d, (now) => this.readBody(message, now.located, options.scratch));
   }
 
   private readBody(message: MessageInfo, loc: LocatedMessage, scratch: Buffer | undefined): Buffer | null {
@@ -308,19 +315,69 @@ export class DboxMailboxReader implements MailboxReader {
 
   async openMessage(message: MessageInfo, options: OpenMessageOptions = {}): Promise<Readable> {
     const d = await this.describeForRead(message);
-    if (d.refs) return openSisMessage(this.sisMessage(d));
-    const whole = this.readBody(message, d.located, options.scratch);
-    if (whole !== null) return ReadableStream.from(whole.length === 0 ? [] : [whole], { objectMode: false });
-    const { file, message: dm } = d.located;
-    return ReadableStream.from(
-      takeExactly(fileChunks(file, dm.bodyOffset, dm.bodySize), dm.bodySize, (got) => this.shortBody(message, file, got, dm.bodySize)),
-      { objectMode: false },
-    );
+    if (d.refs) return this.withFile(message, d, (now) => openSisMessage(this.sisMessage(now)));
+    return this.withFile(message, d, (now) => {
+      const whole = this.readBody(message, now.located, options.scratch);
+      if (whole !== null) return ReadableStream.from(whole.length === 0 ? [] : [whole], { objectMode: false });
+      const { file, message: dm } = now.located;
+      // Opened now, not when the stream is first read: a file gone by now is relocated above.
+      const fd = openSync(file, 'r');
+      let closed = false;
+      const stream = ReadableStream.from(
+        takeExactly(
+          (async function* () {
+            closed = true; // from here on, fdChunks closes it
+            yield* fdChunks(fd, dm.bodyOffset, dm.bodySize);
+          })(),
+          dm.bodySize,
+          (got) => this.shortBody(message, file, got, dm.bodySize),
+        ),
+        { objectMode: false },
+      );
+      stream.once('close', () => {
+        if (!closed) closeSync(fd);
+      });
+      return stream;
+    });
+  }
+
+  /**
+   * Run `read` (which opens the message's dbox file by its path) on `d`; if the file is gone (ENOENT),
+   * locate the message again and retry, up to RELOCATE_ATTEMPTS times. mdbox: a purge (doveadm purge,
+   * nightly on many servers) copies the messages still in use out of an m.N file and deletes it, so a
+   * file found when the message was listed may be gone when its body is read; Dovecot's mdbox_mail_open
+   * then reads the map again and opens the file it names now. Where the locator cannot (sdbox), the
+   * error stands: the message was expunged.
+   */
+  private async withFile<T>(message: MessageInfo, d: Described, read: (d: Described) => T | Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await read(d);
+      } catch (e) {
+        // Raw from an open, or mapped by fromSystemError with the Node error as its cause.
+        const gone = (e as NodeJS.ErrnoException).code === 'ENOENT' || ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+        if (!gone || this.locator.relocate === undefined || attempt >= RELOCATE_ATTEMPTS) throw e;
+        d = await this.describeAgain(message);
+      }
+    }
+  }
+
+  /** A fresh description of `message` from the locator's relocate(), checked against the listed size. */
+  private async describeAgain(message: MessageInfo): Promise<Described> {
+    this.assertOpen();
+    const m = this.byUid(message.uid)!;
+    this.lastDescribed = null;
+    const d = await this.describeNow(m, true);
+    this.lastDescribed = { m, d };
+    if (d.info.size !== message.size) {
+      throw new IntegrityError(`message UID ${message.uid} in mailbox "${this.info.name}" is ${d.info.size} bytes now, ${message.size} when listed`, { mailbox: this.info.name, uid: message.uid, path: d.located.file, hint: 'the message changed while it was read; run the backup again' });
+    }
+    return d;
   }
 
   private async parts(message: MessageInfo): Promise<MessagePart[] | null> {
     const d = await this.describeForRead(message);
-    return d.refs ? sisMessageParts(this.sisMessage(d)) : null;
+    return d.refs ? this.withFile(message, d, (now) => sisMessageParts(this.sisMessage(now))) : null;
   }
 
   async close(): Promise<void> {
@@ -401,8 +458,8 @@ export class DboxMailboxReader implements MailboxReader {
     return d;
   }
 
-  private async describeNow(m: IndexedMessage): Promise<Described> {
-    const located = await this.locator.locate(m);
+  private async describeNow(m: IndexedMessage, fresh = false): Promise<Described> {
+    const located = fresh && this.locator.relocate !== undefined ? await this.locator.relocate(m) : await this.locator.locate(m);
     const { file, message: dm } = located;
     const meta = dm.metadata;
     const metaAt = dm.bodyOffset + dm.bodySize;

@@ -27,6 +27,9 @@ export const MDBOX_CAPABILITIES: DriverCapabilities = {
   writable: false,
 };
 
+/** Reads of the map for one message while a purge keeps moving it (locateWithRetries). */
+const LOCATE_ATTEMPTS = 5;
+
 function createMdboxDriver(location: MailLocation): DboxDriver {
   let map: Promise<MapIndex> | null = null;
   const loadMap = (fresh = false): Promise<MapIndex> => {
@@ -103,38 +106,51 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
         };
       };
 
-      const locator: DboxMessageLocator = {
-        async locate(m) {
-          // A concurrent purge may have moved the message to another file, or to the end of a file
-          // opened before the move: read the map again and take the open files' sizes again, as
-          // mdbox_mail_open does (mdbox_map_refresh, then dbox_file_open of the file the map names).
-          const retry = async (): Promise<LocatedMessage | string> => {
-            files.refreshSizes();
-            return tryLocate(m, await loadMap(true));
-          };
-          let result: LocatedMessage | string;
+      /**
+       * Find `m`, reading the map again while a concurrent purge moves it: a purge copies the messages
+       * still in use out of an m.N file into another (or to the end of one opened before), then
+       * deletes it, and a busy server purges again and again. As mdbox_mail_open does
+       * (mdbox_map_refresh, then dbox_file_open of the file the map names, again while the file it
+       * names is one found deleted), it gives up only when a fresh map names the same missing place
+       * twice, or after LOCATE_ATTEMPTS reads of the map. `fresh`: the first attempt already forgets
+       * the open files and reads the map again (relocate()).
+       */
+      const locateWithRetries = async (m: IndexedMessage, fresh: boolean): Promise<LocatedMessage> => {
+        let result: LocatedMessage | string | Error = '';
+        let previous: string | null = null;
+        for (let attempt = 0; attempt < LOCATE_ATTEMPTS; attempt++) {
+          if (attempt > 0 || fresh) {
+            // Files opened before hold the old bytes (a deleted file stays readable while open): look
+            // at the directory again, and take the sizes of the files that stay open anew.
+            await files.close();
+            headers.clear();
+          }
           try {
-            result = await tryLocate(m, await loadMap());
+            result = await tryLocate(m, await loadMap(attempt > 0 || fresh));
             // A file that seems to end inside the metadata may be one a purge is appending to now.
-            if (typeof result === 'string' || result.message.metadataCutShort !== undefined) result = await retry();
+            if (typeof result !== 'string' && result.message.metadataCutShort === undefined) return result;
           } catch (e) {
-            if (e instanceof StorageCorruptError) {
-              // Stale map after a concurrent purge looks like garbage at the old offset: reload once.
-              const again = await retry().catch(() => null);
-              if (again && typeof again !== 'string') return again;
-            }
-            throw fromSystemError(e, 'read an mdbox message', { mailbox, uid: m.uid });
+            // A stale map after a concurrent purge looks like garbage at the old offset.
+            if (!(e instanceof StorageCorruptError)) throw fromSystemError(e, 'read an mdbox message', { mailbox, uid: m.uid });
+            result = e;
           }
-          if (typeof result === 'string') {
-            throw new StorageNotFoundError(`message UID ${m.uid} in mailbox "${mailbox}": ${result}`, {
-              mailbox,
-              uid: m.uid,
-              path: mapStorageDir(location),
-              hint: 'it was probably expunged and purged while reading; otherwise run "doveadm force-resync"; the message is skipped',
-            });
-          }
-          return result;
-        },
+          const where = typeof result === 'string' ? result : result instanceof Error ? result.message : `${result.file}:${result.message.offset}`;
+          if (where === previous) break;
+          previous = where;
+        }
+        if (result instanceof Error) throw fromSystemError(result, 'read an mdbox message', { mailbox, uid: m.uid });
+        if (typeof result !== 'string') return result;
+        throw new StorageNotFoundError(`message UID ${m.uid} in mailbox "${mailbox}": ${result}`, {
+          mailbox,
+          uid: m.uid,
+          path: mapStorageDir(location),
+          hint: 'it was probably expunged and purged while reading; otherwise run "doveadm force-resync"; the message is skipped',
+        });
+      };
+
+      const locator: DboxMessageLocator = {
+        locate: (m) => locateWithRetries(m, false),
+        relocate: (m) => locateWithRetries(m, true),
         attachmentSuffixes() {
           return [''];
         },
