@@ -7,6 +7,7 @@ import { Command } from '@oclif/core/command';
 import * as Flags from '@oclif/core/flags';
 import { ExitCode } from '../core/exit-codes.js';
 import { MailvaultError } from '../core/errors.js';
+import { OutputClosedError } from './output.js';
 
 interface OclifExitLike {
   oclif?: { exit?: number };
@@ -26,6 +27,10 @@ export abstract class MailvaultCommand extends Command {
   protected override async catch(err: Error & OclifExitLike): Promise<unknown> {
     // this.exit() throws an ExitError: let it through.
     if (err.code === 'EEXIT') throw err;
+    // The reader of a text listing went away (`mailvault list DUMP | head`): what it did not read was
+    // not wanted. Quiet, as other tools end then. (A dump written into a pipe whose reader went away is
+    // a failed backup: the writer reports that itself, as an error.)
+    if (err instanceof OutputClosedError) return this.exit(ExitCode.SUCCESS);
     let exitCode: number;
     let code: string;
     let hint: string | undefined;

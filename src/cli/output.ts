@@ -155,9 +155,16 @@ async function syncDirectory(dir: string): Promise<void> {
 }
 
 /** Write a line (or raw text) to a stream, waiting for drain: large listings respect backpressure. */
+/** What writeLine rejects with when the reader of its stream went away (EPIPE). */
+export class OutputClosedError extends Error {
+  constructor() {
+    super('the program reading the output went away');
+  }
+}
+
 export function writeLine(stream: NodeJS.WritableStream, text: string, newline = true): Promise<void> {
   return new Promise((resolve, reject) => {
-    const ok = stream.write(newline ? `${text}\n` : text, (err) => (err ? reject(err) : undefined));
+    const ok = stream.write(newline ? `${text}\n` : text, (err) => (err ? reject((err as NodeJS.ErrnoException).code === 'EPIPE' ? new OutputClosedError() : err) : undefined));
     if (ok) resolve();
     else stream.once('drain', resolve);
   });

@@ -26,6 +26,8 @@ Incrementals (--since): a dump of what changed since an earlier run, its new mes
 
 Messages that cannot be read (or were expunged while the backup ran) are skipped, listed in the summary, and make the exit status 3; a body that fails part-way through its copy stops the run instead, as the dump cannot take back what it wrote. The --state-file cursor does not count them as held (nor does --since @DUMP of a full dump): each later incremental tries them again, reports them again while they stay unreadable, and once one reads, carries its mailbox whole (so a restore gets every UID in order). A dbox message whose file ends after its whole body but inside the metadata that follows (disk full, a crash) is backed up as Dovecot serves it, with what the index knows (the save date for INTERNALDATE where the received date is lost), and listed as a warning without changing the exit status; with attachment storage (SIS) it is skipped, as Dovecot fails it too.
 
+Maildir keywords: a file name holds 26 keyword letters (named in dovecot-keywords); further keywords Dovecot keeps only in the mailbox's index (dovecot.index and its log), and the backup reads them from there, as IMAP serves them. If that index cannot be read, the backup says so for the mailbox (a warning) and carries the keywords of the file names.
+
 Maildir files Dovecot has not listed yet (no line in dovecot-uidlist: mail an MTA or procmail put into new/, a folder nobody opened since) have no UID. The backup gives them UIDs as Dovecot's next sync would (under the dovecot-uidlist lock, in the time order of their names; Dovecot then serves them with those UIDs) and backs them up: the only change a backup makes to a mail store. Where it cannot (a read-only snapshot, the lock held longer than --lock-timeout) or must not (--read-only), each such file is listed as skipped (exit 3) and the next incremental reads its mailbox again.
 
 Threads: the main one reads, hashes and frames the messages; with --compress zstd a worker compresses. Where the machine has a core to spare beside those (2 or more cores uncompressed, 3 or more with zstd), Maildir message files are also read and hashed ahead in another thread. Each of these threads uses at most one core.
@@ -136,7 +138,7 @@ ${exitStatusHelp()}`;
           note(`backup: ${c.user} ${c.mailbox}${c.renamedFrom !== null ? ` (renamed from ${c.renamedFrom})` : ''}: ${what}`);
         }
       }
-      for (const w of summary.warnings) note(`warning: ${w.user} ${w.mailbox} UID ${w.uid}: ${w.reason}`);
+      for (const w of summary.warnings) note(`warning: ${w.user} ${w.mailbox}${w.uid === undefined ? '' : ` UID ${w.uid}`}: ${w.reason}`);
       for (const s of summary.skipped) {
         note(`skipped: ${s.user}${s.mailbox ? ` ${s.mailbox}` : ''}${s.uid ? ` UID ${s.uid}` : ''}: ${s.reason}`);
         if (s.hint) note(`  hint: ${s.hint}`);

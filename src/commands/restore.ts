@@ -5,7 +5,7 @@ import { imapFlags, storeFlags, selectionFlags } from '../cli/flags.js';
 import { formatBytes, note, stderrProgress } from '../cli/output.js';
 import { openImapUser, resolveUsers, sinkOpener } from '../cli/stores.js';
 import { openDumpInput } from '../cli/input.js';
-import { defaultRestoreOptions, type RestoreSummary } from '../operations/restore.js';
+import { defaultRestoreOptions, keywordsNotStoredWarnings, type MailboxNotRestored, type RestoreSummary } from '../operations/restore.js';
 import { restoreDumps, type RestoreDumpsResult } from '../operations/restore-dumps.js';
 import { readListFile, UidSet, type Selection } from '../operations/selection.js';
 import { parseTimeFlag } from '../cli/time.js';
@@ -24,7 +24,9 @@ Into an absent mailbox (recreated if it was deleted), or an empty one that never
 
 Idempotency: a message already in the target mailbox is not written again, so running the same restore twice, or again after a crash or a lost connection, adds nothing twice. Maildir: "already there" means the same GUID. IMAP (the server assigns GUIDs): the same bytes, compared as the server serves them (line ends as CRLF), and the same INTERNALDATE; candidates are found by Message-ID (or date and size) and their bodies hashed. A mailbox holding N such copies receives only the copies beyond N. Messages are sent in batches of --commit-every; over IMAP each APPEND is atomic, so a crash leaves whole messages that a rerun finds.
 
-Errors: a refused login (wrong master password) stops before anything is written (exit 77); a server that cannot be reached is tried 3 times before exit 75; a server that goes away mid-restore exits 75 and a rerun completes; quota exceeded exits 73.
+Errors: a refused login (wrong master password) stops before anything is written (exit 77); a server that cannot be reached is tried 3 times before exit 75; a server that goes away mid-restore exits 75 and a rerun completes; quota exceeded exits 73. A selection that matches nothing exits 66, also a --user or --mailbox the dump does not hold.
+
+What a target cannot hold is restored as far as it can be and named, and the command exits 3: a mailbox whose name a Maildir++ target cannot store (a "." inside a name from a LAYOUT=fs or dbox store) is left out, the others are restored (give it --to-mailbox, or restore into a LAYOUT=fs Maildir or through IMAP); a message with keywords beyond the 26 a Maildir file name holds is restored with the keywords that get a letter, and the others are named (Dovecot keeps such keywords only in its index, which mailvault does not write: restore through IMAP to keep them). Over IMAP, a subscription the server refuses (to a mailbox that does not exist: Dovecot keeps such subscriptions, but does not take new ones) is named in a warning.
 
 Every message is checked against its sha256 before it is written. If the dump is damaged or cut short, what was verified is kept, and the command exits 65 saying where the dump stopped.
 
@@ -124,9 +126,16 @@ ${exitStatusHelp()}`;
     if (result.kind === 'chain') {
       const summary = result.summary;
       note(`restore chain of ${result.files.length} dumps (${result.files.map((f) => path.basename(f)).join(' -> ')}): ${told(summary)}`);
+      const unstored = keywordsNotStoredWarnings(summary);
+      for (const w of unstored) note(`warning: ${w}`);
       if (summary.missingCount > 0) {
         for (const m of summary.missing.slice(0, 20)) note(`missing: ${JSON.stringify(m)}`);
         note(`restore: ${summary.missingCount} messages of the final state are in no dump of the chain`);
+        if (this.jsonEnabled()) this.logJson(summary);
+        this.exit(ExitCode.PARTIAL);
+      }
+      if (nothingNamedMatched(selection, summary.messages + summary.alreadyPresent, summary.mailboxes.length)) this.exit(ExitCode.NOT_FOUND);
+      if (unstored.length > 0 || notRestoredNote(summary.mailboxesNotRestored)) {
         if (this.jsonEnabled()) this.logJson(summary);
         this.exit(ExitCode.PARTIAL);
       }
@@ -134,15 +143,38 @@ ${exitStatusHelp()}`;
     }
     const summaries = result.results.map((r) => r.summary);
     const total = summaries.reduce((n, s) => n + s.messages + s.alreadyPresent, 0);
-    const anySelective = Boolean(selection.uids || selection.messageIds || selection.from || selection.subject || selection.ids);
+    const anySelective = Boolean(selection.uids || selection.messageIds || selection.from || selection.subject || selection.ids || selection.since !== undefined || selection.before !== undefined);
     if (anySelective && total === 0) {
       note('restore: no message in the dump matched the selection');
       this.exit(ExitCode.NOT_FOUND);
     }
-    if (summaries.some((s) => s.unknownIds.length > 0)) {
+    if (nothingNamedMatched(selection, total, summaries.reduce((n, s) => n + s.mailboxes.length, 0))) this.exit(ExitCode.NOT_FOUND);
+    const unstored = summaries.flatMap((s) => keywordsNotStoredWarnings(s));
+    for (const w of unstored) note(`warning: ${w}`);
+    const notRestored = notRestoredNote(summaries.flatMap((s) => s.mailboxesNotRestored ?? []));
+    if (summaries.some((s) => s.unknownIds.length > 0) || unstored.length > 0 || notRestored) {
       if (this.jsonEnabled()) this.logJson({ dumps: summaries });
       this.exit(ExitCode.PARTIAL);
     }
     return { dumps: summaries };
   }
+}
+
+/**
+ * A selection that names users or mailboxes (--user, --mailbox) of which the dump holds none: a typo
+ * must not look like a successful restore of nothing. Said here; the caller exits 66.
+ */
+function nothingNamedMatched(selection: Selection, messages: number, mailboxes: number): boolean {
+  if (!(selection.users || selection.mailboxes) || messages > 0 || mailboxes > 0) return false;
+  const named = [...(selection.users ?? []).map((u) => `--user ${JSON.stringify(u)}`), ...(selection.mailboxes ?? []).map((m) => `--mailbox ${JSON.stringify(m)}`)];
+  note(`restore: no user or mailbox in the dump matched the selection (${named.join(' ')}); "mailvault list DUMP" shows what it holds`);
+  return true;
+}
+
+/** The closing line for mailboxes the target could not hold (each had its warning); true if any. */
+function notRestoredNote(list: readonly MailboxNotRestored[] | undefined): boolean {
+  if (list === undefined || list.length === 0) return false;
+  const messages = list.reduce((n, m) => n + m.messages, 0);
+  note(`restore: ${list.length} mailboxes (${messages} messages) not restored, their names cannot be stored in this target: ${list.map((m) => JSON.stringify(m.from)).join(', ')}; restore them with --to-mailbox NAME, or into a LAYOUT=fs Maildir, a dbox store or through IMAP`);
+  return true;
 }

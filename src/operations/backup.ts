@@ -282,6 +282,7 @@ async function backupMailbox(
       summary.bytes += message.size;
       options.onProgress?.({ phase: 'message', user, mailbox: mailbox.name, messages: summary.messages, bytes: summary.bytes });
     }
+    for (const reason of reader.warnings ?? []) summary.warnings.push({ user, mailbox: mailbox.name, reason });
     // Messages the driver found but could not hand out (no UID yet): reported, not in the dump.
     const notListed = reader.notListed ?? [];
     for (const e of notListed) skip({ user, mailbox: mailbox.name }, e);

@@ -26,7 +26,8 @@ export interface SkippedItem {
 export interface WarningItem {
   readonly user: string;
   readonly mailbox: string;
-  readonly uid: number;
+  /** Absent for a warning about the mailbox as a whole. */
+  readonly uid?: number;
   readonly reason: string;
 }
 

@@ -29,7 +29,7 @@ import type { Readable } from 'node:stream';
 import { readDump, type DumpEntry } from '../archive/reader.js';
 import type { MailboxRecord, MessageRecord, UserRecord } from '../archive/records.js';
 import type { MailboxInfo, MessageSink, SaveTransaction, SystemFlag } from '../storage/types.js';
-import { MailvaultError, UnexpectedError, InterruptedError } from '../core/errors.js';
+import { MailvaultError, UnexpectedError, InterruptedError, UsageError } from '../core/errors.js';
 import { normalizeFlags } from '../storage/flags.js';
 import { mailboxMatcher, messageMatches, userMatcher, type Selection } from './selection.js';
 import type { ProgressCallback } from './progress.js';
@@ -62,6 +62,20 @@ export interface RestoredMailbox {
   identityPreserved: boolean;
   restored: number;
   alreadyPresent: number;
+  /** Messages restored without some of their keywords, which the target could not store (CommitResult.keywordsNotStored). */
+  keywordsNotStored?: { uid: number; keywords: string[] }[];
+}
+
+export interface MailboxNotRestored {
+  user: string;
+  /** The target name that could not be created. */
+  mailbox: string;
+  /** The source mailbox in the dump. */
+  from: string;
+  reason: string;
+  hint?: string;
+  /** Its messages in the dump (selected ones), none of which was restored. */
+  messages: number;
 }
 
 export interface RestoreSummary {
@@ -75,12 +89,36 @@ export interface RestoreSummary {
   dumpComplete: boolean;
   /** --use-list ids that name no entry of the dump. */
   unknownIds: number[];
+  /** Mailboxes left out because the target cannot hold their names; each was also a warning. */
+  mailboxesNotRestored?: MailboxNotRestored[];
+  /** Subscriptions the target refused (over IMAP: to mailboxes that do not exist); each was also a warning. */
+  subscriptionsNotRestored?: { user: string; mailbox: string; reason: string }[];
   seconds: number;
   /** How the dump was read: "sequential" (one pass) or "random-access" (trailer, TOC, selected members). */
   access?: 'sequential' | 'random-access';
 }
 
 export type SinkOpener = (user: string) => Promise<MessageSink>;
+
+/**
+ * One warning per target mailbox whose messages were restored without some of their keywords
+ * (RestoredMailbox.keywordsNotStored): the restore did not give back the whole state, which the caller
+ * reports (the CLI exits 3).
+ */
+export function keywordsNotStoredWarnings(summary: Pick<RestoreSummary, 'mailboxes'>): string[] {
+  const out: string[] = [];
+  for (const m of summary.mailboxes) {
+    const list = m.keywordsNotStored;
+    if (list === undefined || list.length === 0) continue;
+    const names = [...new Set(list.flatMap((x) => x.keywords))].sort();
+    const uids = list.map((x) => x.uid);
+    out.push(
+      `${m.user} ${m.mailbox}: ${list.length} messages (UID ${uids.slice(0, 10).join(', ')}${uids.length > 10 ? ', ...' : ''}) restored without ${names.length === 1 ? 'the keyword' : `${names.length} keywords`} ${names.slice(0, 10).join(' ')}${names.length > 10 ? ' ...' : ''}: ` +
+        'a Maildir file name holds 26 keyword letters and Dovecot keeps further keywords only in its index, which mailvault does not write; restore this mailbox through IMAP (--imap) to keep every keyword',
+    );
+  }
+  return out;
+}
 
 /** Does the selection name single messages (so a mailbox is created only when one of its messages is selected)? */
 export function isNarrowSelection(sel: Selection): boolean {
@@ -127,6 +165,10 @@ export class RestoreSession {
   /** Per target user + mailbox: identity key -> how often this run met it. */
   private readonly seenByTarget = new Map<string, Map<string, number>>();
   private box: MailboxState | null = null;
+  /** The mailbox being skipped (its name cannot be stored in the target), while its messages go by. */
+  private notRestored: MailboxNotRestored | null = null;
+  /** summary.mailboxes by user + "\0" + target mailbox. */
+  private readonly reports = new Map<string, RestoredMailbox>();
   /** Source mailbox names restored for the current user (for subscriptions). */
   restoredNames = new Set<string>();
 
@@ -164,11 +206,15 @@ export class RestoreSession {
   private async startCommit(): Promise<void> {
     if (!this.box?.tx) return;
     const tx = this.box.tx;
+    const report = this.box.report;
     this.box.tx = null;
     this.box.pending = 0;
     await this.committing;
     this.committing = this.committing.then(() => tx.commit()).then(
-      () => undefined,
+      (result) => {
+        if (result.keywordsNotStored === undefined) return;
+        (report.keywordsNotStored ??= []).push(...result.keywordsNotStored.map((m) => ({ uid: m.uid, keywords: [...m.keywords] })));
+      },
       (e: unknown) => {
         this.commitError ??= e;
       },
@@ -201,6 +247,7 @@ export class RestoreSession {
   }
 
   async finishMailbox(): Promise<void> {
+    this.notRestored = null;
     const box = this.box;
     if (!box) return;
     await this.commitPending();
@@ -216,7 +263,14 @@ export class RestoreSession {
     await this.finishMailbox();
     if (user !== null && !this.options.dryRun) {
       const names = this.options.toMailbox ? (subscriptions.length > 0 ? [this.options.toMailbox] : []) : subscriptions;
-      if (names.length > 0) await (await this.sinkFor(user)).subscribe(names);
+      if (names.length > 0) {
+        const result = await (await this.sinkFor(user)).subscribe(names);
+        for (const r of result?.refused ?? []) {
+          const target = this.options.toUser ?? user;
+          (this.summary.subscriptionsNotRestored ??= []).push({ user: target, mailbox: r.name, reason: r.reason });
+          this.options.onWarning?.(`${target}: the subscription to "${r.name}" was not restored: ${r.reason}`);
+        }
+      }
     }
     this.restoredNames = new Set();
   }
@@ -232,11 +286,22 @@ export class RestoreSession {
     let identityPreserved = false;
     if (!options.dryRun) {
       if (!info) {
-        info = await sink.createMailbox({
-          name: target,
-          ...(sameName && sink.capabilities.preservesMailboxIdentity ? { guid: rec.guid, uidValidity: rec.uidValidity } : {}),
-          specialUse: rec.specialUse,
-        });
+        try {
+          info = await sink.createMailbox({
+            name: target,
+            ...(sameName && sink.capabilities.preservesMailboxIdentity ? { guid: rec.guid, uidValidity: rec.uidValidity } : {}),
+            specialUse: rec.specialUse,
+          });
+        } catch (e) {
+          // A name this target cannot hold (a Maildir++ component with "."): that mailbox is left out and
+          // reported, the rest is restored; the caller exits 3. Anything else stops the restore.
+          if (!(e instanceof UsageError)) throw e;
+          const user = options.toUser ?? rec.user;
+          this.notRestored = { user, mailbox: target, from: rec.name, reason: e.message, ...(e.hint !== undefined ? { hint: e.hint } : {}), messages: 0 };
+          (summary.mailboxesNotRestored ??= []).push(this.notRestored);
+          options.onWarning?.(`${user}: mailbox "${rec.name}" was not restored: ${e.message}${e.hint !== undefined ? ` (${e.hint})` : ''}`);
+          return;
+        }
         created = true;
         identityPreserved = sameName && sink.capabilities.preservesMailboxIdentity;
       } else if (sameName && info.messageCount === 0 && info.uidNext === 1 && sink.resetMailboxIdentity && sink.capabilities.preservesMailboxIdentity) {
@@ -246,8 +311,18 @@ export class RestoreSession {
     }
     const present = new Map<string, number>();
     if (info && !created && !sink.countExisting) for await (const m of sink.listMessageGuids(target)) if (m.guid) present.set(m.guid, (present.get(m.guid) ?? 0) + 1);
-    const report: RestoredMailbox = { user: options.toUser ?? rec.user, mailbox: target, from: rec.name, created, identityPreserved, restored: 0, alreadyPresent: 0 };
-    summary.mailboxes.push(report);
+    // One report per target mailbox: a chain opens a mailbox once per dump, --to-mailbox sends several
+    // source mailboxes into one.
+    const user = options.toUser ?? rec.user;
+    let report = this.reports.get(`${user}\0${target}`);
+    if (report === undefined) {
+      report = { user, mailbox: target, from: rec.name, created, identityPreserved, restored: 0, alreadyPresent: 0 };
+      summary.mailboxes.push(report);
+      this.reports.set(`${user}\0${target}`, report);
+    } else {
+      report.created ||= created;
+      report.identityPreserved ||= identityPreserved;
+    }
     this.restoredNames.add(rec.name);
     const placeholder: MailboxInfo = { name: target, guid: null, uidValidity: 0, uidNext: 1, highestModseq: null, messageCount: 0, specialUse: [], selectable: true };
     const targetKey = `${report.user}\0${target}`;
@@ -274,7 +349,10 @@ export class RestoreSession {
    */
   async message(rec: MessageRecord, body: () => Readable, bytes?: () => Buffer | null): Promise<void> {
     const box = this.box;
-    if (!box) return;
+    if (!box) {
+      if (this.notRestored !== null) this.notRestored.messages++;
+      return;
+    }
     const { options, summary } = this;
     const guid = rec.guid ?? rec.sha256.slice(0, 32);
     const sink = await this.sinkFor(rec.user);

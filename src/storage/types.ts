@@ -222,6 +222,12 @@ export interface MailboxReader {
    * mailbox as complete, so the next run reads it again.
    */
   readonly notListed?: readonly MailvaultError[];
+  /**
+   * Optional: what the backup should say of the mailbox as a whole although every message in it can
+   * be handed out (Maildir: its Dovecot index could not be read, so keywords kept only there are not
+   * known). Known when the reader is opened.
+   */
+  readonly warnings?: readonly string[];
   close(): Promise<void>;
 }
 
@@ -275,6 +281,12 @@ export interface CommitResult {
   /** UIDs in save order, as assigned. */
   readonly uids: readonly number[];
   readonly uidValidity: number;
+  /**
+   * Keywords the store could not keep, per message (by its UID here), in save order; absent when every
+   * keyword was stored. Maildir: a file name holds 26 keyword letters; Dovecot keeps further keywords
+   * only in its index, which mailvault does not write.
+   */
+  readonly keywordsNotStored?: readonly { readonly uid: number; readonly keywords: readonly string[] }[];
 }
 
 /**
@@ -310,6 +322,10 @@ export interface ExistenceProbe {
   openBody(): Readable;
 }
 
+export interface SubscribeResult {
+  readonly refused: readonly { readonly name: string; readonly reason: string }[];
+}
+
 /** Write side of one user's store. */
 export interface MessageSink {
   readonly driverName: string;
@@ -338,8 +354,12 @@ export interface MessageSink {
    */
   countExisting?(mailboxName: string, probe: ExistenceProbe): Promise<number>;
   beginSave(mailboxName: string): Promise<SaveTransaction>;
-  /** Adds subscriptions (existing ones kept). */
-  subscribe(names: readonly string[]): Promise<void>;
+  /**
+   * Adds subscriptions (existing ones kept). Resolves with the names the store refused and why (an
+   * IMAP server may refuse a subscription to a mailbox that does not exist), or with nothing when it
+   * took them all.
+   */
+  subscribe(names: readonly string[]): Promise<SubscribeResult | void>;
   close(): Promise<void>;
 }
 

@@ -183,6 +183,24 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
     t.deepEqual((await mailboxOf(dv, user.name, 'Restored')).map(identity), [identity(original)]);
   });
 
+  test.serial('a subscription IMAP cannot hold (its mailbox is gone) is named in a warning, not dropped unsaid', async (t) => {
+    const user = await freshUser();
+    const client = await connectImap(dv, user);
+    await createMailboxes(client, ['Real', 'Gone']);
+    await appendMessage(client, 'Real', plain(1, 'subs'));
+    // Deleting a mailbox keeps its subscription (LSUB still lists it).
+    await client.mailboxDelete('Gone');
+    await client.logout();
+    const dump = await backupLocation(dv, user, 'subs.mvd');
+    const target = await freshUser();
+    const r = await runCommand('restore', [dump, ...imapArgs(), '--user', user.name, '--to-user', target.name], env());
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stderr, new RegExp(`warning: ${target.name}: the subscription to "Gone" was not restored: the server refused the SUBSCRIBE`));
+    const subscriptions = async (u: string): Promise<string[]> => (await dv.doveadmOk(['mailbox', 'list', '-s', '-u', u])).split('\n').filter((l) => l !== '').sort();
+    t.true((await subscriptions(user.name)).includes('Gone'), 'the source keeps the subscription');
+    t.deepEqual(await subscriptions(target.name), (await subscriptions(user.name)).filter((n) => n !== 'Gone'));
+  });
+
   test.serial('a wrong master password exits 77 and writes nothing', async (t) => {
     const user = await freshUser();
     const client = await connectImap(dv, user);

@@ -17,6 +17,7 @@ import type {
   MailStore,
   SaveTransaction,
   SpecialUse,
+  SubscribeResult,
 } from '../types.js';
 import { openSession, type ImapConnectionOptions, type ImapSession } from './connection.js';
 import { fromServerPath, toServerPath } from './mailbox-names.js';
@@ -267,13 +268,15 @@ export class ImapStore implements MailStore {
     return new ImapSaveTransaction(this.session, info, path, { createMailbox: () => this.createOnServer(mailboxName, path, true) });
   }
 
-  async subscribe(names: readonly string[]): Promise<void> {
+  async subscribe(names: readonly string[]): Promise<SubscribeResult> {
+    const refused: { name: string; reason: string }[] = [];
     for (const name of names) {
       const path = await this.serverPath(name);
-      await call(this.session, { what: 'subscribe to', mailbox: name }, async () => {
-        await this.session.client.mailboxSubscribe(path);
-      });
+      // imapflow answers a NO (Dovecot: "Mailbox doesn't exist") with false; a lost connection throws.
+      const ok = await call(this.session, { what: 'subscribe to', mailbox: name }, async () => this.session.client.mailboxSubscribe(path));
+      if (ok === false) refused.push({ name, reason: 'the server refused the SUBSCRIBE (Dovecot refuses it for a mailbox that does not exist)' });
     }
+    return { refused };
   }
 
   async close(): Promise<void> {

@@ -4,9 +4,9 @@
  *
  * - Files without a uidlist record have no UID yet (Dovecot assigns one at its next sync): they are not
  *   messages yet and are skipped. Records without a file are expunged messages.
- * - Flags come from the `:2,` info, keywords from its a..z letters via dovecot-keywords. The index is not
- *   consulted, so a flag change Dovecot still has pending ("dirty" index records) and keywords beyond 26
- *   are not seen.
+ * - Flags come from the `:2,` info, keywords from its a..z letters via dovecot-keywords, plus the
+ *   keywords Dovecot keeps only in its index (index-keywords.ts: those without a letter, beyond 26 for
+ *   one). A flag change Dovecot still has pending ("dirty" index records) is not seen.
  * - INTERNALDATE = file mtime. saveDate = null: Dovecot takes it from its cache or the file ctime, and
  *   ctime changes at every flag rename, so it is not a save date.
  * - size = `,S=` in the name, else the record's S extension, else the file size. openMessage yields
@@ -28,6 +28,7 @@ import { maildirChangeToken } from './change-token.js';
 import { MaildirListing } from './listing.js';
 import type { UidlistRecord } from './uidlist.js';
 import { readAheadPool } from './read-ahead.js';
+import { NO_INDEX_KEYWORDS, type IndexKeywords } from './index-keywords.js';
 import { META_FIELDS, PATH_SEPARATOR, type ReadBatch } from './read-files.js';
 
 export const UIDLIST_FILE = 'dovecot-uidlist';
@@ -99,7 +100,7 @@ export interface MailboxState {
 export async function loadMailboxState(paths: MailboxPaths, user: string): Promise<MailboxState> {
   const ctx = { user, mailbox: paths.name };
   // Before the listing: a change while it is read then shows in the next run's token.
-  const changeToken = maildirChangeToken(path.join(paths.controlDir, UIDLIST_FILE), path.join(paths.controlDir, KEYWORDS_FILE), paths.mailDir);
+  const changeToken = maildirChangeToken(path.join(paths.controlDir, UIDLIST_FILE), path.join(paths.controlDir, KEYWORDS_FILE), paths.mailDir, paths.indexDir);
   const listing = MaildirListing.load(path.join(paths.controlDir, UIDLIST_FILE), paths.mailDir, ctx);
   let { map: keywords } = await readKeywords(path.join(paths.controlDir, KEYWORDS_FILE));
   // Dovecot puts a new keyword's letter into file names during its sync and writes dovecot-keywords
@@ -191,9 +192,13 @@ export class MaildirMailboxReader implements MailboxReader {
   constructor(
     private readonly state: MailboxState,
     private readonly user: string,
+    private readonly indexKeywords: IndexKeywords = NO_INDEX_KEYWORDS,
   ) {
     this.dirPrefix = path.join(state.paths.mailDir, '/');
+    this.warnings = indexKeywords.warning === undefined ? [] : [indexKeywords.warning];
   }
+
+  readonly warnings: readonly string[];
 
   get info(): MailboxInfo {
     return this.state.info;
@@ -271,6 +276,12 @@ export class MaildirMailboxReader implements MailboxReader {
     return known;
   }
 
+  /** Keywords of record i: its file name's, and any Dovecot keeps for its UID only in the index. */
+  private keywordsOf(uid: number, known: { readonly keywords: readonly string[] }): readonly string[] {
+    const indexOnly = this.indexKeywords.byUid.get(uid);
+    return indexOnly === undefined ? known.keywords : Object.freeze(sortKeywords([...known.keywords, ...indexOnly]));
+  }
+
   /** The size Dovecot recorded: `,S=` in the file name, else the record's S extension; null if neither. */
   private static recordedSize(record: UidlistRecord): number | null {
     const sizeFromRecord = record.ext['S'] !== undefined && /^[0-9]+$/.test(record.ext['S']) ? Number(record.ext['S']) : null;
@@ -287,7 +298,7 @@ export class MaildirMailboxReader implements MailboxReader {
       uid: record.uid,
       guid: record.ext['G'] || record.base,
       flags: known.flags.slice(),
-      keywords: known.keywords.slice(),
+      keywords: this.keywordsOf(record.uid, known).slice(),
       internalDate: st === null ? 0 : Math.floor(st.mtimeMs / 1000),
       saveDate: null,
       size,
@@ -305,7 +316,8 @@ export class MaildirMailboxReader implements MailboxReader {
     for (let i = listing.lowerBound(minUid); i < listing.recordCount; i++) {
       if (!listing.hasFile(i)) continue;
       const known = this.flagsOf(i);
-      yield { uid: listing.uid(i), guid: null, flags: known.flags, keywords: known.keywords, internalDate: 0, saveDate: null, size: 0, modseq: null };
+      const uid = listing.uid(i);
+      yield { uid, guid: null, flags: known.flags, keywords: this.keywordsOf(uid, known), internalDate: 0, saveDate: null, size: 0, modseq: null };
     }
   }
 

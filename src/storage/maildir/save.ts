@@ -26,7 +26,7 @@ import { SYSTEM_FLAGS, type CommitResult, type MailboxInfo, type SaveBody, type 
 import { formatInfo, generateBase } from './filename.js';
 import { FsyncQueue } from './fsync-queue.js';
 import { readIndexHeader, readIndexHeaderReplayed } from './index-header.js';
-import { KeywordMap, MAX_KEYWORDS, isStorableKeyword, readKeywords } from './keywords.js';
+import { KeywordMap, isStorableKeyword, readKeywords } from './keywords.js';
 import { acquireDotlock } from './lock.js';
 import type { MailboxPaths } from './mailbox-names.js';
 import { createFile, makeDirs, type CreatePermissions } from './permissions.js';
@@ -202,13 +202,6 @@ export class MaildirSaveTransaction implements SaveTransaction {
     return [...seen.values()];
   }
 
-  private tooManyKeywords(count: number, uid: number | undefined): UsageError {
-    return new UsageError(`mailbox "${this.paths.name}" would need ${count} keywords; a Maildir file name holds at most ${MAX_KEYWORDS} (letters a-z)`, {
-      ...this.errorContext(uid),
-      hint: 'Dovecot keeps further keywords only in its index, which mailvault does not write: restore this mailbox through IMAP, or into sdbox/mdbox',
-    });
-  }
-
   async save(meta: SaveMetadata, body: SaveBody): Promise<SavedMessage> {
     this.assertOpen('save a message');
     if (!Number.isSafeInteger(meta.size) || meta.size < 0) throw new UsageError(`message size ${meta.size} is not a byte count`, this.errorContext(meta.uid));
@@ -216,15 +209,6 @@ export class MaildirSaveTransaction implements SaveTransaction {
     if (meta.guid && /\s/.test(meta.guid)) throw new UsageError(`message GUID ${JSON.stringify(meta.guid)} contains white space`, this.errorContext(meta.uid));
     const flags = SYSTEM_FLAGS.filter((f) => meta.flags.includes(f));
     const keywords = this.checkKeywords(meta, meta.uid);
-    // Early check (without the lock) so one message with too many keywords fails alone; commit re-checks.
-    if (keywords.length > 0) {
-      const { map } = await readKeywords(path.join(this.paths.controlDir, KEYWORDS_FILE));
-      const wanted = new Set<string>();
-      for (const p of this.pending) for (const k of p.keywords) wanted.add(k);
-      for (const k of keywords) wanted.add(k);
-      const missing = map.missing(wanted);
-      if (missing.length > map.freeSlots()) throw this.tooManyKeywords(MAX_KEYWORDS - map.freeSlots() + missing.length, meta.uid);
-    }
     this.state = 'busy';
     try {
       const tmpDir = path.join(this.paths.mailDir, 'tmp');
@@ -351,12 +335,20 @@ export class MaildirSaveTransaction implements SaveTransaction {
       // Keyword letters, before any file with a new letter becomes visible.
       const kwPath = path.join(this.paths.controlDir, KEYWORDS_FILE);
       const { map: kwMap, mtimeMs: kwMtime } = await readKeywords(kwPath);
-      const slotsOf = (names: readonly string[]): number[] =>
-        names.map((n) => {
+      // Letters are given in save order, as Dovecot gives them in the order keywords are first used; a
+      // keyword left without one (all 26 taken) is not stored and is reported (CommitResult).
+      const unstored: string[][] = [];
+      const slotsOf = (names: readonly string[]): number[] => {
+        const slots: number[] = [];
+        const left: string[] = [];
+        for (const n of names) {
           const slot = kwMap.slotOrAllocate(n);
-          if (slot === null) throw this.tooManyKeywords(MAX_KEYWORDS + kwMap.missing(names).length, undefined);
-          return slot;
-        });
+          if (slot === null) left.push(n);
+          else slots.push(slot);
+        }
+        unstored.push(left);
+        return slots;
+      };
       const slots = this.pending.map((p) => slotsOf(p.keywords));
       if (kwMap.changed) await this.writeKeywords(kwPath, kwMap, kwMtime);
 
@@ -394,7 +386,8 @@ export class MaildirSaveTransaction implements SaveTransaction {
       await writeUidlistRecords(uidlistPath, uidlist, records, { uidValidity, nextUid: next, guid }, this.ctx.perms, ctx);
       await syncDirs([this.paths.controlDir]);
       committed = true;
-      return { uids: records.map((r) => r.uid), uidValidity };
+      const keywordsNotStored = records.flatMap((r, i) => (unstored[i]!.length > 0 ? [{ uid: r.uid, keywords: unstored[i]! }] : []));
+      return { uids: records.map((r) => r.uid), uidValidity, ...(keywordsNotStored.length > 0 ? { keywordsNotStored } : {}) };
     } catch (e) {
       for (const r of renamed.reverse()) await fs.promises.rename(r.to, r.from).catch(() => undefined);
       if (isMailvaultError(e)) throw e;

@@ -20,6 +20,7 @@ import { acquireDotlock } from './lock.js';
 import { compareUtf8, normalizeMailboxName, type MailboxPaths, type MaildirNaming } from './mailbox-names.js';
 import { createFile, makeDirs, writeFileAtomic, type CreatePermissions } from './permissions.js';
 import { maildirChangeToken } from './change-token.js';
+import { readIndexKeywords } from './index-keywords.js';
 import { KEYWORDS_FILE, MaildirMailboxReader, UIDLIST_FILE, loadMailboxState, scanMailDirs, type MailboxState } from './reader.js';
 import { MaildirSaveTransaction } from './save.js';
 import { addSubscriptions, readSubscriptions } from './subscriptions.js';
@@ -128,7 +129,7 @@ export class MaildirStore implements MailStore {
     const out: MailboxEntry[] = [];
     for (const m of await this.naming.list()) {
       const { paths } = m;
-      const changeToken = m.selectable ? maildirChangeToken(path.join(paths.controlDir, UIDLIST_FILE), path.join(paths.controlDir, KEYWORDS_FILE), paths.mailDir) : null;
+      const changeToken = m.selectable ? maildirChangeToken(path.join(paths.controlDir, UIDLIST_FILE), path.join(paths.controlDir, KEYWORDS_FILE), paths.mailDir, paths.indexDir) : null;
       out.push({ name: paths.name, specialUse: [], selectable: m.selectable, changeToken });
     }
     return out;
@@ -148,7 +149,8 @@ export class MaildirStore implements MailStore {
     const found = await this.resolve(name);
     if (!found) throw this.notFound(name);
     if (!found.selectable) throw this.notFound(name, 'is only a hierarchy level (\\NoSelect), not a mailbox');
-    return new MaildirMailboxReader(await this.loadState(found.paths), this.user);
+    const state = await this.loadState(found.paths);
+    return new MaildirMailboxReader(state, this.user, await readIndexKeywords(found.paths.indexDir, state.info.uidValidity, state.keywords));
   }
 
   /**
@@ -344,6 +346,9 @@ export class MaildirStore implements MailStore {
     const lock = await acquireDotlock(uidlistPath, this.lockOptions(paths.name));
     try {
       const uidlist = await readUidlist(uidlistPath, { user: this.user, mailbox: paths.name });
+      // No uidlist: a mailbox nothing was ever saved to (an INBOX that never got mail): UIDNEXT is 1,
+      // and raising it to 1 is nothing to do.
+      if (uidlist === null && uidNext <= 1) return (await loadMailboxState(paths, this.user)).info;
       if (uidlist === null) throw this.notFound(name);
       if (uidlist.nextUid < uidNext) {
         const guid = uidlist.header.guid ?? crypto.randomBytes(16).toString('hex');

@@ -1,11 +1,13 @@
 // The CLI as a user meets it: exit codes, stdout and stderr together, on the demo store.
 import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { copyDemoStore, projectRoot, runCli } from '../../helpers/cli.js';
+import { parseLocation } from '../../../src/storage/location.js';
+import { openMaildirStore } from '../../../src/storage/maildir/index.js';
 
 async function demoDump(t: ExecutionContext, extra: string[] = []) {
   const dir = await copyDemoStore(t);
@@ -120,6 +122,66 @@ test('a restore selection that matches nothing is "not found" (exit 66)', async 
   const r = await runCli(['restore', '-', '--location', `maildir:${dir}/r/%u/Maildir`, '--message-id', '<nope@example.org>'], { input: dump });
   t.is(r.code, 66);
   t.regex(r.stderr, /no message in the dump matched/);
+});
+
+test('a --user or --mailbox the dump does not hold is "not found" (exit 66), naming it; nothing is written', async (t) => {
+  const { dir, dump } = await demoDump(t);
+  for (const args of [['--user', 'nosuchuser'], ['--user', 'alice', '--mailbox', 'NoSuchBox'], ['--mailbox', 'NoSuch*']]) {
+    const r = await runCli(['restore', '-', '--location', `maildir:${dir}/r/%u/Maildir`, ...args], { input: dump });
+    t.is(r.code, 66, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, /no user or mailbox in the dump matched the selection/);
+    t.true(r.stderr.includes(JSON.stringify(args[args.length - 1])), r.stderr);
+  }
+  t.false(existsSync(path.join(dir, 'r')), 'nothing written');
+  // A mailbox that exists but holds nothing selected is not that: an empty mailbox is restored.
+  const ok = await runCli(['restore', '-', '--location', `maildir:${dir}/r/%u/Maildir`, '--user', 'alice', '--mailbox', 'INBOX'], { input: dump });
+  t.is(ok.code, 0, ok.stderr);
+});
+
+test('a mailbox whose name the target cannot hold is left out and named, the others are restored, exit 3', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mv-names-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // A LAYOUT=fs Maildir may have ".hidden" (a dot is no separator there); Maildir++ cannot hold it.
+  const source = `maildir:${dir}/src/%u/Maildir:LAYOUT=fs`;
+  await mkdir(path.join(dir, 'src/eve/Maildir'), { recursive: true });
+  const store = await openMaildirStore(parseLocation(source, { user: 'eve' }), 'eve');
+  const raw = Buffer.from('From: e@example.org\nSubject: s\n\nbody\n');
+  for (const name of ['A', '.hidden', 'Z']) {
+    if (name !== 'INBOX') await store.createMailbox({ name });
+    const tx = await store.beginSave(name);
+    await tx.save({ flags: [], keywords: [], internalDate: 1_764_000_000, size: raw.length }, raw);
+    await tx.save({ flags: [], keywords: [], internalDate: 1_764_000_001, size: raw.length }, raw);
+    await tx.commit();
+  }
+  await store.close();
+  const dump = path.join(dir, 'eve.mvd');
+  const b = await runCli(['backup', '--location', source, '--user', 'eve', '-o', dump]);
+  t.is(b.code, 0, b.stderr);
+  const target = `maildir:${dir}/dst/%u/Maildir`;
+  const r = await runCli(['restore', dump, '--location', target]);
+  t.is(r.code, 3, r.stderr);
+  t.regex(r.stderr, /warning: eve: mailbox "\.hidden" was not restored: mailbox name "\.hidden" cannot be stored in maildir:/);
+  t.regex(r.stderr, /restore: 1 mailboxes \(2 messages\) not restored, their names cannot be stored in this target: "\.hidden"/);
+  const restored = await openMaildirStore(parseLocation(target, { user: 'eve' }), 'eve');
+  t.teardown(() => restored.close());
+  const names = (await restored.listMailboxes()).map((m) => `${m.name}:${m.messageCount}`).sort();
+  t.deepEqual(names, ['A:2', 'INBOX:0', 'Z:2']);
+});
+
+test('list into a pipe whose reader went away (| head) ends quietly with exit 0', async (t) => {
+  const { dir, dump } = await demoDump(t);
+  const file = path.join(dir, 'd.mvd');
+  await writeFile(file, dump);
+  for (const args of [[], ['--json']]) {
+    const child = spawn(path.join(projectRoot, 'bin', 'run.js'), ['list', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The reader reads nothing and goes: every write of the listing meets a closed pipe.
+    child.stdout.destroy();
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    t.is(code, 0, `list ${args.join(' ')}: ${err}`);
+    t.is(err, '', 'nothing said');
+  }
 });
 
 test('bad flag values are usage errors (exit 2)', async (t) => {

@@ -12,7 +12,7 @@ function mailbox(t: ExecutionContext): { dir: string; token: (nowMs?: number) =>
   fs.writeFileSync(path.join(dir, 'cur', '2.M2P2.h,S=5:2,'), 'two\n\n');
   // "now" far enough ahead that every time is settled, without waiting in the test
   const later = (): number => Date.now() + SETTLE_MS + 1000;
-  return { dir, token: (nowMs = later()) => maildirChangeToken(path.join(dir, 'dovecot-uidlist'), path.join(dir, 'dovecot-keywords'), dir, nowMs) };
+  return { dir, token: (nowMs = later()) => maildirChangeToken(path.join(dir, 'dovecot-uidlist'), path.join(dir, 'dovecot-keywords'), dir, dir, nowMs) };
 }
 
 test('the same mailbox, untouched, gives the same token', (t) => {

@@ -226,18 +226,27 @@ test('size mismatch and rollback leave no file', async (t) => {
   await t.throwsAsync(tx.save(meta(MSG1), Readable.from([MSG1])), { message: /already committed or rolled back/ });
 });
 
-test('more than 26 keywords fail clearly and save nothing', async (t) => {
+test('keywords beyond the 26 letters: every message is saved with the keywords that got a letter, the others are reported by the commit', async (t) => {
   const root = tmpRoot(t);
   const store = await open(root);
   const tx = await store.beginSave('INBOX');
-  const kws = Array.from({ length: 20 }, (_, i) => `kw${i}`);
+  const kws = Array.from({ length: 20 }, (_, i) => `kw${String(i).padStart(2, '0')}`);
+  const others = Array.from({ length: 10 }, (_, i) => `other${i}`);
   await tx.save(meta(MSG1, { keywords: kws }), Readable.from([MSG1]));
-  await t.throwsAsync(tx.save(meta(MSG1, { keywords: Array.from({ length: 10 }, (_, i) => `other${i}`) }), Readable.from([MSG1])), {
-    instanceOf: UsageError,
-    message: /would need 30 keywords; a Maildir file name holds at most 26/,
-  });
-  t.deepEqual((await tx.commit()).uids, [1]);
-  t.is(fs.readFileSync(path.join(root, 'dovecot-keywords'), 'utf8').split('\n').length, 21);
+  await tx.save(meta(MSG1, { keywords: [...others, 'kw03'] }), Readable.from([MSG1]));
+  const result = await tx.commit();
+  t.deepEqual(result.uids, [1, 2]);
+  // Letters go in save order: the first message's 20, then 6 of the second's 10 new ones.
+  t.deepEqual(result.keywordsNotStored, [{ uid: 2, keywords: ['other6', 'other7', 'other8', 'other9'] }]);
+  t.is(fs.readFileSync(path.join(root, 'dovecot-keywords'), 'utf8').trim().split('\n').length, 26);
+  const reader = await store.openMailbox('INBOX');
+  const listed = [];
+  for await (const m of reader.messages()) listed.push([m.uid, [...m.keywords]]);
+  await reader.close();
+  t.deepEqual(listed, [
+    [1, kws],
+    [2, ['kw03', 'other0', 'other1', 'other2', 'other3', 'other4', 'other5']],
+  ]);
 });
 
 test('commit waits for the uidlist lock and times out naming its holder', async (t) => {
