@@ -185,7 +185,11 @@ export async function acquireDotlock(filePath: string, options: DotlockOptions):
   for (;;) {
     let h: fs.promises.FileHandle | null = null;
     try {
-      h = await fs.promises.open(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, options.mode ?? 0o600);
+      // Given to another owner (running as root), the file is created readable to all until it is
+      // theirs: Dovecot's processes, running as the mail user, put an inotify watch on a lock they
+      // wait for, which needs read permission; on a root-owned 0600 lock Dovecot logs an error
+      // ("inotify_add_watch(...) failed: Permission denied"). Its content is a pid and a host name.
+      h = await fs.promises.open(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, options.owner ? 0o644 : (options.mode ?? 0o600));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw fromSystemError(e, 'create the lock file', { path: lockPath, user: options.user, mailbox: options.mailbox });
@@ -193,7 +197,10 @@ export async function acquireDotlock(filePath: string, options: DotlockOptions):
     }
     if (h !== null) {
       try {
-        if (options.owner) await h.chown(options.owner.uid, options.owner.gid);
+        if (options.owner) {
+          await h.chown(options.owner.uid, options.owner.gid);
+          await h.chmod(options.mode ?? 0o600);
+        }
         if (options.writePid) await h.write(`${process.pid}:${options.hostname}`, 0, 'utf8');
         const st = await h.stat();
         await h.close();

@@ -21,6 +21,30 @@ test('lock holds pid:host, release unlinks it', async (t) => {
   t.false(fs.existsSync(`${file}.lock`));
 });
 
+test('a lock given to another owner is readable to all until it is theirs, then has its mode', async (t) => {
+  const file = path.join(tmp(t), 'dovecot-uidlist');
+  const modes: number[] = [];
+  const real = fs.promises.open;
+  // Records the creation mode (Dovecot's mail processes must be able to watch the file at once).
+  (fs.promises as { open: unknown }).open = async (p: fs.PathLike, flags: number, mode?: number) => {
+    if (String(p) === `${file}.lock`) modes.push(mode ?? -1);
+    return real(p, flags, mode);
+  };
+  try {
+    const owner = { uid: process.getuid!(), gid: process.getgid!() };
+    const lock = await acquireDotlock(file, { ...base, timeoutMs: 1000, owner, mode: 0o600 });
+    t.deepEqual(modes, [0o644]);
+    t.is(fs.statSync(`${file}.lock`).mode & 0o777, 0o600);
+    await lock.release();
+    modes.length = 0;
+    const own = await acquireDotlock(file, { ...base, timeoutMs: 1000 });
+    t.deepEqual(modes, [0o600], 'no other owner: created with its mode');
+    await own.release();
+  } finally {
+    (fs.promises as { open: unknown }).open = real;
+  }
+});
+
 test('a lock held by a live process times out, naming the lock and its holder', async (t) => {
   const file = path.join(tmp(t), 'dovecot-uidlist');
   fs.writeFileSync(`${file}.lock`, `${process.ppid}:testhost`);
