@@ -5,7 +5,7 @@ import { imapFlags, storeFlags, selectionFlags } from '../cli/flags.js';
 import { formatBytes, note, stderrProgress } from '../cli/output.js';
 import { openImapUser, resolveUsers, sinkOpener } from '../cli/stores.js';
 import { openDumpInput } from '../cli/input.js';
-import { defaultRestoreOptions, keywordsNotStoredWarnings, type MailboxNotRestored, type RestoreSummary } from '../operations/restore.js';
+import { alteredByServerWarnings, defaultRestoreOptions, keywordsNotStoredWarnings, type MailboxNotRestored, type RestoreSummary } from '../operations/restore.js';
 import { restoreDumps, type RestoreDumpsResult } from '../operations/restore-dumps.js';
 import { readListFile, UidSet, type Selection } from '../operations/selection.js';
 import { parseTimeFlag } from '../cli/time.js';
@@ -22,7 +22,7 @@ Reading: the dump is read in one pass (a file, or - for stdin; zstd is detected 
 
 Into an absent mailbox (recreated if it was deleted), or an empty one that never held mail, the mailbox keeps its GUID and UIDVALIDITY and every message its UID and GUID (Maildir). Into a mailbox that already holds mail, and always over IMAP, messages get new UIDs from the server; flags, keywords and INTERNALDATE are kept, and the bytes are never altered.
 
-Idempotency: a message already in the target mailbox is not written again, so running the same restore twice, or again after a crash or a lost connection, adds nothing twice. Maildir: "already there" means the same GUID. IMAP (the server assigns GUIDs): the same bytes, compared as the server serves them (line ends as CRLF), and the same INTERNALDATE; candidates are found by Message-ID (or date and size) and their bodies hashed. A mailbox holding N such copies receives only the copies beyond N. Messages are sent in batches of --commit-every; over IMAP each APPEND is atomic, so a crash leaves whole messages that a rerun finds.
+Idempotency: a message already in the target mailbox is not written again, so running the same restore twice, or again after a crash or a lost connection, adds nothing twice. Maildir: "already there" means the same GUID. IMAP (the server assigns GUIDs): the same bytes, compared as the server serves them (line ends as CRLF), and the same INTERNALDATE; candidates are found by Message-ID (or date and size) and their bodies hashed. A mailbox holding N such copies receives only the copies beyond N. A copy with the same headers, size and INTERNALDATE but other body bytes is one the server changed when it saved it (Dovecot with mail_attachment_dir re-encodes a base64 attachment that is not in canonical form): it counts as present and a warning names it. Messages are sent in batches of --commit-every; over IMAP each APPEND is atomic, so a crash leaves whole messages that a rerun finds.
 
 Errors: a refused login (wrong master password) stops before anything is written (exit 77); a server that cannot be reached is tried 3 times before exit 75; a server that goes away mid-restore exits 75 and a rerun completes; quota exceeded exits 73. A selection that matches nothing exits 66, also a --user or --mailbox the dump does not hold.
 
@@ -127,7 +127,7 @@ ${exitStatusHelp()}`;
       const summary = result.summary;
       note(`restore chain of ${result.files.length} dumps (${result.files.map((f) => path.basename(f)).join(' -> ')}): ${told(summary)}`);
       const unstored = keywordsNotStoredWarnings(summary);
-      for (const w of unstored) note(`warning: ${w}`);
+      for (const w of [...alteredByServerWarnings(summary), ...unstored]) note(`warning: ${w}`);
       if (summary.missingCount > 0) {
         for (const m of summary.missing.slice(0, 20)) note(`missing: ${JSON.stringify(m)}`);
         note(`restore: ${summary.missingCount} messages of the final state are in no dump of the chain`);
@@ -150,7 +150,7 @@ ${exitStatusHelp()}`;
     }
     if (nothingNamedMatched(selection, total, summaries.reduce((n, s) => n + s.mailboxes.length, 0))) this.exit(ExitCode.NOT_FOUND);
     const unstored = summaries.flatMap((s) => keywordsNotStoredWarnings(s));
-    for (const w of unstored) note(`warning: ${w}`);
+    for (const w of [...summaries.flatMap((s) => alteredByServerWarnings(s)), ...unstored]) note(`warning: ${w}`);
     const notRestored = notRestoredNote(summaries.flatMap((s) => s.mailboxesNotRestored ?? []));
     if (summaries.some((s) => s.unknownIds.length > 0) || unstored.length > 0 || notRestored) {
       if (this.jsonEnabled()) this.logJson({ dumps: summaries });

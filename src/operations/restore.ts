@@ -62,6 +62,8 @@ export interface RestoredMailbox {
   identityPreserved: boolean;
   restored: number;
   alreadyPresent: number;
+  /** Source UIDs found on the server with other body bytes (ExistingCopies.altered), counted as already present. */
+  alteredByServer?: number[];
   /** Messages restored without some of their keywords, which the target could not store (CommitResult.keywordsNotStored). */
   keywordsNotStored?: { uid: number; keywords: string[] }[];
 }
@@ -99,6 +101,24 @@ export interface RestoreSummary {
 }
 
 export type SinkOpener = (user: string) => Promise<MessageSink>;
+
+/**
+ * One warning per target mailbox where messages of the dump were found on the server with other body
+ * bytes (RestoredMailbox.alteredByServer): counted as present, so not sent again; the server holds
+ * them as it changed them.
+ */
+export function alteredByServerWarnings(summary: Pick<RestoreSummary, 'mailboxes'>): string[] {
+  const out: string[] = [];
+  for (const m of summary.mailboxes) {
+    const altered = m.alteredByServer ?? [];
+    if (altered.length === 0) continue;
+    out.push(
+      `${m.user} ${m.mailbox}: ${altered.length} messages (UID ${altered.slice(0, 10).join(', ')}${altered.length > 10 ? ', ...' : ''} in the dump) are on the server with other body bytes than in the dump (same headers, size and INTERNALDATE): ` +
+        'the server changed them when they were saved (Dovecot with mail_attachment_dir re-encodes base64 attachments that are not in canonical form); counted as present, not sent again',
+    );
+  }
+  return out;
+}
 
 /**
  * One warning per target mailbox whose messages were restored without some of their keywords
@@ -361,14 +381,20 @@ export class RestoreSession {
     const key = sink.countExisting ? `${rec.sha256}:${rec.internalDate}` : guid;
     const seen = (box.seen.get(key) ?? 0) + 1;
     box.seen.set(key, seen);
-    const present = sink.countExisting
-      ? box.startedEmpty
-        ? 0
-        : await sink.countExisting(box.target, { guid: rec.guid, size: rec.size, internalDate: seconds(rec.internalDate), sha256: rec.sha256, messageId: rec.summary.messageId, openBody: body })
-      : (box.present.get(guid) ?? 0);
+    let present: number;
+    let altered = 0;
+    if (!sink.countExisting) present = box.present.get(guid) ?? 0;
+    else if (box.startedEmpty) present = 0;
+    else {
+      const copies = await sink.countExisting(box.target, { guid: rec.guid, size: rec.size, internalDate: seconds(rec.internalDate), sha256: rec.sha256, messageId: rec.summary.messageId, openBody: body });
+      present = copies.same + copies.altered;
+      altered = copies.altered;
+    }
     if (seen <= present) {
       box.report.alreadyPresent++;
       summary.alreadyPresent++;
+      // Counted as there: the same message, changed by the server when it was saved. Said once per message.
+      if (seen > present - altered) (box.report.alteredByServer ??= []).push(rec.uid);
       return;
     }
     if (options.dryRun) {

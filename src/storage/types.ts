@@ -309,6 +309,19 @@ export interface SaveTransaction {
   rollback(): Promise<void>;
 }
 
+/** What countExisting found of a message in a mailbox. */
+export interface ExistingCopies {
+  /** Copies with the same bytes (as served) and INTERNALDATE. */
+  readonly same: number;
+  /**
+   * Copies with the same INTERNALDATE, size and header section but other body bytes: the message as a
+   * server changed it when it was saved (Dovecot with single-instance attachment storage re-encodes a
+   * base64 attachment whose last characters carry non-zero padding bits). A restore counts them as
+   * present, so that a rerun does not add the message once more, and says so.
+   */
+  readonly altered: number;
+}
+
 /** What restore knows about a message when it asks a sink whether the message is already there. */
 export interface ExistenceProbe {
   readonly guid: string | null;
@@ -352,7 +365,7 @@ export interface MessageSink {
    * messages equal to `probe` (same bytes as the server would serve them, same INTERNALDATE) the mailbox
    * already holds. When a sink has it, restore uses it instead of listMessageGuids to stay idempotent.
    */
-  countExisting?(mailboxName: string, probe: ExistenceProbe): Promise<number>;
+  countExisting?(mailboxName: string, probe: ExistenceProbe): Promise<ExistingCopies>;
   beginSave(mailboxName: string): Promise<SaveTransaction>;
   /**
    * Adds subscriptions (existing ones kept). Resolves with the names the store refused and why (an

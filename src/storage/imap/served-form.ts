@@ -14,12 +14,38 @@ import type { Readable } from 'node:stream';
 const CR = 0x0d;
 const LF = 0x0a;
 
-/** Streams bytes through the served-form rule, in any chunking. */
+const HEADER_END = [CR, LF, CR, LF];
+
+/**
+ * Streams bytes through the served-form rule, in any chunking. Also hashes the header section of the
+ * served form (up to and including the first empty line; the whole message when it has none).
+ */
 export class ServedFormHasher {
   private readonly hash = createHash('sha256');
+  private readonly headerHash = createHash('sha256');
+  private headerDone = false;
+  /** How many bytes of HEADER_END the served form ended with so far. */
+  private matched = 0;
   private lastWasCr = false;
   /** RFC822.SIZE of the served form (NULs counted). */
   servedSize = 0;
+
+  private header(part: Buffer): void {
+    if (this.headerDone) return;
+    for (let i = 0; i < part.length; i++) {
+      const b = part[i]!;
+      if (b === HEADER_END[this.matched]) {
+        if (++this.matched === HEADER_END.length) {
+          this.headerHash.update(part.subarray(0, i + 1));
+          this.headerDone = true;
+          return;
+        }
+      } else {
+        this.matched = b === CR ? 1 : 0;
+      }
+    }
+    this.headerHash.update(part);
+  }
 
   update(chunk: Buffer): void {
     let start = 0;
@@ -36,20 +62,29 @@ export class ServedFormHasher {
       this.lastWasCr = b === CR;
     }
     out.push(chunk.subarray(start));
-    for (const part of out) if (part.length > 0) this.hash.update(part);
+    for (const part of out) {
+      if (part.length === 0) continue;
+      this.hash.update(part);
+      this.header(part);
+    }
   }
 
   /** sha256 (hex) of the served form. */
   digest(): string {
     return this.hash.digest('hex');
   }
+
+  /** sha256 (hex) of the served form's header section. */
+  headerDigest(): string {
+    return this.headerHash.digest('hex');
+  }
 }
 
 const CRLF = Buffer.from('\r\n');
 
 /** Hashes a whole stream in served form. */
-export async function hashServedForm(stream: Readable): Promise<{ sha256: string; servedSize: number }> {
+export async function hashServedForm(stream: Readable): Promise<{ sha256: string; headerSha256: string; servedSize: number }> {
   const h = new ServedFormHasher();
   for await (const chunk of stream) h.update(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
-  return { sha256: h.digest(), servedSize: h.servedSize };
+  return { sha256: h.digest(), headerSha256: h.headerDigest(), servedSize: h.servedSize };
 }

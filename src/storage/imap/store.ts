@@ -18,6 +18,7 @@ import type {
   SaveTransaction,
   SpecialUse,
   SubscribeResult,
+  ExistingCopies,
 } from '../types.js';
 import { openSession, type ImapConnectionOptions, type ImapSession } from './connection.js';
 import { fromServerPath, toServerPath } from './mailbox-names.js';
@@ -236,9 +237,9 @@ export class ImapStore implements MailStore {
    * UID SEARCH HEADER Message-ID (or, without one, a date window around INTERNALDATE plus the exact
    * served size), are narrowed by INTERNALDATE and RFC822.SIZE, and only then have their bytes hashed.
    */
-  async countExisting(mailboxName: string, probe: ExistenceProbe): Promise<number> {
+  async countExisting(mailboxName: string, probe: ExistenceProbe): Promise<ExistingCopies> {
     const info = await this.getMailbox(mailboxName);
-    if (!info) return 0;
+    if (!info) return { same: 0, altered: 0 };
     const path = await this.serverPath(mailboxName);
     const want = await hashServedForm(probe.openBody());
     const c = { what: 'look for a message in', mailbox: mailboxName };
@@ -253,12 +254,16 @@ export class ImapStore implements MailStore {
       for (let i = 0; i < uids.length; i += 500) rows.push(...(await fetchMetadata(this.session, mailboxName, uids.slice(i, i + 500), { modseq: false, xGuid: false, saveDate: false, binary: false })));
       return rows.filter((m) => m.internalDate === probe.internalDate && m.size === want.servedSize);
     });
-    let count = 0;
+    let same = 0;
+    let altered = 0;
     for (const m of candidates) {
       const got = await hashServedForm(new ImapBodyStream(this.session, path, mailboxName, { uid: m.uid, size: m.size }, info.uidValidity, this.features.binary));
-      if (got.sha256 === want.sha256) count++;
+      if (got.sha256 === want.sha256) same++;
+      // Same Message-ID (or date window), INTERNALDATE, size and header section: this message, with
+      // body bytes the server changed when it was saved (ExistingCopies.altered).
+      else if (got.headerSha256 === want.headerSha256) altered++;
     }
-    return count;
+    return { same, altered };
   }
 
   async beginSave(mailboxName: string): Promise<SaveTransaction> {

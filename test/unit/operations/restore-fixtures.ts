@@ -10,7 +10,8 @@ import { parseCompressionOption } from '../../../src/archive/compression/index.j
 import { ServerUnavailableError } from '../../../src/core/errors.js';
 import { backup, defaultBackupOptions } from '../../../src/operations/backup.js';
 import { MemoryStore, createMemoryStoreData, type MemoryStoreData } from '../../../src/storage/memory/index.js';
-import type { CommitResult, CreateMailboxOptions, DriverCapabilities, ExistenceProbe, MailboxInfo, MessageSink, MessageSource, SaveMetadata, SaveTransaction, SystemFlag } from '../../../src/storage/types.js';
+import type { CommitResult, CreateMailboxOptions, DriverCapabilities, ExistenceProbe,
+  ExistingCopies, MailboxInfo, MessageSink, MessageSource, SaveMetadata, SaveTransaction, SystemFlag } from '../../../src/storage/types.js';
 import { makeTempDir, removeTempDir } from '../../helpers/temp.js';
 
 export const T = 1_764_000_000;
@@ -116,12 +117,12 @@ export class ImapLikeSink implements MessageSink {
   listMessageGuids(name: string) {
     return this.store.listMessageGuids(name);
   }
-  async countExisting(mailbox: string, probe: ExistenceProbe): Promise<number> {
+  async countExisting(mailbox: string, probe: ExistenceProbe): Promise<ExistingCopies> {
     this.probes++;
     const box = this.data.mailboxes.get(mailbox);
-    if (!box) return 0;
+    if (!box) return { same: 0, altered: 0 };
     const want = createHash('sha256').update(await readAll(probe.openBody())).digest('hex');
-    return box.messages.filter((m) => m.info.internalDate === probe.internalDate && createHash('sha256').update(m.body).digest('hex') === want).length;
+    return { same: box.messages.filter((m) => m.info.internalDate === probe.internalDate && createHash('sha256').update(m.body).digest('hex') === want).length, altered: 0 };
   }
   async beginSave(mailbox: string): Promise<SaveTransaction> {
     const info = await this.store.getMailbox(mailbox);

@@ -62,16 +62,26 @@ test('served form: LF becomes CRLF, CRLF stays, in any chunking', async (t) => {
   const stored = Buffer.from('Subject: x\n\r\nline\r\nbare\rcr\n\n\0end');
   const served = Buffer.from('Subject: x\r\n\r\nline\r\nbare\rcr\r\n\r\n\0end');
   const want = createHash('sha256').update(served).digest('hex');
+  // The header section: up to and including the first empty line of the served form.
+  const header = createHash('sha256').update('Subject: x\r\n\r\n').digest('hex');
   const whole = await hashServedForm(Readable.from([stored]));
-  t.deepEqual(whole, { sha256: want, servedSize: served.length });
+  t.deepEqual(whole, { sha256: want, headerSha256: header, servedSize: served.length });
   for (const size of [1, 2, 3]) {
     const h = new ServedFormHasher();
     for (let i = 0; i < stored.length; i += size) h.update(stored.subarray(i, i + size));
     t.is(h.digest(), want, `chunks of ${size}`);
+    t.is(h.headerDigest(), header, `chunks of ${size}`);
     t.is(h.servedSize, served.length);
   }
   // already served form: unchanged
-  t.deepEqual(await hashServedForm(Readable.from([served])), { sha256: want, servedSize: served.length });
+  t.deepEqual(await hashServedForm(Readable.from([served])), { sha256: want, headerSha256: header, servedSize: served.length });
+  // A CR that breaks a match starts the next one; no empty line at all: all of it is header.
+  const tricky = Buffer.from('A: 1\r\r\n\r\nB');
+  t.is((await hashServedForm(Readable.from([tricky]))).headerSha256, createHash('sha256').update('A: 1\r\r\n\r\n').digest('hex'));
+  const noEmptyLine = Buffer.from('A: 1\r\n\r\r\nB');
+  t.is((await hashServedForm(Readable.from([noEmptyLine]))).headerSha256, createHash('sha256').update(noEmptyLine).digest('hex'));
+  const noBody = Buffer.from('A: 1\nB: 2\n');
+  t.is((await hashServedForm(Readable.from([noBody]))).headerSha256, createHash('sha256').update('A: 1\r\nB: 2\r\n').digest('hex'));
 });
 
 test('mailbox names convert between "/" and the server separator', (t) => {
