@@ -183,12 +183,13 @@ async function entryFor(resolved: ResolvedUsers, name: string): Promise<UserEntr
   return { name, home: null, mailLocation: null, uid: null, gid: null };
 }
 
-export function sinkOpener(resolved: ResolvedUsers, flags: StoreFlags): (user: string) => Promise<MessageSink> {
+export function sinkOpener(resolved: ResolvedUsers, flags: StoreFlags, options: { readonly dryRun?: boolean } = {}): (user: string) => Promise<MessageSink> {
   return async (name) => {
     if (resolved.imap) return openImapUser(resolved.imap, name);
     const entry = await entryFor(resolved, name);
     return openMailStore(locationFor(entry, resolved.globalLocation), name, {
-      create: true,
+      // A dry run creates nothing, not even the mail root.
+      ...(options.dryRun === true ? { absentOk: true } : { create: true }),
       ...(flags['lock-timeout'] !== undefined ? { lockTimeoutMs: flags['lock-timeout'] * 1000 } : {}),
     });
   };

@@ -89,6 +89,7 @@ ${exitStatusHelp()}`;
     const recorder = flags['state-file'] !== undefined ? new CursorRecorder(runId, created) : null;
     let writer: DumpWriter | null = null;
     let skipped = 0;
+    let incomplete = 0;
     let result: unknown;
     try {
       writer = await DumpWriter.create(
@@ -144,6 +145,9 @@ ${exitStatusHelp()}`;
         if (s.hint) note(`  hint: ${s.hint}`);
       }
       skipped = summary.skipped.length;
+      // A mailbox the backup could read only in part (its Maildir index unreadable: keywords kept only
+      // there are missing): as incomplete as a skipped message.
+      incomplete = summary.warnings.filter((w) => w.uid === undefined).length;
     } catch (e) {
       progress.done();
       if (writer) await writer.abort(e instanceof Error ? e : new Error(String(e))).catch(() => {});
@@ -153,8 +157,8 @@ ${exitStatusHelp()}`;
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    if (skipped > 0) {
-      note(`backup: ${skipped} items skipped; the dump is complete for everything else`);
+    if (skipped > 0 || incomplete > 0) {
+      note(skipped > 0 ? `backup: ${skipped} items skipped; the dump is complete for everything else` : `backup: ${incomplete} mailboxes backed up without what the warnings above name`);
       if (this.jsonEnabled()) this.logJson(result);
       this.exit(ExitCode.PARTIAL);
     }

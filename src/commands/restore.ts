@@ -106,7 +106,7 @@ ${exitStatusHelp()}`;
       `${verb} ${s.messages} messages (${formatBytes(s.bytes)}) into ${s.mailboxes.length} mailboxes; ${s.alreadyPresent} already present; ${s.seconds.toFixed(1)} s`;
     let result: RestoreDumpsResult;
     try {
-      result = await restoreDumps(dumps, sinkOpener(resolved, flags), {
+      result = await restoreDumps(dumps, sinkOpener(resolved, flags, { dryRun: flags['dry-run'] }), {
         ...options,
         ...(flags.at !== undefined ? { at: parseTimeFlag('--at', flags.at) } : {}),
         openInput: openDumpInput,
@@ -134,8 +134,8 @@ ${exitStatusHelp()}`;
         if (this.jsonEnabled()) this.logJson(summary);
         this.exit(ExitCode.PARTIAL);
       }
-      if (nothingNamedMatched(selection, summary.messages + summary.alreadyPresent, summary.mailboxes.length)) this.exit(ExitCode.NOT_FOUND);
-      if (unstored.length > 0 || notRestoredNote(summary.mailboxesNotRestored)) {
+      if (nothingNamedMatched(selection, summary.messages + summary.alreadyPresent, summary.mailboxes.length + (summary.mailboxesNotRestored?.length ?? 0))) this.exit(ExitCode.NOT_FOUND);
+      if (unstored.length > 0 || notRestoredNote(summary.mailboxesNotRestored, true)) {
         if (this.jsonEnabled()) this.logJson(summary);
         this.exit(ExitCode.PARTIAL);
       }
@@ -144,15 +144,17 @@ ${exitStatusHelp()}`;
     const summaries = result.results.map((r) => r.summary);
     const total = summaries.reduce((n, s) => n + s.messages + s.alreadyPresent, 0);
     const anySelective = Boolean(selection.uids || selection.messageIds || selection.from || selection.subject || selection.ids || selection.since !== undefined || selection.before !== undefined);
-    if (anySelective && total === 0) {
+    // Matched but left out (a name the target cannot hold) is not "not found": said below, exit 3.
+    const notRestored = summaries.flatMap((s) => s.mailboxesNotRestored ?? []);
+    const notRestoredMessages = notRestored.reduce((n, m) => n + m.messages, 0);
+    if (anySelective && total === 0 && notRestoredMessages === 0) {
       note('restore: no message in the dump matched the selection');
       this.exit(ExitCode.NOT_FOUND);
     }
-    if (nothingNamedMatched(selection, total, summaries.reduce((n, s) => n + s.mailboxes.length, 0))) this.exit(ExitCode.NOT_FOUND);
+    if (nothingNamedMatched(selection, total, summaries.reduce((n, s) => n + s.mailboxes.length, 0) + notRestored.length)) this.exit(ExitCode.NOT_FOUND);
     const unstored = summaries.flatMap((s) => keywordsNotStoredWarnings(s));
     for (const w of [...summaries.flatMap((s) => alteredByServerWarnings(s)), ...unstored]) note(`warning: ${w}`);
-    const notRestored = notRestoredNote(summaries.flatMap((s) => s.mailboxesNotRestored ?? []));
-    if (summaries.some((s) => s.unknownIds.length > 0) || unstored.length > 0 || notRestored) {
+    if (summaries.some((s) => s.unknownIds.length > 0) || unstored.length > 0 || notRestoredNote(notRestored, false)) {
       if (this.jsonEnabled()) this.logJson({ dumps: summaries });
       this.exit(ExitCode.PARTIAL);
     }
@@ -172,9 +174,10 @@ function nothingNamedMatched(selection: Selection, messages: number, mailboxes: 
 }
 
 /** The closing line for mailboxes the target could not hold (each had its warning); true if any. */
-function notRestoredNote(list: readonly MailboxNotRestored[] | undefined): boolean {
+function notRestoredNote(list: readonly MailboxNotRestored[] | undefined, chain: boolean): boolean {
   if (list === undefined || list.length === 0) return false;
   const messages = list.reduce((n, m) => n + m.messages, 0);
-  note(`restore: ${list.length} mailboxes (${messages} messages) not restored, their names cannot be stored in this target: ${list.map((m) => JSON.stringify(m.from)).join(', ')}; restore them with --to-mailbox NAME, or into a LAYOUT=fs Maildir, a dbox store or through IMAP`);
+  const ways = chain ? 'restore them into a LAYOUT=fs Maildir or through IMAP' : 'restore them with --to-mailbox NAME, or into a LAYOUT=fs Maildir or through IMAP';
+  note(`restore: ${list.length} mailboxes (${messages} messages) not restored, their names cannot be stored in this target: ${list.map((m) => JSON.stringify(m.from)).join(', ')}; ${ways}`);
   return true;
 }

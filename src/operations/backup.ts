@@ -291,7 +291,9 @@ async function backupMailbox(
       // change token (also when the metadata pass could not list some messages) it reads the mailbox.
       const notHeld = UidSequence.of(scan.wanted.minus(UidSequence.of(written)));
       const held = notHeld.size === 0 ? uidSet : UidSequence.of(scan.uidSet.minus(notHeld)).toString();
-      const complete = notHeld.size === 0 && scan.unreadable === 0 && notListed.length === 0;
+      // A mailbox read with a warning (its Maildir index unreadable) gets no change token: the next
+      // incremental reads it again, and carries what this one could not.
+      const complete = notHeld.size === 0 && scan.unreadable === 0 && notListed.length === 0 && (reader.warnings ?? []).length === 0;
       for (const uid of notHeld) scan.digest?.dropped(uid);
       const flagDigest = scan.digest?.toString() ?? null;
       options.recorder.add(user, { name: mailbox.name, guid: info.guid, uidValidity: info.uidValidity, uidNext: info.uidNext, highestModseq: info.highestModseq, uidSet: held, changeToken: complete ? (info.changeToken ?? null) : null, ...(flagDigest !== null ? { flagDigest } : {}) });

@@ -353,7 +353,15 @@ export async function restoreChain(links: readonly ChainLink[], openSink: SinkOp
         }
         if (!options.dryRun) {
           const sink = await session.sinkFor(name);
-          const now = await sink.getMailbox(fin.record.name);
+          // A name the target cannot hold was left out by openMailbox; looked up, it could resolve to
+          // another mailbox (Maildir++: "a.b" to the directory of "a/b").
+          let storable = true;
+          try {
+            sink.checkMailboxName?.(fin.record.name);
+          } catch {
+            storable = false;
+          }
+          const now = storable ? await sink.getMailbox(fin.record.name) : null;
           if (now && sink.raiseUidNext && sink.capabilities.preservesUids && now.uidValidity === fin.record.uidValidity) await sink.raiseUidNext(fin.record.name, fin.record.uidNext);
         }
         if (fin.uidSet !== null) {

@@ -151,6 +151,13 @@ export function emptySummary(): RestoreSummary {
 
 interface MailboxState {
   target: string;
+  /**
+   * This source mailbox's identity went to the target (it was created or reset for it): its UIDs and
+   * UIDNEXT are kept. Per open, not per target: under --to-mailbox, other sources share the report.
+   */
+  identityPreserved: boolean;
+  /** Server UIDs counted as present for a dump message although the server changed them (ExistingCopies.altered). */
+  claimed: Set<number>;
   info: MailboxInfo;
   sameIncarnation: boolean;
   /** The target held no message when this run opened it (or was created by it): nothing to look for. */
@@ -189,6 +196,8 @@ export class RestoreSession {
   private notRestored: MailboxNotRestored | null = null;
   /** summary.mailboxes by user + "\0" + target mailbox. */
   private readonly reports = new Map<string, RestoredMailbox>();
+  /** summary.mailboxesNotRestored by user + "\0" + target mailbox. */
+  private readonly notRestoredByTarget = new Map<string, MailboxNotRestored>();
   /** Source mailbox names restored for the current user (for subscriptions). */
   restoredNames = new Set<string>();
 
@@ -272,7 +281,7 @@ export class RestoreSession {
     if (!box) return;
     await this.commitPending();
     const sink = await this.sinkFor(box.source.user);
-    if (box.report.identityPreserved && sink.raiseUidNext && !this.options.dryRun) {
+    if (box.identityPreserved && sink.raiseUidNext && !this.options.dryRun) {
       await sink.raiseUidNext(box.target, box.source.uidNext);
     }
     this.box = null;
@@ -301,27 +310,35 @@ export class RestoreSession {
     const sink = await this.sinkFor(rec.user);
     const target = options.toMailbox ?? rec.name;
     const sameName = target === rec.name;
+    try {
+      sink.checkMailboxName?.(target);
+    } catch (e) {
+      // A name this target cannot hold (a Maildir++ level with "."): that mailbox is left out and
+      // reported, the rest is restored; the caller exits 3. Checked in a dry run too.
+      if (!(e instanceof UsageError)) throw e;
+      const user = options.toUser ?? rec.user;
+      // Once per target mailbox: a chain meets it once per dump.
+      const key = `${user}\0${target}`;
+      let entry = this.notRestoredByTarget.get(key);
+      if (entry === undefined) {
+        entry = { user, mailbox: target, from: rec.name, reason: e.message, ...(e.hint !== undefined ? { hint: e.hint } : {}), messages: 0 };
+        this.notRestoredByTarget.set(key, entry);
+        (summary.mailboxesNotRestored ??= []).push(entry);
+        options.onWarning?.(`${user}: mailbox "${rec.name}" was not restored: ${e.message}${e.hint !== undefined ? ` (${e.hint})` : ''}`);
+      }
+      this.notRestored = entry;
+      return;
+    }
     let info = await sink.getMailbox(target);
     let created = false;
     let identityPreserved = false;
     if (!options.dryRun) {
       if (!info) {
-        try {
-          info = await sink.createMailbox({
-            name: target,
-            ...(sameName && sink.capabilities.preservesMailboxIdentity ? { guid: rec.guid, uidValidity: rec.uidValidity } : {}),
-            specialUse: rec.specialUse,
-          });
-        } catch (e) {
-          // A name this target cannot hold (a Maildir++ component with "."): that mailbox is left out and
-          // reported, the rest is restored; the caller exits 3. Anything else stops the restore.
-          if (!(e instanceof UsageError)) throw e;
-          const user = options.toUser ?? rec.user;
-          this.notRestored = { user, mailbox: target, from: rec.name, reason: e.message, ...(e.hint !== undefined ? { hint: e.hint } : {}), messages: 0 };
-          (summary.mailboxesNotRestored ??= []).push(this.notRestored);
-          options.onWarning?.(`${user}: mailbox "${rec.name}" was not restored: ${e.message}${e.hint !== undefined ? ` (${e.hint})` : ''}`);
-          return;
-        }
+        info = await sink.createMailbox({
+          name: target,
+          ...(sameName && sink.capabilities.preservesMailboxIdentity ? { guid: rec.guid, uidValidity: rec.uidValidity } : {}),
+          specialUse: rec.specialUse,
+        });
         created = true;
         identityPreserved = sameName && sink.capabilities.preservesMailboxIdentity;
       } else if (sameName && info.messageCount === 0 && info.uidNext === 1 && sink.resetMailboxIdentity && sink.capabilities.preservesMailboxIdentity) {
@@ -350,6 +367,8 @@ export class RestoreSession {
     if (!seen) this.seenByTarget.set(targetKey, (seen = new Map()));
     this.box = {
       target,
+      identityPreserved,
+      claimed: new Set(),
       info: info ?? placeholder,
       sameIncarnation: Boolean(info && info.uidValidity === rec.uidValidity && sink.capabilities.preservesUids),
       startedEmpty: created || !info || info.messageCount === 0,
@@ -382,19 +401,23 @@ export class RestoreSession {
     const seen = (box.seen.get(key) ?? 0) + 1;
     box.seen.set(key, seen);
     let present: number;
-    let altered = 0;
+    let altered: number[] = [];
     if (!sink.countExisting) present = box.present.get(guid) ?? 0;
     else if (box.startedEmpty) present = 0;
     else {
       const copies = await sink.countExisting(box.target, { guid: rec.guid, size: rec.size, internalDate: seconds(rec.internalDate), sha256: rec.sha256, messageId: rec.summary.messageId, openBody: body });
-      present = copies.same + copies.altered;
-      altered = copies.altered;
+      // A server copy the server changed counts once, for one message of the dump.
+      altered = copies.altered.filter((uid) => !box.claimed.has(uid));
+      present = copies.same + altered.length;
     }
     if (seen <= present) {
       box.report.alreadyPresent++;
       summary.alreadyPresent++;
-      // Counted as there: the same message, changed by the server when it was saved. Said once per message.
-      if (seen > present - altered) (box.report.alteredByServer ??= []).push(rec.uid);
+      if (seen > present - altered.length) {
+        // Counted as there: this message, as the server changed it when it was saved.
+        box.claimed.add(altered[0]!);
+        (box.report.alteredByServer ??= []).push(rec.uid);
+      }
       return;
     }
     if (options.dryRun) {
@@ -406,7 +429,7 @@ export class RestoreSession {
     if (!box.tx) box.tx = await sink.beginSave(box.target);
     await box.tx.save(
       {
-        ...(box.sameIncarnation || box.report.identityPreserved ? { uid: rec.uid } : {}),
+        ...(box.sameIncarnation || box.identityPreserved ? { uid: rec.uid } : {}),
         guid,
         flags: normalizeFlags(rec.flags) as SystemFlag[],
         keywords: [...rec.keywords],

@@ -17,6 +17,8 @@ export interface OpenStoreOptions {
   readonly readOnly?: boolean;
   /** Create the mail root if missing (restore targets). */
   readonly create?: boolean;
+  /** Open a missing mail root without creating it (restore --dry-run). */
+  readonly absentOk?: boolean;
 }
 
 export async function openMessageSource(location: MailLocation, user: string, options: OpenStoreOptions = {}): Promise<MessageSource> {
@@ -46,5 +48,6 @@ export async function openMailStore(location: MailLocation, user: string, option
   return openMaildirStore(location, user, {
     ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
     ...(options.create !== undefined ? { create: options.create } : {}),
+    ...(options.absentOk === true ? { absentOk: true } : {}),
   });
 }

@@ -314,12 +314,13 @@ export interface ExistingCopies {
   /** Copies with the same bytes (as served) and INTERNALDATE. */
   readonly same: number;
   /**
-   * Copies with the same INTERNALDATE, size and header section but other body bytes: the message as a
-   * server changed it when it was saved (Dovecot with single-instance attachment storage re-encodes a
-   * base64 attachment whose last characters carry non-zero padding bits). A restore counts them as
-   * present, so that a rerun does not add the message once more, and says so.
+   * Server UIDs of copies with the same INTERNALDATE, size and header section whose body differs only
+   * in base64 lines that decode to the same bytes: the message as a server changed it when it was saved
+   * (Dovecot with single-instance attachment storage re-encodes a base64 attachment whose last
+   * characters carry non-zero padding bits). A restore counts each such copy once as present, so that
+   * a rerun does not add the message once more, and says so.
    */
-  readonly altered: number;
+  readonly altered: readonly number[];
 }
 
 /** What restore knows about a message when it asks a sink whether the message is already there. */
@@ -346,6 +347,11 @@ export interface MessageSink {
   readonly user: string;
   /** null if the mailbox does not exist. */
   getMailbox(name: string): Promise<MailboxInfo | null>;
+  /**
+   * Optional: throws UsageError if this store cannot hold a mailbox of this name (Maildir++: a "."
+   * inside a level), before anything is created.
+   */
+  checkMailboxName?(name: string): void;
   /** Creates the mailbox (and missing parents). Throws if it exists. */
   createMailbox(options: CreateMailboxOptions): Promise<MailboxInfo>;
   /**

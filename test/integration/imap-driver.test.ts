@@ -353,18 +353,26 @@ function registerTests(): void {
       await tx.save({ flags: ['\\Seen'], keywords: [], internalDate: date, size: m.length }, Readable.from([m]));
       await tx.save({ flags: [], keywords: [], internalDate: date, size: noId.length }, Readable.from([noId]));
       await tx.commit();
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(m, date, '<probeme@example.org>')), { same: 1, altered: 0 });
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(noId, date, '')), { same: 1, altered: 0 });
+      t.deepEqual(await store.countExisting!('INBOX', probeOf(m, date, '<probeme@example.org>')), { same: 1, altered: [] });
+      t.deepEqual(await store.countExisting!('INBOX', probeOf(noId, date, '')), { same: 1, altered: [] });
       // same Message-ID, different bytes
       const changed = message('probe-me', 'body line\nother line\n');
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(changed, date, '<probeme@example.org>')), { same: 0, altered: 0 });
-      // same headers, size and INTERNALDATE, other body bytes: the server changed it when it was saved
-      const altered = message('probe-me', 'body line\nsecond lime\n');
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(altered, date, '<probeme@example.org>')), { same: 0, altered: 1 });
+      t.deepEqual(await store.countExisting!('INBOX', probeOf(changed, date, '<probeme@example.org>')), { same: 0, altered: [] });
+      // same headers, size and INTERNALDATE, other text: another message, not one the server changed
+      const other = message('probe-me', 'body line\nsecond lime\n');
+      t.deepEqual(await store.countExisting!('INBOX', probeOf(other, date, '<probeme@example.org>')), { same: 0, altered: [] });
+      // a base64 line that decodes to the same bytes ("QR==" and "QQ==" are both "A"): the server's re-encoding
+      const b64 = (last: string): Buffer => message('b64-pad', `Content-Transfer-Encoding: base64\n\nAAAA\n${last}\n`);
+      const tx2 = await store.beginSave('INBOX');
+      await tx2.save({ flags: [], keywords: [], internalDate: date, size: b64('QQ==').length }, Readable.from([b64('QQ==')]));
+      const { uids } = await tx2.commit();
+      t.deepEqual(await store.countExisting!('INBOX', probeOf(b64('QR=='), date, '<b64pad@example.org>')), { same: 0, altered: uids });
+      t.deepEqual(await store.countExisting!('INBOX', probeOf(b64('QQ=='), date, '<b64pad@example.org>')), { same: 1, altered: [] });
+      t.deepEqual(await store.countExisting!('INBOX', probeOf(b64('Qg=='), date, '<b64pad@example.org>')), { same: 0, altered: [] }, '"Qg==" is "B": other content');
       // same bytes, different INTERNALDATE
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(m, date + 60, '<probeme@example.org>')), { same: 0, altered: 0 });
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(Buffer.from('Subject: nope\n\nx\n'), date, '')), { same: 0, altered: 0 });
-      t.deepEqual(await store.countExisting!('NoSuchBox', probeOf(m, date, '')), { same: 0, altered: 0 });
+      t.deepEqual(await store.countExisting!('INBOX', probeOf(m, date + 60, '<probeme@example.org>')), { same: 0, altered: [] });
+      t.deepEqual(await store.countExisting!('INBOX', probeOf(Buffer.from('Subject: nope\n\nx\n'), date, '')), { same: 0, altered: [] });
+      t.deepEqual(await store.countExisting!('NoSuchBox', probeOf(m, date, '')), { same: 0, altered: [] });
     } finally {
       await store.close();
     }

@@ -195,7 +195,7 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
     const target = await freshUser();
     const r = await runCommand('restore', [dump, ...imapArgs(), '--user', user.name, '--to-user', target.name], env());
     t.is(r.code, 0, r.stderr);
-    t.regex(r.stderr, new RegExp(`warning: ${target.name}: the subscription to "Gone" was not restored: the server refused the SUBSCRIBE`));
+    t.regex(r.stderr, new RegExp(`warning: ${target.name}: the subscription to "Gone" was not restored: .*the server answered NO: Mailbox doesn.t exist`));
     const subscriptions = async (u: string): Promise<string[]> => (await dv.doveadmOk(['mailbox', 'list', '-s', '-u', u])).split('\n').filter((l) => l !== '').sort();
     t.true((await subscriptions(user.name)).includes('Gone'), 'the source keeps the subscription');
     t.deepEqual(await subscriptions(target.name), (await subscriptions(user.name)).filter((n) => n !== 'Gone'));

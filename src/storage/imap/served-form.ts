@@ -88,3 +88,47 @@ export async function hashServedForm(stream: Readable): Promise<{ sha256: string
   for await (const chunk of stream) h.update(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
   return { sha256: h.digest(), headerSha256: h.headerDigest(), servedSize: h.servedSize };
 }
+
+/** The served form of a whole message in memory. */
+export function toServedForm(stored: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = stored.indexOf(LF); i >= 0; i = stored.indexOf(LF, i + 1)) {
+    if (i > 0 && stored[i - 1] === CR) continue;
+    parts.push(stored.subarray(start, i), CRLF);
+    start = i + 1;
+  }
+  if (start === 0) return stored;
+  parts.push(stored.subarray(start));
+  return Buffer.concat(parts);
+}
+
+const BASE64_LINE = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * Whether two messages in served form (same length) differ only where a server that stores base64
+ * attachments decoded and serves them encoded again would make them differ: every line that differs is
+ * a base64 line of the same length in both, and both decode to the same bytes (Dovecot's single-instance
+ * attachment storage re-encodes the last characters of a body whose padding bits are not zero).
+ */
+export function sameUpToBase64Encoding(a: Buffer, b: Buffer): boolean {
+  if (a.length !== b.length) return false;
+  let i = 0;
+  while (i < a.length) {
+    if (a[i] === b[i]) {
+      i++;
+      continue;
+    }
+    const lineStart = i === 0 ? 0 : a.lastIndexOf(LF, i - 1) + 1;
+    const endA = a.indexOf(CR, i);
+    const endB = b.indexOf(CR, i);
+    const lineEnd = endA < 0 ? a.length : endA;
+    if (endA !== endB) return false;
+    const la = a.toString('latin1', lineStart, lineEnd);
+    const lb = b.toString('latin1', lineStart, lineEnd);
+    if (la.length % 4 !== 0 || !BASE64_LINE.test(la) || !BASE64_LINE.test(lb)) return false;
+    if (!Buffer.from(la, 'base64').equals(Buffer.from(lb, 'base64'))) return false;
+    i = lineEnd;
+  }
+  return true;
+}

@@ -24,9 +24,18 @@ import { openSession, type ImapConnectionOptions, type ImapSession } from './con
 import { fromServerPath, toServerPath } from './mailbox-names.js';
 import { fetchMetadata, ImapBodyStream, ImapMailboxReader, type FetchFeatures } from './reader.js';
 import { ImapSaveTransaction } from './save.js';
-import { hashServedForm } from './served-form.js';
+import { hashServedForm, sameUpToBase64Encoding, toServedForm } from './served-form.js';
+
+/** Messages up to this size (served form) are compared in memory when the server may have re-encoded them. */
+const ALTERED_COMPARE_BYTES = 64 * 1024 * 1024;
+
+async function collect(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as string));
+  return Buffer.concat(chunks);
+}
 import { assertUsable, call, rawCommand, withMailbox, wirePath } from './session-calls.js';
-import { StorageNotFoundError } from '../../core/errors.js';
+import { ServerRejectedError, StorageNotFoundError } from '../../core/errors.js';
 
 /**
  * What the driver can do on a server like Dovecot 2.3 (CONDSTORE, SAVEDATE). A store's own
@@ -239,7 +248,7 @@ export class ImapStore implements MailStore {
    */
   async countExisting(mailboxName: string, probe: ExistenceProbe): Promise<ExistingCopies> {
     const info = await this.getMailbox(mailboxName);
-    if (!info) return { same: 0, altered: 0 };
+    if (!info) return { same: 0, altered: [] };
     const path = await this.serverPath(mailboxName);
     const want = await hashServedForm(probe.openBody());
     const c = { what: 'look for a message in', mailbox: mailboxName };
@@ -255,13 +264,21 @@ export class ImapStore implements MailStore {
       return rows.filter((m) => m.internalDate === probe.internalDate && m.size === want.servedSize);
     });
     let same = 0;
-    let altered = 0;
+    const altered: number[] = [];
+    let wanted: Buffer | null = null;
     for (const m of candidates) {
-      const got = await hashServedForm(new ImapBodyStream(this.session, path, mailboxName, { uid: m.uid, size: m.size }, info.uidValidity, this.features.binary));
-      if (got.sha256 === want.sha256) same++;
-      // Same Message-ID (or date window), INTERNALDATE, size and header section: this message, with
-      // body bytes the server changed when it was saved (ExistingCopies.altered).
-      else if (got.headerSha256 === want.headerSha256) altered++;
+      const body = (): ImapBodyStream => new ImapBodyStream(this.session, path, mailboxName, { uid: m.uid, size: m.size }, info.uidValidity, this.features.binary);
+      const got = await hashServedForm(body());
+      if (got.sha256 === want.sha256) {
+        same++;
+        continue;
+      }
+      // Same Message-ID (or date window), INTERNALDATE, size and header section, other body bytes: the
+      // message as the server changed it when it was saved, if the bytes differ only in base64 lines
+      // that decode alike (ExistingCopies.altered). Compared in memory, up to ALTERED_COMPARE_BYTES.
+      if (got.headerSha256 !== want.headerSha256 || want.servedSize > ALTERED_COMPARE_BYTES) continue;
+      wanted ??= toServedForm(await collect(probe.openBody()));
+      if (sameUpToBase64Encoding(wanted, toServedForm(await collect(body())))) altered.push(m.uid);
     }
     return { same, altered };
   }
@@ -277,9 +294,15 @@ export class ImapStore implements MailStore {
     const refused: { name: string; reason: string }[] = [];
     for (const name of names) {
       const path = await this.serverPath(name);
-      // imapflow answers a NO (Dovecot: "Mailbox doesn't exist") with false; a lost connection throws.
-      const ok = await call(this.session, { what: 'subscribe to', mailbox: name }, async () => this.session.client.mailboxSubscribe(path));
-      if (ok === false) refused.push({ name, reason: 'the server refused the SUBSCRIBE (Dovecot refuses it for a mailbox that does not exist)' });
+      // SUBSCRIBE itself, not imapflow's mailboxSubscribe(): that answers false to a NO and to a lost
+      // connection alike. A NO (Dovecot: "Mailbox doesn't exist") is the server refusing this one
+      // subscription; anything else fails the restore as every other command does.
+      try {
+        await call(this.session, { what: 'subscribe to', mailbox: name }, () => rawCommand(this.session, 'SUBSCRIBE', [{ type: 'STRING', value: wirePath(this.session, path) }]));
+      } catch (e) {
+        if (!(e instanceof ServerRejectedError)) throw e;
+        refused.push({ name, reason: `${e.message} (Dovecot refuses a subscription to a mailbox that does not exist)` });
+      }
     }
     return { refused };
   }

@@ -23,6 +23,11 @@ export interface MaildirOpenOptions {
   lockTimeoutMs?: number;
   /** Create the mail root if missing (restore targets). Default false: a missing root is StorageNotFoundError. */
   create?: boolean;
+  /**
+   * A missing mail root is opened as it is, not created (restore --dry-run: a store that reads as empty
+   * and must not be written to).
+   */
+  absentOk?: boolean;
   /** Host name written into lock files and new file names (default os.hostname()). */
   hostname?: string;
   /** Backups: change nothing in the store (files without a UID are reported, not given one). */
@@ -53,6 +58,14 @@ export async function openMaildirStore(location: MailLocation, user: string, opt
     st = await fs.promises.stat(root);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    const absent = code === 'ENOENT' && options.absentOk === true ? await nearestExisting(root).catch(() => null) : null;
+    if (absent !== null && absent.isDirectory()) {
+      return new MaildirStore(new MaildirNaming(location), user, {
+        lockTimeoutMs: options.lockTimeoutMs ?? 120_000,
+        hostname: options.hostname ?? process.env['DOVECOT_HOSTNAME'] ?? os.hostname(),
+        perms: permissionsFromRoot(absent),
+      });
+    }
     if (code !== 'ENOENT' || !options.create) {
       if (code === 'ENOENT') {
         throw new StorageNotFoundError(`mail root ${root} of user ${user} does not exist`, {

@@ -198,6 +198,7 @@ export async function acquireDotlock(filePath: string, options: DotlockOptions):
     if (h !== null) {
       try {
         if (options.owner) {
+          await h.chmod(0o644); // the umask may have cut the mode open() was given
           await h.chown(options.owner.uid, options.owner.gid);
           await h.chmod(options.mode ?? 0o600);
         }

@@ -101,6 +101,9 @@ export class MaildirStore implements MailStore {
       const selectable = this.naming.listSep === '.' || (await isDir(path.join(direct.mailDir, 'cur')));
       return { paths: direct, selectable };
     }
+    // A root that does not exist (restore --dry-run into a new target: MaildirOpenOptions.absentOk)
+    // holds no mailbox.
+    if (!(await isDir(this.naming.location.root))) return null;
     // Names that do not round-trip (a directory that is not valid mUTF-7) are only found by listing.
     const listed = (await this.naming.list()).find((m) => m.paths.name === vname);
     return listed ? { paths: listed.paths, selectable: listed.selectable } : null;
@@ -249,6 +252,11 @@ export class MaildirStore implements MailStore {
     if (v === undefined || v === 0) return null;
     if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) throw new UsageError(`UIDVALIDITY ${v} for "${name}" is not a 32-bit number above 0`, { user: this.user, mailbox: name });
     return v;
+  }
+
+  checkMailboxName(name: string): void {
+    const normalized = normalizeMailboxName(name);
+    if (normalized !== 'INBOX') this.naming.validateName(normalized);
   }
 
   async createMailbox(options: CreateMailboxOptions): Promise<MailboxInfo> {

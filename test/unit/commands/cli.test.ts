@@ -8,6 +8,7 @@ import path from 'node:path';
 import { copyDemoStore, projectRoot, runCli } from '../../helpers/cli.js';
 import { parseLocation } from '../../../src/storage/location.js';
 import { openMaildirStore } from '../../../src/storage/maildir/index.js';
+import { readAll } from '../storage/dbox/store-expectations.js';
 
 async function demoDump(t: ExecutionContext, extra: string[] = []) {
   const dir = await copyDemoStore(t);
@@ -138,19 +139,21 @@ test('a --user or --mailbox the dump does not hold is "not found" (exit 66), nam
   t.is(ok.code, 0, ok.stderr);
 });
 
-test('a mailbox whose name the target cannot hold is left out and named, the others are restored, exit 3', async (t) => {
+test('a mailbox whose name the target cannot hold is left out and named, the others are restored, exit 3; a rerun merges nothing', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'mv-names-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  // A LAYOUT=fs Maildir may have ".hidden" (a dot is no separator there); Maildir++ cannot hold it.
+  // A LAYOUT=fs Maildir may have ".hidden" and "a.b" (a dot is no separator there); Maildir++ cannot
+  // hold them, and there "a.b" would be the directory of "a/b".
   const source = `maildir:${dir}/src/%u/Maildir:LAYOUT=fs`;
   await mkdir(path.join(dir, 'src/eve/Maildir'), { recursive: true });
   const store = await openMaildirStore(parseLocation(source, { user: 'eve' }), 'eve');
-  const raw = Buffer.from('From: e@example.org\nSubject: s\n\nbody\n');
-  for (const name of ['A', '.hidden', 'Z']) {
-    if (name !== 'INBOX') await store.createMailbox({ name });
+  for (const name of ['A', '.hidden', 'a.b', 'a/b']) {
+    await store.createMailbox({ name });
     const tx = await store.beginSave(name);
-    await tx.save({ flags: [], keywords: [], internalDate: 1_764_000_000, size: raw.length }, raw);
-    await tx.save({ flags: [], keywords: [], internalDate: 1_764_000_001, size: raw.length }, raw);
+    for (const i of [0, 1]) {
+      const raw = Buffer.from(`From: e@example.org\nSubject: ${name} ${i}\n\nbody\n`);
+      await tx.save({ flags: [], keywords: [], internalDate: 1_764_000_000 + i, size: raw.length }, raw);
+    }
     await tx.commit();
   }
   await store.close();
@@ -158,14 +161,79 @@ test('a mailbox whose name the target cannot hold is left out and named, the oth
   const b = await runCli(['backup', '--location', source, '--user', 'eve', '-o', dump]);
   t.is(b.code, 0, b.stderr);
   const target = `maildir:${dir}/dst/%u/Maildir`;
-  const r = await runCli(['restore', dump, '--location', target]);
+  // A dry run says the same, and writes nothing.
+  const dry = await runCli(['restore', dump, '--location', target, '--dry-run']);
+  t.is(dry.code, 3, dry.stderr);
+  t.regex(dry.stderr, /mailbox "\.hidden" was not restored/);
+  t.regex(dry.stderr, /would restore 4 messages/);
+  t.false(existsSync(path.join(dir, 'dst')));
+  const subjects = async (): Promise<Record<string, string[]>> => {
+    const restored = await openMaildirStore(parseLocation(target, { user: 'eve' }), 'eve');
+    const out: Record<string, string[]> = {};
+    for (const m of await restored.listMailboxes()) {
+      const reader = await restored.openMailbox(m.name);
+      out[m.name] = [];
+      for await (const info of reader.messages()) out[m.name]!.push((await readAll(await reader.openMessage(info))).toString().split('\n')[1]!);
+      await reader.close();
+    }
+    await restored.close();
+    return out;
+  };
+  const want = { A: ['Subject: A 0', 'Subject: A 1'], INBOX: [], 'a/b': ['Subject: a/b 0', 'Subject: a/b 1'] };
+  // The second run finds "a/b" in the target: "a.b" must still not go into it.
+  for (const run of [1, 2]) {
+    const r = await runCli(['restore', dump, '--location', target]);
+    t.is(r.code, 3, r.stderr);
+    t.regex(r.stderr, /warning: eve: mailbox "\.hidden" was not restored: mailbox name "\.hidden" cannot be stored in maildir:/);
+    t.regex(r.stderr, /restore: 2 mailboxes \(4 messages\) not restored, their names cannot be stored in this target: "\.hidden", "a\.b"/);
+    t.deepEqual(await subjects(), want, `run ${run}`);
+  }
+  // Selected by name, it was matched, not "not found".
+  const one = await runCli(['restore', dump, '--location', target, '--mailbox', 'a.b']);
+  t.is(one.code, 3, one.stderr);
+  t.deepEqual(await subjects(), want);
+});
+
+test('a Maildir whose Dovecot index cannot be read: warned, exit 3, and no change token, so the next incremental reads it again', async (t) => {
+  const dir = await copyDemoStore(t);
+  // Keywords without a letter live only in the index: if it cannot be read, they may be missing.
+  await writeFile(path.join(dir, 'mail/alice/Maildir/dovecot.index'), Buffer.alloc(200, 0xee));
+  // Past the 2 s in which a fresh change gives no token: the other mailboxes then get theirs.
+  await new Promise((r) => setTimeout(r, 2100));
+  const state = path.join(dir, 'state.json');
+  const r = await runCli(['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice', '--state-file', state, '-o', path.join(dir, 'full.mvd')]);
   t.is(r.code, 3, r.stderr);
-  t.regex(r.stderr, /warning: eve: mailbox "\.hidden" was not restored: mailbox name "\.hidden" cannot be stored in maildir:/);
-  t.regex(r.stderr, /restore: 1 mailboxes \(2 messages\) not restored, their names cannot be stored in this target: "\.hidden"/);
-  const restored = await openMaildirStore(parseLocation(target, { user: 'eve' }), 'eve');
-  t.teardown(() => restored.close());
-  const names = (await restored.listMailboxes()).map((m) => `${m.name}:${m.messageCount}`).sort();
-  t.deepEqual(names, ['A:2', 'INBOX:0', 'Z:2']);
+  t.regex(r.stderr, /warning: alice INBOX: its Dovecot index in .*dovecot\.index could not be read/);
+  const cursors = JSON.parse(await readFile(state, 'utf8')).users.alice as { name: string; changeToken: string | null }[];
+  t.is(cursors.find((c) => c.name === 'INBOX')!.changeToken, null);
+  t.is((r.stderr.match(/could not be read/g) ?? []).length, 1, 'only INBOX has an index here');
+  t.true(cursors.some((c) => c.name !== 'INBOX' && c.changeToken !== null), 'the other mailboxes keep theirs');
+});
+
+test('--to-mailbox: messages of another source mailbox get new UIDs in the target, not their own', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mv-tomb-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const source = `maildir:${dir}/src/%u/Maildir`;
+  await mkdir(path.join(dir, 'src/eve/Maildir'), { recursive: true });
+  const store = await openMaildirStore(parseLocation(source, { user: 'eve' }), 'eve');
+  await store.createMailbox({ name: 'Sent' });
+  for (const [name, uids] of [['INBOX', [1, 2]], ['Sent', [500, 501]]] as const) {
+    const tx = await store.beginSave(name);
+    for (const uid of uids) {
+      const raw = Buffer.from(`From: e@example.org\nSubject: ${name} ${uid}\n\nbody\n`);
+      await tx.save({ uid, flags: [], keywords: [], internalDate: 1_764_000_000, size: raw.length }, raw);
+    }
+    await tx.commit();
+  }
+  await store.close();
+  const b = await runCli(['backup', '--location', source, '--user', 'eve', '-o', `${dir}/full.mvd`]);
+  t.is(b.code, 0, b.stderr);
+  const r = await runCli(['restore', `${dir}/full.mvd`, '--location', `maildir:${dir}/dst/%u/Maildir`, '--to-mailbox', 'INBOX']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /restored 4 messages .* into 1 mailboxes/);
+  // INBOX took its identity (and UIDs 1, 2) from the source INBOX; Sent's messages follow them.
+  const uids = (await readFile(`${dir}/dst/eve/Maildir/dovecot-uidlist`, 'utf8')).split('\n').slice(1).filter((l) => l !== '').map((l) => Number(l.split(' ')[0]));
+  t.deepEqual(uids, [1, 2, 3, 4]);
 });
 
 test('list into a pipe whose reader went away (| head) ends quietly with exit 0', async (t) => {

@@ -120,9 +120,9 @@ export class ImapLikeSink implements MessageSink {
   async countExisting(mailbox: string, probe: ExistenceProbe): Promise<ExistingCopies> {
     this.probes++;
     const box = this.data.mailboxes.get(mailbox);
-    if (!box) return { same: 0, altered: 0 };
+    if (!box) return { same: 0, altered: [] };
     const want = createHash('sha256').update(await readAll(probe.openBody())).digest('hex');
-    return { same: box.messages.filter((m) => m.info.internalDate === probe.internalDate && createHash('sha256').update(m.body).digest('hex') === want).length, altered: 0 };
+    return { same: box.messages.filter((m) => m.info.internalDate === probe.internalDate && createHash('sha256').update(m.body).digest('hex') === want).length, altered: [] };
   }
   async beginSave(mailbox: string): Promise<SaveTransaction> {
     const info = await this.store.getMailbox(mailbox);

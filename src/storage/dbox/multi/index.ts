@@ -79,8 +79,15 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
         return null;
       };
 
+      // The map the window's bytes were read under: a place another map names may be a tail of a file
+      // that changed since the window was filled (ReadWindow).
+      let windowMap: MapIndex | null = null;
       const tryLocate = async (m: IndexedMessage, mapIndex: MapIndex): Promise<LocatedMessage | string> => {
         checkMap(mapIndex); // the map read again may be another one (rebuilt meanwhile)
+        if (mapIndex !== windowMap) {
+          window.invalidate();
+          windowMap = mapIndex;
+        }
         const rec = m.ext.get('mdbox');
         if (!rec || rec.length < 4) return `the index has no map_uid for it`;
         const mapUid = rec.readUInt32LE(0);

@@ -85,17 +85,43 @@ test('a dbox message parsed through windows smaller than it, or cut at any point
   const hdr = await readDboxFileHeader(fh, file);
   const size = header.length + msgHeader.length + body.length + meta.length;
   const direct = await readDboxMessage(fh, file, hdr, hdr.firstMessageOffset, size);
+  let views = 0;
   for (const capacity of [64, 1000, 2048, 4096, 1 << 20]) {
     for (const prepared of [0, hdr.firstMessageOffset, hdr.firstMessageOffset + 1000, size - 10]) {
       const window = new ReadWindow(capacity);
       window.prepare(fh, prepared, 1000);
       const m = await readDboxMessage(window.over(fh), file, hdr, hdr.firstMessageOffset, size);
       const view = window.view(fh, m.bodyOffset, m.bodyOffset + m.bodySize);
-      if (view !== null) t.deepEqual(view.bytes.subarray(m.bodyOffset - view.start, m.bodyOffset - view.start + m.bodySize), body);
+      if (view !== null) {
+        views++;
+        t.deepEqual(view.bytes.subarray(m.bodyOffset - view.start, m.bodyOffset - view.start + m.bodySize), body);
+      }
       // The metadata values are the message's own, not views of the window's buffer: fill it anew.
       window.prepare(fh, 0, 64);
       window.prepare(fh, size - 1, 1);
       t.deepEqual({ ...m, metadata: m.metadata.map((e) => [e.key, e.bytes.toString('latin1')]) }, { ...direct, metadata: direct.metadata.map((e) => [e.key, e.bytes.toString('latin1')]) }, `capacity ${capacity}, window at ${prepared}`);
     }
   }
+  t.true(views > 0, 'the larger windows hand out the body');
+});
+
+test('a read far past the window fills only what it needs; invalidate() forgets what it holds', async (t) => {
+  const bytes = pattern(1 << 20);
+  const fh = SyncFile.open(await tempFile(t, bytes));
+  t.teardown(() => fh.close());
+  const window = new ReadWindow();
+  window.prepare(fh, 0, 100);
+  t.truthy(window.view(fh, 0, 100 * 1024), 'a first fill takes in the neighbours');
+  // 300 KiB on: the messages between belong to other mailboxes; only this one is read.
+  window.prepare(fh, 300 * 1024, 100);
+  t.truthy(window.view(fh, 300 * 1024, 300 * 1024 + 100));
+  t.is(window.view(fh, 300 * 1024, 300 * 1024 + 101), null);
+  // Right after it: read on ahead again.
+  window.prepare(fh, 300 * 1024 + 100, 100);
+  t.truthy(window.view(fh, 300 * 1024 + 100, 400 * 1024));
+  const view = window.view(fh, 300 * 1024 + 100, 300 * 1024 + 200)!;
+  window.invalidate();
+  t.false(view.valid());
+  t.is(window.view(fh, 300 * 1024 + 100, 300 * 1024 + 200), null);
+  t.deepEqual(await readThrough(window, fh, 300 * 1024 + 100, 10), bytes.subarray(300 * 1024 + 100, 300 * 1024 + 110));
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { AuthenticationError, InputNotFoundError, QuotaExceededError, ServerRejectedError, ServerUnavailableError, StorageNotFoundError, UnsupportedLocationError, UsageError } from '../../../../src/core/errors.js';
 import { fetchItems, parseImapDateTime, parseMessageInfo, uidSet, type ImapNode } from '../../../../src/storage/imap/fetch-parser.js';
-import { hashServedForm, ServedFormHasher } from '../../../../src/storage/imap/served-form.js';
+import { hashServedForm, sameUpToBase64Encoding, ServedFormHasher, toServedForm } from '../../../../src/storage/imap/served-form.js';
 import { fromServerPath, toServerPath } from '../../../../src/storage/imap/mailbox-names.js';
 import { parseImapUrl } from '../../../../src/storage/imap/connection.js';
 import { mapImapError } from '../../../../src/storage/imap/error-mapping.js';
@@ -82,6 +82,18 @@ test('served form: LF becomes CRLF, CRLF stays, in any chunking', async (t) => {
   t.is((await hashServedForm(Readable.from([noEmptyLine]))).headerSha256, createHash('sha256').update(noEmptyLine).digest('hex'));
   const noBody = Buffer.from('A: 1\nB: 2\n');
   t.is((await hashServedForm(Readable.from([noBody]))).headerSha256, createHash('sha256').update('A: 1\r\nB: 2\r\n').digest('hex'));
+});
+
+test('same up to base64 encoding: only base64 lines may differ, and only where they decode alike', (t) => {
+  const msg = (last: string, text = 'see attached'): Buffer => toServedForm(Buffer.from(`Subject: x\n\n${text}\n--b\nContent-Transfer-Encoding: base64\n\nAAAA\n${last}\n--b--\n`));
+  t.true(sameUpToBase64Encoding(msg('QR=='), msg('QQ==')), 'non-zero padding bits: the same byte');
+  t.true(sameUpToBase64Encoding(msg('QUJD'), msg('QUJD')));
+  t.false(sameUpToBase64Encoding(msg('Qg=='), msg('QQ==')), 'another byte');
+  t.false(sameUpToBase64Encoding(msg('QQ==', 'see attachex'), msg('QQ==', 'see attached')), 'a text line');
+  t.false(sameUpToBase64Encoding(msg('QQ=='), msg('QQ==A')), 'another length');
+  t.false(sameUpToBase64Encoding(Buffer.from('QR==\r\n'), Buffer.from('QR=\r\n\r')), 'line ends elsewhere');
+  t.true(sameUpToBase64Encoding(Buffer.from('QR=='), Buffer.from('QQ==')), 'a first line without line end');
+  t.deepEqual(toServedForm(Buffer.from('a\nb\r\nc\n')), Buffer.from('a\r\nb\r\nc\r\n'));
 });
 
 test('mailbox names convert between "/" and the server separator', (t) => {
