@@ -156,8 +156,8 @@ interface MailboxState {
    * UIDNEXT are kept. Per open, not per target: under --to-mailbox, other sources share the report.
    */
   identityPreserved: boolean;
-  /** Server UIDs counted as present for a dump message although the server changed them (ExistingCopies.altered). */
-  claimed: Set<number>;
+  /** Server UIDs of copies the server changed, counted as present for a dump message (its key). */
+  claimed: Map<number, string>;
   info: MailboxInfo;
   sameIncarnation: boolean;
   /** The target held no message when this run opened it (or was created by it): nothing to look for. */
@@ -368,7 +368,7 @@ export class RestoreSession {
     this.box = {
       target,
       identityPreserved,
-      claimed: new Set(),
+      claimed: new Map(),
       info: info ?? placeholder,
       sameIncarnation: Boolean(info && info.uidValidity === rec.uidValidity && sink.capabilities.preservesUids),
       startedEmpty: created || !info || info.messageCount === 0,
@@ -402,20 +402,23 @@ export class RestoreSession {
     box.seen.set(key, seen);
     let present: number;
     let altered: number[] = [];
+    let same = Number.MAX_SAFE_INTEGER;
     if (!sink.countExisting) present = box.present.get(guid) ?? 0;
     else if (box.startedEmpty) present = 0;
     else {
       const copies = await sink.countExisting(box.target, { guid: rec.guid, size: rec.size, internalDate: seconds(rec.internalDate), sha256: rec.sha256, messageId: rec.summary.messageId, openBody: body });
-      // A server copy the server changed counts once, for one message of the dump.
-      altered = copies.altered.filter((uid) => !box.claimed.has(uid));
+      // A copy the server changed counts for one message of the dump only (copies of this same message,
+      // met again in the dump, claim the next ones, in server UID order).
+      altered = copies.altered.filter((uid) => (box.claimed.get(uid) ?? key) === key);
       present = copies.same + altered.length;
+      same = copies.same;
     }
     if (seen <= present) {
       box.report.alreadyPresent++;
       summary.alreadyPresent++;
-      if (seen > present - altered.length) {
+      if (seen > same) {
         // Counted as there: this message, as the server changed it when it was saved.
-        box.claimed.add(altered[0]!);
+        box.claimed.set(altered[seen - same - 1]!, key);
         (box.report.alteredByServer ??= []).push(rec.uid);
       }
       return;

@@ -101,10 +101,15 @@ export class ImapLikeSink implements MessageSink {
   private readonly store: MemoryStore;
   appends = 0;
   probes = 0;
+  /**
+   * `alter`: what the server stores of the bytes it is given (a server that re-encodes base64, say);
+   * countExisting then answers copies equal to `alter(probe)` but not to the probe as `altered`.
+   */
   constructor(
     readonly user: string,
     readonly data: MemoryStoreData,
     private readonly failAfterAppends = Infinity,
+    private readonly alter: (body: Buffer) => Buffer = (b) => b,
   ) {
     this.store = new MemoryStore(user, data);
   }
@@ -121,8 +126,12 @@ export class ImapLikeSink implements MessageSink {
     this.probes++;
     const box = this.data.mailboxes.get(mailbox);
     if (!box) return { same: 0, altered: [] };
-    const want = createHash('sha256').update(await readAll(probe.openBody())).digest('hex');
-    return { same: box.messages.filter((m) => m.info.internalDate === probe.internalDate && createHash('sha256').update(m.body).digest('hex') === want).length, altered: [] };
+    const probed = await readAll(probe.openBody());
+    const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+    const want = sha(probed);
+    const changed = sha(this.alter(probed));
+    const dated = box.messages.filter((m) => m.info.internalDate === probe.internalDate);
+    return { same: dated.filter((m) => sha(m.body) === want).length, altered: dated.filter((m) => sha(m.body) !== want && sha(m.body) === changed).map((m) => m.info.uid) };
   }
   async beginSave(mailbox: string): Promise<SaveTransaction> {
     const info = await this.store.getMailbox(mailbox);
@@ -142,7 +151,8 @@ export class ImapLikeSink implements MessageSink {
         for (const s of spooled) {
           if (this.appends >= this.failAfterAppends) throw new ServerUnavailableError('connection lost in the middle of the commit (test)');
           const tx = await this.store.beginSave(mailbox);
-          await tx.save({ ...s.meta, guid: `server-${this.appends}` }, Readable.from([s.body]));
+          const stored = this.alter(s.body);
+          await tx.save({ ...s.meta, size: stored.length, guid: `server-${this.appends}` }, Readable.from([stored]));
           uids.push(...(await tx.commit()).uids);
           this.appends++;
         }

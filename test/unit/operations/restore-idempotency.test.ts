@@ -49,3 +49,25 @@ test('several source mailboxes into one --to-mailbox count together (twins in tw
   t.is(again.messages, 0);
   t.is(data.mailboxes.get('Restored')!.messages.length, 6);
 });
+
+test('copies the server changed when it saved them: each counts once as present, for the dump message it stands for', async (t) => {
+  // The server stores "Twin" mail with one letter changed (as Dovecot re-encodes a base64 ending).
+  const alter = (b: Buffer): Buffer => Buffer.from(b.toString('latin1').replace('Subject: Twin', 'Subject: TwiN'), 'latin1');
+  const source = await populate();
+  const dump = await dumpOf(source);
+  const data = createMemoryStoreData();
+  const first = await restore(Readable.from([dump]), async (u) => new ImapLikeSink(u, data, Infinity, alter), defaultRestoreOptions({ commitEvery: 1 }));
+  t.is(first.messages, 6);
+  t.is(data.mailboxes.get('Twins')!.messages.length, 2);
+  // A rerun: the two twins are both there (changed): nothing is sent again, both are named.
+  const again = await restore(Readable.from([dump]), async (u) => new ImapLikeSink(u, data, Infinity, alter), defaultRestoreOptions({ commitEvery: 1 }));
+  t.is(again.messages, 0);
+  t.is(again.alreadyPresent, 6);
+  t.deepEqual(again.mailboxes.find((m) => m.mailbox === 'Twins')!.alteredByServer, [1, 2]);
+  t.is(data.mailboxes.get('Twins')!.messages.length, 2);
+  // One changed copy left: it stands for one twin; the other is sent again.
+  data.mailboxes.get('Twins')!.messages.pop();
+  const third = await restore(Readable.from([dump]), async (u) => new ImapLikeSink(u, data, Infinity, alter), defaultRestoreOptions({ commitEvery: 1 }));
+  t.is(third.messages, 1);
+  t.is(data.mailboxes.get('Twins')!.messages.length, 2);
+});
