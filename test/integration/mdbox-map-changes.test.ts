@@ -95,6 +95,27 @@ if (requireDovecot(test)) {
     }
   });
 
+  test('a purge that deletes the m.N file of a listed SIS message with a large stub: it is rebuilt from where the map names now', async (t) => {
+    const user = await dv.addUser('purgesis', 'mdbox');
+    // 1.5 MB of text (the stub: more than the reader takes in with the header) and an attachment that
+    // single-instance storage keeps apart.
+    const attachment = Buffer.alloc(6000, 7).toString('base64').replace(/.{76}/g, '$&\n');
+    const raw = Buffer.from(`From: a@example.org\nSubject: sis\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n${'text line\n'.repeat(150_000)}--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n${attachment}\n--b--\n`);
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'INBOX'], message('x-expunged'));
+    await dv.doveadmOk(['save', '-u', user.name, '-m', 'INBOX'], raw);
+    const want = await storedMessage(dv, user.name, 'INBOX', 2);
+    const store = await openMdboxStore(parseLocation(user.mailLocation, { user: user.name, home: user.home }), user.name, { attachmentDir: dv.attachmentDir });
+    const reader = await store.openMailbox('INBOX');
+    t.teardown(() => reader.close());
+    const [info] = await collect(reader, 2);
+    t.truthy(info);
+    t.truthy(await reader.openMessageParts!(info!), 'stored with its attachment apart (SIS)');
+    await dv.doveadmOk(['expunge', '-u', user.name, 'mailbox', 'INBOX', 'uid', '1']);
+    await dv.doveadmOk(['purge', '-u', user.name]);
+    t.false((await storageFiles(user)).includes('m.1'), 'the purge deleted m.1');
+    t.true((await readAll(await reader.openMessage(info!))).equals(want), 'as Dovecot serves it');
+  });
+
   test('a map of another UIDVALIDITY than the mailbox records is refused with a typed error, not read as other mail', async (t) => {
     const first = await dv.addUser('mapfirst', 'mdbox');
     for (const n of [1, 2]) await dv.doveadmOk(['save', '-u', first.name, '-m', 'INBOX'], message(`first-${n}`));

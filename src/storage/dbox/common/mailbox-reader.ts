@@ -10,6 +10,28 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 /** Bodies up to this size are read with one synchronous read. */
 const SMALL_BODY_BYTES = 256 * 1024;
+/** SIS stubs up to this size are read whole before the message is rebuilt (sisMessage). */
+const STUB_READ_BYTES = 8 * 1024 * 1024;
+
+/** The located message's stored body (a SIS stub), read by the file's path; a Node error (ENOENT...) is thrown as it is. */
+function readStubNow(loc: LocatedMessage): Buffer {
+  const { file, message: dm } = loc;
+  const buf = Buffer.allocUnsafe(dm.bodySize);
+  const fd = openSync(file, 'r');
+  let got = 0;
+  try {
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, dm.bodyOffset + got);
+      if (n === 0) break;
+      got += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  // Shorter: the file was cut; the rebuild then reads by path and reports it with its context.
+  return got === buf.length ? buf : buf.subarray(0, got);
+}
+
 /** How often a message whose file is gone is located again before the error stands (withFile). */
 const RELOCATE_ATTEMPTS = 4;
 import type { Readable } from 'node:stream';
@@ -434,7 +456,9 @@ export class DboxMailboxReader implements MailboxReader {
 
   private sisMessage(d: Described): SisMessage {
     const dir = this.options.attachmentDir!;
-    const held = heldBody(d.located);
+    // The stub as read with the header, else now (up to STUB_READ_BYTES): read by its path later, while
+    // the message streams, a file a purge deleted meanwhile could no longer be located again (withFile).
+    const held = heldBody(d.located) ?? (d.located.message.bodySize <= STUB_READ_BYTES ? readStubNow(d.located) : null);
     const uid = d.info.uid;
     const suffixes = this.locator.attachmentSuffixes(uid);
     return {
