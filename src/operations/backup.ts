@@ -16,7 +16,7 @@ import { MailvaultError, UnexpectedError, InterruptedError, StorageNotFoundError
 import { writerParts, splitMessage, type SplitOptions } from './attachments.js';
 import { mailboxMatcher } from './selection.js';
 import { SummaryTap, summaryOf } from './message-summary.js';
-import { incompleteBase, describeChange, flagTableChunks, fullPlan, scanMailbox, wantsBody, type IncrementalPlanner, type MailboxChange, type MailboxPlan } from './incremental.js';
+import { incompleteBase, describeChange, flagTableChunks, fullPlan, scanMailbox, type IncrementalPlanner, type MailboxChange, type MailboxPlan } from './incremental.js';
 import { UidSequence, type CursorRecorder, type MailboxCursor } from './cursors.js';
 import { skipUnreadableItems, type ItemErrorPolicy, type ProgressCallback, type SkippedItem, type WarningItem } from './progress.js';
 
@@ -243,7 +243,8 @@ async function backupMailbox(
       if (step.done) break;
       const message = step.value.info;
       const preread = step.value.body;
-      if (message.uid >= info.uidNext || !scan.uidSet.has(message.uid) || !wantsBody(plan, message)) continue;
+      // The scan's decision, not a second one: what decides it (a ctime) may have moved since.
+      if (message.uid >= info.uidNext || !scan.uidSet.has(message.uid) || !scan.wanted.has(message.uid)) continue;
       checkAbort();
       const where = { user, mailbox: mailbox.name, uid: message.uid };
       const asParts = await writeAsParts(source, reader, writer, user, mailbox.name, message, options, summary);

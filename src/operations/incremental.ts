@@ -175,9 +175,9 @@ export function fullPlan(): MailboxPlan {
 }
 
 /** Does the incremental carry this message's body? */
-export function wantsBody(plan: MailboxPlan, message: Pick<MessageInfo, 'uid' | 'saveDate' | 'internalDate'>): boolean {
+export function wantsBody(plan: MailboxPlan, message: Pick<MessageInfo, 'uid' | 'saveDate' | 'internalDate' | 'changedAt'>): boolean {
   if (plan.minUid !== null) return message.uid >= plan.minUid || (plan.baseUids !== null && !plan.baseUids.has(message.uid));
-  if (plan.savedSince !== null) return (message.saveDate ?? message.internalDate) >= plan.savedSince;
+  if (plan.savedSince !== null) return (message.saveDate ?? Math.max(message.internalDate, message.changedAt ?? Number.NEGATIVE_INFINITY)) >= plan.savedSince;
   return true;
 }
 
@@ -199,7 +199,7 @@ export function modseqAbove(modseq: string | null, than: string): boolean {
 }
 
 /** Does the flag table carry this message (it is not carried whole and its flags may have changed)? */
-export function wantsFlagEntry(plan: MailboxPlan, message: Pick<MessageInfo, 'uid' | 'saveDate' | 'internalDate' | 'modseq'>): boolean {
+export function wantsFlagEntry(plan: MailboxPlan, message: Pick<MessageInfo, 'uid' | 'saveDate' | 'internalDate' | 'changedAt' | 'modseq'>): boolean {
   if (plan.flags.mode === 'none' || wantsBody(plan, message)) return false;
   if (plan.flags.mode === 'full') return true;
   return modseqAbove(message.modseq, plan.flags.changedSince);

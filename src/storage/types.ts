@@ -91,6 +91,14 @@ export interface MessageInfo {
   readonly internalDate: number;
   /** Save date, Unix seconds, where known. */
   readonly saveDate: number | null;
+  /**
+   * Optional, where saveDate is unknown: a time (Unix seconds) at or after which anything that put the
+   * message into this mailbox happened, if it happened after its INTERNALDATE (Maildir: the file's
+   * ctime, which a save, a copy or move by hard link, and a rename set, and nothing sets back). A
+   * time-based incremental carries a message whose INTERNALDATE or this is at or after its time: a
+   * message copied or moved into the mailbox, or saved with an old INTERNALDATE, keeps that date.
+   */
+  readonly changedAt?: number;
   /** Exact byte size of the body as openMessage yields it. */
   readonly size: number;
   /** Per-message modseq (decimal string) where known. */

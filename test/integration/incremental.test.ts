@@ -185,6 +185,40 @@ if (requireDovecot(test)) {
     t.false((await readFile(idle)).includes(Buffer.from('.eml\0')), 'no .eml member in the dump');
   });
 
+  test('an incremental by time (--since 1h) carries mail moved, copied or saved with an old date into a Maildir mailbox', async (t) => {
+    const src = await dv.addUser(`itime${Date.now() % 100000}`, 'maildir');
+    const old = new Date(Date.now() - 3 * 86_400_000);
+    const client = await connectImap(dv, src);
+    await client.mailboxCreate('Archive');
+    for (let i = 0; i < 5; i++) await appendMessage(client, 'INBOX', generateMessage(950, i).raw, { internalDate: old });
+    // A read-write SELECT takes \Recent: the files go to cur/ now.
+    await client.mailboxOpen('INBOX');
+    await client.logout();
+    const users = await writeUsersFile(dv.dir, [src]);
+    const full = path.join(dv.dir, `${src.name}-full.mvd`);
+    await backup(t, users, src.name, full);
+    await sleep(1100); // dumps are dated to the second
+    // What mail clients and migrations do: file mail into a folder (MOVE: a hard link, the date kept),
+    // copy it, save a message with its old date (imapsync, a restore by another tool).
+    const again = await connectImap(dv, src);
+    const lock = await again.getMailboxLock('INBOX');
+    try {
+      await again.messageMove('1:2', 'Archive', { uid: true });
+      await again.messageCopy('3', 'Archive', { uid: true });
+    } finally {
+      lock.release();
+    }
+    await appendMessage(again, 'Archive', generateMessage(950, 9).raw, { internalDate: old });
+    await again.logout();
+    const live = await fingerprintUser(dv, src.name);
+    const inc = path.join(dv.dir, `${src.name}-inc.mvd`);
+    const stderr = await backup(t, users, src.name, inc, ['--since', '1h']);
+    t.regex(stderr, /Archive: 4 new/);
+    const r = await restoreInto(t, [full, inc]);
+    t.is(r.code, 0, r.stderr);
+    assertSameUser(t, await fingerprintUser(dv, r.target.name), live, 'full + incremental by time');
+  });
+
   test('a chain with a gap is refused naming the missing dump, and nothing is restored', async (t) => {
     const src = await dv.addUser(`igap${Date.now() % 100000}`, 'maildir');
     await populateRealistic(dv, src, 900, { lmtp: 2 });

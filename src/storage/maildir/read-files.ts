@@ -32,13 +32,13 @@ export interface ReadRequest {
   readonly capacity: number;
 }
 
-/** Per file, in ReadBatch.meta: offset in the buffer (-1: not read), size, mtime in ms. */
-export const META_FIELDS = 3;
+/** Per file, in ReadBatch.meta: offset in the buffer (-1: not read), size, mtime and ctime in ms. */
+export const META_FIELDS = 4;
 
 export interface ReadBatch {
   /** Holds every file read, back to back; at least the sum of the expected sizes long. */
   readonly buffer: ArrayBuffer;
-  /** META_FIELDS numbers per file: offset (-1 if not read: missing, other size, error), size, mtimeMs. */
+  /** META_FIELDS numbers per file: offset (-1 if not read: missing, other size, error), size, mtimeMs, ctimeMs. */
   readonly meta: Float64Array;
   /** sha256 of each file read, 64 lowercase hex digits each, in file order (none for one not read). */
   readonly digests: string;
@@ -73,6 +73,7 @@ export function readFiles(request: ReadRequest, spare: ArrayBuffer | null): Read
       if (got !== size) continue;
       meta[k * META_FIELDS] = offset;
       meta[k * META_FIELDS + 2] = st.mtimeMs;
+      meta[k * META_FIELDS + 3] = st.ctimeMs;
       digests += sha256Hex(bytes.subarray(offset, offset + size));
       offset += size;
     } catch {

@@ -8,7 +8,8 @@
  *   keywords Dovecot keeps only in its index (index-keywords.ts: those without a letter, beyond 26 for
  *   one). A flag change Dovecot still has pending ("dirty" index records) is not seen.
  * - INTERNALDATE = file mtime. saveDate = null: Dovecot takes it from its cache or the file ctime, and
- *   ctime changes at every flag rename, so it is not a save date.
+ *   ctime changes at every flag rename, so it is not a save date; it is given as changedAt (a bound:
+ *   a time-based incremental carries what changed since, moved and copied mail included).
  * - size = `,S=` in the name, else the record's S extension, else the file size. openMessage yields
  *   exactly that many bytes or fails with an IntegrityError.
  * - A message renamed (flag change) or moved new/ -> cur/ by Dovecot meanwhile is found again by
@@ -289,7 +290,7 @@ export class MaildirMailboxReader implements MailboxReader {
   }
 
   /** `st`: the file's mtime and size (fs.Stats, or what the read-ahead saw); null when not looked at. */
-  private toInfo(i: number, record: UidlistRecord, st: { readonly mtimeMs: number; readonly size: number } | null, recorded: number | null = MaildirMailboxReader.recordedSize(record)): MessageInfo {
+  private toInfo(i: number, record: UidlistRecord, st: { readonly mtimeMs: number; readonly size: number; readonly ctimeMs?: number } | null, recorded: number | null = MaildirMailboxReader.recordedSize(record)): MessageInfo {
     const known = this.flagsOf(i);
     const size = recorded ?? st?.size ?? 0;
     let extra: Record<string, string> | null = null;
@@ -303,6 +304,7 @@ export class MaildirMailboxReader implements MailboxReader {
       saveDate: null,
       size,
       modseq: null,
+      ...(st?.ctimeMs !== undefined ? { changedAt: Math.floor(st.ctimeMs / 1000) } : {}),
       ...(extra !== null ? { extra } : {}),
     };
   }
@@ -481,7 +483,7 @@ export class MaildirMailboxReader implements MailboxReader {
           const size = read!.meta[m + 1]!;
           const sha256 = read!.digests.slice(digest, digest + 64);
           digest += 64;
-          yield { info: this.toInfo(item.i, item.record, { mtimeMs: read!.meta[m + 2]!, size }), body: { bytes: Buffer.from(read!.buffer, at, size), sha256 } };
+          yield { info: this.toInfo(item.i, item.record, { mtimeMs: read!.meta[m + 2]!, ctimeMs: read!.meta[m + 3]!, size }), body: { bytes: Buffer.from(read!.buffer, at, size), sha256 } };
           continue;
         }
         const found = await this.statRecord(item.i);
