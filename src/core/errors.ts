@@ -55,6 +55,15 @@ export class UsageError extends MailvaultError {
   readonly exitCode = ExitCode.USAGE;
 }
 
+/**
+ * A mailbox name the target store cannot hold: Maildir++ has no escape for "." inside a level; a server
+ * answers CREATE with NO [CANNOT]. A restore leaves that mailbox out, names it and goes on.
+ */
+export class MailboxNameError extends MailvaultError {
+  readonly code = 'MAILBOX_NAME';
+  readonly exitCode = ExitCode.USAGE;
+}
+
 /** The dump is damaged: bad tar header, hash mismatch, bad record, truncated. */
 export class ArchiveCorruptError extends MailvaultError {
   readonly code = 'ARCHIVE_CORRUPT';

@@ -29,7 +29,7 @@ import type { Readable } from 'node:stream';
 import { readDump, type DumpEntry } from '../archive/reader.js';
 import type { MailboxRecord, MessageRecord, UserRecord } from '../archive/records.js';
 import type { MailboxInfo, MessageSink, SaveTransaction, SystemFlag } from '../storage/types.js';
-import { MailvaultError, UnexpectedError, InterruptedError, UsageError } from '../core/errors.js';
+import { MailboxNameError, MailvaultError, UnexpectedError, InterruptedError } from '../core/errors.js';
 import { normalizeFlags } from '../storage/flags.js';
 import { mailboxMatcher, messageMatches, userMatcher, type Selection } from './selection.js';
 import type { ProgressCallback } from './progress.js';
@@ -291,14 +291,29 @@ export class RestoreSession {
   async finishUser(user: string | null, subscriptions: readonly string[]): Promise<void> {
     await this.finishMailbox();
     if (user !== null && !this.options.dryRun) {
-      const names = this.options.toMailbox ? (subscriptions.length > 0 ? [this.options.toMailbox] : []) : subscriptions;
-      if (names.length > 0) {
-        const result = await (await this.sinkFor(user)).subscribe(names);
-        for (const r of result?.refused ?? []) {
-          const target = this.options.toUser ?? user;
-          (this.summary.subscriptionsNotRestored ??= []).push({ user: target, mailbox: r.name, reason: r.reason });
-          this.options.onWarning?.(`${target}: the subscription to "${r.name}" was not restored: ${r.reason}`);
+      const wanted = this.options.toMailbox ? (subscriptions.length > 0 ? [this.options.toMailbox] : []) : subscriptions;
+      // Nothing to subscribe: no sink opened (opening a Maildir target creates its mail root).
+      const sink = wanted.length > 0 ? await this.sinkFor(user) : null;
+      const target = this.options.toUser ?? user;
+      const notRestored = (name: string, reason: string): void => {
+        (this.summary.subscriptionsNotRestored ??= []).push({ user: target, mailbox: name, reason });
+        this.options.onWarning?.(`${target}: the subscription to "${name}" was not restored: ${reason}`);
+      };
+      // A name the target cannot hold as a mailbox is no subscription there either: Maildir++ would
+      // read "a.b" as "a/b", another mailbox's.
+      const names = wanted.filter((name) => {
+        try {
+          sink!.checkMailboxName?.(name);
+          return true;
+        } catch (e) {
+          if (!(e instanceof MailboxNameError)) throw e;
+          notRestored(name, e.message);
+          return false;
         }
+      });
+      if (names.length > 0) {
+        const result = await sink!.subscribe(names);
+        for (const r of result?.refused ?? []) notRestored(r.name, r.reason);
       }
     }
     this.restoredNames = new Set();
@@ -310,12 +325,10 @@ export class RestoreSession {
     const sink = await this.sinkFor(rec.user);
     const target = options.toMailbox ?? rec.name;
     const sameName = target === rec.name;
-    try {
-      sink.checkMailboxName?.(target);
-    } catch (e) {
-      // A name this target cannot hold (a Maildir++ level with "."): that mailbox is left out and
-      // reported, the rest is restored; the caller exits 3. Checked in a dry run too.
-      if (!(e instanceof UsageError)) throw e;
+    // A name this target cannot hold (a Maildir++ level with "."; a server's NO [CANNOT] to CREATE):
+    // that mailbox is left out and reported, the rest is restored; the caller exits 3. Checked before
+    // any lookup (Maildir++ would find "a.b" as "a/b"), in a dry run too.
+    const leaveOut = (e: MailboxNameError): void => {
       const user = options.toUser ?? rec.user;
       // Once per target mailbox: a chain meets it once per dump.
       const key = `${user}\0${target}`;
@@ -327,6 +340,12 @@ export class RestoreSession {
         options.onWarning?.(`${user}: mailbox "${rec.name}" was not restored: ${e.message}${e.hint !== undefined ? ` (${e.hint})` : ''}`);
       }
       this.notRestored = entry;
+    };
+    try {
+      sink.checkMailboxName?.(target);
+    } catch (e) {
+      if (!(e instanceof MailboxNameError)) throw e;
+      leaveOut(e);
       return;
     }
     let info = await sink.getMailbox(target);
@@ -334,11 +353,17 @@ export class RestoreSession {
     let identityPreserved = false;
     if (!options.dryRun) {
       if (!info) {
-        info = await sink.createMailbox({
-          name: target,
-          ...(sameName && sink.capabilities.preservesMailboxIdentity ? { guid: rec.guid, uidValidity: rec.uidValidity } : {}),
-          specialUse: rec.specialUse,
-        });
+        try {
+          info = await sink.createMailbox({
+            name: target,
+            ...(sameName && sink.capabilities.preservesMailboxIdentity ? { guid: rec.guid, uidValidity: rec.uidValidity } : {}),
+            specialUse: rec.specialUse,
+          });
+        } catch (e) {
+          if (!(e instanceof MailboxNameError)) throw e;
+          leaveOut(e);
+          return;
+        }
         created = true;
         identityPreserved = sameName && sink.capabilities.preservesMailboxIdentity;
       } else if (sameName && info.messageCount === 0 && info.uidNext === 1 && sink.resetMailboxIdentity && sink.capabilities.preservesMailboxIdentity) {

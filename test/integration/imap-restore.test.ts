@@ -234,6 +234,23 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
     }
   });
 
+  test.serial('a mailbox name the server refuses to CREATE (NO [CANNOT]) is left out and named; the others are restored, exit 3', async (t) => {
+    // sdbox takes "a.b" (its separator is "/"); a Maildir++ user of the same Dovecot cannot.
+    const source = await freshUser();
+    const client = await connectImap(dv, source);
+    await createMailboxes(client, ['a.b', 'a/b', 'z']);
+    for (const name of ['INBOX', 'a.b', 'a/b', 'z']) await appendMessage(client, name, plain(1, `in ${name}`));
+    await client.logout();
+    const dump = await backupLocation(dv, source, 'cannot.mvd');
+    const target = await dv.addUser(`pp${++counter}-${randomBytes(3).toString('hex')}`, 'maildir');
+    const r = await runCommand('restore', [dump, ...imapArgs(), '--user', source.name, '--to-user', target.name], env());
+    t.is(r.code, 3, r.stderr);
+    t.regex(r.stderr, /mailbox "a\.b" was not restored: mailbox name "a\.b" cannot be created on .*NO \[CANNOT\]/);
+    t.regex(r.stderr, /1 mailboxes \(1 messages\) not restored/);
+    const got = await fingerprintUser(dv, target.name);
+    t.deepEqual(got.mailboxes.filter((b) => b.selectable).map((b) => `${b.name}:${b.messages.length}`).sort(), ['INBOX:1', 'a/b:1', 'z:1']);
+  });
+
   test.serial('a wrong master password exits 77 and writes nothing', async (t) => {
     const user = await freshUser();
     const client = await connectImap(dv, user);

@@ -35,7 +35,7 @@ async function collect(stream: AsyncIterable<unknown>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 import { assertUsable, call, rawCommand, withMailbox, wirePath } from './session-calls.js';
-import { ServerRejectedError, StorageNotFoundError } from '../../core/errors.js';
+import { MailboxNameError, ServerRejectedError, StorageNotFoundError } from '../../core/errors.js';
 
 /**
  * What the driver can do on a server like Dovecot 2.3 (CONDSTORE, SAVEDATE). A store's own
@@ -229,6 +229,15 @@ export class ImapStore implements MailStore {
         if (code === 'ALREADYEXISTS' || /already exists/i.test(text)) {
           if (existingOk) return;
           throw new UsageError(`mailbox "${name}" already exists for user "${this.user}"`, { user: this.user, mailbox: name });
+        }
+        // RFC 5530 CANNOT: "the operation violates some invariant of the server" (Dovecot: a character
+        // its layout cannot hold, such as "." in Maildir++).
+        if (code === 'CANNOT') {
+          throw new MailboxNameError(`mailbox name "${name}" cannot be created on ${this.session.address.display}: the server answered NO [CANNOT]: ${text || '(no text)'}`, {
+            user: this.user,
+            mailbox: name,
+            hint: 'restore it under another name with --to-mailbox, or into a store whose layout can hold the name',
+          });
         }
         throw err;
       }

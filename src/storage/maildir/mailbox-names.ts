@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UsageError, fromSystemError } from '../../core/errors.js';
+import { MailboxNameError, fromSystemError } from '../../core/errors.js';
 import type { MailLocation } from '../location.js';
 import { encodeMutf7, tryDecodeMutf7 } from '../mutf7.js';
 
@@ -89,7 +89,7 @@ export class MaildirNaming {
   /** Throws UsageError if `name` cannot be a mailbox in this store. */
   validateName(name: string): void {
     const reject = (why: string, hint?: string): never => {
-      throw new UsageError(`mailbox name "${name}" cannot be stored in ${this.location.raw}: ${why}`, {
+      throw new MailboxNameError(`mailbox name "${name}" cannot be stored in ${this.location.raw}: ${why}`, {
         mailbox: name,
         hint: hint ?? 'rename the mailbox, or restore into a store with another layout',
       });

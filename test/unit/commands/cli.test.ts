@@ -156,6 +156,7 @@ test('a mailbox whose name the target cannot hold is left out and named, the oth
     }
     await tx.commit();
   }
+  await store.subscribe(['A', '.hidden', 'a.b', 'a/b']);
   await store.close();
   const dump = path.join(dir, 'eve.mvd');
   const b = await runCli(['backup', '--location', source, '--user', 'eve', '-o', dump]);
@@ -187,6 +188,11 @@ test('a mailbox whose name the target cannot hold is left out and named, the oth
     t.regex(r.stderr, /warning: eve: mailbox "\.hidden" was not restored: mailbox name "\.hidden" cannot be stored in maildir:/);
     t.regex(r.stderr, /restore: 2 mailboxes \(4 messages\) not restored, their names cannot be stored in this target: "\.hidden", "a\.b"/);
     t.deepEqual(await subjects(), want, `run ${run}`);
+    // Their subscriptions are left out too: Maildir++ would read "a.b" as "a/b".
+    t.regex(r.stderr, /the subscription to "a\.b" was not restored/);
+    const restored = await openMaildirStore(parseLocation(target, { user: 'eve' }), 'eve');
+    t.deepEqual((await restored.listSubscriptions()).sort(), ['A', 'a/b']);
+    await restored.close();
   }
   // Selected by name, it was matched, not "not found".
   const one = await runCli(['restore', dump, '--location', target, '--mailbox', 'a.b']);

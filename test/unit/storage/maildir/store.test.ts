@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import test, { type ExecutionContext } from 'ava';
-import { IntegrityError, StorageCorruptError, StorageNotFoundError, UsageError } from '../../../../src/core/errors.js';
+import { IntegrityError, MailboxNameError, StorageCorruptError, StorageNotFoundError, UsageError } from '../../../../src/core/errors.js';
 import { parseLocation } from '../../../../src/storage/location.js';
 import { MAILDIR_CAPABILITIES, openMaildirStore } from '../../../../src/storage/maildir/index.js';
 import { currentUmask, permissionsFromRoot } from '../../../../src/storage/maildir/permissions.js';
@@ -161,13 +161,13 @@ test('name length: LAYOUT=fs limits each level (255 bytes, MAILBOX_MAX_HIERARCHY
   const fs1 = await open(tmpRoot(t), ':LAYOUT=fs');
   const created = await fs1.createMailbox({ name: deep });
   t.is(created.name, deep);
-  await t.throwsAsync(fs1.createMailbox({ name: `Work/${'x'.repeat(256)}` }), { instanceOf: UsageError, message: /256 bytes, longer than the 255 Dovecot allows per level/ });
+  await t.throwsAsync(fs1.createMailbox({ name: `Work/${'x'.repeat(256)}` }), { instanceOf: MailboxNameError, message: /256 bytes, longer than the 255 Dovecot allows per level/ });
   t.truthy(await fs1.createMailbox({ name: `Work/${'x'.repeat(255)}` }), 'a level of exactly 255 bytes');
-  await t.throwsAsync(fs1.createMailbox({ name: `Work/${'ü'.repeat(100)}` }), { instanceOf: UsageError, message: /on disk, longer than the 255/ }, 'mUTF-7 on disk is longer than 255');
+  await t.throwsAsync(fs1.createMailbox({ name: `Work/${'ü'.repeat(100)}` }), { instanceOf: MailboxNameError, message: /on disk, longer than the 255/ }, 'mUTF-7 on disk is longer than 255');
   const pp = await open(tmpRoot(t));
   t.truthy(await pp.createMailbox({ name: 'x'.repeat(254) }), '".x...x" is 255 bytes');
-  await t.throwsAsync(pp.createMailbox({ name: 'x'.repeat(255) }), { instanceOf: UsageError, message: /256 bytes, longer than the 255 a filesystem allows/ });
-  await t.throwsAsync(pp.createMailbox({ name: [level, level, level, level].join('/') }), { instanceOf: UsageError }, 'Maildir++: the whole name is one directory');
+  await t.throwsAsync(pp.createMailbox({ name: 'x'.repeat(255) }), { instanceOf: MailboxNameError, message: /256 bytes, longer than the 255 a filesystem allows/ });
+  await t.throwsAsync(pp.createMailbox({ name: [level, level, level, level].join('/') }), { instanceOf: MailboxNameError }, 'Maildir++: the whole name is one directory');
 });
 
 test('INBOX, new mailbox without given identity, uidvalidity sequence, GUID generation', async (t) => {
@@ -183,7 +183,7 @@ test('INBOX, new mailbox without given identity, uidvalidity sequence, GUID gene
   t.is(fs.readFileSync(path.join(root, 'dovecot-uidvalidity'), 'ascii'), b.uidValidity.toString(16).padStart(8, '0'));
   t.true(fs.existsSync(path.join(root, `dovecot-uidvalidity.${b.uidValidity.toString(16).padStart(8, '0')}`)));
   await t.throwsAsync(store.createMailbox({ name: 'A' }), { instanceOf: UsageError, message: /already exists/ });
-  await t.throwsAsync(store.createMailbox({ name: 'a.b' }), { instanceOf: UsageError, message: /Maildir\+\+ hierarchy separator/ });
+  await t.throwsAsync(store.createMailbox({ name: 'a.b' }), { instanceOf: MailboxNameError, message: /Maildir\+\+ hierarchy separator/ });
 
   // Saving into INBOX without a uidlist creates one.
   const tx = await store.beginSave('INBOX');
@@ -382,7 +382,7 @@ test('LAYOUT=fs with UTF-8 names, \\NoSelect parents, CONTROL= tree, subscriptio
   t.deepEqual(boxes.map((b) => [b.name, b.selectable]), [['Entwürfe', false], ['Entwürfe/Sub', true], ['INBOX', true], ['a.b', true]]);
   t.is(await store.getMailbox('Entwürfe'), null);
   await t.throwsAsync(store.openMailbox('Entwürfe'), { instanceOf: StorageNotFoundError, message: /NoSelect/ });
-  await t.throwsAsync(store.createMailbox({ name: 'x/cur' }), { instanceOf: UsageError });
+  await t.throwsAsync(store.createMailbox({ name: 'x/cur' }), { instanceOf: MailboxNameError });
 
   const tx = await store.beginSave('Entwürfe/Sub');
   await tx.save(meta(MSG1, { flags: ['\\Answered'] }), Readable.from([MSG1]));
