@@ -71,6 +71,11 @@ export function openDumpOutput(file: string | undefined): DumpOutput {
     if (process.stdout.isTTY) {
       throw new UsageError('refusing to write a binary dump to a terminal', { hint: 'redirect stdout (mailvault backup ... > dump.mvd) or give --output FILE' });
     }
+    // oclif listens for 'error' on stdout and rethrows anything but EPIPE: an uncaught exception (a stack
+    // trace, exit 1) before the writer, which gets the same error from the write's callback, can report
+    // it (ENOSPC of `backup > file` on a full disk: exit 73, like -o FILE).
+    for (const listener of process.stdout.listeners('error')) process.stdout.removeListener('error', listener as (err: Error) => void);
+    process.stdout.on('error', () => {});
     return { stream: process.stdout, releasesChunks: true, commit: async () => {}, discard: async () => {} };
   }
   return openOutputFile(file, 'dump');

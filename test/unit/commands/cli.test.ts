@@ -1,7 +1,7 @@
 // The CLI as a user meets it: exit codes, stdout and stderr together, on the demo store.
 import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, existsSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -240,6 +240,19 @@ test('--to-mailbox: messages of another source mailbox get new UIDs in the targe
   // INBOX took its identity (and UIDs 1, 2) from the source INBOX; Sent's messages follow them.
   const uids = (await readFile(`${dir}/dst/eve/Maildir/dovecot-uidlist`, 'utf8')).split('\n').slice(1).filter((l) => l !== '').map((l) => Number(l.split(' ')[0]));
   t.deepEqual(uids, [1, 2, 3, 4]);
+});
+
+test('backup > FILE on a full disk (stdout is /dev/full): exit 73 and the one-line message, no stack trace', async (t) => {
+  const dir = await copyDemoStore(t);
+  const full = openSync('/dev/full', 'w');
+  t.teardown(() => closeSync(full));
+  const child = spawn(path.join(projectRoot, 'bin', 'run.js'), ['backup', '--location', `maildir:${dir}/mail/%u/Maildir`, '--user', 'alice'], { stdio: ['ignore', full, 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.is(code, 73, err);
+  t.regex(err, /cannot write the dump: no space left on device/);
+  t.notRegex(err, /at writeSync|SyncWriteStream/);
 });
 
 test('list into a pipe whose reader went away (| head) ends quietly with exit 0', async (t) => {
