@@ -158,6 +158,8 @@ interface MailboxState {
   identityPreserved: boolean;
   /** Server UIDs of copies the server changed, counted as present for a dump message (its key). */
   claimed: Map<number, string>;
+  /** MessageSink.keywordsKept of the target, once asked. */
+  keywordsKept?: ReadonlySet<string> | null;
   info: MailboxInfo;
   sameIncarnation: boolean;
   /** The target held no message when this run opened it (or was created by it): nothing to look for. */
@@ -441,6 +443,13 @@ export class RestoreSession {
     if (seen <= present) {
       box.report.alreadyPresent++;
       summary.alreadyPresent++;
+      // Already there from an earlier run that may have stopped before it said which keywords it left out.
+      if (rec.keywords.length > 0 && sink.keywordsKept && !options.dryRun) {
+        box.keywordsKept ??= await sink.keywordsKept(box.target);
+        const kept = box.keywordsKept;
+        const missing = kept === null ? [] : rec.keywords.filter((k) => !kept.has(k.toLowerCase()));
+        if (missing.length > 0) (box.report.keywordsNotStored ??= []).push({ uid: rec.uid, keywords: missing });
+      }
       if (seen > same) {
         // Counted as there: this message, as the server changed it when it was saved.
         box.claimed.set(altered[seen - same - 1]!, key);

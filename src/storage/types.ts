@@ -356,10 +356,16 @@ export interface MessageSink {
   /** null if the mailbox does not exist. */
   getMailbox(name: string): Promise<MailboxInfo | null>;
   /**
-   * Optional: throws UsageError if this store cannot hold a mailbox of this name (Maildir++: a "."
+   * Optional: throws MailboxNameError if this store cannot hold a mailbox of this name (Maildir++: a "."
    * inside a level), before anything is created.
    */
   checkMailboxName?(name: string): void;
+  /**
+   * Optional, for stores that cannot keep every keyword: the keywords (lowercased) a message of this
+   * mailbox can carry now (Maildir: those with a letter in dovecot-keywords), null for any. A restore
+   * asks it for messages already present, whose keywords an earlier run may have had to leave out.
+   */
+  keywordsKept?(mailbox: string): Promise<ReadonlySet<string> | null>;
   /** Creates the mailbox (and missing parents). Throws if it exists. */
   createMailbox(options: CreateMailboxOptions): Promise<MailboxInfo>;
   /**

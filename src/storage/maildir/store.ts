@@ -21,6 +21,7 @@ import { compareUtf8, normalizeMailboxName, type MailboxPaths, type MaildirNamin
 import { createFile, makeDirs, writeFileAtomic, type CreatePermissions } from './permissions.js';
 import { maildirChangeToken } from './change-token.js';
 import { readIndexKeywords } from './index-keywords.js';
+import { readKeywords } from './keywords.js';
 import { KEYWORDS_FILE, MaildirMailboxReader, UIDLIST_FILE, loadMailboxState, scanMailDirs, type MailboxState } from './reader.js';
 import { MaildirSaveTransaction } from './save.js';
 import { addSubscriptions, readSubscriptions } from './subscriptions.js';
@@ -252,6 +253,13 @@ export class MaildirStore implements MailStore {
     if (v === undefined || v === 0) return null;
     if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) throw new UsageError(`UIDVALIDITY ${v} for "${name}" is not a 32-bit number above 0`, { user: this.user, mailbox: name });
     return v;
+  }
+
+  async keywordsKept(mailbox: string): Promise<ReadonlySet<string> | null> {
+    const found = await this.resolve(mailbox);
+    if (!found) return new Set();
+    const { map } = await readKeywords(path.join(found.paths.controlDir, KEYWORDS_FILE));
+    return new Set(map.names.flatMap((n) => (n === undefined ? [] : [n.toLowerCase()])));
   }
 
   checkMailboxName(name: string): void {
