@@ -105,7 +105,11 @@ export class MaildirStore implements MailStore {
     // A root that does not exist (restore --dry-run into a new target: MaildirOpenOptions.absentOk)
     // holds no mailbox.
     if (!(await isDir(this.naming.location.root))) return null;
-    // Names that do not round-trip (a directory that is not valid mUTF-7) are only found by listing.
+    // Names that do not round-trip (a directory that is not valid mUTF-7, or not valid UTF-8) are only
+    // found by listing. Such a directory decodes to a name with "&" or a non-ASCII character (U+FFFD
+    // included); any other name has one directory only, the direct path. (Listing for every name made
+    // a restore of 2,000 new mailboxes take 97-330 s: each lookup listed all mailboxes made so far.)
+    if (!/[&\u0080-\uffff]/.test(vname)) return null;
     const listed = (await this.naming.list()).find((m) => m.paths.name === vname);
     return listed ? { paths: listed.paths, selectable: listed.selectable } : null;
   }
