@@ -210,4 +210,20 @@ if (requireDovecot(test)) {
     t.is(got.length, 1);
     t.true(got[0]!.equals(bytes));
   });
+
+  test.serial('sdbox with ALT= storage: backed up whole with ALT=; without it, each message in alternate storage is skipped with a hint that names ALT=', async (t) => {
+    const user = await dv.addUser('altstore', 'sdbox', 'sdbox:~/sdbox:ALT=~/alt');
+    const client = await connectImap(dv, user);
+    for (let i = 0; i < 3; i++) await appendMessage(client, 'INBOX', Buffer.from(`Subject: alt ${i}\r\n\r\nbody ${i}\r\n`));
+    await client.logout();
+    await dv.doveadmOk(['altmove', '-u', user.name, 'mailbox', 'INBOX', 'uid', '1:2']);
+    const users = await writeUsersFile(dv.dir, [user]);
+    const whole = await runCli(['backup', '--users-file', users, '--user', user.name, '-o', path.join(dv.dir, 'alt-whole.mvd')]);
+    t.is(whole.code, 0, whole.stderr);
+    t.regex(whole.stderr, /3 messages/);
+    const home = user.mailLocationAbsolute.split(':')[1]!;
+    const without = await runCli(['backup', '--location', `sdbox:${home}`, '--user', user.name, '-o', path.join(dv.dir, 'alt-without.mvd')]);
+    t.is(without.code, 3, without.stderr);
+    t.is((without.stderr.match(/hint: the index says the message is in alternate storage, and the location has no ALT=/g) ?? []).length, 2, without.stderr);
+  });
 }

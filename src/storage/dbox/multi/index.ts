@@ -151,7 +151,7 @@ function createMdboxDriver(location: MailLocation): DboxDriver {
           mailbox,
           uid: m.uid,
           path: mapStorageDir(location),
-          hint: 'it was probably expunged and purged while reading; otherwise run "doveadm force-resync"; the message is skipped',
+          hint: `it was probably expunged and purged while reading; otherwise run "doveadm force-resync"${location.alt ? '' : ' (if the store keeps mail in alternate storage, give the location with ALT=)'}; the message is skipped`,
         });
       };
 

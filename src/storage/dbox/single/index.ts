@@ -88,7 +88,10 @@ const sdboxDriver: DboxDriver = {
           path: file,
           mailbox,
           uid: m.uid,
-          hint: `it was probably expunged while reading; otherwise run "doveadm force-resync" on the mailbox; the message is skipped`,
+          hint:
+            (m.flags & FLAG_IN_ALT) !== 0 && !altDir
+              ? 'the index says the message is in alternate storage, and the location has no ALT=: give the location as Dovecot\'s mail_location, ALT= included; the message is skipped'
+              : `it was probably expunged while reading; otherwise run "doveadm force-resync" on the mailbox${altDir ? '' : ' (if the store keeps mail in alternate storage, give the location with ALT=)'}; the message is skipped`,
         });
       },
       attachmentSuffixes(uid) {
