@@ -54,6 +54,14 @@ if (requireDovecot(test)) {
       for (const l of logins) t.regex(l, /TLS/, l);
     });
 
+    test('imaps:// to the plain IMAP port: a usage error saying the server does not speak TLS there, not OpenSSL\'s text', async (t) => {
+      const user = await dv.addUser(`tlsp${Date.now() % 100000}`, 'maildir');
+      const r = await runCli(backupArgs(`imaps://127.0.0.1:${dv.imapPort}`, ['--imap-ca', `${dir}/cert.pem`, '--user', user.name, '-o', path.join(dir, 'plain.mvd')]));
+      t.is(r.code, 2, r.stderr);
+      t.regex(r.stderr, /does not speak TLS on this port/);
+      t.notRegex(r.stderr, /ssl3_get_record|0A00010B/);
+    });
+
     test('a certificate that is not trusted: exit 77 naming it, with a hint, and no dump', async (t) => {
       const user = await dv.addUser(`tlsn${Date.now() % 100000}`, 'maildir');
       const out = path.join(dir, 'untrusted.mvd');

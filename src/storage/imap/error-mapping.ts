@@ -13,6 +13,7 @@ import {
   ServerUnavailableError,
   StorageNotFoundError,
   UnexpectedError,
+  UsageError,
   type MailvaultError,
 } from '../../core/errors.js';
 
@@ -143,6 +144,13 @@ export function mapImapError(err: unknown, ctx: ImapErrorContext): MailvaultErro
   }
   if (code === 'NONEXISTENT') {
     return new StorageNotFoundError(`cannot ${on}: the mailbox does not exist${text ? ` (server: ${text})` : ''}`, { ...context, hint: 'check the mailbox name' });
+  }
+  // OpenSSL's "wrong version number": the other end answered TLS with plain text (imaps:// to port 143).
+  if (/wrong version number/i.test(f.message ?? '') || f.code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
+    return new UsageError(`cannot ${on}: the server does not speak TLS on this port (its answer is not TLS)`, {
+      ...context,
+      hint: 'use imaps:// with the server\'s implicit-TLS port (993 by default), or imap:// for its STARTTLS port (143)',
+    });
   }
   if (f.code !== undefined && TLS_TRUST_CODES.has(f.code)) {
     return new PermissionDeniedError(`cannot ${on}: the server's TLS certificate is not trusted (${f.message ?? f.code})`, {
