@@ -15,7 +15,7 @@ import { appendFile, chown, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { readDump } from '../../src/archive/reader.js';
-import { UnsupportedLocationError, UsageError } from '../../src/core/errors.js';
+import { MailboxNameError, UnsupportedLocationError } from '../../src/core/errors.js';
 import { parseLocation } from '../../src/storage/location.js';
 import { openSdboxStore } from '../../src/storage/dbox/single/index.js';
 import { openMaildirStore } from '../../src/storage/maildir/index.js';
@@ -168,6 +168,6 @@ if (requireDovecot(test)) {
     const refused = await dv.doveadm(['mailbox', 'create', '-u', u.name, tooLong]);
     t.not(refused.code, 0);
     t.regex(refused.stderr, /Mailbox name too long/);
-    await t.throwsAsync(store.createMailbox({ name: tooLong }), { instanceOf: UsageError, message: /255/ });
+    await t.throwsAsync(store.createMailbox({ name: tooLong }), { instanceOf: MailboxNameError, message: /255/ });
   });
 }
