@@ -80,6 +80,13 @@ export async function imapTargetOf(flags: StoreFlags): Promise<ImapTarget | null
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InputNotFoundError(`the CA file ${flags['imap-ca']} does not exist`, { path: flags['imap-ca'] });
       throw fromSystemError(err, 'read the CA file', { path: flags['imap-ca'] });
     }
+    // A key, or a certificate in DER form, trusts nothing: Node would then call every server untrusted.
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new UsageError(`the CA file ${flags['imap-ca']} holds no certificate in PEM form (no "-----BEGIN CERTIFICATE-----" line)`, {
+        path: flags['imap-ca'],
+        hint: 'give the CA certificate (or the server certificate itself, if it is self-signed) in PEM form; convert DER with "openssl x509 -inform der -in FILE -out FILE.pem"',
+      });
+    }
   }
   const tls = flags['imap-insecure'] || ca ? { ...(flags['imap-insecure'] ? { rejectUnauthorized: false } : {}), ...(ca ? { ca } : {}) } : undefined;
   return { url: flags.imap, display: address.display, masterUser: flags['master-user'] ?? null, password, tls };

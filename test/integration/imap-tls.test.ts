@@ -62,6 +62,13 @@ if (requireDovecot(test)) {
       t.notRegex(r.stderr, /ssl3_get_record|0A00010B/);
     });
 
+    test('--imap-ca naming a file with no certificate (a key): a usage error saying so, before connecting', async (t) => {
+      const user = await dv.addUser(`tlsk${Date.now() % 100000}`, 'maildir');
+      const r = await runCli(backupArgs(`imaps://127.0.0.1:${imapsPort}`, ['--imap-ca', `${dir}/key.pem`, '--user', user.name, '-o', path.join(dir, 'key.mvd')]));
+      t.is(r.code, 2, r.stderr);
+      t.regex(r.stderr, /holds no certificate in PEM form/);
+    });
+
     test('a certificate that is not trusted: exit 77 naming it, with a hint, and no dump', async (t) => {
       const user = await dv.addUser(`tlsn${Date.now() % 100000}`, 'maildir');
       const out = path.join(dir, 'untrusted.mvd');
