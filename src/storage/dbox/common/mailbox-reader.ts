@@ -17,19 +17,13 @@ const STUB_READ_BYTES = 8 * 1024 * 1024;
 function readStubNow(loc: LocatedMessage): Buffer {
   const { file, message: dm } = loc;
   const buf = Buffer.allocUnsafe(dm.bodySize);
-  const fd = openSync(file, 'r');
-  let got = 0;
+  const fh = SyncFile.open(file);
   try {
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, dm.bodyOffset + got);
-      if (n === 0) break;
-      got += n;
-    }
+    // Shorter: the file was cut; the rebuild then reads by path and reports it with its context.
+    return buf.subarray(0, fh.readInto(buf, 0, buf.length, dm.bodyOffset));
   } finally {
-    closeSync(fd);
+    void fh.close();
   }
-  // Shorter: the file was cut; the rebuild then reads by path and reports it with its context.
-  return got === buf.length ? buf : buf.subarray(0, got);
 }
 
 /** How often a message whose file is gone is located again before the error stands (withFile). */
@@ -42,7 +36,7 @@ import { compressionOf, MAGIC_BYTES } from '../../compression.js';
 import { normalizeKeywords } from '../../flags.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessagePart, OpenMessageOptions, SystemFlag } from '../../types.js';
 import { attachmentPath, fdChunks, openSisMessage, parseExtRefs, sisMessageParts, takeExactly, type ExtRef, type SisMessage } from './attachments.js';
-import { metadataBytes, metadataValue, parseHexTime, parseHexValue, type DboxMessage, type DboxMetadataEntry } from './dbox-file.js';
+import { SyncFile, metadataBytes, metadataValue, parseHexTime, parseHexValue, type DboxMessage, type DboxMetadataEntry } from './dbox-file.js';
 
 export interface LocatedMessage {
   /** The dbox file holding the message. */
@@ -387,14 +381,16 @@ export class DboxMailboxReader implements MailboxReader {
   /** A fresh description of `message` from the locator's relocate(), checked against the listed size. */
   private async describeAgain(message: MessageInfo): Promise<Described> {
     this.assertOpen();
-    const m = this.byUid(message.uid)!;
-    this.lastDescribed = null;
-    const d = await this.describeNow(m, true);
-    this.lastDescribed = { m, d };
+    const d = await this.describe(this.byUid(message.uid)!, true);
+    this.assertListedSize(message, d);
+    return d;
+  }
+
+  /** The message must still be the size it was listed with. */
+  private assertListedSize(message: MessageInfo, d: Described): void {
     if (d.info.size !== message.size) {
       throw new IntegrityError(`message UID ${message.uid} in mailbox "${this.info.name}" is ${d.info.size} bytes now, ${message.size} when listed`, { mailbox: this.info.name, uid: message.uid, path: d.located.file, hint: 'the message changed while it was read; run the backup again' });
     }
-    return d;
   }
 
   private async parts(message: MessageInfo): Promise<MessagePart[] | null> {
@@ -440,9 +436,7 @@ export class DboxMailboxReader implements MailboxReader {
     const last = this.lastDescribed;
     const reuse = last !== null && last.m === m && ((last.d.refs === null && holdsBody(last.d.located)) || unchangedSince(last.d.located));
     const d = reuse ? last.d : await this.describe(m);
-    if (d.info.size !== message.size) {
-      throw new IntegrityError(`message UID ${message.uid} in mailbox "${this.info.name}" is ${d.info.size} bytes now, ${message.size} when listed`, { mailbox: this.info.name, uid: message.uid, path: d.located.file, hint: 'the message changed while it was read; run the backup again' });
-    }
+    this.assertListedSize(message, d);
     if (d.refs && this.options.attachmentDir === null) {
       throw new StorageNotFoundError(`message UID ${message.uid} in mailbox "${this.info.name}" has external attachments (Dovecot SIS), but no attachment directory was given`, {
         mailbox: this.info.name,
@@ -475,9 +469,10 @@ export class DboxMailboxReader implements MailboxReader {
     };
   }
 
-  private async describe(m: IndexedMessage): Promise<Described> {
+  /** `fresh`: located anew by the locator's relocate() (the file found before is gone). */
+  private async describe(m: IndexedMessage, fresh = false): Promise<Described> {
     this.lastDescribed = null;
-    const d = await this.describeNow(m);
+    const d = await this.describeNow(m, fresh);
     this.lastDescribed = { m, d };
     return d;
   }
