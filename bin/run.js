@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; case "$1" in backup) GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432:glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export GLIBC_TUNABLES;; restore) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-64}"; export UV_THREADPOOL_SIZE;; esac; exec node --max-semi-space-size=2 "$0" "$@"
+':' //; case "$1" in backup) GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432:glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export GLIBC_TUNABLES;; restore) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-64}"; GLIBC_TUNABLES="glibc.malloc.arena_max=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export UV_THREADPOOL_SIZE GLIBC_TUNABLES;; esac; exec node --max-semi-space-size=2 "$0" "$@"
 // mailvault command-line entry point. The commands are compiled and bundled into build/cli by
 // `npm run build` (scripts/bundle.js says why).
 //
@@ -21,6 +21,12 @@
 // incremental 0.98 -> 0.92 s (8 runs), 100k full 18.0 -> 16.2 s (2 runs), peak RSS 153 -> 164-169 MiB;
 // 10k full backups within noise. The settings come first in GLIBC_TUNABLES, so a value the user
 // sets still wins; glibc before 2.35 and other C libraries ignore what they do not know.
+//
+// For `restore`, glibc's malloc keeps one arena (glibc.malloc.arena_max=1) instead of one per thread
+// that allocates: memory the restore frees on one thread is reused on the others instead of held in
+// a second arena. Peak RSS of a 100k-message sdbox dump restored into Maildir 186-192 -> 175-179
+// MiB, of 10k-message dumps 8-10 MiB less; CPU time within noise (3 runs each, 2026-12-06). No gain
+// for `backup` (its figures moved within their noise).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

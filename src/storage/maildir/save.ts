@@ -126,9 +126,11 @@ export type ChmodPolicy = 'always' | 'never' | 'check';
 
 /**
  * Create (O_EXCL), chmod/chown, write and date a small file synchronously. Returns the descriptor,
- * still open (for its fsync), and whether the file needed its chmod; on failure nothing is left open.
+ * still open (for its fsync), and whether the file needed its chmod; on failure nothing is left open,
+ * and the file is removed if this call created it (a file that was there already, EEXIST, is another
+ * writer's: it is not touched).
  */
-function writeSmallFile(file: string, data: Uint8Array, internalDate: number, perms: CreatePermissions, chmod: ChmodPolicy): { fd: number; chmodNeeded: boolean } {
+export function writeSmallFile(file: string, data: Uint8Array, internalDate: number, perms: CreatePermissions, chmod: ChmodPolicy): { fd: number; chmodNeeded: boolean } {
   const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, perms.fileMode);
   try {
     // ~7 us a file on the machine measured; skipped where the open is known to give the mode already.
@@ -141,6 +143,11 @@ function writeSmallFile(file: string, data: Uint8Array, internalDate: number, pe
     return { fd, chmodNeeded };
   } catch (e) {
     fs.closeSync(fd);
+    try {
+      fs.unlinkSync(file);
+    } catch {
+      /* gone already */
+    }
     throw e;
   }
 }
@@ -258,11 +265,6 @@ export class MaildirSaveTransaction implements SaveTransaction {
           fd = written.fd;
           if (this.chmod === 'check') this.chmod = written.chmodNeeded ? 'always' : 'never';
         } catch (e) {
-          try {
-            fs.unlinkSync(tmpPath);
-          } catch {
-            /* not created */
-          }
           throw fromSystemError(e, 'write the message file', { path: tmpPath, ...this.errorContext(meta.uid) });
         }
         this.fsyncs.addDescriptor(fd);

@@ -7,6 +7,7 @@ import { IntegrityError, MailboxNameError, StorageCorruptError, StorageNotFoundE
 import { parseLocation } from '../../../../src/storage/location.js';
 import { MAILDIR_CAPABILITIES, openMaildirStore } from '../../../../src/storage/maildir/index.js';
 import { currentUmask, permissionsFromRoot } from '../../../../src/storage/maildir/permissions.js';
+import { writeSmallFile } from '../../../../src/storage/maildir/save.js';
 import type { MailStore, MessageInfo, SaveMetadata } from '../../../../src/storage/types.js';
 import { tempDirSync } from '../../../helpers/temp.js';
 
@@ -741,4 +742,20 @@ test('a message whose name is not valid UTF-8, renamed (a flag change) after the
   const listed = await collect(reader.messages());
   t.deepEqual(listed.map((m) => m.uid), [1, 2]);
   t.is((await reader.readMessage!(listed[1]!))!.toString(), 'two!!\n');
+});
+
+test('writeSmallFile: a name taken by another writer (EEXIST) is left alone; a file it created and could not finish is removed', (t) => {
+  const dir = tmpRoot(t);
+  const taken = path.join(dir, 'taken');
+  fs.writeFileSync(taken, 'another writer\n');
+  const perms = { dirMode: 0o700, fileMode: 0o600, owner: null };
+  t.throws(() => writeSmallFile(taken, MSG1, 1_700_000_000, perms, 'always'), { code: 'EEXIST' });
+  t.is(fs.readFileSync(taken, 'utf8'), 'another writer\n');
+  // Fails after the open (an owner the call refuses): nothing of the new file stays.
+  const fresh = path.join(dir, 'fresh');
+  t.throws(() => writeSmallFile(fresh, MSG1, 1_700_000_000, { ...perms, owner: { uid: -5, gid: -5 } }, 'always'));
+  t.false(fs.existsSync(fresh));
+  const ok = writeSmallFile(path.join(dir, 'ok'), MSG1, 1_700_000_000, perms, 'always');
+  fs.closeSync(ok.fd);
+  t.true(fs.readFileSync(path.join(dir, 'ok')).equals(MSG1));
 });
