@@ -30,7 +30,7 @@ import { readDump, type DumpEntry } from '../archive/reader.js';
 import type { MailboxRecord, MessageRecord, UserRecord } from '../archive/records.js';
 import type { MailboxInfo, MessageSink, SaveTransaction, SystemFlag } from '../storage/types.js';
 import { MailboxNameError, MailvaultError, UnexpectedError, InterruptedError } from '../core/errors.js';
-import { normalizeFlags } from '../storage/flags.js';
+import { keywordKey, normalizeFlags } from '../storage/flags.js';
 import { mailboxMatcher, messageMatches, userMatcher, type Selection } from './selection.js';
 import type { ProgressCallback } from './progress.js';
 
@@ -447,7 +447,7 @@ export class RestoreSession {
       if (rec.keywords.length > 0 && sink.keywordsKept && !options.dryRun) {
         box.keywordsKept ??= await sink.keywordsKept(box.target);
         const kept = box.keywordsKept;
-        const missing = kept === null ? [] : rec.keywords.filter((k) => !kept.has(k.toLowerCase()));
+        const missing = kept === null ? [] : rec.keywords.filter((k) => !kept.has(keywordKey(k)));
         if (missing.length > 0) (box.report.keywordsNotStored ??= []).push({ uid: rec.uid, keywords: missing });
       }
       if (seen > same) {

@@ -361,9 +361,10 @@ export interface MessageSink {
    */
   checkMailboxName?(name: string): void;
   /**
-   * Optional, for stores that cannot keep every keyword: the keywords (lowercased) a message of this
-   * mailbox can carry now (Maildir: those with a letter in dovecot-keywords), null for any. A restore
-   * asks it for messages already present, whose keywords an earlier run may have had to leave out.
+   * Optional, for stores that cannot keep every keyword: the keywords (as keywordKey gives them: ASCII
+   * letters lowercased) a message of this mailbox can carry now (Maildir: those with a letter in
+   * dovecot-keywords), null for any. A restore asks it for messages already present, whose keywords
+   * an earlier run may have had to leave out.
    */
   keywordsKept?(mailbox: string): Promise<ReadonlySet<string> | null>;
   /** Creates the mailbox (and missing parents). Throws if it exists. */

@@ -2,6 +2,7 @@
  * Applies transaction log records to an IndexState, as Dovecot's mail-index-sync-update.c does
  * (reference sections 4.4 and 4.5), and counts modseqs as mail-transaction-log-file.c does.
  */
+import { keywordKey } from '../flags.js';
 import { LOG_EXTERNAL, LOG_TYPE_MASK, LogType, logCorrupt, type LogRecord } from './transaction-log.js';
 import { HDR_NEXT_UID, UNUSED_RECORD_EXTS, type IndexExtension, type IndexMessage, type IndexState } from './index-state.js';
 
@@ -292,11 +293,6 @@ function atomicInc(rec: Buffer, diff: number): void {
   }
 }
 
-/** ASCII-only lower case, as strcasecmp in the C locale Dovecot runs in. */
-function asciiLower(s: string): string {
-  return s.replace(/[A-Z]+/g, (c) => c.toLowerCase());
-}
-
 /**
  * The number of keyword `name`, or -1. Dovecot looks names up in keywords_hash, made with
  * strcase_hash/strcasecmp (mail-index.c:mail_index_alloc), and keyword_lookup in
@@ -304,7 +300,7 @@ function asciiLower(s: string): string {
  * created "$Junk" and "$junk" at once share one keyword, and a remove in either spelling clears it.
  */
 function keywordIndex(keywords: readonly string[], name: string): number {
-  const want = asciiLower(name);
-  return keywords.findIndex((k) => k === name || (k.length === name.length && asciiLower(k) === want));
+  const want = keywordKey(name);
+  return keywords.findIndex((k) => k === name || (k.length === name.length && keywordKey(k) === want));
 }
 

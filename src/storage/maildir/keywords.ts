@@ -9,6 +9,7 @@
  */
 import fs from 'node:fs';
 import { fromSystemError } from '../../core/errors.js';
+import { keywordKey } from '../flags.js';
 
 export const MAX_KEYWORDS = 26;
 
@@ -27,7 +28,7 @@ export class KeywordMap {
       const name = line.slice(sp + 1);
       if (!/^[0-9]+$/.test(idxText) || name === '') continue;
       const idx = Number(idxText);
-      if (idx >= MAX_KEYWORDS || map.byLower.has(name.toLowerCase())) continue;
+      if (idx >= MAX_KEYWORDS || map.byLower.has(keywordKey(name))) continue;
       map.set(idx, name);
     }
     map.dirty = false;
@@ -36,9 +37,9 @@ export class KeywordMap {
 
   private set(idx: number, name: string): void {
     const old = this.names[idx];
-    if (old !== undefined) this.byLower.delete(old.toLowerCase());
+    if (old !== undefined) this.byLower.delete(keywordKey(old));
     this.names[idx] = name;
-    this.byLower.set(name.toLowerCase(), idx);
+    this.byLower.set(keywordKey(name), idx);
     this.dirty = true;
   }
 
@@ -49,13 +50,13 @@ export class KeywordMap {
 
   /** The slot of `name` (case-insensitive), or undefined. */
   slotOf(name: string): number | undefined {
-    return this.byLower.get(name.toLowerCase());
+    return this.byLower.get(keywordKey(name));
   }
 
   /** Names that would need a new slot. */
   missing(names: Iterable<string>): string[] {
     const out = new Map<string, string>();
-    for (const n of names) if (this.slotOf(n) === undefined && !out.has(n.toLowerCase())) out.set(n.toLowerCase(), n);
+    for (const n of names) if (this.slotOf(n) === undefined && !out.has(keywordKey(n))) out.set(keywordKey(n), n);
     return [...out.values()];
   }
 

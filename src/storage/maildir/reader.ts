@@ -23,6 +23,7 @@ import { IntegrityError, StorageNotFoundError, UnsupportedMessageError, fromSyst
 import { canDecompress, compressionOf, decompressStream, decompressWhole, MAGIC_BYTES, type Compression } from '../compression.js';
 import type { MailboxInfo, MailboxReader, MessageInfo, MessageListOptions, MessageWithBody, OpenMessageOptions, SystemFlag } from '../types.js';
 import { baseName, filenameSize, isMessageFileName, parseInfo } from './filename.js';
+import { keywordKey } from '../flags.js';
 import { KeywordMap, readKeywords } from './keywords.js';
 import type { MailboxPaths } from './mailbox-names.js';
 import { maildirChangeToken } from './change-token.js';
@@ -140,7 +141,7 @@ function hasUnnamedLetter(listing: MaildirListing, keywords: KeywordMap): boolea
 
 function sortKeywords(names: Iterable<string>): string[] {
   const seen = new Map<string, string>();
-  for (const n of names) if (!seen.has(n.toLowerCase())) seen.set(n.toLowerCase(), n);
+  for (const n of names) if (!seen.has(keywordKey(n))) seen.set(keywordKey(n), n);
   return [...seen.values()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 

@@ -23,6 +23,7 @@ import { Readable, Transform, Writable, type TransformCallback } from 'node:stre
 import { pipeline } from 'node:stream/promises';
 import { IntegrityError, UnexpectedError, UsageError, fromSystemError, isMailvaultError } from '../../core/errors.js';
 import { SYSTEM_FLAGS, type CommitResult, type MailboxInfo, type SaveBody, type SaveMetadata, type SavedMessage, type SaveTransaction, type SystemFlag } from '../types.js';
+import { keywordKey } from '../flags.js';
 import { formatInfo, generateBase } from './filename.js';
 import { FsyncQueue } from './fsync-queue.js';
 import { readIndexHeader, readIndexHeaderReplayed } from './index-header.js';
@@ -204,7 +205,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
           hint: 'keywords must be IMAP atoms without spaces or control characters',
         });
       }
-      if (!seen.has(k.toLowerCase())) seen.set(k.toLowerCase(), k);
+      if (!seen.has(keywordKey(k))) seen.set(keywordKey(k), k);
     }
     return [...seen.values()];
   }

@@ -21,6 +21,7 @@ import { compareUtf8, normalizeMailboxName, type MailboxPaths, type MaildirNamin
 import { createFile, makeDirs, writeFileAtomic, type CreatePermissions } from './permissions.js';
 import { maildirChangeToken } from './change-token.js';
 import { readIndexKeywords } from './index-keywords.js';
+import { keywordKey } from '../flags.js';
 import { readKeywords } from './keywords.js';
 import { KEYWORDS_FILE, MaildirMailboxReader, UIDLIST_FILE, loadMailboxState, scanMailDirs, type MailboxState } from './reader.js';
 import { MaildirSaveTransaction } from './save.js';
@@ -263,7 +264,7 @@ export class MaildirStore implements MailStore {
     const found = await this.resolve(mailbox);
     if (!found) return new Set();
     const { map } = await readKeywords(path.join(found.paths.controlDir, KEYWORDS_FILE));
-    return new Set(map.names.flatMap((n) => (n === undefined ? [] : [n.toLowerCase()])));
+    return new Set(map.names.flatMap((n) => (n === undefined ? [] : [keywordKey(n)])));
   }
 
   checkMailboxName(name: string): void {

@@ -759,3 +759,16 @@ test('writeSmallFile: a name taken by another writer (EEXIST) is left alone; a f
   fs.closeSync(ok.fd);
   t.true(fs.readFileSync(path.join(dir, 'ok')).equals(MSG1));
 });
+
+test('keywords differing only in the case of non-ASCII letters are two keywords (letters, reading back); ASCII case variants one', async (t) => {
+  const root = tmpRoot(t);
+  const store = await open(root);
+  const tx = await store.beginSave('INBOX');
+  await tx.save(meta(MSG1, { keywords: ['Ärger', 'ärger', 'Work', 'work'] }), Readable.from([MSG1]));
+  await tx.save(meta(MSG2, { keywords: ['WORK', 'ärger'] }), Readable.from([MSG2]));
+  await tx.commit();
+  t.is(fs.readFileSync(path.join(root, 'dovecot-keywords'), 'utf8'), '0 Ärger\n1 ärger\n2 Work\n');
+  const reader = await (await open(root, '', false)).openMailbox('INBOX');
+  const msgs = await collect(reader.messages());
+  t.deepEqual(msgs.map((m) => m.keywords), [['Work', 'Ärger', 'ärger'], ['Work', 'ärger']]);
+});
