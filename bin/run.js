@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; case "$1" in backup) GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432:glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export GLIBC_TUNABLES;; restore) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-64}"; GLIBC_TUNABLES="glibc.malloc.arena_max=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export UV_THREADPOOL_SIZE GLIBC_TUNABLES;; esac; exec node --max-semi-space-size=2 "$0" "$@"
+':' //; case "$1" in backup) GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432:glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export GLIBC_TUNABLES;; restore) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-64}"; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-1}"; export UV_THREADPOOL_SIZE MALLOC_ARENA_MAX;; esac; exec node --max-semi-space-size=2 "$0" "$@"
 // mailvault command-line entry point. The commands are compiled and bundled into build/cli by
 // `npm run build` (scripts/bundle.js says why).
 //
@@ -15,18 +15,20 @@
 // all the time (a compressed frame of up to 1 MiB per MiB of mail, large message bodies), and
 // memory handed back to the kernel costs a page fault per 4 KiB when it is touched again, about
 // 11 us each on the machine measured. 10k-message Maildir backup: 64k -> 21k page faults, 2.8 ->
-// 2.3 s (zstd), 2.7 -> 2.0 s (none); 100k: CPU 36 -> 29 s; peak RSS +8 to +15 MiB. Not for
+// 2.3 s (zstd), 2.7 -> 2.0 s (none); 100k: CPU 36 -> 29 s; peak RSS +8 to +15 MiB. Not used for
 // restore: no gain there beyond its noise, and +15 MiB peak RSS. hugetlb=1 asks for transparent huge
 // pages on malloc's memory (madvise; nothing where THP is "never"): fewer faults in short runs. 100k
 // incremental 0.98 -> 0.92 s (8 runs), 100k full 18.0 -> 16.2 s (2 runs), peak RSS 153 -> 164-169 MiB;
 // 10k full backups within noise. The settings come first in GLIBC_TUNABLES, so a value the user
-// sets still wins; glibc before 2.35 and other C libraries ignore what they do not know.
+// sets still wins; glibc before 2.35 and other C libraries ignore what they do not know. (A user's
+// MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ does not win: glibc prefers the tunables.)
 //
-// For `restore`, glibc's malloc keeps one arena (glibc.malloc.arena_max=1) instead of one per thread
-// that allocates: memory the restore frees on one thread is reused on the others instead of held in
-// a second arena. Peak RSS of a 100k-message sdbox dump restored into Maildir 186-192 -> 175-179
-// MiB, of 10k-message dumps 8-10 MiB less; CPU time within noise (3 runs each, 2026-12-06). No gain
-// for `backup` (its figures moved within their noise).
+// For `restore`, glibc's malloc keeps one arena (MALLOC_ARENA_MAX=1, unless the variable is set)
+// instead of one per thread that allocates: memory freed on one thread is reused on the others
+// instead of held in a second arena. Peak RSS of a 100k-message sdbox dump restored into Maildir
+// 186-192 -> 175-179 MiB, of 10k-message dumps 8-10 MiB less; CPU time within noise (3-4 runs each,
+// measured on 2 cores, 2026-12-06). The variable, not the tunable, so that a MALLOC_ARENA_MAX or a
+// GLIBC_TUNABLES arena setting of the user's wins. No gain measured for `backup`.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

@@ -66,6 +66,8 @@ export interface RestoredMailbox {
   alteredByServer?: number[];
   /** Messages restored without some of their keywords, which the target could not store (CommitResult.keywordsNotStored). */
   keywordsNotStored?: { uid: number; keywords: string[] }[];
+  /** CommitResult.keywordsNotStoredWhy: the target's reason, where it is not a Maildir file name's 26 letters. */
+  keywordsNotStoredWhy?: string;
 }
 
 export interface MailboxNotRestored {
@@ -134,7 +136,8 @@ export function keywordsNotStoredWarnings(summary: Pick<RestoreSummary, 'mailbox
     const uids = list.map((x) => x.uid);
     out.push(
       `${m.user} ${m.mailbox}: ${list.length} messages (UID ${uids.slice(0, 10).join(', ')}${uids.length > 10 ? ', ...' : ''}) restored without ${names.length === 1 ? 'the keyword' : `${names.length} keywords`} ${names.slice(0, 10).join(' ')}${names.length > 10 ? ' ...' : ''}: ` +
-        'a Maildir file name holds 26 keyword letters and Dovecot keeps further keywords only in its index, which mailvault does not write; restore this mailbox through IMAP (--imap) to keep every keyword',
+        (m.keywordsNotStoredWhy ??
+          'a Maildir file name holds 26 keyword letters and Dovecot keeps further keywords only in its index, which mailvault does not write; restore this mailbox through IMAP (--imap) to keep every keyword'),
     );
   }
   return out;
@@ -245,6 +248,7 @@ export class RestoreSession {
       (result) => {
         if (result.keywordsNotStored === undefined) return;
         (report.keywordsNotStored ??= []).push(...result.keywordsNotStored.map((m) => ({ uid: m.uid, keywords: [...m.keywords] })));
+        if (result.keywordsNotStoredWhy !== undefined) report.keywordsNotStoredWhy ??= result.keywordsNotStoredWhy;
       },
       (e: unknown) => {
         this.commitError ??= e;

@@ -295,6 +295,8 @@ export interface CommitResult {
    * only in its index, which mailvault does not write.
    */
   readonly keywordsNotStored?: readonly { readonly uid: number; readonly keywords: readonly string[] }[];
+  /** Why, in a sentence for the user, when the reason is not the Maildir one above. */
+  readonly keywordsNotStoredWhy?: string;
 }
 
 /**

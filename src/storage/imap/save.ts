@@ -26,7 +26,19 @@ import { assertUsable } from './session-calls.js';
 interface Spooled {
   /** Where the body starts in the spool file. */
   offset: number;
+  /** With the keywords IMAP can carry (imapKeyword); the others are in `dropped`. */
   meta: SaveMetadata;
+  dropped: string[];
+}
+
+/**
+ * Whether `keyword` can be sent as an IMAP keyword: an atom (RFC 3501 flag-keyword), so ASCII with no
+ * space, control character or atom-special. A dump may hold others (a Maildir's dovecot-keywords takes
+ * any text without white space); Dovecot refuses a new keyword with 8-bit characters, and refuses the
+ * whole APPEND with it, so these are left out and reported (CommitResult.keywordsNotStored).
+ */
+export function imapKeyword(keyword: string): boolean {
+  return /^[\x21\x23-\x24\x26-\x27\x2b-\x5b\x5e-\x7a\x7c-\x7e]+$/.test(keyword);
 }
 
 /**
@@ -102,7 +114,8 @@ export class ImapSaveTransaction implements SaveTransaction {
       throw new IntegrityError(`message body for mailbox "${this.mailbox.name}" has ${count} bytes, expected ${meta.size}`, { mailbox: this.mailbox.name });
     }
     this.spoolEnd = offset + count;
-    this.spooled.push({ offset, meta });
+    const dropped = meta.keywords.filter((k) => !imapKeyword(k));
+    this.spooled.push({ offset, meta: dropped.length === 0 ? meta : { ...meta, keywords: meta.keywords.filter(imapKeyword) }, dropped });
     return { uid: null, guid: null };
   }
 
@@ -110,6 +123,7 @@ export class ImapSaveTransaction implements SaveTransaction {
     this.check();
     this.done = true;
     const uids: number[] = [];
+    const keywordsNotStored: { uid: number; keywords: string[] }[] = [];
     let uidValidity = this.mailbox.uidValidity;
     try {
       for (const [i, s] of this.spooled.entries()) {
@@ -119,11 +133,14 @@ export class ImapSaveTransaction implements SaveTransaction {
         const result = await this.appendOnce(bytes, s.meta, what, i);
         if (result.uid) uids.push(result.uid);
         if (result.uidValidity) uidValidity = Number(result.uidValidity);
+        // By the server's UID (APPENDUID), else the UID the message had.
+        if (s.dropped.length > 0) keywordsNotStored.push({ uid: result.uid ?? s.meta.uid ?? 0, keywords: s.dropped });
       }
     } finally {
       await this.removeSpool();
     }
-    return { uids, uidValidity };
+    if (keywordsNotStored.length === 0) return { uids, uidValidity };
+    return { uids, uidValidity, keywordsNotStored, keywordsNotStoredWhy: 'IMAP keywords are ASCII atoms (no space, control character or any of ( ) { % * " \\ ]), and Dovecot refuses a new keyword with 8-bit characters: the server cannot store these' };
   }
 
   private async appendOnce(bytes: Buffer, meta: SaveMetadata, what: string, index: number, retried = false): Promise<{ uid?: number; uidValidity?: bigint }> {

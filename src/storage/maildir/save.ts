@@ -143,7 +143,11 @@ export function writeSmallFile(file: string, data: Uint8Array, internalDate: num
     fs.futimesSync(fd, internalDate, internalDate);
     return { fd, chmodNeeded };
   } catch (e) {
-    fs.closeSync(fd);
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* the first error is the one to report */
+    }
     try {
       fs.unlinkSync(file);
     } catch {

@@ -390,11 +390,12 @@ test('run as a command, bin/run.js starts Node with a small young generation and
   const dir = await copyDemoStore(t);
   // Preloaded by the Node the launcher starts: reports that Node's own flags and GLIBC_TUNABLES on stderr.
   const probe = path.join(dir, 'probe.mjs');
-  await writeFile(probe, "process.stderr.write(`EXECARGV ${JSON.stringify(process.execArgv)}\\nTUNABLES ${process.env.GLIBC_TUNABLES}\\nPOOL ${process.env.UV_THREADPOOL_SIZE}\\n`);\n");
+  await writeFile(probe, "process.stderr.write(`EXECARGV ${JSON.stringify(process.execArgv)}\\nTUNABLES ${process.env.GLIBC_TUNABLES}\\nPOOL ${process.env.UV_THREADPOOL_SIZE}\\nARENAS ${process.env.MALLOC_ARENA_MAX}\\n`);\n");
   const odd = path.join(dir, `a dir with 'quotes' $HOME "and" spaces`);
-  const r = await runCli(['list', path.join(odd, 'x.mvd')], { env: { NODE_OPTIONS: `--import=${probe}`, GLIBC_TUNABLES: undefined, UV_THREADPOOL_SIZE: undefined } });
+  const r = await runCli(['list', path.join(odd, 'x.mvd')], { env: { NODE_OPTIONS: `--import=${probe}`, GLIBC_TUNABLES: undefined, UV_THREADPOOL_SIZE: undefined, MALLOC_ARENA_MAX: undefined } });
   t.regex(r.stderr, /EXECARGV \[[^\n]*"--max-semi-space-size=2"/);
-  t.regex(r.stderr, /TUNABLES undefined/, 'malloc settings only for backup and restore');
+  t.regex(r.stderr, /TUNABLES undefined/, 'malloc settings only for backup');
+  t.regex(r.stderr, /ARENAS undefined/, 'one malloc arena only for restore');
   t.regex(r.stderr, /POOL undefined/, 'a larger thread pool only for restore');
   t.not(r.code, 0);
   t.true(r.stderr.includes(path.join(odd, 'x.mvd')), r.stderr);
@@ -404,14 +405,15 @@ test('run as a command, bin/run.js starts Node with a small young generation and
   t.regex(b.stderr, /TUNABLES glibc\.malloc\.mmap_threshold=4194304:glibc\.malloc\.trim_threshold=33554432:glibc\.malloc\.hugetlb=1:glibc\.malloc\.arena_max=2\n/);
   // restore: 64 libuv threads for the fsyncs it keeps in flight, set before Node starts (libuv reads
   // the variable once, when Node's module loader first uses the pool); a value the user set wins.
-  // One malloc arena for all its threads (peak RSS); a malloc setting the user gives comes after it.
-  const rs = await runCli(['restore', '--help'], { env: { NODE_OPTIONS: `--import=${probe}`, UV_THREADPOOL_SIZE: undefined, GLIBC_TUNABLES: undefined } });
+  // One malloc arena for all its threads (peak RSS), unless the user set MALLOC_ARENA_MAX.
+  const rs = await runCli(['restore', '--help'], { env: { NODE_OPTIONS: `--import=${probe}`, UV_THREADPOOL_SIZE: undefined, GLIBC_TUNABLES: undefined, MALLOC_ARENA_MAX: undefined } });
   t.is(rs.code, 0, rs.stderr);
   t.regex(rs.stderr, /POOL 64\n/);
-  t.regex(rs.stderr, /TUNABLES glibc\.malloc\.arena_max=1\n/);
-  const rs8 = await runCli(['restore', '--help'], { env: { NODE_OPTIONS: `--import=${probe}`, UV_THREADPOOL_SIZE: '8', GLIBC_TUNABLES: 'glibc.malloc.arena_max=4' } });
+  t.regex(rs.stderr, /ARENAS 1\n/);
+  t.regex(rs.stderr, /TUNABLES undefined\n/, 'a GLIBC_TUNABLES arena setting of the user would win over the variable');
+  const rs8 = await runCli(['restore', '--help'], { env: { NODE_OPTIONS: `--import=${probe}`, UV_THREADPOOL_SIZE: '8', MALLOC_ARENA_MAX: '4' } });
   t.regex(rs8.stderr, /POOL 8\n/);
-  t.regex(rs8.stderr, /TUNABLES glibc\.malloc\.arena_max=1:glibc\.malloc\.arena_max=4\n/);
+  t.regex(rs8.stderr, /ARENAS 4\n/);
 });
 
 const strace = spawnSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).stdout.trim();

@@ -13,6 +13,7 @@ import { parseImapUrl } from '../../../../src/storage/imap/connection.js';
 import { mapImapError } from '../../../../src/storage/imap/error-mapping.js';
 import { readPassword } from '../../../../src/storage/imap/index.js';
 import { restoreNuls } from '../../../../src/storage/imap/reader.js';
+import { imapKeyword } from '../../../../src/storage/imap/save.js';
 import { tempDir } from '../../../helpers/temp.js';
 
 const atom = (value: string): ImapNode => ({ type: 'ATOM', value });
@@ -156,4 +157,9 @@ test('readPassword reads the first line of a file or an environment variable', a
   await t.throwsAsync(readPassword({ file: path.join(dir, 'missing') }), { instanceOf: InputNotFoundError });
   await writeFile(path.join(dir, 'empty'), '\n');
   await t.throwsAsync(readPassword({ file: path.join(dir, 'empty') }), { instanceOf: UsageError });
+});
+
+test('imapKeyword: an IMAP atom (RFC 3501 flag-keyword), nothing else', (t) => {
+  for (const k of ['$Forwarded', 'Work', 'NonJunk', 'a[b', "it's", 'x+y~z', '!#&']) t.true(imapKeyword(k), k);
+  for (const k of ['Ärger', 'a]b', 'a b', '(x)', '{1}', '50%', 'a*', 'say"', 'back\\slash', 'tab\t', 'del\x7f', '']) t.false(imapKeyword(k), JSON.stringify(k));
 });
