@@ -63,6 +63,9 @@ async function openAnonymousSpool(mailbox: string): Promise<FileHandle> {
   }
 }
 
+/** Dovecot's default mail_max_keyword_length (bytes). */
+const DOVECOT_MAX_KEYWORD_BYTES = 50;
+
 export interface ImapSaveHooks {
   /** CREATE the mailbox (after NO [TRYCREATE]). */
   createMailbox(): Promise<void>;
@@ -124,6 +127,7 @@ export class ImapSaveTransaction implements SaveTransaction {
     this.done = true;
     const uids: number[] = [];
     const keywordsNotStored: { uid: number; keywords: string[] }[] = [];
+    const why = new Set<string>();
     let uidValidity = this.mailbox.uidValidity;
     try {
       for (const [i, s] of this.spooled.entries()) {
@@ -133,17 +137,27 @@ export class ImapSaveTransaction implements SaveTransaction {
         const result = await this.appendOnce(bytes, s.meta, what, i);
         if (result.uid) uids.push(result.uid);
         if (result.uidValidity) uidValidity = Number(result.uidValidity);
+        const left = [...s.dropped, ...(result.refused ?? [])];
         // By the server's UID (APPENDUID), else the UID the message had.
-        if (s.dropped.length > 0) keywordsNotStored.push({ uid: result.uid ?? s.meta.uid ?? 0, keywords: s.dropped });
+        if (left.length > 0) keywordsNotStored.push({ uid: result.uid ?? s.meta.uid ?? 0, keywords: left });
+        if (s.dropped.length > 0) why.add('IMAP keywords are ASCII atoms (no space, control character or any of ( ) { % * " \\ ]), and Dovecot refuses a new keyword with 8-bit characters');
+        if (result.refusal !== undefined) why.add(`the server refused an APPEND for its keywords (${result.refusal}; Dovecot limits a keyword to mail_max_keyword_length bytes, 50 by default), and stored the message without them`);
       }
     } finally {
       await this.removeSpool();
     }
     if (keywordsNotStored.length === 0) return { uids, uidValidity };
-    return { uids, uidValidity, keywordsNotStored, keywordsNotStoredWhy: 'IMAP keywords are ASCII atoms (no space, control character or any of ( ) { % * " \\ ]), and Dovecot refuses a new keyword with 8-bit characters: the server cannot store these' };
+    return { uids, uidValidity, keywordsNotStored, keywordsNotStoredWhy: `${[...why].join('; ')}: the server cannot store these` };
   }
 
-  private async appendOnce(bytes: Buffer, meta: SaveMetadata, what: string, index: number, retried = false): Promise<{ uid?: number; uidValidity?: bigint }> {
+  /**
+   * APPEND one message. NO [TRYCREATE]: the mailbox is created and the APPEND tried once more. NO
+   * [CANNOT] for a message with keywords (Dovecot: "Keyword length too long", a keyword over
+   * mail_max_keyword_length): a NO stores nothing, so the APPEND is tried again without its keywords
+   * over 50 bytes (Dovecot's default limit), then without any; those left out come back in `refused`,
+   * the server's words in `refusal`. Another refusal fails as before.
+   */
+  private async appendOnce(bytes: Buffer, meta: SaveMetadata, what: string, index: number, retried = false): Promise<{ uid?: number; uidValidity?: bigint; refused?: string[]; refusal?: string }> {
     const flags = [...meta.flags, ...meta.keywords];
     try {
       const res = await this.session.client.append(this.serverPath, bytes, flags, new Date(meta.internalDate * 1000));
@@ -154,6 +168,13 @@ export class ImapSaveTransaction implements SaveTransaction {
       if (code === 'TRYCREATE' && !retried && this.session.state.failure === undefined) {
         await this.hooks.createMailbox();
         return await this.appendOnce(bytes, meta, what, index, true);
+      }
+      if (code === 'CANNOT' && meta.keywords.length > 0 && this.session.state.failure === undefined) {
+        const long = meta.keywords.filter((k) => Buffer.byteLength(k) > DOVECOT_MAX_KEYWORD_BYTES);
+        const refused = long.length > 0 ? long : [...meta.keywords];
+        const res = await this.appendOnce(bytes, { ...meta, keywords: meta.keywords.filter((k) => !refused.includes(k)) }, what, index, retried);
+        const text = String((err as { responseText?: string }).responseText ?? '').replace(/\s*\([0-9.]+ \+ [0-9.]+ secs\)\.?$/, '');
+        return { ...res, refused: [...refused, ...(res.refused ?? [])], refusal: res.refusal ?? `NO [CANNOT] ${text}`.trim() };
       }
       const mapped = mapImapError(this.session.state.failure ?? err, { ...this.session.errorContext, what, mailbox: this.mailbox.name });
       if (index > 0) {
