@@ -5,7 +5,7 @@ import { imapFlags, storeFlags, selectionFlags } from '../cli/flags.js';
 import { formatBytes, note, stderrProgress } from '../cli/output.js';
 import { openImapUser, resolveUsers, sinkOpener } from '../cli/stores.js';
 import { openDumpInput } from '../cli/input.js';
-import { alteredByServerWarnings, defaultRestoreOptions, keywordsNotStoredWarnings, type MailboxNotRestored, type RestoreSummary } from '../operations/restore.js';
+import { alteredByServerWarnings, datesNotKeptWarnings, defaultRestoreOptions, keywordsNotStoredWarnings, messagesNotStoredWarnings, type MailboxNotRestored, type RestoreSummary } from '../operations/restore.js';
 import { restoreDumps, type RestoreDumpsResult } from '../operations/restore-dumps.js';
 import { readListFile, UidSet, type Selection } from '../operations/selection.js';
 import { parseTimeFlag } from '../cli/time.js';
@@ -24,9 +24,9 @@ Into an absent mailbox (recreated if it was deleted), or an empty one that never
 
 Idempotency: a message already in the target mailbox is not written again, so running the same restore twice, or again after a crash or a lost connection, adds nothing twice. Maildir: "already there" means the same GUID. IMAP (the server assigns GUIDs): the same bytes, compared as the server serves them (line ends as CRLF), and the same INTERNALDATE; candidates are found by Message-ID (or date and size) and their bodies hashed. A mailbox holding N such copies receives only the copies beyond N. A copy with the same headers, size and INTERNALDATE but other body bytes is one the server changed when it saved it (Dovecot with mail_attachment_dir re-encodes a base64 attachment that is not in canonical form): it counts as present and a warning names it. Messages are sent in batches of --commit-every; over IMAP each APPEND is atomic, so a crash leaves whole messages that a rerun finds.
 
-Errors: a refused login (wrong master password) stops before anything is written (exit 77); a server that cannot be reached is tried 3 times before exit 75; a server that goes away mid-restore exits 75 and a rerun completes; quota exceeded exits 73. A selection that matches nothing exits 66, also a --user or --mailbox the dump does not hold.
+Errors: a refused login (wrong master password) stops before anything is written (exit 77; a login refused for now, as for too many sessions of the user, exits 75); a server that cannot be reached is tried 3 times before exit 75; a server that goes away mid-restore exits 75 and a rerun completes; quota exceeded exits 73. A selection that matches nothing exits 66, also a --user or --mailbox the dump does not hold.
 
-What a target cannot hold is restored as far as it can be and named, and the command exits 3: a mailbox whose name a Maildir++ target cannot store (a "." inside a name from a LAYOUT=fs or dbox store) is left out, the others are restored (give it --to-mailbox, or restore into a LAYOUT=fs Maildir or through IMAP); a message with keywords beyond the 26 a Maildir file name holds is restored with the keywords that get a letter, and the others are named (Dovecot keeps such keywords only in its index, which mailvault does not write: restore through IMAP to keep them). Over IMAP, a subscription the server refuses (to a mailbox that does not exist: Dovecot keeps such subscriptions, but does not take new ones) is named in a warning.
+What a target cannot hold is restored as far as it can be and named, and the command exits 3: a mailbox whose name a Maildir++ target cannot store (a "." inside a name from a LAYOUT=fs or dbox store) is left out, the others are restored (give it --to-mailbox, or restore into a LAYOUT=fs Maildir or through IMAP); a message with keywords beyond the 26 a Maildir file name holds is restored with the keywords that get a letter, and the others are named (Dovecot keeps such keywords only in its index, which mailvault does not write: restore through IMAP to keep them). Over IMAP, a subscription the server refuses (to a mailbox that does not exist: Dovecot keeps such subscriptions, but does not take new ones) is named in a warning; a mailbox name the server refuses to CREATE, or that holds the server's separator inside a level, is left out; keywords IMAP cannot carry (8-bit, or with a space or an atom-special) or the server refuses (Dovecot: longer than mail_max_keyword_length, 50 bytes by default) are left out of the message and named; a message of 0 bytes, which Dovecot does not store, is named and not sent. A message whose INTERNALDATE Dovecot does not keep (in the future, over IMAP: it gets the time of saving; before 1970) is restored and named.
 
 Every message is checked against its sha256 before it is written. If the dump is damaged or cut short, what was verified is kept, and the command exits 65 saying where the dump stopped.
 
@@ -126,7 +126,7 @@ ${exitStatusHelp()}`;
     if (result.kind === 'chain') {
       const summary = result.summary;
       note(`restore chain of ${result.files.length} dumps (${result.files.map((f) => path.basename(f)).join(' -> ')}): ${told(summary)}`);
-      const unstored = keywordsNotStoredWarnings(summary);
+      const unstored = [...messagesNotStoredWarnings(summary), ...keywordsNotStoredWarnings(summary), ...datesNotKeptWarnings(summary)];
       for (const w of [...alteredByServerWarnings(summary), ...unstored]) note(`warning: ${w}`);
       if (summary.missingCount > 0) {
         for (const m of summary.missing.slice(0, 20)) note(`missing: ${JSON.stringify(m)}`);
@@ -142,7 +142,8 @@ ${exitStatusHelp()}`;
       return summary;
     }
     const summaries = result.results.map((r) => r.summary);
-    const total = summaries.reduce((n, s) => n + s.messages + s.alreadyPresent, 0);
+    // Matched but not storable (0 bytes over IMAP) counts as matched: said below, exit 3.
+    const total = summaries.reduce((n, s) => n + s.messages + s.alreadyPresent + s.mailboxes.reduce((k, m) => k + (m.messagesNotStored?.length ?? 0), 0), 0);
     const anySelective = Boolean(selection.uids || selection.messageIds || selection.from || selection.subject || selection.ids || selection.since !== undefined || selection.before !== undefined);
     // Matched but left out (a name the target cannot hold) is not "not found": said below, exit 3.
     const notRestored = summaries.flatMap((s) => s.mailboxesNotRestored ?? []);
@@ -152,7 +153,7 @@ ${exitStatusHelp()}`;
       this.exit(ExitCode.NOT_FOUND);
     }
     if (nothingNamedMatched(selection, total, summaries.reduce((n, s) => n + s.mailboxes.length, 0) + notRestored.length)) this.exit(ExitCode.NOT_FOUND);
-    const unstored = summaries.flatMap((s) => keywordsNotStoredWarnings(s));
+    const unstored = summaries.flatMap((s) => [...messagesNotStoredWarnings(s), ...keywordsNotStoredWarnings(s), ...datesNotKeptWarnings(s)]);
     for (const w of [...summaries.flatMap((s) => alteredByServerWarnings(s)), ...unstored]) note(`warning: ${w}`);
     if (summaries.some((s) => s.unknownIds.length > 0) || unstored.length > 0 || notRestoredNote(notRestored, false)) {
       if (this.jsonEnabled()) this.logJson({ dumps: summaries });

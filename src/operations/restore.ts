@@ -68,6 +68,10 @@ export interface RestoredMailbox {
   keywordsNotStored?: { uid: number; keywords: string[] }[];
   /** CommitResult.keywordsNotStoredWhy: the target's reason, where it is not a Maildir file name's 26 letters. */
   keywordsNotStoredWhy?: string;
+  /** Source UIDs of messages the target cannot hold at all (0 bytes over IMAP), not restored. */
+  messagesNotStored?: number[];
+  /** Source UIDs of messages restored with an INTERNALDATE the target does not keep (MessageSink.keepsInternalDate). */
+  datesNotKept?: number[];
 }
 
 export interface MailboxNotRestored {
@@ -127,6 +131,37 @@ export function alteredByServerWarnings(summary: Pick<RestoreSummary, 'mailboxes
  * (RestoredMailbox.keywordsNotStored): the restore did not give back the whole state, which the caller
  * reports (the CLI exits 3).
  */
+/**
+ * One warning per target mailbox with messages the target cannot hold (RestoredMailbox.messagesNotStored:
+ * messages of 0 bytes, which an IMAP server refuses): not restored; the caller exits 3.
+ */
+export function messagesNotStoredWarnings(summary: Pick<RestoreSummary, 'mailboxes'>): string[] {
+  const out: string[] = [];
+  for (const m of summary.mailboxes) {
+    const uids = m.messagesNotStored ?? [];
+    if (uids.length === 0) continue;
+    out.push(
+      `${m.user} ${m.mailbox}: ${uids.length} messages of 0 bytes (UID ${uids.slice(0, 10).join(', ')}${uids.length > 10 ? ', ...' : ''} in the dump) not restored: ` +
+        'an IMAP server does not store a message without bytes (Dovecot: "Can\'t save a zero byte message"); restore this mailbox into a Maildir (--location) to keep them',
+    );
+  }
+  return out;
+}
+
+/** One warning per target mailbox with messages whose INTERNALDATE the target does not keep (RestoredMailbox.datesNotKept); the caller exits 3. */
+export function datesNotKeptWarnings(summary: Pick<RestoreSummary, 'mailboxes'>): string[] {
+  const out: string[] = [];
+  for (const m of summary.mailboxes) {
+    const uids = m.datesNotKept ?? [];
+    if (uids.length === 0) continue;
+    out.push(
+      `${m.user} ${m.mailbox}: ${uids.length} messages (UID ${uids.slice(0, 10).join(', ')}${uids.length > 10 ? ', ...' : ''} in the dump) restored, but their INTERNALDATE (in the future, or before 1970) is not kept: ` +
+        'Dovecot gives a message APPENDed with a future date the time of saving, and serves a Maildir mtime before 1970 as a date after 2038',
+    );
+  }
+  return out;
+}
+
 export function keywordsNotStoredWarnings(summary: Pick<RestoreSummary, 'mailboxes'>): string[] {
   const out: string[] = [];
   for (const m of summary.mailboxes) {
@@ -171,6 +206,8 @@ interface MailboxState {
   seen: Map<string, number>;
   tx: SaveTransaction | null;
   pending: number;
+  /** Sizes of the messages saved in the open batch (pending), to take back what a failed commit did not keep. */
+  pendingSizes: number[];
   report: RestoredMailbox;
   source: MailboxRecord;
 }
@@ -241,8 +278,11 @@ export class RestoreSession {
     if (!this.box?.tx) return;
     const tx = this.box.tx;
     const report = this.box.report;
+    const sizes = this.box.pendingSizes;
+    const summary = this.summary;
     this.box.tx = null;
     this.box.pending = 0;
+    this.box.pendingSizes = [];
     await this.committing;
     this.committing = this.committing.then(() => tx.commit()).then(
       (result) => {
@@ -251,6 +291,13 @@ export class RestoreSession {
         if (result.keywordsNotStoredWhy !== undefined) report.keywordsNotStoredWhy ??= result.keywordsNotStoredWhy;
       },
       (e: unknown) => {
+        // The batch was counted as restored when it was saved; the target keeps none of it after a
+        // failed commit (Maildir makes nothing visible), but the messages an IMAP commit APPENDed
+        // before the failure (they stay: keptBeforeFailure, SaveTransaction.commit).
+        const lost = sizes.slice(Math.min(sizes.length, keptBeforeFailure(e)));
+        report.restored -= lost.length;
+        summary.messages -= lost.length;
+        summary.bytes -= lost.reduce((a, b) => a + b, 0);
         this.commitError ??= e;
       },
     );
@@ -407,6 +454,7 @@ export class RestoreSession {
       seen,
       tx: null,
       pending: 0,
+      pendingSizes: [],
       report,
       source: rec,
     };
@@ -434,6 +482,7 @@ export class RestoreSession {
     let present: number;
     let altered: number[] = [];
     let same = Number.MAX_SAFE_INTEGER;
+    let sameKeywords: readonly (readonly string[])[] | undefined;
     if (!sink.countExisting) present = box.present.get(guid) ?? 0;
     else if (box.startedEmpty) present = 0;
     else {
@@ -443,6 +492,7 @@ export class RestoreSession {
       altered = copies.altered.filter((uid) => (box.claimed.get(uid) ?? key) === key);
       present = copies.same + altered.length;
       same = copies.same;
+      sameKeywords = copies.sameKeywords;
     }
     if (seen <= present) {
       box.report.alreadyPresent++;
@@ -453,12 +503,24 @@ export class RestoreSession {
         const kept = box.keywordsKept;
         const missing = kept === null ? [] : rec.keywords.filter((k) => !kept.has(keywordKey(k)));
         if (missing.length > 0) (box.report.keywordsNotStored ??= []).push({ uid: rec.uid, keywords: missing });
+      } else if (rec.keywords.length > 0 && seen <= same && sameKeywords?.[seen - 1] !== undefined && !options.dryRun) {
+        // A sink that shows the copy (IMAP): what this copy lacks of the dump's keywords.
+        const have = new Set(sameKeywords[seen - 1]!.map(keywordKey));
+        const missing = rec.keywords.filter((k) => !have.has(keywordKey(k)));
+        if (missing.length > 0) {
+          (box.report.keywordsNotStored ??= []).push({ uid: rec.uid, keywords: missing });
+          box.report.keywordsNotStoredWhy ??= 'the copy already on the server lacks them: the server did not store them when an earlier run restored it (IMAP keywords are ASCII atoms, and Dovecot refuses keywords longer than mail_max_keyword_length)';
+        }
       }
       if (seen > same) {
         // Counted as there: this message, as the server changed it when it was saved.
         box.claimed.set(altered[seen - same - 1]!, key);
         (box.report.alteredByServer ??= []).push(rec.uid);
       }
+      return;
+    }
+    if (rec.size === 0 && sink.capabilities.storesEmptyMessages === false) {
+      (box.report.messagesNotStored ??= []).push(rec.uid);
       return;
     }
     if (options.dryRun) {
@@ -481,7 +543,9 @@ export class RestoreSession {
       (rec.size <= JOIN_BODY_BYTES ? bytes?.() : null) ?? body(),
     );
     box.pending++;
+    box.pendingSizes.push(rec.size);
     box.report.restored++;
+    if (sink.keepsInternalDate && !sink.keepsInternalDate(seconds(rec.internalDate))) (box.report.datesNotKept ??= []).push(rec.uid);
     summary.messages++;
     summary.bytes += rec.size;
     options.onProgress?.({ phase: 'message', user: rec.user, mailbox: box.target, messages: summary.messages, bytes: summary.bytes });
@@ -497,6 +561,12 @@ export class RestoreSession {
     for (const sink of this.sinks.values()) await sink.close().catch(() => {});
     this.sinks.clear();
   }
+}
+
+/** Messages of a failed commit the target keeps (SaveTransaction.commit: `keptBeforeFailure` on the error), else 0. */
+function keptBeforeFailure(e: unknown): number {
+  const kept = (e as { keptBeforeFailure?: unknown } | null)?.keptBeforeFailure;
+  return typeof kept === 'number' && Number.isSafeInteger(kept) && kept > 0 ? kept : 0;
 }
 
 /** Attaches `summary` to `e` (as a MailvaultError) after a failed restore, with where it stopped. */

@@ -40,6 +40,8 @@ export interface DriverCapabilities {
   readonly filePerMessage: boolean;
   /** Implements MessageSink. */
   readonly writable: boolean;
+  /** false: a message of 0 bytes cannot be saved (IMAP: Dovecot refuses to APPEND one). Default true. */
+  readonly storesEmptyMessages?: boolean;
 }
 
 export type SpecialUse = '\\All' | '\\Archive' | '\\Drafts' | '\\Flagged' | '\\Junk' | '\\Sent' | '\\Trash' | (string & {});
@@ -315,6 +317,11 @@ export type SaveBody = Readable | Uint8Array;
 export interface SaveTransaction {
   readonly mailbox: MailboxInfo;
   save(metadata: SaveMetadata, body: SaveBody): Promise<SavedMessage>;
+  /**
+   * Makes the saved messages visible. On failure none of them are, except where the store cannot take
+   * back what it already stored (IMAP: messages APPENDed before the failure stay); the error then has
+   * `keptBeforeFailure`, how many of the first saved messages stay.
+   */
   commit(): Promise<CommitResult>;
   rollback(): Promise<void>;
 }
@@ -331,6 +338,8 @@ export interface ExistingCopies {
    * a rerun does not add the message once more, and says so.
    */
   readonly altered: readonly number[];
+  /** Optional: the keywords of each of the `same` copies, in server order (a rerun names what they lack). */
+  readonly sameKeywords?: readonly (readonly string[])[];
 }
 
 /** What restore knows about a message when it asks a sink whether the message is already there. */
@@ -369,6 +378,12 @@ export interface MessageSink {
    * an earlier run may have had to leave out.
    */
   keywordsKept?(mailbox: string): Promise<ReadonlySet<string> | null>;
+  /**
+   * Optional: whether a message saved with this INTERNALDATE (seconds since the epoch) keeps it. Dovecot
+   * replaces a date in the future with the time of an IMAP APPEND, and serves a Maildir file's mtime
+   * before 1970 as a date after 2038. A restore names such messages (they are restored).
+   */
+  keepsInternalDate?(seconds: number): boolean;
   /** Creates the mailbox (and missing parents). Throws if it exists. */
   createMailbox(options: CreateMailboxOptions): Promise<MailboxInfo>;
   /**

@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ImapFlow } from 'imapflow';
 import { AuthenticationError, ServerUnavailableError, StorageNotFoundError } from '../../src/core/errors.js';
 import { openImapStore } from '../../src/storage/imap/index.js';
-import type { ExistenceProbe, MailStore } from '../../src/storage/types.js';
+import type { ExistenceProbe, ExistingCopies, MailStore } from '../../src/storage/types.js';
 import { keepTestTmp } from '../helpers/temp.js';
 
 const MAIL_UID = 5000;
@@ -342,6 +342,9 @@ function registerTests(): void {
     }
   });
 
+  /** What countExisting counts (without the keywords of the copies). */
+  const counts = (c: ExistingCopies): { same: number; altered: readonly number[] } => ({ same: c.same, altered: c.altered });
+
   test('countExisting finds an APPENDed message (LF probe, CRLF server) and not a different one', async (t) => {
     const user = await freshUser();
     const store = await asMaster(user.name);
@@ -350,29 +353,30 @@ function registerTests(): void {
       const m = message('probe-me', 'body line\nsecond line\n');
       const noId = Buffer.from('From: x@example.org\nSubject: no id\n\nplain\n');
       const tx = await store.beginSave('INBOX');
-      await tx.save({ flags: ['\\Seen'], keywords: [], internalDate: date, size: m.length }, Readable.from([m]));
+      await tx.save({ flags: ['\\Seen'], keywords: ['$Forwarded'], internalDate: date, size: m.length }, Readable.from([m]));
       await tx.save({ flags: [], keywords: [], internalDate: date, size: noId.length }, Readable.from([noId]));
       await tx.commit();
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(m, date, '<probeme@example.org>')), { same: 1, altered: [] });
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(noId, date, '')), { same: 1, altered: [] });
+      t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(m, date, '<probeme@example.org>'))), { same: 1, altered: [] });
+      t.deepEqual((await store.countExisting!('INBOX', probeOf(m, date, '<probeme@example.org>'))).sameKeywords, [['$Forwarded']], 'the keywords of the copy found');
+      t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(noId, date, ''))), { same: 1, altered: [] });
       // same Message-ID, different bytes
       const changed = message('probe-me', 'body line\nother line\n');
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(changed, date, '<probeme@example.org>')), { same: 0, altered: [] });
+      t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(changed, date, '<probeme@example.org>'))), { same: 0, altered: [] });
       // same headers, size and INTERNALDATE, other text: another message, not one the server changed
       const other = message('probe-me', 'body line\nsecond lime\n');
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(other, date, '<probeme@example.org>')), { same: 0, altered: [] });
+      t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(other, date, '<probeme@example.org>'))), { same: 0, altered: [] });
       // a base64 line that decodes to the same bytes ("QR==" and "QQ==" are both "A"): the server's re-encoding
       const b64 = (last: string): Buffer => message('b64-pad', `Content-Transfer-Encoding: base64\n\nAAAA\n${last}\n`);
       const tx2 = await store.beginSave('INBOX');
       await tx2.save({ flags: [], keywords: [], internalDate: date, size: b64('QQ==').length }, Readable.from([b64('QQ==')]));
       const { uids } = await tx2.commit();
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(b64('QR=='), date, '<b64pad@example.org>')), { same: 0, altered: uids });
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(b64('QQ=='), date, '<b64pad@example.org>')), { same: 1, altered: [] });
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(b64('Qg=='), date, '<b64pad@example.org>')), { same: 0, altered: [] }, '"Qg==" is "B": other content');
+      t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(b64('QR=='), date, '<b64pad@example.org>'))), { same: 0, altered: uids });
+      t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(b64('QQ=='), date, '<b64pad@example.org>'))), { same: 1, altered: [] });
+      t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(b64('Qg=='), date, '<b64pad@example.org>'))), { same: 0, altered: [] }, '"Qg==" is "B": other content');
       // same bytes, different INTERNALDATE
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(m, date + 60, '<probeme@example.org>')), { same: 0, altered: [] });
-      t.deepEqual(await store.countExisting!('INBOX', probeOf(Buffer.from('Subject: nope\n\nx\n'), date, '')), { same: 0, altered: [] });
-      t.deepEqual(await store.countExisting!('NoSuchBox', probeOf(m, date, '')), { same: 0, altered: [] });
+      t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(m, date + 60, '<probeme@example.org>'))), { same: 0, altered: [] });
+      t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(Buffer.from('Subject: nope\n\nx\n'), date, ''))), { same: 0, altered: [] });
+      t.deepEqual(counts(await store.countExisting!('NoSuchBox', probeOf(m, date, ''))), { same: 0, altered: [] });
     } finally {
       await store.close();
     }

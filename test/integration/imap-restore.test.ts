@@ -253,7 +253,7 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
     t.deepEqual(got.mailboxes.filter((b) => b.selectable).map((b) => `${b.name}:${b.messages.length}`).sort(), ['INBOX:1', 'a/b:1', 'z:1']);
   });
 
-  test.serial('keywords IMAP cannot carry (8-bit, atom-specials; a Maildir dump may hold them) or the server refuses (too long) are left out and named, the message restored with the others, exit 3', async (t) => {
+  test.serial('keywords IMAP cannot carry (8-bit, atom-specials; a Maildir dump may hold them) or the server refuses (too long) are left out and named, the message restored with the others; a 0-byte message is named, not sent; exit 3', async (t) => {
     // A Maildir written through mailvault's driver: its dovecot-keywords takes any text without white space.
     const root = path.join(work, 'kw-maildir', 'Maildir');
     const store = await openMaildirStore(parseLocation(`maildir:${root}`, { user: 'kw', home: path.dirname(root) }), 'kw', { create: true, hostname: 'testhost', lockTimeoutMs: 2000 });
@@ -262,6 +262,24 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
     const long = `Label-${'x'.repeat(60)}`; // an atom, over Dovecot's mail_max_keyword_length (50)
     await tx.save({ flags: ['\\Seen'], keywords: ['Ärger', 'Work', 'a]b', '$Forwarded', long], internalDate: 1_790_000_000, size: body.length }, body);
     await tx.commit();
+    // A message of 0 bytes (Dovecot refuses to APPEND one) in a second mailbox, after which a third comes.
+    await store.createMailbox({ name: 'empty' });
+    const etx = await store.beginSave('empty');
+    await etx.save({ flags: [], keywords: [], internalDate: 1_790_000_000, size: 0 }, Buffer.alloc(0));
+    await etx.save({ flags: [], keywords: [], internalDate: 1_790_000_000, size: body.length }, body);
+    await etx.commit();
+    // INTERNALDATEs Dovecot does not keep: in the future (APPEND gives the time of saving), before 1970.
+    await store.createMailbox({ name: 'dates' });
+    const dtx = await store.beginSave('dates');
+    const future = plain(2, 'future');
+    const past = plain(3, 'past');
+    await dtx.save({ flags: [], keywords: [], internalDate: 4_102_444_800, size: future.length }, future);
+    await dtx.save({ flags: [], keywords: [], internalDate: -315_619_200, size: past.length }, past);
+    await dtx.commit();
+    await store.createMailbox({ name: 'zlast' });
+    const ztx = await store.beginSave('zlast');
+    await ztx.save({ flags: [], keywords: [], internalDate: 1_790_000_000, size: body.length }, body);
+    await ztx.commit();
     await store.close();
     const dump = path.join(work, 'kw.mvd');
     const b = await runCommand('backup', ['--location', `maildir:${root}`, '--user', 'kw', '-o', dump]);
@@ -271,10 +289,75 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
     t.is(r.code, 3, r.stderr);
     t.true(r.stderr.includes(`INBOX: 1 messages (UID 1) restored without 3 keywords ${long} a]b Ärger: IMAP keywords are ASCII atoms`), r.stderr);
     t.regex(r.stderr, /the server refused an APPEND for its keywords \(NO \[CANNOT\] Keyword length too long; Dovecot limits/);
+    t.regex(r.stderr, /empty: 1 messages of 0 bytes \(UID 1 in the dump\) not restored: an IMAP server does not store a message without bytes/);
+    t.is((await mailboxOf(dv, target.name, 'empty')).length, 1, 'the other message of that mailbox');
+    t.is((await mailboxOf(dv, target.name, 'zlast')).length, 1, 'and the mailbox after it');
+    t.regex(r.stderr, /dates: 2 messages \(UID 1, 2 in the dump\) restored, but their INTERNALDATE \(in the future, or before 1970\) is not kept/);
+    // A rerun finds every copy (by size and bytes where the date was not kept): nothing twice.
+    const again = await runCommand('restore', [dump, ...imapArgs(), '--user', 'kw', '--to-user', target.name], env());
+    t.is(again.code, 3, again.stderr); // the 0-byte message, again
+    t.regex(again.stderr, /restored 0 messages .* 5 already present/);
+    t.true(again.stderr.includes(`INBOX: 1 messages (UID 1) restored without 3 keywords ${long} a]b Ärger: the copy already on the server lacks them`), again.stderr);
+    for (const [box, n] of [['INBOX', 1], ['dates', 2], ['empty', 1], ['zlast', 1]] as const) t.is((await mailboxOf(dv, target.name, box)).length, n, `${box} after the rerun`);
     const got = await mailboxOf(dv, target.name, 'INBOX');
     t.is(got.length, 1);
     t.deepEqual(got[0]!.keywords, ['$Forwarded', 'Work']);
     t.deepEqual(got[0]!.flags, ['\\Seen']);
+  });
+
+  test.serial('into a server whose separator is ".": a name with "." in a level, and one the server refuses without a code (NO "Not found"), are left out and named; the rest restored, exit 3', async (t) => {
+    const source = await freshUser();
+    const client = await connectImap(dv, source);
+    // 15 levels of 20 characters: one Maildir++ directory name of 315 bytes, over the file system's 255.
+    const deep = Array.from({ length: 15 }, (_, i) => `level${String(i).padStart(2, '0')}-${'d'.repeat(12)}`).join('/');
+    await createMailboxes(client, ['v1.2', deep, 'ok']);
+    for (const name of ['INBOX', 'v1.2', deep, 'ok']) await appendMessage(client, name, plain(1, `in ${name.slice(0, 20)}`));
+    await client.logout();
+    const dump = await backupLocation(dv, source, 'dotsep.mvd');
+    const dotted = await startDovecot({ extraConfig: 'namespace inbox {\n  separator = .\n}\n' });
+    try {
+      const target = await dotted.addUser(`dot${++counter}`, 'maildir');
+      const r = await runCommand('restore', [dump, ...imapArgs(dotted), '--user', source.name, '--to-user', target.name], env(dotted));
+      t.is(r.code, 3, r.stderr);
+      t.regex(r.stderr, /mailbox "v1\.2" was not restored: mailbox "v1\.2" has "\." inside a name level/);
+      t.regex(r.stderr, /mailbox "level00-d+\/level01[^"]*" was not restored: mailbox name "[^"]*" cannot be created on .*: the server answered NO: /);
+      t.regex(r.stderr, /2 mailboxes \(2 messages\) not restored/);
+      const got = await fingerprintUser(dotted, target.name);
+      t.deepEqual(got.mailboxes.filter((b) => b.selectable).map((b) => `${b.name}:${b.messages.length}`).sort(), ['INBOX:1', 'ok:1']);
+    } finally {
+      await dotted.stop();
+    }
+  });
+
+  test.serial('into a server whose personal namespace has a prefix ("INBOX." with "."): mailboxes go under it, a rerun adds nothing, and a backup over IMAP names them without it', async (t) => {
+    const source = await freshUser();
+    const client = await connectImap(dv, source);
+    await createMailboxes(client, ['Sent', 'a', 'a/b']);
+    for (const name of ['INBOX', 'Sent', 'a/b']) await appendMessage(client, name, plain(1, `in ${name}`));
+    await client.logout();
+    const dump = await backupLocation(dv, source, 'prefix.mvd');
+    const prefixed = await startDovecot({ extraConfig: 'namespace inbox {\n  separator = .\n  prefix = INBOX.\n}\n' });
+    try {
+      const target = await prefixed.addUser(`pfx${++counter}`, 'maildir');
+      const r = await runCommand('restore', [dump, ...imapArgs(prefixed), '--user', source.name, '--to-user', target.name], env(prefixed));
+      t.is(r.code, 0, r.stderr);
+      t.regex(r.stderr, /restored 3 messages/);
+      // Dovecot keeps INBOX.Sent as .Sent and INBOX.a.b as .a.b: the names without the prefix.
+      const dirs = (await readdir(path.join(target.home, 'Maildir'))).filter((n) => n.startsWith('.')).sort();
+      t.deepEqual(dirs, ['.Sent', '.a', '.a.b']);
+      const again = await runCommand('restore', [dump, ...imapArgs(prefixed), '--user', source.name, '--to-user', target.name], env(prefixed));
+      t.is(again.code, 0, again.stderr);
+      t.regex(again.stderr, /restored 0 messages .* 3 already present/);
+      const back = path.join(work, 'prefix-imap.mvd');
+      const b = await runCommand('backup', [...imapArgs(prefixed), '--user', target.name, '-o', back], env(prefixed));
+      t.is(b.code, 0, b.stderr);
+      const l = await runCommand('list', [back, '--json']);
+      t.is(l.code, 0, l.stderr);
+      const boxes = [...new Set((JSON.parse(l.stdout) as { messages: { mailbox: string }[] }).messages.map((m) => m.mailbox))].sort();
+      t.deepEqual(boxes, ['INBOX', 'Sent', 'a/b']);
+    } finally {
+      await prefixed.stop();
+    }
   });
 
   test.serial('a wrong master password exits 77 and writes nothing', async (t) => {

@@ -128,7 +128,19 @@ export function mapImapError(err: unknown, ctx: ImapErrorContext): MailvaultErro
   const code = (f.serverResponseCode ?? responseCodeOf(f.response) ?? '').toUpperCase();
   const text = serverText(f);
 
-  if (f.authenticationFailed || f.name === 'AuthenticationFailure' || code === 'AUTHENTICATIONFAILED' || code === 'AUTHORIZATIONFAILED') {
+  const loginRefused = f.authenticationFailed || f.name === 'AuthenticationFailure';
+  // A login refused for now, not for its credentials: RFC 5530 LIMIT (Dovecot: "Maximum number of
+  // connections from user+IP exceeded", mail_max_userip_connections), UNAVAILABLE, INUSE.
+  if (loginRefused && (code === 'LIMIT' || TEMPORARY_RESPONSE_CODES.has(code))) {
+    return new ServerUnavailableError(`cannot log in to ${ctx.server} as ${who(ctx)}: the server refused the login for now (${code}${text ? `: ${text}` : ''})`, {
+      ...context,
+      hint:
+        code === 'LIMIT'
+          ? `the user has as many sessions as the server allows (Dovecot: mail_max_userip_connections): wait until some end, or raise the limit; then run the same command again: nothing is duplicated`
+          : RETRY_HINT,
+    });
+  }
+  if (loginRefused || code === 'AUTHENTICATIONFAILED' || code === 'AUTHORIZATIONFAILED') {
     return new AuthenticationError(`cannot log in to ${ctx.server} as ${who(ctx)}: the server refused the login${text ? ` (${text})` : ''}`, {
       ...context,
       hint: ctx.masterUser

@@ -7,7 +7,7 @@
  * those cannot be written in mailvault's form, so they are refused rather than silently merged
  * into a hierarchy they do not belong to.
  */
-import { UnsupportedLocationError } from '../../core/errors.js';
+import { MailboxNameError, UnsupportedLocationError } from '../../core/errors.js';
 
 /** Server path (with its separator) -> mailvault name. */
 export function fromServerPath(path: string, separator: string | null): string {
@@ -32,9 +32,9 @@ export function toServerPath(name: string, separator: string | null): string {
   if (sep !== '/') {
     const bad = parts.find((p) => p.includes(sep));
     if (bad !== undefined) {
-      throw new UnsupportedLocationError(`mailbox "${name}" has "${sep}" inside a name level, but "${sep}" is the server's hierarchy separator`, {
+      throw new MailboxNameError(`mailbox "${name}" has "${sep}" inside a name level, but "${sep}" is the server's hierarchy separator`, {
         mailbox: name,
-        hint: 'restore into a server whose separator is "/", or rename the mailbox with --rename',
+        hint: 'restore it under another name with --to-mailbox, or into a server whose separator is "/"',
       });
     }
   }

@@ -181,6 +181,8 @@ export class ImapSaveTransaction implements SaveTransaction {
         // Say what is already on the server: those are not rolled back.
         (mapped as { message: string }).message += `; ${index} message(s) of this transaction were appended before the failure and stay`;
       }
+      // For the caller's counts (SaveTransaction.commit).
+      Object.assign(mapped, { keptBeforeFailure: index });
       throw mapped;
     }
   }

@@ -54,6 +54,8 @@ export const IMAP_CAPABILITIES: DriverCapabilities = {
   sis: false,
   filePerMessage: true,
   writable: true,
+  // Dovecot answers an APPEND of 0 bytes with NO "Can't save a zero byte message".
+  storesEmptyMessages: false,
 };
 
 const SPECIAL_USE_FLAGS = new Set(['\\All', '\\Archive', '\\Drafts', '\\Flagged', '\\Junk', '\\Sent', '\\Trash', '\\Important']);
@@ -91,8 +93,32 @@ export class ImapStore implements MailStore {
     return this.separator;
   }
 
+  /**
+   * The personal namespace's prefix ('' if none; "INBOX." on servers configured like Courier): mailbox
+   * names in dumps carry none (Dovecot's files do not: "INBOX.Sent" over IMAP is .Sent in Maildir++),
+   * so it is added to every server path but INBOX's and taken off the names the server lists, as
+   * imapflow adds it to the paths it sends.
+   */
+  private namespacePrefix(): string {
+    return (this.session.client as unknown as { namespace?: { prefix?: string } }).namespace?.prefix ?? '';
+  }
+
   private async serverPath(name: string): Promise<string> {
-    return toServerPath(name, await this.getSeparator());
+    const path = toServerPath(name, await this.getSeparator());
+    const prefix = this.namespacePrefix();
+    return path === 'INBOX' || prefix === '' || path.startsWith(prefix) ? path : prefix + path;
+  }
+
+  /** mailvault's name of a mailbox the server lists as `path` (its prefix taken off). */
+  private nameOf(path: string, separator: string | null): string {
+    const prefix = this.namespacePrefix();
+    return fromServerPath(prefix !== '' && path.toUpperCase() !== 'INBOX' && path.startsWith(prefix) && path.length > prefix.length ? path.slice(prefix.length) : path, separator);
+  }
+
+  /** A name with the server's separator inside a level cannot be a mailbox here (MailboxNameError). */
+  checkMailboxName(name: string): void {
+    const ns = (this.session.client as unknown as { namespace?: { delimiter?: string } }).namespace;
+    toServerPath(name, this.separator ?? (ns?.delimiter || '/'));
   }
 
   private async listRaw(what: string, statusQuery: boolean): Promise<ListEntry[]> {
@@ -138,7 +164,7 @@ export class ImapStore implements MailStore {
     const out: MailboxInfo[] = [];
     for (const e of entries) {
       if (!e.listed) continue;
-      const name = fromServerPath(e.path, e.delimiter || (await this.getSeparator()));
+      const name = this.nameOf(e.path, e.delimiter || (await this.getSeparator()));
       const info = this.toInfo(name, e, undefined);
       let status = e.status;
       if (info.selectable && (status === undefined || status.uidValidity === undefined)) status = (await this.statusOf(name, e.path)) ?? undefined;
@@ -150,7 +176,7 @@ export class ImapStore implements MailStore {
   async listSubscriptions(): Promise<string[]> {
     const entries = await this.listRaw('list the subscriptions of the user', false);
     const sep = await this.getSeparator();
-    const names = new Set(entries.filter((e) => e.subscribed && e.path.toUpperCase() !== 'INBOX').map((e) => fromServerPath(e.path, e.delimiter || sep)));
+    const names = new Set(entries.filter((e) => e.subscribed && e.path.toUpperCase() !== 'INBOX').map((e) => this.nameOf(e.path, e.delimiter || sep)));
     // imapflow's list() marks INBOX subscribed whatever the server says; ask the server itself.
     if (await this.isInboxSubscribed()) names.add('INBOX');
     return [...names].sort(byteOrder);
@@ -230,10 +256,15 @@ export class ImapStore implements MailStore {
           if (existingOk) return;
           throw new UsageError(`mailbox "${name}" already exists for user "${this.user}"`, { user: this.user, mailbox: name });
         }
-        // RFC 5530 CANNOT: "the operation violates some invariant of the server" (Dovecot: a character
-        // its layout cannot hold, such as "." in Maildir++).
-        if (code === 'CANNOT') {
-          throw new MailboxNameError(`mailbox name "${name}" cannot be created on ${this.session.address.display}: the server answered NO [CANNOT]: ${text || '(no text)'}`, {
+        // A refusal of this name (not of the session): RFC 5530 CANNOT, "the operation violates some
+        // invariant of the server" (Dovecot: a character its layout cannot hold, such as "." in
+        // Maildir++); a NO without a code (Dovecot: "Not found" for a Maildir++ directory name over
+        // the file system's 255 bytes), NOPERM, LIMIT; a BAD (the name makes the command line too
+        // long). Not the refusals that say the server or the account is in trouble: those still fail.
+        const status = String((err as { response?: { command?: string } }).response?.command ?? '').toUpperCase();
+        const serverTrouble = code === 'UNAVAILABLE' || code === 'SERVERBUG' || code === 'OVERQUOTA' || code === 'INUSE' || code === 'CONTACTADMIN';
+        if ((status === 'NO' || status === 'BAD') && !serverTrouble && this.session.state.failure === undefined) {
+          throw new MailboxNameError(`mailbox name "${name}" cannot be created on ${this.session.address.display}: the server answered ${status}${code ? ` [${code}]` : ''}: ${text || '(no text)'}`, {
             user: this.user,
             mailbox: name,
             hint: 'restore it under another name with --to-mailbox, or into a store whose layout can hold the name',
@@ -255,6 +286,11 @@ export class ImapStore implements MailStore {
    * UID SEARCH HEADER Message-ID (or, without one, a date window around INTERNALDATE plus the exact
    * served size), are narrowed by INTERNALDATE and RFC822.SIZE, and only then have their bytes hashed.
    */
+  /** Dovecot's APPEND replaces a date in the future with the time of saving; before 1970 as Maildir. */
+  keepsInternalDate(seconds: number): boolean {
+    return seconds >= 0 && seconds <= Date.now() / 1000;
+  }
+
   async countExisting(mailboxName: string, probe: ExistenceProbe): Promise<ExistingCopies> {
     const info = await this.getMailbox(mailboxName);
     if (!info) return { same: 0, altered: [] };
@@ -263,23 +299,28 @@ export class ImapStore implements MailStore {
     const c = { what: 'look for a message in', mailbox: mailboxName };
     const candidates = await withMailbox(this.session, path, c, async () => {
       const day = 86_400_000;
+      // A date the server does not keep (keepsInternalDate) cannot find the copy: it is looked for by
+      // size (and Message-ID) alone, and told by its bytes.
+      const dated = this.keepsInternalDate(probe.internalDate);
       const query: Record<string, unknown> = probe.messageId
         ? { header: { 'Message-ID': probe.messageId } }
-        : { since: new Date(probe.internalDate * 1000 - day), before: new Date(probe.internalDate * 1000 + 2 * day), larger: want.servedSize - 1, smaller: want.servedSize + 1 };
+        : { ...(dated ? { since: new Date(probe.internalDate * 1000 - day), before: new Date(probe.internalDate * 1000 + 2 * day) } : {}), larger: want.servedSize - 1, smaller: want.servedSize + 1 };
       const found = await this.session.client.search(query, { uid: true });
       const uids = (Array.isArray(found) ? found : []).sort((a, b) => a - b);
       const rows = [];
       for (let i = 0; i < uids.length; i += 500) rows.push(...(await fetchMetadata(this.session, mailboxName, uids.slice(i, i + 500), { modseq: false, xGuid: false, saveDate: false, binary: false })));
-      return rows.filter((m) => m.internalDate === probe.internalDate && m.size === want.servedSize);
+      return rows.filter((m) => (!dated || m.internalDate === probe.internalDate) && m.size === want.servedSize);
     });
     let same = 0;
     const altered: number[] = [];
+    const sameKeywords: string[][] = [];
     let wanted: Buffer | null = null;
     for (const m of candidates) {
       const body = (): ImapBodyStream => new ImapBodyStream(this.session, path, mailboxName, { uid: m.uid, size: m.size }, info.uidValidity, this.features.binary);
       const got = await hashServedForm(body());
       if (got.sha256 === want.sha256) {
         same++;
+        sameKeywords.push([...m.keywords]);
         continue;
       }
       // Same Message-ID (or date window), INTERNALDATE, size and header section, other body bytes: the
@@ -289,7 +330,7 @@ export class ImapStore implements MailStore {
       wanted ??= toServedForm(await collect(probe.openBody()));
       if (sameUpToBase64Encoding(wanted, toServedForm(await collect(body())))) altered.push(m.uid);
     }
-    return { same, altered };
+    return { same, altered, sameKeywords };
   }
 
   async beginSave(mailboxName: string): Promise<SaveTransaction> {

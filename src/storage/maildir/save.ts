@@ -140,7 +140,9 @@ export function writeSmallFile(file: string, data: Uint8Array, internalDate: num
     if (perms.owner) fs.fchownSync(fd, perms.owner.uid, perms.owner.gid);
     let off = 0;
     while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
-    fs.futimesSync(fd, internalDate, internalDate);
+    // Node takes a negative number of seconds for "now"; a Date before 1970 it sets as it is.
+    const when = internalDate < 0 ? new Date(internalDate * 1000) : internalDate;
+    fs.futimesSync(fd, when, when);
     return { fd, chmodNeeded };
   } catch (e) {
     try {

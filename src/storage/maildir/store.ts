@@ -260,6 +260,11 @@ export class MaildirStore implements MailStore {
     return v;
   }
 
+  /** Dovecot serves a file's mtime before 1970 (negative) as a date after 2038. */
+  keepsInternalDate(seconds: number): boolean {
+    return seconds >= 0;
+  }
+
   async keywordsKept(mailbox: string): Promise<ReadonlySet<string> | null> {
     const found = await this.resolve(mailbox);
     if (!found) return new Set();

@@ -3,7 +3,8 @@
 // on, so a restore of 100k small messages held 89k pending messages (and 520 MiB of RSS) at once.
 import test from 'ava';
 import { Readable } from 'node:stream';
-import { defaultRestoreOptions, restore } from '../../../src/operations/restore.js';
+import { QuotaExceededError } from '../../../src/core/errors.js';
+import { defaultRestoreOptions, restore, type RestoreSummary } from '../../../src/operations/restore.js';
 import { MemoryStore, createMemoryStoreData, type MemoryStoreData } from '../../../src/storage/memory/index.js';
 import type { CommitResult, SaveTransaction } from '../../../src/storage/types.js';
 import { contents, dumpOf, eml, T } from './restore-fixtures.js';
@@ -55,3 +56,48 @@ test('a slow sink holds at most two batches: the dump is read no faster than com
   t.is(sink.open, 0);
   t.deepEqual(contents(target), contents(source));
 });
+
+/** A store whose commits fail from the third on; the third after keeping its first `kept` messages (as an IMAP commit does). */
+class FailingCommitStore extends MemoryStore {
+  commits = 0;
+  constructor(
+    user: string,
+    data: MemoryStoreData,
+    private readonly kept: number | null,
+  ) {
+    super(user, data);
+  }
+
+  override async beginSave(name: string): Promise<SaveTransaction> {
+    const tx = await super.beginSave(name);
+    const commit = tx.commit.bind(tx);
+    return Object.assign(tx, {
+      commit: async (): Promise<CommitResult> => {
+        this.commits++;
+        if (this.commits < 3) return await commit();
+        // The third keeps its first `kept` messages (then the quota is full); later ones keep none.
+        throw Object.assign(new QuotaExceededError('quota exceeded (test)'), this.kept === null || this.commits > 3 ? {} : { keptBeforeFailure: this.kept });
+      },
+    });
+  }
+}
+
+for (const kept of [null, 2] as const) {
+  test(`a failed commit takes back what the target did not keep from the counts (${kept === null ? 'nothing kept, as Maildir' : `${kept} kept, as IMAP`})`, async (t) => {
+    const source = createMemoryStoreData();
+    const store = new MemoryStore('alice', source);
+    await store.createMailbox({ name: 'INBOX', guid: 'ab'.repeat(16), uidValidity: 7 });
+    const tx = await store.beginSave('INBOX');
+    for (let uid = 1; uid <= 20; uid++) await tx.save({ uid, guid: `g${uid}`, flags: [], keywords: [], internalDate: T + uid, size: eml(uid, `m${uid}`).length }, Readable.from([eml(uid, `m${uid}`)]));
+    await tx.commit();
+    const dump = await dumpOf(source);
+    const sink = new FailingCommitStore('alice', createMemoryStoreData(), kept);
+    const err = await t.throwsAsync(restore(Readable.from([dump]), async () => sink, defaultRestoreOptions({ commitEvery: 5 })), { instanceOf: QuotaExceededError });
+    const summary = (err as unknown as { restoreSummary: RestoreSummary }).restoreSummary;
+    // Two batches of 5 committed; the third failed, keeping `kept` of its 5.
+    const expected = 10 + (kept ?? 0);
+    t.is(summary.messages, expected);
+    t.is(summary.mailboxes[0]!.restored, expected);
+    t.is(summary.bytes, Array.from({ length: expected }, (_, i) => eml(i + 1, `m${i + 1}`).length).reduce((a, b) => a + b, 0));
+  });
+}

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { AuthenticationError, InputNotFoundError, QuotaExceededError, ServerRejectedError, ServerUnavailableError, StorageNotFoundError, UnsupportedLocationError, UsageError } from '../../../../src/core/errors.js';
+import { AuthenticationError, InputNotFoundError, MailboxNameError, QuotaExceededError, ServerRejectedError, ServerUnavailableError, StorageNotFoundError, UnsupportedLocationError, UsageError } from '../../../../src/core/errors.js';
 import { fetchItems, parseImapDateTime, parseMessageInfo, uidSet, type ImapNode } from '../../../../src/storage/imap/fetch-parser.js';
 import { hashServedForm, sameUpToBase64Encoding, ServedFormHasher, toServedForm } from '../../../../src/storage/imap/served-form.js';
 import { fromServerPath, toServerPath } from '../../../../src/storage/imap/mailbox-names.js';
@@ -104,7 +104,7 @@ test('mailbox names convert between "/" and the server separator', (t) => {
   t.is(fromServerPath('Inbox/Sub', '/'), 'INBOX/Sub');
   t.is(fromServerPath('Bücher & Co', '/'), 'Bücher & Co');
   t.throws(() => fromServerPath('a/b.c', '.'), { instanceOf: UnsupportedLocationError });
-  t.throws(() => toServerPath('a.b/c', '.'), { instanceOf: UnsupportedLocationError });
+  t.throws(() => toServerPath('a.b/c', '.'), { instanceOf: MailboxNameError, message: /has "\." inside a name level/ });
 });
 
 test('parseImapUrl', (t) => {
@@ -162,4 +162,15 @@ test('readPassword reads the first line of a file or an environment variable', a
 test('imapKeyword: an IMAP atom (RFC 3501 flag-keyword), nothing else', (t) => {
   for (const k of ['$Forwarded', 'Work', 'NonJunk', 'a[b', "it's", 'x+y~z', '!#&']) t.true(imapKeyword(k), k);
   for (const k of ['Ärger', 'a]b', 'a b', '(x)', '{1}', '50%', 'a*', 'say"', 'back\\slash', 'tab\t', 'del\x7f', '']) t.false(imapKeyword(k), JSON.stringify(k));
+});
+
+test('mapImapError: a login refused for now (NO [LIMIT]: too many sessions; UNAVAILABLE) is ServerUnavailableError (exit 75), not a wrong password', (t) => {
+  const ctx = { what: 'log in to', server: 'imap://127.0.0.1:143', user: 'alice', masterUser: 'mv' };
+  const limit = mapImapError({ authenticationFailed: true, serverResponseCode: 'LIMIT', responseText: 'Maximum number of connections from user+IP exceeded (mail_max_userip_connections=1)' }, ctx);
+  t.true(limit instanceof ServerUnavailableError, limit.constructor.name);
+  t.regex(limit.message, /refused the login for now \(LIMIT: Maximum number of connections/);
+  t.regex(limit.hint ?? '', /mail_max_userip_connections/);
+  t.true(mapImapError({ authenticationFailed: true, serverResponseCode: 'UNAVAILABLE' }, ctx) instanceof ServerUnavailableError);
+  t.true(mapImapError({ authenticationFailed: true, responseText: 'Authentication failed.' }, ctx) instanceof AuthenticationError);
+  t.true(mapImapError({ authenticationFailed: true, serverResponseCode: 'AUTHENTICATIONFAILED' }, ctx) instanceof AuthenticationError);
 });

@@ -772,3 +772,14 @@ test('keywords differing only in the case of non-ASCII letters are two keywords 
   const msgs = await collect(reader.messages());
   t.deepEqual(msgs.map((m) => m.keywords), [['Work', 'Ärger', 'ärger'], ['Work', 'ärger']]);
 });
+
+test('an INTERNALDATE before 1970 is the file mtime as it is (Node would take a negative number of seconds for "now")', async (t) => {
+  const root = tmpRoot(t);
+  const store = await open(root);
+  const tx = await store.beginSave('INBOX');
+  await tx.save(meta(MSG1, { internalDate: -315_619_200 }), new Uint8Array(MSG1));
+  await tx.save(meta(MSG3, { internalDate: -1 }), Readable.from([MSG3]));
+  await tx.commit();
+  const reader = await (await open(root, '', false)).openMailbox('INBOX');
+  t.deepEqual((await collect(reader.messages())).map((m) => m.internalDate), [-315_619_200, -1]);
+});
