@@ -108,22 +108,60 @@ export interface RestoreSummary {
 
 export type SinkOpener = (user: string) => Promise<MessageSink>;
 
+/** Up to ten of `items` joined with `sep`, with `sep` and "..." after them when there are more. */
+function someOf(items: readonly (string | number)[], sep: string): string {
+  return `${items.slice(0, 10).join(sep)}${items.length > 10 ? `${sep}...` : ''}`;
+}
+
+/** One warning per target mailbox for which `warn` has one. */
+function perMailbox(summary: Pick<RestoreSummary, 'mailboxes'>, warn: (m: RestoredMailbox) => string | null): string[] {
+  return summary.mailboxes.flatMap((m) => {
+    const w = warn(m);
+    return w === null ? [] : [w];
+  });
+}
+
 /**
  * One warning per target mailbox where messages of the dump were found on the server with other body
  * bytes (RestoredMailbox.alteredByServer): counted as present, so not sent again; the server holds
  * them as it changed them.
  */
 export function alteredByServerWarnings(summary: Pick<RestoreSummary, 'mailboxes'>): string[] {
-  const out: string[] = [];
-  for (const m of summary.mailboxes) {
+  return perMailbox(summary, (m) => {
     const altered = m.alteredByServer ?? [];
-    if (altered.length === 0) continue;
-    out.push(
-      `${m.user} ${m.mailbox}: ${altered.length} messages (UID ${altered.slice(0, 10).join(', ')}${altered.length > 10 ? ', ...' : ''} in the dump) are on the server with other body bytes than in the dump (same headers, size and INTERNALDATE): ` +
-        'the server changed them when they were saved (Dovecot with mail_attachment_dir re-encodes base64 attachments that are not in canonical form); counted as present, not sent again',
+    if (altered.length === 0) return null;
+    return (
+      `${m.user} ${m.mailbox}: ${altered.length} messages (UID ${someOf(altered, ', ')} in the dump) are on the server with other body bytes than in the dump (same headers, size and INTERNALDATE): ` +
+      'the server changed them when they were saved (Dovecot with mail_attachment_dir re-encodes base64 attachments that are not in canonical form); counted as present, not sent again'
     );
-  }
-  return out;
+  });
+}
+
+/**
+ * One warning per target mailbox with messages the target cannot hold (RestoredMailbox.messagesNotStored:
+ * messages of 0 bytes, which an IMAP server refuses): not restored; the caller exits 3.
+ */
+export function messagesNotStoredWarnings(summary: Pick<RestoreSummary, 'mailboxes'>): string[] {
+  return perMailbox(summary, (m) => {
+    const uids = m.messagesNotStored ?? [];
+    if (uids.length === 0) return null;
+    return (
+      `${m.user} ${m.mailbox}: ${uids.length} messages of 0 bytes (UID ${someOf(uids, ', ')} in the dump) not restored: ` +
+      'an IMAP server does not store a message without bytes (Dovecot: "Can\'t save a zero byte message"); restore this mailbox into a Maildir (--location) to keep them'
+    );
+  });
+}
+
+/** One warning per target mailbox with messages whose INTERNALDATE the target does not keep (RestoredMailbox.datesNotKept); the caller exits 3. */
+export function datesNotKeptWarnings(summary: Pick<RestoreSummary, 'mailboxes'>): string[] {
+  return perMailbox(summary, (m) => {
+    const uids = m.datesNotKept ?? [];
+    if (uids.length === 0) return null;
+    return (
+      `${m.user} ${m.mailbox}: ${uids.length} messages (UID ${someOf(uids, ', ')} in the dump) restored, but their INTERNALDATE (in the future, or before 1970) is not kept: ` +
+      'Dovecot gives a message APPENDed with a future date the time of saving, and serves a Maildir mtime before 1970 as a date after 2038'
+    );
+  });
 }
 
 /**
@@ -131,51 +169,17 @@ export function alteredByServerWarnings(summary: Pick<RestoreSummary, 'mailboxes
  * (RestoredMailbox.keywordsNotStored): the restore did not give back the whole state, which the caller
  * reports (the CLI exits 3).
  */
-/**
- * One warning per target mailbox with messages the target cannot hold (RestoredMailbox.messagesNotStored:
- * messages of 0 bytes, which an IMAP server refuses): not restored; the caller exits 3.
- */
-export function messagesNotStoredWarnings(summary: Pick<RestoreSummary, 'mailboxes'>): string[] {
-  const out: string[] = [];
-  for (const m of summary.mailboxes) {
-    const uids = m.messagesNotStored ?? [];
-    if (uids.length === 0) continue;
-    out.push(
-      `${m.user} ${m.mailbox}: ${uids.length} messages of 0 bytes (UID ${uids.slice(0, 10).join(', ')}${uids.length > 10 ? ', ...' : ''} in the dump) not restored: ` +
-        'an IMAP server does not store a message without bytes (Dovecot: "Can\'t save a zero byte message"); restore this mailbox into a Maildir (--location) to keep them',
-    );
-  }
-  return out;
-}
-
-/** One warning per target mailbox with messages whose INTERNALDATE the target does not keep (RestoredMailbox.datesNotKept); the caller exits 3. */
-export function datesNotKeptWarnings(summary: Pick<RestoreSummary, 'mailboxes'>): string[] {
-  const out: string[] = [];
-  for (const m of summary.mailboxes) {
-    const uids = m.datesNotKept ?? [];
-    if (uids.length === 0) continue;
-    out.push(
-      `${m.user} ${m.mailbox}: ${uids.length} messages (UID ${uids.slice(0, 10).join(', ')}${uids.length > 10 ? ', ...' : ''} in the dump) restored, but their INTERNALDATE (in the future, or before 1970) is not kept: ` +
-        'Dovecot gives a message APPENDed with a future date the time of saving, and serves a Maildir mtime before 1970 as a date after 2038',
-    );
-  }
-  return out;
-}
-
 export function keywordsNotStoredWarnings(summary: Pick<RestoreSummary, 'mailboxes'>): string[] {
-  const out: string[] = [];
-  for (const m of summary.mailboxes) {
-    const list = m.keywordsNotStored;
-    if (list === undefined || list.length === 0) continue;
+  return perMailbox(summary, (m) => {
+    const list = m.keywordsNotStored ?? [];
+    if (list.length === 0) return null;
     const names = [...new Set(list.flatMap((x) => x.keywords))].sort();
-    const uids = list.map((x) => x.uid);
-    out.push(
-      `${m.user} ${m.mailbox}: ${list.length} messages (UID ${uids.slice(0, 10).join(', ')}${uids.length > 10 ? ', ...' : ''}) restored without ${names.length === 1 ? 'the keyword' : `${names.length} keywords`} ${names.slice(0, 10).join(' ')}${names.length > 10 ? ' ...' : ''}: ` +
-        (m.keywordsNotStoredWhy ??
-          'a Maildir file name holds 26 keyword letters and Dovecot keeps further keywords only in its index, which mailvault does not write; restore this mailbox through IMAP (--imap) to keep every keyword'),
+    return (
+      `${m.user} ${m.mailbox}: ${list.length} messages (UID ${someOf(list.map((x) => x.uid), ', ')}) restored without ${names.length === 1 ? 'the keyword' : `${names.length} keywords`} ${someOf(names, ' ')}: ` +
+      (m.keywordsNotStoredWhy ??
+        'a Maildir file name holds 26 keyword letters and Dovecot keeps further keywords only in its index, which mailvault does not write; restore this mailbox through IMAP (--imap) to keep every keyword')
     );
-  }
-  return out;
+  });
 }
 
 /** Does the selection name single messages (so a mailbox is created only when one of its messages is selected)? */

@@ -85,12 +85,16 @@ export class ImapStore implements MailStore {
     this.capabilities = { ...IMAP_CAPABILITIES, hasModseq: features.modseq, hasSaveDate: features.saveDate };
   }
 
-  /** The hierarchy separator (from LIST "" ""), cached. */
-  private async getSeparator(): Promise<string | null> {
+  /** The hierarchy separator (the personal namespace's, as imapflow learned it at login), cached. */
+  private separatorNow(): string {
     if (this.separator !== null) return this.separator;
     const ns = (this.session.client as unknown as { namespace?: { delimiter?: string } }).namespace;
     this.separator = ns?.delimiter || '/';
     return this.separator;
+  }
+
+  private async getSeparator(): Promise<string | null> {
+    return this.separatorNow();
   }
 
   /**
@@ -117,8 +121,7 @@ export class ImapStore implements MailStore {
 
   /** A name with the server's separator inside a level cannot be a mailbox here (MailboxNameError). */
   checkMailboxName(name: string): void {
-    const ns = (this.session.client as unknown as { namespace?: { delimiter?: string } }).namespace;
-    toServerPath(name, this.separator ?? (ns?.delimiter || '/'));
+    toServerPath(name, this.separatorNow());
   }
 
   private async listRaw(what: string, statusQuery: boolean): Promise<ListEntry[]> {
