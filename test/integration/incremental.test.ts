@@ -7,7 +7,7 @@
  * - the incremental of an unchanged store holds no message body;
  * - a chain with a gap is refused naming the missing dump, and nothing is restored.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { requireDovecot, startDovecot, type DovecotInstance, type DovecotUser } from '../helpers/dovecot.js';
@@ -154,6 +154,32 @@ if (requireDovecot(test)) {
     const r4 = await restoreInto(t, [full, inc2, inc3, inc4]);
     t.is(r4.code, 0, r4.stderr);
     assertSameUser(t, comparable(await fingerprintUser(dv, r4.target.name)), comparable(live), 'full + incrementals, the last with every mailbox skipped by its token');
+  });
+
+  // Dovecot rewrites dovecot-keywords for each new keyword name and sets its mtime one second past the
+  // last one it saw (maildir-keywords.c: "mtime must grow every time"), so a few new keywords in one
+  // second put that mtime seconds into the future. The mailbox has settled all the same (nothing has
+  // changed it for seconds, by ctime): the run must record a token, and the next run not read it.
+  test('maildir: dovecot-keywords with an mtime Dovecot set seconds ahead: the mailbox still gets a change token once settled, and is not read again', async (t) => {
+    const src = await dv.addUser(`ikw${Date.now() % 100000}`, 'maildir');
+    await populateRealistic(dv, src, 900);
+    const client = await connectImap(dv, src);
+    try {
+      for (let i = 0; i < 12; i++) await storeFlags(client, 'INBOX', [1], { add: [`Later${i}`] });
+    } finally {
+      await client.logout();
+    }
+    const keywordsFile = path.join(src.home, 'Maildir', 'dovecot-keywords');
+    const { mtimeMs } = await stat(keywordsFile);
+    t.true(mtimeMs > Date.now() + 5000, `Dovecot set dovecot-keywords' mtime ${Math.round(mtimeMs - Date.now())} ms ahead (this test needs it seconds ahead)`);
+    await sleep(2200);
+    const users = await writeUsersFile(dv.dir, [src]);
+    const state = path.join(dv.dir, `${src.name}.state.json`);
+    await backup(t, users, src.name, path.join(dv.dir, `${src.name}-full.mvd`), ['--state-file', state]);
+    const r = await runCli(['backup', '--users-file', users, '--user', src.name, '-o', path.join(dv.dir, `${src.name}-inc.mvd`), '--json', '--since', `@${state}`, '--state-file', state]);
+    t.is(r.code, 0, r.stderr);
+    const changes = (JSON.parse(r.stdout.toString()) as { changes: { mailbox: string; notRead?: boolean }[] }).changes;
+    t.deepEqual(changes.filter((c) => c.mailbox === 'INBOX').map((c) => c.notRead), [true], 'INBOX not read: its token was recorded by the full run');
   });
 
   test('three incrementals; --at the second one restores the state after the second; an unchanged store gives no bodies', async (t) => {

@@ -29,6 +29,20 @@ test('no token while a change is younger than the settle time (coarse file-syste
   t.is(m.token(), null);
 });
 
+test('an mtime set into the future (Dovecot bumps dovecot-keywords past the last one it saw) still gives a token once the ctime has settled', (t) => {
+  const m = mailbox(t);
+  fs.writeFileSync(path.join(m.dir, 'dovecot-keywords'), '0 $Done\n');
+  const future = new Date(Date.now() + 60_000);
+  fs.utimesSync(path.join(m.dir, 'dovecot-keywords'), future, future);
+  const a = m.token();
+  t.truthy(a, 'a settled ctime gives a token whatever the mtime');
+  t.is(m.token(), a);
+  // the mtime is still part of the token
+  const later = new Date(Date.now() + 120_000);
+  fs.utimesSync(path.join(m.dir, 'dovecot-keywords'), later, later);
+  t.not(m.token(), a);
+});
+
 // File-system times tick with the kernel's coarse clock (1-10 ms): each change waits for a later tick,
 // as a real change after a backup always comes in one (the settle time guarantees it).
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 25));
