@@ -97,7 +97,12 @@ async function tryConnect(options: ImapFlowOptions): Promise<{ client: ImapFlow;
     session.failure ??= err;
   });
   client.on('close', () => {
-    session.failure ??= Object.assign(new Error('connection closed'), { code: 'EConnectionClosed' });
+    // The server's own words where it said goodbye (untagged BYE): Dovecot ends a session with "IMAP
+    // session state is inconsistent, please relogin." after rebuilding an index under it (a save that
+    // a killed server left half done), with "Server shutting down." when it stops.
+    const bye = (client as unknown as { byeReason?: unknown }).byeReason;
+    const message = typeof bye === 'string' && bye !== '' && bye !== 'Server closed connection' ? `the server closed the connection: "${bye}"` : 'connection closed';
+    session.failure ??= Object.assign(new Error(message), { code: 'EConnectionClosed' });
   });
   await client.connect();
   return { client, state: session };
