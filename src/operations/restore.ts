@@ -64,7 +64,7 @@ export interface RestoredMailbox {
   alreadyPresent: number;
   /** Source UIDs found on the server with other body bytes (ExistingCopies.altered), counted as already present. */
   alteredByServer?: number[];
-  /** Messages restored without some of their keywords, which the target could not store (CommitResult.keywordsNotStored). */
+  /** Messages (by UID in the dump) restored without some of their keywords, which the target could not store (CommitResult.keywordsNotStored). */
   keywordsNotStored?: { uid: number; keywords: string[] }[];
   /** CommitResult.keywordsNotStoredWhy: the target's reason, where it is not a Maildir file name's 26 letters. */
   keywordsNotStoredWhy?: string;
@@ -175,7 +175,7 @@ export function keywordsNotStoredWarnings(summary: Pick<RestoreSummary, 'mailbox
     if (list.length === 0) return null;
     const names = [...new Set(list.flatMap((x) => x.keywords))].sort();
     return (
-      `${m.user} ${m.mailbox}: ${list.length} messages (UID ${someOf(list.map((x) => x.uid), ', ')}) restored without ${names.length === 1 ? 'the keyword' : `${names.length} keywords`} ${someOf(names, ' ')}: ` +
+      `${m.user} ${m.mailbox}: ${list.length} messages (UID ${someOf(list.map((x) => x.uid), ', ')} in the dump) restored without ${names.length === 1 ? 'the keyword' : `${names.length} keywords`} ${someOf(names, ' ')}: ` +
       (m.keywordsNotStoredWhy ??
         'a Maildir file name holds 26 keyword letters and Dovecot keeps further keywords only in its index, which mailvault does not write; restore this mailbox through IMAP (--imap) to keep every keyword')
     );
@@ -212,6 +212,8 @@ interface MailboxState {
   pending: number;
   /** Sizes of the messages saved in the open batch (pending), to take back what a failed commit did not keep. */
   pendingSizes: number[];
+  /** Their UIDs in the dump, in save order: what a commit reports by position is reported by these. */
+  pendingUids: number[];
   report: RestoredMailbox;
   source: MailboxRecord;
 }
@@ -283,15 +285,19 @@ export class RestoreSession {
     const tx = this.box.tx;
     const report = this.box.report;
     const sizes = this.box.pendingSizes;
+    const sourceUids = this.box.pendingUids;
     const summary = this.summary;
     this.box.tx = null;
     this.box.pending = 0;
     this.box.pendingSizes = [];
+    this.box.pendingUids = [];
     await this.committing;
     this.committing = this.committing.then(() => tx.commit()).then(
       (result) => {
         if (result.keywordsNotStored === undefined) return;
-        (report.keywordsNotStored ??= []).push(...result.keywordsNotStored.map((m) => ({ uid: m.uid, keywords: [...m.keywords] })));
+        // By the message's UID in the dump, as every other per-message report (the target's UID, which an
+        // IMAP server assigns, says nothing about which message of the dump it is).
+        (report.keywordsNotStored ??= []).push(...result.keywordsNotStored.map((m) => ({ uid: sourceUids[m.index] ?? m.uid, keywords: [...m.keywords] })));
         if (result.keywordsNotStoredWhy !== undefined) report.keywordsNotStoredWhy ??= result.keywordsNotStoredWhy;
       },
       (e: unknown) => {
@@ -459,6 +465,7 @@ export class RestoreSession {
       tx: null,
       pending: 0,
       pendingSizes: [],
+      pendingUids: [],
       report,
       source: rec,
     };
@@ -548,6 +555,7 @@ export class RestoreSession {
     );
     box.pending++;
     box.pendingSizes.push(rec.size);
+    box.pendingUids.push(rec.uid);
     box.report.restored++;
     if (sink.keepsInternalDate && !sink.keepsInternalDate(seconds(rec.internalDate))) (box.report.datesNotKept ??= []).push(rec.uid);
     summary.messages++;

@@ -292,11 +292,11 @@ export interface CommitResult {
   readonly uids: readonly number[];
   readonly uidValidity: number;
   /**
-   * Keywords the store could not keep, per message (by its UID here), in save order; absent when every
-   * keyword was stored. Maildir: a file name holds 26 keyword letters; Dovecot keeps further keywords
+   * Keywords the store could not keep, per message (`index`: its position in save order, from 0; `uid`:
+   * its UID in this store, where known), in save order; absent when every keyword was stored. Maildir: a file name holds 26 keyword letters; Dovecot keeps further keywords
    * only in its index, which mailvault does not write.
    */
-  readonly keywordsNotStored?: readonly { readonly uid: number; readonly keywords: readonly string[] }[];
+  readonly keywordsNotStored?: readonly { readonly index: number; readonly uid: number; readonly keywords: readonly string[] }[];
   /** Why, in a sentence for the user, when the reason is not the Maildir one above. */
   readonly keywordsNotStoredWhy?: string;
 }

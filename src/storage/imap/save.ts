@@ -126,7 +126,7 @@ export class ImapSaveTransaction implements SaveTransaction {
     this.check();
     this.done = true;
     const uids: number[] = [];
-    const keywordsNotStored: { uid: number; keywords: string[] }[] = [];
+    const keywordsNotStored: { index: number; uid: number; keywords: string[] }[] = [];
     const why = new Set<string>();
     let uidValidity = this.mailbox.uidValidity;
     try {
@@ -138,8 +138,8 @@ export class ImapSaveTransaction implements SaveTransaction {
         if (result.uid) uids.push(result.uid);
         if (result.uidValidity) uidValidity = Number(result.uidValidity);
         const left = [...s.dropped, ...(result.refused ?? [])];
-        // By the server's UID (APPENDUID), else the UID the message had.
-        if (left.length > 0) keywordsNotStored.push({ uid: result.uid ?? s.meta.uid ?? 0, keywords: left });
+        // The server's UID (APPENDUID), else the UID the message had (0: none known).
+        if (left.length > 0) keywordsNotStored.push({ index: i, uid: result.uid ?? s.meta.uid ?? 0, keywords: left });
         if (s.dropped.length > 0) why.add('IMAP keywords are ASCII atoms (no space, control character or any of ( ) { % * " \\ ]), and Dovecot refuses a new keyword with 8-bit characters');
         if (result.refusal !== undefined) why.add(`the server refused an APPEND for its keywords (${result.refusal}; Dovecot limits a keyword to mail_max_keyword_length bytes, 50 by default), and stored the message without them`);
       }

@@ -395,7 +395,7 @@ export class MaildirSaveTransaction implements SaveTransaction {
       await writeUidlistRecords(uidlistPath, uidlist, records, { uidValidity, nextUid: next, guid }, this.ctx.perms, ctx);
       await syncDirs([this.paths.controlDir]);
       committed = true;
-      const keywordsNotStored = records.flatMap((r, i) => (unstored[i]!.length > 0 ? [{ uid: r.uid, keywords: unstored[i]! }] : []));
+      const keywordsNotStored = records.flatMap((r, i) => (unstored[i]!.length > 0 ? [{ index: i, uid: r.uid, keywords: unstored[i]! }] : []));
       return { uids: records.map((r) => r.uid), uidValidity, ...(keywordsNotStored.length > 0 ? { keywordsNotStored } : {}) };
     } catch (e) {
       for (const r of renamed.reverse()) await fs.promises.rename(r.to, r.from).catch(() => undefined);

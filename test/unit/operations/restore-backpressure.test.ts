@@ -4,7 +4,7 @@
 import test from 'ava';
 import { Readable } from 'node:stream';
 import { QuotaExceededError } from '../../../src/core/errors.js';
-import { defaultRestoreOptions, restore, type RestoreSummary } from '../../../src/operations/restore.js';
+import { defaultRestoreOptions, keywordsNotStoredWarnings, restore, type RestoreSummary } from '../../../src/operations/restore.js';
 import { MemoryStore, createMemoryStoreData, type MemoryStoreData } from '../../../src/storage/memory/index.js';
 import type { CommitResult, SaveTransaction } from '../../../src/storage/types.js';
 import { contents, dumpOf, eml, T } from './restore-fixtures.js';
@@ -101,3 +101,34 @@ for (const kept of [null, 2] as const) {
     t.is(summary.bytes, Array.from({ length: expected }, (_, i) => eml(i + 1, `m${i + 1}`).length).reduce((a, b) => a + b, 0));
   });
 }
+
+/** A store that assigns its own UIDs (from 1001, as an IMAP server does) and reports the keywords of its second message of each batch as not stored. */
+class KeywordRefusingStore extends MemoryStore {
+  override async beginSave(name: string): Promise<SaveTransaction> {
+    const tx = await super.beginSave(name);
+    const commit = tx.commit.bind(tx);
+    return Object.assign(tx, {
+      commit: async (): Promise<CommitResult> => {
+        const r = await commit();
+        return { ...r, keywordsNotStored: [{ index: 1, uid: 1001 + 1, keywords: ['$Refused'] }], keywordsNotStoredWhy: 'the server cannot store these (test)' };
+      },
+    });
+  }
+}
+
+test('keywords a target did not store are reported by the messages\' UIDs in the dump, not by the UIDs the target gave them', async (t) => {
+  const source = createMemoryStoreData();
+  const store = new MemoryStore('alice', source);
+  await store.createMailbox({ name: 'INBOX', guid: 'ab'.repeat(16), uidValidity: 7 });
+  const tx = await store.beginSave('INBOX');
+  for (let uid = 11; uid <= 16; uid++) await tx.save({ uid, guid: `g${uid}`, flags: [], keywords: ['$Refused'], internalDate: T + uid, size: eml(uid, `m${uid}`).length }, Readable.from([eml(uid, `m${uid}`)]));
+  await tx.commit();
+  const dump = await dumpOf(source);
+  const summary = await restore(Readable.from([dump]), async () => new KeywordRefusingStore('alice', createMemoryStoreData()), defaultRestoreOptions({ commitEvery: 3 }));
+  // batches 11-13 and 14-16: the second of each
+  t.deepEqual(summary.mailboxes[0]!.keywordsNotStored, [
+    { uid: 12, keywords: ['$Refused'] },
+    { uid: 15, keywords: ['$Refused'] },
+  ]);
+  t.regex(keywordsNotStoredWarnings(summary)[0]!, /2 messages \(UID 12, 15 in the dump\) restored without the keyword \$Refused: the server cannot store these \(test\)/);
+});

@@ -238,7 +238,7 @@ test('keywords beyond the 26 letters: every message is saved with the keywords t
   const result = await tx.commit();
   t.deepEqual(result.uids, [1, 2]);
   // Letters go in save order: the first message's 20, then 6 of the second's 10 new ones.
-  t.deepEqual(result.keywordsNotStored, [{ uid: 2, keywords: ['other6', 'other7', 'other8', 'other9'] }]);
+  t.deepEqual(result.keywordsNotStored, [{ index: 1, uid: 2, keywords: ['other6', 'other7', 'other8', 'other9'] }]);
   t.is(fs.readFileSync(path.join(root, 'dovecot-keywords'), 'utf8').trim().split('\n').length, 26);
   const reader = await store.openMailbox('INBOX');
   const listed = [];
