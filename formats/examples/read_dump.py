@@ -75,6 +75,8 @@ def decode_segment(seg, kind):
         text = out.decode("utf-8")
     except UnicodeDecodeError:
         raise Bad(f"segment {seg!r}: decodes to invalid UTF-8")
+    if kind == "mailbox" and "/" in text:
+        raise Bad(f"segment {seg!r}: a mailbox segment never holds a / (section 4)")
     if encode_segment(text, kind) != seg:
         raise Bad(f"segment {seg!r}: not in canonical encoded form (section 4)")
     return text
@@ -120,10 +122,22 @@ EXTRA = {"header": [], "blob": [], "user": ["user"], "mailbox": ["user", "mailbo
                      "flags", "keywords", "internalDate", "summary"]}
 
 
+def first_of_each_keyword(keywords):
+    """5.5: keywords equal but for the case of ASCII letters are one; the first listed is kept."""
+    seen, out = set(), []
+    for k in keywords:
+        key = re.sub(r"[A-Z]", lambda m: m.group(0).lower(), k)
+        if key not in seen:
+            seen.add(key)
+            out.append(k)
+    return out
+
+
 def project(line):
     if line.get("type") not in EXTRA:
         raise Bad(f"toc: line of unknown type {line.get('type')!r}")
-    return [line.get(k) for k in KNOWN + EXTRA[line["type"]]]
+    return [first_of_each_keyword(line[k]) if k == "keywords" and isinstance(line.get(k), list) and all(isinstance(x, str) for x in line[k]) else line.get(k)
+            for k in KNOWN + EXTRA[line["type"]]]
 
 
 def archive_digest(path, end, content):

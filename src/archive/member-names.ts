@@ -116,6 +116,9 @@ function decodeSegment(segment: string, kind: SegmentKind): string | null {
   }
   const decoded = Buffer.from(bytes).toString('utf8');
   if (!Buffer.from(decoded, 'utf8').equals(Buffer.from(bytes))) return null;
+  // A mailbox name is split at every "/", so no mailbox segment holds one: "G%2Fx" would be a second
+  // spelling of mailbox "G/x" (stored as "G/x/").
+  if (kind === 'mailbox' && decoded.includes('/')) return null;
   // Canonical: re-encoding gives the same text (so "..", "." and raw "/" or "%" cannot appear).
   return encodeSegment(decoded, kind, decoded) === segment ? decoded : null;
 }

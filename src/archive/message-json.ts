@@ -6,6 +6,7 @@
  * must follow theirs. Why: with small mail, building those objects (copies of every array and of the
  * summary) and stringifying them twice was one of the larger per-message costs of a backup.
  */
+import { firstOfEachKeyword } from './keywords.js';
 import type { MessageInput } from './records.js';
 import type { MemberSpan } from './toc.js';
 
@@ -83,7 +84,7 @@ export function messageJsonParts(
 ): MessageJsonParts | null {
   const guid = nullableJson(input.guid);
   const flags = stringArrayJson(input.flags);
-  const keywords = stringArrayJson(input.keywords);
+  const keywords = stringArrayJson(firstOfEachKeyword(input.keywords));
   const internalDate = nullableJson(input.internalDate);
   const saveDate = nullableJson(input.saveDate);
   const modseq = nullableJson(input.modseq);

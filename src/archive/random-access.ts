@@ -21,6 +21,11 @@ import { FORMAT_VERSION_PARTS, type HeaderRecord, type MessageRecord, type TocEn
 import { decodePax, decodeUstar, HeaderFormatError, isZeroBlock, paddingLength } from './tar-header.js';
 import { parseTocLine, splitTocLines } from './toc.js';
 
+/** A regular file's typeflag: '0', or NUL (the pre-POSIX spelling), as the one-pass reader takes them (tar-parser.ts). */
+function isFileTypeflag(typeflag: string): boolean {
+  return typeflag === '0' || typeflag === '\u0000';
+}
+
 /** How far back from the end the trailer is searched when it is not at its fixed position. */
 const TRAILER_SCAN_BYTES = 4 * 1024 * 1024;
 
@@ -191,7 +196,7 @@ async function findTrailer(source: ByteSource, path: string): Promise<TrailerRec
     const block = await source.read(fixed, BLOCK);
     try {
       const h = decodeUstar(block);
-      if (h.name === TRAILER_MEMBER && h.typeflag === '0' && h.size <= MAX_RECORD_BYTES) {
+      if (h.name === TRAILER_MEMBER && isFileTypeflag(h.typeflag) && h.size <= MAX_RECORD_BYTES) {
         return validateTrailer(await readRecordAt(source, fixed + BLOCK, h.size, TRAILER_MEMBER), TRAILER_MEMBER, fixed + BLOCK);
       }
     } catch (err) {
@@ -211,7 +216,7 @@ async function findTrailer(source: ByteSource, path: string): Promise<TrailerRec
     } catch {
       continue;
     }
-    if (h.name !== TRAILER_MEMBER || h.typeflag !== '0' || h.size > MAX_RECORD_BYTES) continue;
+    if (h.name !== TRAILER_MEMBER || !isFileTypeflag(h.typeflag) || h.size > MAX_RECORD_BYTES) continue;
     const at = alignedStart + p + BLOCK;
     return validateTrailer(await readRecordAt(source, at, h.size, TRAILER_MEMBER), TRAILER_MEMBER, at);
   }

@@ -65,6 +65,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Directory for the blob spool of version 2 dumps (default os.tmpdir()); see blob-spool.ts for the disk it takes. */
   blobSpoolDir?: string;
+  /** A zstd dump's seek table must describe its frames (DecompressOptions.checkSeekTable; verify asks for it). */
+  checkSeekTable?: boolean;
 }
 
 export function readDump(input: Readable, options: ReadOptions = {}): AsyncIterable<DumpEntry> {
@@ -72,7 +74,7 @@ export function readDump(input: Readable, options: ReadOptions = {}): AsyncItera
 }
 
 /** The uncompressed tar bytes of `input`: zstd (by magic) is decompressed, anything else passed on. */
-async function* tarBytes(input: Readable): AsyncGenerator<Buffer> {
+async function* tarBytes(input: Readable, checkSeekTable: boolean): AsyncGenerator<Buffer> {
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const head: Buffer[] = [];
   let headBytes = 0;
@@ -106,7 +108,7 @@ async function* tarBytes(input: Readable): AsyncGenerator<Buffer> {
     }
   }
   if (headBytes >= 4 && isZstdMagic(Buffer.concat(head))) {
-    const decompress = createDecompressStream();
+    const decompress = createDecompressStream({ checkSeekTable });
     const feeding = pipeline(Readable.from(rest()), decompress);
     feeding.catch(() => undefined);
     try {
@@ -159,7 +161,7 @@ function compareBytes(a: string, b: string): number {
 async function* readEntries(input: Readable, options: ReadOptions): AsyncGenerator<DumpEntry> {
   const signal = options.signal;
   const parseState = new TarParseState();
-  const events = parseTar(tarBytes(input), parseState);
+  const events = parseTar(tarBytes(input, options.checkSeekTable === true), parseState);
 
   let header: HeaderRecord | null = null;
   let previous: string | null = null;

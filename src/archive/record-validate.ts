@@ -2,6 +2,7 @@
  * Shape checks for decoded JSON records: every field a v1 reader relies on must be present with its type.
  * Unknown keys are kept out of the returned record (forward-compatible additions are ignored).
  */
+import { firstOfEachKeyword } from './keywords.js';
 import { ArchiveCorruptError, ArchiveVersionError } from '../core/errors.js';
 import { isUidSet } from './uid-set.js';
 import {
@@ -115,7 +116,17 @@ export function validateMailbox(o: Obj, member: string, offset: number): Mailbox
     messageCount: count, specialUse: strArray, subscribed: bool, selectable: bool, metadata: strMap, acl: strMap,
   }, member, offset);
   // Additions (formats/dump-v1.md 5.4): kept when present; a reader before them ignores them.
-  if ('uidSet' in o) r['uidSet'] = pick(o, { uidSet: (v) => typeof v === 'string' && isUidSet(v) }, member, offset)['uidSet'];
+  if ('uidSet' in o) {
+    const v = pick(o, { uidSet: str }, member, offset)['uidSet'] as string;
+    if (!isUidSet(v)) {
+      const shown = v.length > 80 ? `${v.slice(0, 80)}...` : v;
+      throw new ArchiveCorruptError(
+        `archive corrupt: record "${member}" at offset ${offset}: field "uidSet" ${JSON.stringify(shown)} is not a UID set in the dump's form (ascending ranges "a" or "a:b" with a < b, separated by commas, none touching or overlapping the one before, UIDs 1 to 4294967295)`,
+        { member, offset, hint: 'the dump was damaged or written by a broken writer: check it with "mailvault verify"' },
+      );
+    }
+    r['uidSet'] = v;
+  }
   if ('reset' in o) r['reset'] = pick(o, { reset: bool }, member, offset)['reset'];
   return r as unknown as MailboxRecord;
 }
@@ -126,7 +137,7 @@ const flagEntry: Check = (v) => obj(v) && uid32((v as Obj)['uid']) && strArray((
 export function validateFlagTable(o: Obj, member: string, offset: number): FlagTableRecord {
   expectType(o, 'flags', member, offset);
   const r = pick(o, { type: str, user: str, mailbox: str, seq: uid32, entries: (v) => Array.isArray(v) && v.every(flagEntry) }, member, offset);
-  const entries = (r['entries'] as Obj[]).map((e) => ({ uid: e['uid'] as number, flags: e['flags'] as string[], keywords: e['keywords'] as string[] }));
+  const entries = (r['entries'] as Obj[]).map((e) => ({ uid: e['uid'] as number, flags: e['flags'] as string[], keywords: firstOfEachKeyword(e['keywords'] as string[]) }));
   for (let i = 1; i < entries.length; i++) {
     if (entries[i]!.uid <= entries[i - 1]!.uid) {
       throw new ArchiveCorruptError(`archive corrupt: record "${member}" at offset ${offset}: UID ${entries[i]!.uid} follows UID ${entries[i - 1]!.uid}; flag-table UIDs must ascend`, { member, offset, hint: 'the dump was damaged: check it with "mailvault verify"' });
@@ -147,6 +158,7 @@ export function validateMessage(o: Obj, member: string, offset: number, version:
     saveDate: strOrNull, modseq: strOrNull, size: count, sha256: hex64, summary: obj, extra: strMap,
   }, member, offset);
   r['summary'] = pick(r['summary'] as Obj, { from: str, subject: str, messageId: str, date: str }, member, offset);
+  r['keywords'] = firstOfEachKeyword(r['keywords'] as string[]);
   if (version >= FORMAT_VERSION_PARTS) {
     if ('stub' in o) r['stub'] = o['stub'];
     if ('parts' in o) r['parts'] = o['parts'];

@@ -2,6 +2,7 @@
  * TOC lines (`mailvault/toc.jsonl`): building them in a fixed key order (writer and reader share this so
  * the reader can recompute what the TOC must say), parsing and projecting them for comparison.
  */
+import { firstOfEachKeyword } from './keywords.js';
 import { ArchiveCorruptError } from '../core/errors.js';
 import type { MessageRecord, TocEntry, TocEntryType, TocMessageEntry } from './records.js';
 
@@ -78,6 +79,8 @@ export function tocProjection(line: Record<string, unknown>): string {
       const s = v as Record<string, unknown>;
       return [s['from'], s['subject'], s['messageId'], s['date']];
     }
+    // As the record's keywords are read (5.5): the first of keywords equal but for ASCII case.
+    if (k === 'keywords' && Array.isArray(v) && v.every((x) => typeof x === 'string')) return firstOfEachKeyword(v as string[]);
     return v === undefined ? null : v;
   }));
 }
@@ -128,6 +131,7 @@ export function parseTocLine(text: string, lineNo: number, member: string, offse
     if (s === null || typeof s !== 'object' || !['from', 'subject', 'messageId', 'date'].every((k) => typeof s[k] === 'string')) {
       throw fail('summary missing or of the wrong type');
     }
+    o['keywords'] = firstOfEachKeyword(o['keywords'] as string[]);
   }
   return o as unknown as TocEntry;
 }

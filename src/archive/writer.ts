@@ -7,6 +7,7 @@
  * Calls must not overlap (await each one). After an error that left bytes half-written the writer is
  * failed: every later call rejects, and the caller should abort().
  */
+import { firstOfEachKeyword } from './keywords.js';
 import { createHash, type Hash } from 'node:crypto';
 import { open, rm, mkdtemp, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -253,7 +254,7 @@ export function flagTableJson(record: FlagTableRecord, entries: readonly FlagTab
     return text;
   };
   let out = '';
-  for (const e of entries) out += `${out === '' ? '' : ','}{"uid":${JSON.stringify(e.uid)},"flags":${json(e.flags)},"keywords":${json(e.keywords)}}`;
+  for (const e of entries) out += `${out === '' ? '' : ','}{"uid":${JSON.stringify(e.uid)},"flags":${json(e.flags)},"keywords":${json(firstOfEachKeyword(e.keywords))}}`;
   return `${empty.slice(0, -2)}${out}]}`;
 }
 
@@ -771,7 +772,7 @@ export class DumpWriter {
       uid: input.uid,
       guid: input.guid,
       flags: [...input.flags],
-      keywords: [...input.keywords],
+      keywords: [...firstOfEachKeyword(input.keywords)],
       internalDate: input.internalDate,
       saveDate: input.saveDate,
       modseq: input.modseq,

@@ -24,7 +24,7 @@ export async function verify(input: Readable, options: { signal?: AbortSignal } 
   const started = Date.now();
   const s: VerifySummary = { ok: false, header: null, trailer: null, users: 0, mailboxes: 0, messages: 0, bytes: 0, error: null, seconds: 0 };
   try {
-    for await (const entry of readDump(input, { wantBody: () => false, ...(options.signal ? { signal: options.signal } : {}) })) {
+    for await (const entry of readDump(input, { wantBody: () => false, checkSeekTable: true, ...(options.signal ? { signal: options.signal } : {}) })) {
       switch (entry.type) {
         case 'header':
           s.header = entry.record;

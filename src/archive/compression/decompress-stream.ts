@@ -9,12 +9,33 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import binding from 'zstd-napi/binding.js';
 import { ArchiveCorruptError, ArchiveTruncatedError } from '../../core/errors.js';
+import { parseSeekTable, parseSeekTableFooter, SEEK_TABLE_FOOTER_SIZE } from './zstd-format.js';
 
 const OUT_SIZE = binding.dStreamOutSize();
 
+/** The compressed bytes kept for checkSeekTable: a seek table of up to ~350,000 frames (350 GB of dump in 1 MiB frames). */
+const SEEK_TABLE_TAIL_BYTES = 4 * 1024 * 1024;
+
+export interface DecompressOptions {
+  /**
+   * Check, at the end, that a seek table the stream ends with (zstd-format.ts) describes its frames: their
+   * number, compressed and decompressed sizes and checksums. A wrong table breaks only random access, which
+   * checks each frame it reads, so only `verify` asks for this.
+   */
+  readonly checkSeekTable?: boolean;
+}
+
 /** Decompresses any sequence of zstd frames, skipping skippable frames. */
-export function createDecompressStream(): Transform {
-  return new ZstdDecompressStream();
+export function createDecompressStream(options: DecompressOptions = {}): Transform {
+  return new ZstdDecompressStream(options.checkSeekTable === true);
+}
+
+/** A frame as the stream met it (for checkSeekTable). */
+interface FrameSeen {
+  readonly compressedSize: number;
+  readonly decompressedSize: number;
+  /** The frame's Content_Checksum (its last 4 bytes, if its header says it has one). */
+  readonly checksum: number | undefined;
 }
 
 class ZstdDecompressStream extends Transform {
@@ -29,6 +50,17 @@ class ZstdDecompressStream extends Transform {
   private inFrame = false;
   /** Set while output is held back because the reader is slow; called by _read. */
   private resumeOutput: (() => void) | null = null;
+  /** checkSeekTable: the frames met, the first 5 and last 4 bytes of the current one, the last compressed bytes. */
+  private readonly frames: FrameSeen[] = [];
+  private frameProduced = 0;
+  private frameHead = Buffer.alloc(0);
+  private frameLast4 = Buffer.alloc(0);
+  private tail: Buffer[] = [];
+  private tailBytes = 0;
+
+  constructor(private readonly checkSeekTable: boolean) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.decompressChunk(chunk).then(() => callback(), callback);
@@ -57,7 +89,63 @@ class ZstdDecompressStream extends Transform {
       );
       return;
     }
+    try {
+      if (this.checkSeekTable) this.compareSeekTable();
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
     callback();
+  }
+
+  /** checkSeekTable: the bytes `consumed` of the current frame went by. */
+  private noteConsumed(bytes: Buffer): void {
+    if (this.frameHead.length < 5) this.frameHead = Buffer.concat([this.frameHead, bytes.subarray(0, 5 - this.frameHead.length)]);
+    this.frameLast4 = bytes.length >= 4 ? Buffer.from(bytes.subarray(bytes.length - 4)) : Buffer.concat([this.frameLast4, bytes]).subarray(-4);
+    this.tail.push(Buffer.from(bytes));
+    this.tailBytes += bytes.length;
+    while (this.tail.length > 1 && this.tailBytes - this.tail[0]!.length >= SEEK_TABLE_TAIL_BYTES) this.tailBytes -= this.tail.shift()!.length;
+  }
+
+  /** checkSeekTable: a frame ended at this.consumed, `lastOutput` bytes of its output not yet counted in this.produced. */
+  private noteFrameEnd(lastOutput: number): void {
+    const hasChecksum = this.frameHead.length >= 5 && (this.frameHead[4]! & 0x04) !== 0 && this.frameHead.readUInt32LE(0) === 0xfd2fb528;
+    this.frames.push({
+      compressedSize: this.consumed - this.frameStart,
+      decompressedSize: this.produced + lastOutput - this.frameProduced,
+      checksum: hasChecksum && this.frameLast4.length === 4 ? this.frameLast4.readUInt32LE(0) : undefined,
+    });
+    this.frameProduced = this.produced + lastOutput;
+    this.frameHead = Buffer.alloc(0);
+    this.frameLast4 = Buffer.alloc(0);
+  }
+
+  /** checkSeekTable: a seek table at the end must describe the frames before it. */
+  private compareSeekTable(): void {
+    const tail = Buffer.concat(this.tail);
+    if (tail.length < SEEK_TABLE_FOOTER_SIZE) return;
+    const footer = parseSeekTableFooter(tail.subarray(tail.length - SEEK_TABLE_FOOTER_SIZE));
+    if (footer === null) return; // no seek table (zstd CLI output): nothing to compare
+    const fail = (why: string): ArchiveCorruptError =>
+      new ArchiveCorruptError(`zstd seek table is wrong: ${why}`, {
+        offset: this.produced,
+        hint: 'the compressed data is intact, but random access (restore or extract of a few messages from this file) refuses the frames the table misdescribes: read the file in one pass (cat FILE | mailvault restore - ...), or rewrite it without a seek table: zstd -dc FILE | zstd -3 -o NEW',
+      });
+    // A table over SEEK_TABLE_TAIL_BYTES (more than ~350,000 frames) is not checked (formats/dump-v1.md 9).
+    if (footer.tableFrameSize > tail.length) return;
+    const entries = parseSeekTable(tail.subarray(tail.length - footer.tableFrameSize), footer);
+    const last = this.frames[this.frames.length - 1];
+    if (entries === null || last === undefined || last.compressedSize !== footer.tableFrameSize || last.decompressedSize !== 0) throw fail('the skippable frame at the end is not a whole seek table');
+    const data = this.frames.slice(0, -1);
+    if (data.length !== entries.length) throw fail(`it lists ${entries.length} frames, the stream has ${data.length} before it`);
+    for (let i = 0; i < data.length; i++) {
+      const f = data[i]!;
+      const e = entries[i]!;
+      if (e.compressedSize !== f.compressedSize || e.decompressedSize !== f.decompressedSize) {
+        throw fail(`frame ${i} is ${f.compressedSize} compressed bytes holding ${f.decompressedSize}; the table says ${e.compressedSize} holding ${e.decompressedSize}`);
+      }
+      if (e.checksum !== undefined && e.checksum !== f.checksum) throw fail(`frame ${i}: the table's checksum ${e.checksum.toString(16)} is not the frame's ${f.checksum === undefined ? '(none)' : f.checksum.toString(16)}`);
+    }
   }
 
   override _read(size: number): void {
@@ -80,10 +168,12 @@ class ZstdDecompressStream extends Transform {
       } catch (err) {
         throw this.corruptError(err, this.consumed);
       }
+      if (this.checkSeekTable && consumed > 0) this.noteConsumed(src.subarray(0, consumed));
       this.consumed += consumed;
       src = src.subarray(consumed);
       if (ret === 0) {
         // A frame (or skippable frame) ended exactly here and all its output was returned.
+        if (this.checkSeekTable) this.noteFrameEnd(produced);
         this.inFrame = false;
         this.frameStart = this.consumed;
       } else if (consumed > 0 || produced > 0) {

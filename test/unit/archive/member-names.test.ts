@@ -33,3 +33,11 @@ test('non-canonical or foreign names are corrupt, with member and offset', (t) =
     t.true(err!.message.includes(`member "${name}" at offset 4096`), name);
   }
 });
+
+test('%2F in a mailbox segment is corrupt (a second spelling of a name with "/"); in the user segment it is a "/" of the user name', (t) => {
+  for (const name of ['users/u/mailboxes/G%2Fx/mailbox.json', 'users/u/mailboxes/a/G%2Fx/1.eml']) {
+    t.throws(() => parseMemberName(name, 0), { instanceOf: ArchiveCorruptError }, name);
+  }
+  t.deepEqual(parseMemberName(mailboxMember('u', 'G/x'), 0), { kind: 'mailbox', user: 'u', mailbox: 'G/x' });
+  t.deepEqual(parseMemberName('users/a%2Fb/user.json', 0), { kind: 'user', user: 'a/b' });
+});

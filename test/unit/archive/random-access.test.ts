@@ -6,6 +6,7 @@ import { ArchiveCorruptError, UsageError } from '../../../src/core/errors.js';
 import { openDumpFile } from '../../../src/archive/random-access.js';
 import { chunked, readAll, sampleUsers, splitMembers, writeSample } from './sample-dump.js';
 import { makeTempDirSync, removeTempDir } from '../../helpers/temp.js';
+import { reseal } from './reseal.js';
 
 const dir = makeTempDirSync('mailvault-ra-test-');
 test.after.always(() => removeTempDir(dir));
@@ -83,4 +84,31 @@ test('openDumpFile: a dump without trailer is reported', async (t) => {
   const path = join(dir, 'cut.mvd');
   writeFileSync(path, bytes.subarray(0, trailer.offset));
   await t.throwsAsync(openDumpFile(path), { instanceOf: ArchiveCorruptError, message: /no trailer found/ });
+});
+
+test('openDumpFile: members with typeflag NUL (the pre-POSIX spelling of a regular file, which the one-pass reader takes) are read, the trailer too', async (t) => {
+  const edited = Buffer.from(await writeSample());
+  // every member's ustar block: typeflag '0' -> NUL, checksum recomputed; then the trailer's digest
+  for (const m of await splitMembers(edited)) {
+    const at = m.offset;
+    if (edited[at + 156] !== 0x30) continue;
+    edited[at + 156] = 0;
+    edited.fill(0x20, at + 148, at + 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += edited[at + i]!;
+    edited.write(`${sum.toString(8).padStart(6, '0')}\0 `, at + 148, 8, 'latin1');
+  }
+  const bytes = await reseal(edited, {});
+  t.is(bytes[(await splitMembers(bytes)).find((m) => m.name === 'mailvault/trailer.json')!.offset + 156], 0);
+  const path = join(dir, 'typeflag-nul.mvd');
+  writeFileSync(path, bytes);
+  t.is((await readAll(chunked(bytes))).entries.filter((e) => e.type === 'message').length, expectedBodies.length, 'the one-pass reader');
+  const file = await openDumpFile(path);
+  try {
+    t.is(file.header.runId, file.trailer.runId);
+    const first = (await (async () => { for await (const e of file.entries()) if (e.type === 'message') return e; return null; })())!;
+    t.true((await text((await file.readMessage(first.id)).body)).equals(expectedBodies[0]!.body));
+  } finally {
+    await file.close();
+  }
 });

@@ -38,7 +38,7 @@ export async function reseal(dump: Buffer, edits: Record<string, (m: RawMember) 
   }
   const toc = members.find((m) => m.name === 'mailvault/toc.jsonl')!;
   const trailer = members.find((m) => m.name === 'mailvault/trailer.json')!;
-  const lines = toc.data.toString('utf8').split('\n');
+  const lines = data.get(toc.name)!.toString('utf8').split('\n'); // as edited
   const newToc = lines
     .map((line) => {
       if (!line) return line;

@@ -128,3 +128,25 @@ test('isZstdMagic', (t) => {
   t.false(isZstdMagic(Buffer.from([0x28, 0xb5, 0x2f])));
   t.false(isZstdMagic(Buffer.alloc(0)));
 });
+
+/** Our seekable output for `data` (frames of 64 KiB), with entry `index`'s field at `field` (0: compressed size, 4: decompressed size, 8: checksum) changed by `delta`. */
+async function seekableWithEditedTable(data: Buffer, index: number, field: 0 | 4 | 8, delta: number): Promise<Buffer> {
+  const out = Buffer.from(await runThrough(createCompressStream({ type: 'zstd', level: 3, frameSize: 64 * 1024 }), data));
+  const frames = out.readUInt32LE(out.length - 9);
+  const entrySize = (out.readUInt8(out.length - 5) & 0x80) !== 0 ? 12 : 8;
+  const at = out.length - 9 - frames * entrySize + index * entrySize + field;
+  if (delta !== 0) out.writeUInt32LE((out.readUInt32LE(at) + delta) >>> 0, at);
+  return out;
+}
+
+test('checkSeekTable: a seek table that does not describe the frames (a size or a checksum) is corrupt; without the option the data reads', async (t) => {
+  const data = Buffer.concat([mailText(300_000, 5), randomData(100_000)]);
+  t.true((await runThrough(createDecompressStream({ checkSeekTable: true }), await seekableWithEditedTable(data, 0, 0, 0), 5000)).equals(data));
+  for (const [field, what] of [[0, 'compressed'], [4, 'holding'], [8, 'checksum']] as const) {
+    const damaged = await seekableWithEditedTable(data, 2, field, 1);
+    await t.throwsAsync(runThrough(createDecompressStream({ checkSeekTable: true }), damaged, 5000), { instanceOf: ArchiveCorruptError, message: new RegExp(`seek table is wrong: frame 2.*${what}`) }, what);
+    t.true((await runThrough(createDecompressStream(), damaged, 5000)).equals(data), `${what}: a one-pass read ignores the table`);
+  }
+  // zstd CLI output has no seek table: nothing to check
+  t.true((await runThrough(createDecompressStream({ checkSeekTable: true }), cliCompress(['-3'], data))).equals(data));
+});
