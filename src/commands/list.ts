@@ -15,7 +15,7 @@ export default class List extends MailvaultCommand {
 
   <id>; "<user>" "<mailbox>" <uid> <internaldate> <size> <flags> "<from>" "<subject>"
 
-Users and mailboxes appear as comment lines. Edit the output (delete lines or comment them out with ";") and give it to "mailvault restore --use-list FILE" to restore just those messages. With --json, prints one object: {"header", "users", "mailboxes", "messages", "trailer"}, where "messages" has one entry per message.
+Users and mailboxes appear as comment lines. Edit the output (delete lines or comment them out with ";") and give it to "mailvault restore --use-list FILE" to restore just those messages. With --json, prints one object: {"header", "users", "mailboxes", "messages", "trailer"}, where "messages" has one entry per message; for an incremental dump also "changes", one entry per mailbox: {"user", "mailbox", "added", "flagEntries", "present", "reset"} (messages it adds, flag entries, UIDs the mailbox holds after it, and whether it restarts the mailbox).
 
 ${exitStatusHelp()}`;
 
@@ -42,7 +42,7 @@ ${exitStatusHelp()}`;
     if (flags.json) {
       // Streamed JSON: one object whose arrays are written as the dump is read (no whole-dump buffering).
       const w = (s: string): Promise<void> => writeLine(process.stdout, s, false);
-      const arrays = { users: [] as string[], mailboxes: [] as string[] };
+      const arrays = { users: [] as string[], mailboxes: [] as string[], changes: [] as string[] };
       let header = 'null';
       let trailer = 'null';
       let first = true;
@@ -55,9 +55,14 @@ ${exitStatusHelp()}`;
         } else if (item.kind === 'header') header = JSON.stringify(item.header);
         else if (item.kind === 'trailer') trailer = JSON.stringify(item.trailer);
         else if (item.kind === 'user') arrays.users.push(JSON.stringify(item.user));
-        else arrays.mailboxes.push(JSON.stringify(item.mailbox));
+        else if (item.kind === 'mailbox') arrays.mailboxes.push(JSON.stringify(item.mailbox));
+        else {
+          const { kind: _k, ...c } = item;
+          arrays.changes.push(JSON.stringify(c));
+        }
       }
-      await w(`\n],"header":${header},"users":[${arrays.users.join(',')}],"mailboxes":[${arrays.mailboxes.join(',')}],"trailer":${trailer}}\n`);
+      const changes = arrays.changes.length > 0 ? `,"changes":[${arrays.changes.join(',')}]` : '';
+      await w(`\n],"header":${header},"users":[${arrays.users.join(',')}],"mailboxes":[${arrays.mailboxes.join(',')}]${changes},"trailer":${trailer}}\n`);
       return undefined;
     }
     for await (const item of listDump(input, selection) as AsyncIterable<ListItem>) {

@@ -122,6 +122,12 @@ if (requireDovecot(test)) {
     const inc = path.join(dv.dir, `${src.name}-inc1.mvd`);
     const summary = await backup(t, users, src.name, inc, ['--since', `@${full}`, ...(profile === 'sdbox' ? ['--attachment-dir', dv.attachmentDir] : [])]);
     t.regex(summary, /incremental|since/i);
+    // list --json of an incremental: mailbox records, and one "changes" entry per mailbox
+    const incList = JSON.parse((await runCli(['list', inc, '--json'])).stdout.toString()) as { mailboxes: unknown[]; messages: { mailbox: string }[]; changes?: { mailbox: string; added: number }[] };
+    t.true(incList.mailboxes.every((m) => typeof m === 'object' && m !== null && typeof (m as { name?: unknown }).name === 'string'), 'list --json: "mailboxes" holds mailbox records only');
+    t.is(incList.changes?.length, incList.mailboxes.length);
+    t.is(incList.changes?.find((c) => c.mailbox === 'INBOX')?.added, incList.messages.filter((m) => m.mailbox === 'INBOX').length);
+    t.true(incList.messages.some((m) => m.mailbox === 'INBOX'));
     const r = await restoreInto(t, [full, inc]);
     t.is(r.code, 0, r.stderr);
     // sdbox keeps hierarchy levels as directories, which Dovecot lists as \NoSelect mailboxes; a Maildir++
