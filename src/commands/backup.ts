@@ -133,9 +133,11 @@ ${exitStatusHelp()}`;
           const notRead = unchanged.filter((c) => c.notRead === true).length;
           note(`backup: ${unchanged.length} mailboxes unchanged${notRead > 0 ? ` (${notRead} not read: same change token as in the base)` : ''}`);
         }
+        const unselected = summary.changes.filter((c) => c.status === 'unselected').length;
+        if (unselected > 0) note(`backup: ${unselected} mailboxes not selected (--mailbox): carried as the base has them, so that a restore of the chain keeps them`);
         for (const c of summary.changes) {
-          if (c.status === 'unchanged') continue;
-          const what = c.status === 'reset' ? 'UIDVALIDITY changed: whole mailbox again' : c.status === 'incomplete' ? 'the base dump lacks messages it skipped: whole mailbox again' : c.status === 'new' ? 'new mailbox: whole' : c.status === 'deleted' ? 'deleted' : `${c.newMessages} new, ${c.flagEntries} flag entries${c.expunged !== null ? `, ${c.expunged} expunged` : ''}`;
+          if (c.status === 'unchanged' || c.status === 'unselected') continue;
+          const what = c.status === 'reset' ? 'UIDVALIDITY changed: whole mailbox again' : c.status === 'incomplete' ? 'the base dump lacks messages it skipped: whole mailbox again' : c.status === 'new' ? 'new mailbox: whole' : c.status === 'deleted' ? 'deleted' : c.status === 'kept' ? 'could not be read (see the skipped list): carried as the base has it, so that a restore keeps its earlier mail; the next run reads it' : `${c.newMessages} new, ${c.flagEntries} flag entries${c.expunged !== null ? `, ${c.expunged} expunged` : ''}`;
           note(`backup: ${c.user} ${c.mailbox}${c.renamedFrom !== null ? ` (renamed from ${c.renamedFrom})` : ''}: ${what}`);
         }
       }

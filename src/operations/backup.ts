@@ -119,7 +119,7 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
       continue;
     }
     try {
-      const mailboxes = (await listForBackup(source)).filter((m) => wantMailbox(m.name)).sort((a, b) => byteOrder(a.name, b.name));
+      const mailboxes = (await listForBackup(source)).sort((a, b) => byteOrder(a.name, b.name));
       const subscriptions = await source.listSubscriptions();
       const subscribed = new Set(subscriptions);
       await writer.writeUser({ user, subscriptions });
@@ -129,7 +129,8 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
       options.onProgress?.({ phase: 'user', user, messages: summary.messages, bytes: summary.bytes });
       for (const mailbox of mailboxes) {
         checkAbort();
-        await backupMailbox(source, user, mailbox, subscribed.has(mailbox.name), writer, options, summary, skip, checkAbort, scratch, planner);
+        if (wantMailbox(mailbox.name)) await backupMailbox(source, user, mailbox, subscribed.has(mailbox.name), writer, options, summary, skip, checkAbort, scratch, planner);
+        else if (planner !== null) await keepUnselectedMailbox(user, mailbox, subscribed.has(mailbox.name), writer, options, summary, planner);
       }
       if (planner) {
         for (const gone of planner.deleted()) summary.changes.push({ user, mailbox: gone.name, status: 'deleted', renamedFrom: null, newMessages: 0, flagEntries: 0, expunged: null });
@@ -149,20 +150,9 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
   return summary;
 }
 
-async function backupMailbox(
-  source: MessageSource,
-  user: string,
-  mailbox: MailboxInfo,
-  isSubscribed: boolean,
-  writer: DumpWriter,
-  options: BackupOptions,
-  summary: BackupSummary,
-  skip: (item: { user: string; mailbox?: string; uid?: number }, e: unknown) => void,
-  checkAbort: () => void,
-  scratch: Buffer,
-  planner: ReturnType<IncrementalPlanner['forUser']> | null = null,
-): Promise<void> {
-  const record = {
+/** A mailbox record's fields from the listing (the record of a mailbox read whole). */
+function mailboxRecordOf(user: string, mailbox: MailboxInfo, isSubscribed: boolean): Omit<MailboxRecord, 'type' | 'uidSet' | 'reset'> {
+  return {
     user,
     name: mailbox.name,
     guid: mailbox.guid,
@@ -176,6 +166,47 @@ async function backupMailbox(
     metadata: {},
     acl: {},
   };
+}
+
+/**
+ * An incremental with --mailbox: a mailbox left out of the selection that its base holds is carried as
+ * the base has it (record from the base cursor, no message, no flag table), so that a restore of the
+ * chain does not read it as deleted; its cursor stays the base's, so a later run carries what changed.
+ * A \NoSelect level keeps its record. Mailboxes the base does not hold are left out, as in a full dump.
+ */
+async function keepUnselectedMailbox(
+  user: string,
+  mailbox: MailboxInfo,
+  isSubscribed: boolean,
+  writer: DumpWriter,
+  options: BackupOptions,
+  summary: BackupSummary,
+  planner: ReturnType<IncrementalPlanner['forUser']>,
+): Promise<void> {
+  const record = mailboxRecordOf(user, mailbox, isSubscribed);
+  if (!mailbox.selectable) {
+    await writer.writeMailbox(record);
+    summary.mailboxes++;
+    return;
+  }
+  const kept = planner.kept(mailbox.name);
+  if (kept !== null) await writeUnchangedMailbox(user, record, kept, writer, options, summary, 'unselected');
+}
+
+async function backupMailbox(
+  source: MessageSource,
+  user: string,
+  mailbox: MailboxInfo,
+  isSubscribed: boolean,
+  writer: DumpWriter,
+  options: BackupOptions,
+  summary: BackupSummary,
+  skip: (item: { user: string; mailbox?: string; uid?: number }, e: unknown) => void,
+  checkAbort: () => void,
+  scratch: Buffer,
+  planner: ReturnType<IncrementalPlanner['forUser']> | null = null,
+): Promise<void> {
+  const record = mailboxRecordOf(user, mailbox, isSubscribed);
   if (!mailbox.selectable) {
     await writer.writeMailbox(record);
     summary.mailboxes++;
@@ -192,6 +223,11 @@ async function backupMailbox(
     reader = await source.openMailbox(mailbox.name);
   } catch (e) {
     skip({ user, mailbox: mailbox.name }, e);
+    // An incremental carries a mailbox its base holds as the base has it (record from the base cursor,
+    // no message, no flag table): without a record, a restore of the chain would read it as deleted and
+    // drop its earlier mail. Its cursor stays the base's, so the next run carries what changed.
+    const kept = planner?.kept(mailbox.name) ?? null;
+    if (kept !== null) await writeUnchangedMailbox(user, record, kept, writer, options, summary, 'kept');
     return;
   }
   try {
@@ -336,12 +372,13 @@ async function writeUnchangedMailbox(
   writer: DumpWriter,
   options: BackupOptions,
   summary: BackupSummary,
+  status: 'unchanged' | 'kept' | 'unselected' = 'unchanged',
 ): Promise<void> {
   const uidSet = base.uidSet ?? '';
   const messageCount = UidSequence.parse(uidSet)?.size ?? 0;
   await writer.writeMailbox({ ...record, guid: base.guid, uidValidity: base.uidValidity, uidNext: base.uidNext, highestModseq: base.highestModseq, messageCount, uidSet, reset: false });
   options.recorder?.add(user, { ...base, name: record.name });
-  summary.changes.push({ user, mailbox: record.name, status: 'unchanged', renamedFrom: null, newMessages: 0, flagEntries: 0, expunged: 0, notRead: true });
+  summary.changes.push({ user, mailbox: record.name, status, renamedFrom: null, newMessages: 0, flagEntries: 0, expunged: 0, notRead: true });
   summary.mailboxes++;
   options.onProgress?.({ phase: 'mailbox', user, mailbox: record.name, messages: summary.messages, bytes: summary.bytes });
 }

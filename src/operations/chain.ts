@@ -288,6 +288,11 @@ export async function restoreChain(links: readonly ChainLink[], openSink: SinkOp
   const restored = new Map<string, UidSequence[]>();
   const opened = new Set<string>();
   const isRestored = (ukey: string, uid: number): boolean => (restored.get(ukey) ?? []).some((s) => s.has(uid));
+  // Users of the full dump that no incremental holds (those were made for other users, or could not open
+  // this one's store): the state of a user is that of the last dump holding it, here the full dump's,
+  // built as the full dump is read (the pre-pass does not read the full dump).
+  const fullOnly = new FinalStateBuilder();
+  fullOnly.beginDump(0);
 
   try {
     for (let i = 0; i < links.length; i++) {
@@ -310,10 +315,16 @@ export async function restoreChain(links: readonly ChainLink[], openSink: SinkOp
         if (entry.type === 'user') {
           await endBox();
           user = wantUser(entry.record.user) ? final.users.get(entry.record.user) : undefined;
-          if (!user && wantUser(entry.record.user)) options.onWarning?.(`${links[i]!.file}: user "${entry.record.user}" is in no later dump of the chain; not restored (restore ${links[i]!.file} on its own for it)`);
+          if (!user && wantUser(entry.record.user) && i === 0) {
+            fullOnly.add(entry as StateItem);
+            user = fullOnly.state.users.get(entry.record.user)!;
+            final.users.set(entry.record.user, user);
+            if (links.length > 1) options.onWarning?.(`user "${entry.record.user}" is in no incremental of the chain: restored as ${links[0]!.file} has it`);
+          }
         } else if (entry.type === 'mailbox') {
           await endBox();
           if (!user || entry.record.user !== user.user.user) continue;
+          if (i === 0 && fullOnly.state.users.get(entry.record.user) === user) fullOnly.add(entry as StateItem);
           const rec = entry.record as ChainMailboxRecord;
           const key = mailboxKey(rec);
           const fin = user.mailboxes.get(key);

@@ -303,8 +303,13 @@ export function flagTableChunks(entries: readonly FlagEntry[], chunk = FLAG_TABL
 export interface MailboxChange {
   readonly user: string;
   readonly mailbox: string;
-  /** 'incomplete': the base lacks messages it skipped when it ran, so the mailbox is carried whole again. */
-  readonly status: 'new' | 'reset' | 'incomplete' | 'changed' | 'unchanged' | 'deleted' | 'time';
+  /**
+   * 'incomplete': the base lacks messages it skipped when it ran, so the mailbox is carried whole again.
+   * 'kept': the mailbox could not be opened (reported as skipped); its record is the base's, so that a
+   * restore of the chain keeps its earlier mail, and the next run reads it.
+   * 'unselected': left out by --mailbox; carried as the base has it, for the same reason.
+   */
+  readonly status: 'new' | 'reset' | 'incomplete' | 'changed' | 'unchanged' | 'kept' | 'unselected' | 'deleted' | 'time';
   readonly renamedFrom: string | null;
   readonly newMessages: number;
   readonly flagEntries: number;
@@ -347,6 +352,8 @@ export class IncrementalPlanner {
     matched: Set<MailboxCursor>;
     plan(info: MailboxInfo, hasModseq: boolean): MailboxPlan;
     unchanged(mailbox: { readonly name: string; readonly changeToken?: string | null }): MailboxCursor | null;
+    /** The base cursor of a mailbox of this name that recorded its UID set, whatever its token (for a mailbox this run cannot read). */
+    kept(name: string): MailboxCursor | null;
     deleted(): MailboxCursor[];
   } {
     const cursors = this.hasCursorSource ? (userCursors(this.spec.base, user) ?? null) : null;
@@ -363,6 +370,12 @@ export class IncrementalPlanner {
       unchanged(mailbox) {
         const c = cursors?.unchanged(mailbox.name, mailbox.changeToken) ?? null;
         if (c !== null) matched.add(c);
+        return c;
+      },
+      kept(name) {
+        const c = cursors?.named(name) ?? null;
+        if (c === null || c.uidSet === null) return null;
+        matched.add(c);
         return c;
       },
       deleted: () => deletedSince(cursors, matched),

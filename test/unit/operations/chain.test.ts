@@ -167,3 +167,31 @@ test('a gap, a wrong order or a chain not starting with a full dump is an error 
   await t.throwsAsync(run([inc1.file, inc2.file]), { instanceOf: ArchiveChainError, message: /starts with a full dump/ });
   t.is(target.mailboxes.size, 0, 'nothing restored');
 });
+
+test('a user of the full dump that no incremental holds (they were made for other users) is restored as the full dump has it', async (t) => {
+  const dir = await tempDir(t, 'mv-chain-users-');
+  const live: Record<string, MemoryStoreData> = { alice: await populate(), bob: await populate() };
+  const run = async (users: string[], base: CursorState | null, name: string, created: string): Promise<{ file: string; state: CursorState }> => {
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    const runId = randomUUID();
+    const writer = await DumpWriter.create(out, { creator: 't', created, runId, kind: base ? 'incremental' : 'full', base: base ? { runId: base.runId, created: base.created } : null, source: { driver: 'memory', location: 'memory:', host: 't' }, options: {} });
+    const recorder = new CursorRecorder(runId, created);
+    await backup(users, async (u) => new MemoryStore(u, live[u]!), writer, defaultBackupOptions({ recorder, ...(base ? { incremental: new IncrementalPlanner({ since: 0, sinceIso: '', interpretation: '', base }, true) } : {}) }));
+    await writer.finish();
+    const file = path.join(dir, name);
+    await writeFile(file, Buffer.concat(chunks));
+    return { file, state: recorder.state() };
+  };
+  const full = await run(['alice', 'bob'], null, 'full.mvd', '2026-11-28T00:00:00Z');
+  await addMessages(live['alice']!, 'INBOX', [21, 22]);
+  const inc = await run(['alice'], full.state, 'inc.mvd', '2026-11-28T01:00:00Z');
+  const targets: Record<string, MemoryStoreData> = { alice: createMemoryStoreData(), bob: createMemoryStoreData() };
+  const warnings: string[] = [];
+  const summary = await restoreChain(await readChainLinks([full.file, inc.file]), async (u) => new MemoryStore(u, targets[u]!), defaultRestoreOptions({ onWarning: (w) => warnings.push(w) }));
+  t.is(summary.missingCount, 0);
+  t.deepEqual(fingerprint(targets['alice']!), fingerprint(live['alice']!));
+  t.deepEqual(fingerprint(targets['bob']!), fingerprint(live['bob']!), 'bob as the full dump has him');
+  t.true(warnings.some((w) => /user "bob" is in no incremental of the chain: restored as .*full\.mvd has it/.test(w)), warnings.join('\n'));
+});

@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { DumpWriter } from '../../../src/archive/writer.js';
+import { PermissionDeniedError } from '../../../src/core/errors.js';
 import { readDump } from '../../../src/archive/reader.js';
 import { backup, defaultBackupOptions, type BackupSummary } from '../../../src/operations/backup.js';
 import { readChainLinks, restoreChain } from '../../../src/operations/chain.js';
@@ -53,7 +54,7 @@ interface Dumped {
   summary: BackupSummary;
 }
 
-async function dump(root: string, dir: string, base: CursorState | null, name: string, open: () => Promise<MessageSource> = () => openStore(root), user = 'alice'): Promise<Dumped> {
+async function dump(root: string, dir: string, base: CursorState | null, name: string, open: () => Promise<MessageSource> = () => openStore(root), user = 'alice', mailboxes: readonly string[] = []): Promise<Dumped> {
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on('data', (c: Buffer) => chunks.push(c));
@@ -78,7 +79,7 @@ async function dump(root: string, dir: string, base: CursorState | null, name: s
       close: () => s.close(),
     };
   };
-  const summary = await backup([user], openSource, writer, defaultBackupOptions({ recorder, ...(base ? { incremental: new IncrementalPlanner({ since: 0, sinceIso: '', interpretation: '', base }, true) } : {}) }));
+  const summary = await backup([user], openSource, writer, defaultBackupOptions({ recorder, mailboxes, ...(base ? { incremental: new IncrementalPlanner({ since: 0, sinceIso: '', interpretation: '', base }, true) } : {}) }));
   await writer.finish();
   const file = path.join(dir, name);
   await fs.writeFile(file, Buffer.concat(chunks));
@@ -257,4 +258,66 @@ test('an sdbox message whose listing fails without naming its UID stays out of t
   const summary = await restoreChain(await readChainLinks([full.file, inc.file]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
   t.is(summary.missingCount, 0);
   t.deepEqual(await fingerprint(new MemoryStore('carol', target)), await fingerprint(await open()));
+});
+
+test('a mailbox an incremental cannot open is carried as its base has it (a restore of the chain keeps its mail), reported, and read by the next run', async (t) => {
+  const root = await tempDir(t, 'mv-kept-');
+  const dir = await tempDir(t, 'mv-kept-');
+  await populate(root);
+  await settle();
+  const full = await dump(root, dir, null, 'full.mvd');
+  // Old changes (a flag), and cannot be opened by the next run
+  const cur = path.join(root, 'Maildir', '.Old', 'cur');
+  const [first] = (await fs.readdir(cur)).sort();
+  await fs.rename(path.join(cur, first!), path.join(cur, first!.replace(/:2,([A-Z]*)$/, (_m, f: string) => `:2,${[...f, 'F'].sort().join('')}`)));
+  const failingOld = async (): Promise<MessageSource> => {
+    const s = await openStore(root);
+    return {
+      driverName: s.driverName,
+      capabilities: s.capabilities,
+      user: s.user,
+      listMailboxes: () => s.listMailboxes(),
+      ...(s.listMailboxEntries ? { listMailboxEntries: () => s.listMailboxEntries!() } : {}),
+      listSubscriptions: () => s.listSubscriptions(),
+      openMailbox: (n: string) => (n === 'Old' ? Promise.reject(new PermissionDeniedError('cannot open mailbox "Old" (test)')) : s.openMailbox(n)),
+      close: () => s.close(),
+    };
+  };
+  const inc = await dump(root, dir, full.state, 'inc.mvd', failingOld);
+  t.deepEqual(inc.summary.changes.map((c) => `${c.mailbox}:${c.status}`), ['INBOX:unchanged', 'Old:kept']);
+  t.true(inc.summary.skipped.some((s) => s.mailbox === 'Old'), 'Old is reported as skipped');
+  t.deepEqual(inc.state.users['alice']!.find((c) => c.name === 'Old'), full.state.users['alice']!.find((c) => c.name === 'Old'), "Old's cursor stays the base's");
+  // the chain up to the incremental restores Old as the full dump had it, not as deleted
+  const target = createMemoryStoreData();
+  await restoreChain(await readChainLinks([full.file, inc.file]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
+  const restored = await fingerprint(new MemoryStore('alice', target));
+  t.is(restored.filter((l) => l.startsWith('Old ')).length, 4, 'Old: its record and its 3 messages');
+  // the next run reads Old and carries the flag change: the chain restores the live state
+  const inc2 = await dump(root, dir, inc.state, 'inc2.mvd');
+  t.true(inc2.opened.includes('Old'));
+  const target2 = createMemoryStoreData();
+  await restoreChain(await readChainLinks([full.file, inc.file, inc2.file]), async (u) => new MemoryStore(u, target2), defaultRestoreOptions());
+  t.deepEqual(await fingerprint(new MemoryStore('alice', target2)), await fingerprint(await openStore(root)));
+});
+
+test('an incremental with --mailbox carries the mailboxes it leaves out as its base has them: a restore of the chain keeps them, a later run carries their changes', async (t) => {
+  const root = await tempDir(t, 'mv-unselected-');
+  const dir = await tempDir(t, 'mv-unselected-');
+  await populate(root);
+  await settle();
+  const full = await dump(root, dir, null, 'full.mvd');
+  const cur = path.join(root, 'Maildir', '.Old', 'cur');
+  const [first] = (await fs.readdir(cur)).sort();
+  await fs.rename(path.join(cur, first!), path.join(cur, first!.replace(/:2,([A-Z]*)$/, (_m, f: string) => `:2,${[...f, 'F'].sort().join('')}`)));
+  const inc = await dump(root, dir, full.state, 'inc.mvd', undefined, 'alice', ['INBOX']);
+  t.deepEqual(inc.summary.changes.map((c) => `${c.mailbox}:${c.status}`), ['INBOX:unchanged', 'Old:unselected'], 'Old is not reported as deleted');
+  t.false(inc.opened.includes('Old'));
+  const target = createMemoryStoreData();
+  await restoreChain(await readChainLinks([full.file, inc.file]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
+  t.is((await fingerprint(new MemoryStore('alice', target))).filter((l) => l.startsWith('Old ')).length, 4, 'Old: its record and its 3 messages');
+  const inc2 = await dump(root, dir, inc.state, 'inc2.mvd');
+  t.true(inc2.opened.includes('Old'), 'Old changed since the cursor the unselected run kept');
+  const target2 = createMemoryStoreData();
+  await restoreChain(await readChainLinks([full.file, inc.file, inc2.file]), async (u) => new MemoryStore(u, target2), defaultRestoreOptions());
+  t.deepEqual(await fingerprint(new MemoryStore('alice', target2)), await fingerprint(await openStore(root)));
 });
