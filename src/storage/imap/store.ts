@@ -42,9 +42,11 @@ interface ExistingMessage {
   readonly keywords: readonly string[];
 }
 
-/** The messages of one mailbox when countExisting first looked at it in this run, by served size. */
+/** The messages of one mailbox below `uidNext`, by served size (countExisting). */
 interface ExistingTable {
   readonly uidValidity: number;
+  /** Every UID below this is in the table (unless expunged before the table read it). */
+  uidNext: number;
   readonly bySize: Map<number, ExistingMessage[]>;
 }
 
@@ -317,17 +319,13 @@ export class ImapStore implements MailStore {
 
   /**
    * How many copies of the probe the mailbox holds. The candidates (same served size, and the same
-   * INTERNALDATE where the server keeps that date) come from a table of the mailbox made at the first
-   * call for it in this run: one UID FETCH of sizes and dates instead of a SEARCH per message, which
-   * Dovecot answers by reading every message's header (7.8 ms a search in a mailbox of 4,880, so a
-   * rerun over a large mailbox took time quadratic in its size). The candidates' bytes decide.
-   *
-   * A table from earlier in the run lacks what the run APPENDed since; the answer is the same as a
-   * live look. Restore sends the k-th occurrence of a message in the dump unless k <= copies present
-   * (RestoreSession.message). With b copies there before the run, a live look answers b + (the
-   * occurrences sent so far, max(0, k-1-b)), so it sends exactly when k > b; a table made after j
-   * occurrences answers b + max(0, j-b) with j <= k-1: when j <= b that is b, else j < k: again it sends
-   * exactly when k > b. (Mail changed by others meanwhile is seen by neither reliably.)
+   * INTERNALDATE where the server keeps that date) come from a table of the mailbox: one UID FETCH of
+   * sizes and dates at the first call for it, then, whenever STATUS shows a higher UIDNEXT (messages
+   * this run or anyone else APPENDed), a FETCH of the new UIDs only. It replaces a SEARCH per message,
+   * which Dovecot answers by reading every message's header (7.8 ms a search in a mailbox of 4,880,
+   * so a rerun over a large mailbox took time quadratic in its size). The candidates' bytes decide.
+   * A message someone else expunges while the restore runs may still be counted (a live SEARCH
+   * would not count it): the restore then leaves out the message that user just deleted.
    */
   async countExisting(mailboxName: string, probe: ExistenceProbe): Promise<ExistingCopies> {
     const info = await this.getMailbox(mailboxName);
@@ -375,26 +373,38 @@ export class ImapStore implements MailStore {
     return { same, altered, sameKeywords };
   }
 
-  /** countExisting's table of the mailbox (made on first use, again after a UIDVALIDITY change); null for a mailbox too large to tabulate. */
+  /**
+   * countExisting's table of the mailbox, brought up to `info` (the mailbox's STATUS now): made on first
+   * use and again after a UIDVALIDITY change, extended by the UIDs from its uidNext on when the
+   * mailbox's UIDNEXT has grown. null for a mailbox too large to tabulate.
+   */
   private async existingTable(mailboxName: string, path: string, info: MailboxInfo): Promise<ExistingTable | null> {
-    const known = this.existing.get(mailboxName);
-    if (known !== undefined && known.uidValidity === info.uidValidity) return known;
-    if (info.messageCount > EXISTING_TABLE_MAX_MESSAGES) return null;
-    const bySize = new Map<number, ExistingMessage[]>();
+    let table = this.existing.get(mailboxName);
+    if (table !== undefined && table.uidValidity === info.uidValidity && table.uidNext >= info.uidNext) return table;
+    if (table === undefined || table.uidValidity !== info.uidValidity) {
+      if (info.messageCount > EXISTING_TABLE_MAX_MESSAGES) return null;
+      table = { uidValidity: info.uidValidity, uidNext: 1, bySize: new Map() };
+      this.existing.set(mailboxName, table);
+    }
+    const from = table.uidNext;
+    const bySize = table.bySize;
+    let next = Math.max(from, info.uidNext);
     await withMailbox(this.session, path, { what: 'list the messages of', mailbox: mailboxName }, async () => {
-      const found = await this.session.client.search({ all: true }, { uid: true });
-      const uids = (Array.isArray(found) ? found : []).sort((a, b) => a - b);
+      const found = await this.session.client.search(from === 1 ? { all: true } : { uid: `${from}:*` }, { uid: true });
+      // "n:*" also matches the highest UID when it is below n
+      const uids = (Array.isArray(found) ? found : []).filter((u) => u >= from).sort((a, b) => a - b);
       for (let i = 0; i < uids.length; i += 1000) {
         for (const m of await fetchMetadata(this.session, mailboxName, uids.slice(i, i + 1000), { modseq: false, xGuid: false, saveDate: false, binary: false })) {
           const row: ExistingMessage = { uid: m.uid, internalDate: m.internalDate, keywords: m.keywords };
           const same = bySize.get(m.size);
           if (same === undefined) bySize.set(m.size, [row]);
           else same.push(row);
+          // a message APPENDed after the STATUS: in the table now, not to be fetched again
+          next = Math.max(next, m.uid + 1);
         }
       }
     });
-    const table = { uidValidity: info.uidValidity, bySize };
-    this.existing.set(mailboxName, table);
+    table.uidNext = next;
     return table;
   }
 
