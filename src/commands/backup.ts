@@ -76,6 +76,13 @@ ${exitStatusHelp()}`;
     if (flags.since !== undefined) {
       since = await resolveSince(flags.since);
       base = since.base ?? (flags['state-file'] !== undefined ? await readStateFile(flags['state-file']) : null);
+      // Without cursors an incremental cannot say what the mailboxes it leaves out hold: a restore of
+      // the chain would read them as deleted.
+      if (base === null && (flags.mailbox ?? []).length > 0) {
+        throw new UsageError(`--mailbox cannot be used with --since ${flags.since} (a time, no cursors): the incremental would leave the other mailboxes out, and a restore of the chain would read them as deleted`, {
+          hint: 'give --since @STATE-FILE or @DUMP (cursors: the mailboxes left out are carried as that run had them), or back up every mailbox',
+        });
+      }
     }
     const resolved = await resolveUsers(flags, { requireUsers: true });
     const out = openDumpOutput(flags.output);

@@ -127,10 +127,15 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
       const planner = options.incremental ? options.incremental.forUser(user) : null;
       summary.users++;
       options.onProgress?.({ phase: 'user', user, messages: summary.messages, bytes: summary.bytes });
+      // Mailboxes --mailbox leaves out are carried from the base cursor found by their GUID (a rename
+      // keeps it, a mailbox created again under an old name has none): a listing without GUIDs (a
+      // driver's cheap one) is completed by the full listing.
+      const unselected = planner !== null ? mailboxes.filter((m) => m.selectable && !wantMailbox(m.name)) : [];
+      const guids = unselected.some((m) => m.guid === null) && source.listMailboxEntries !== undefined ? new Map((await source.listMailboxes()).map((m) => [m.name, m.guid])) : null;
       for (const mailbox of mailboxes) {
         checkAbort();
         if (wantMailbox(mailbox.name)) await backupMailbox(source, user, mailbox, subscribed.has(mailbox.name), writer, options, summary, skip, checkAbort, scratch, planner);
-        else if (planner !== null) await keepUnselectedMailbox(user, mailbox, subscribed.has(mailbox.name), writer, options, summary, planner);
+        else if (planner !== null) await keepUnselectedMailbox(user, { ...mailbox, guid: guids?.get(mailbox.name) ?? mailbox.guid }, subscribed.has(mailbox.name), writer, options, summary, planner);
       }
       if (planner) {
         for (const gone of planner.deleted()) summary.changes.push({ user, mailbox: gone.name, status: 'deleted', renamedFrom: null, newMessages: 0, flagEntries: 0, expunged: null });
@@ -189,7 +194,7 @@ async function keepUnselectedMailbox(
     summary.mailboxes++;
     return;
   }
-  const kept = planner.kept(mailbox.name);
+  const kept = planner.kept(mailbox);
   if (kept !== null) await writeUnchangedMailbox(user, record, kept, writer, options, summary, 'unselected');
 }
 
@@ -226,7 +231,8 @@ async function backupMailbox(
     // An incremental carries a mailbox its base holds as the base has it (record from the base cursor,
     // no message, no flag table): without a record, a restore of the chain would read it as deleted and
     // drop its earlier mail. Its cursor stays the base's, so the next run carries what changed.
-    const kept = planner?.kept(mailbox.name) ?? null;
+    // The mailbox's GUID where the listing gave one (a driver's cheap listing may not: then by name).
+    const kept = planner?.kept(mailbox) ?? null;
     if (kept !== null) await writeUnchangedMailbox(user, record, kept, writer, options, summary, 'kept');
     return;
   }

@@ -184,11 +184,6 @@ export class UserCursors {
     return c !== undefined && c.changeToken === changeToken && c.uidSet !== null ? c : undefined;
   }
 
-  /** The base cursor of the mailbox named `name`, if any. */
-  named(name: string): MailboxCursor | undefined {
-    return this.byName.get(name);
-  }
-
   find(mailbox: Pick<MailboxInfo, 'name' | 'guid'>): MailboxCursor | undefined {
     if (mailbox.guid) {
       const hit = this.byGuid.get(mailbox.guid);

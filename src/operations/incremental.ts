@@ -352,8 +352,12 @@ export class IncrementalPlanner {
     matched: Set<MailboxCursor>;
     plan(info: MailboxInfo, hasModseq: boolean): MailboxPlan;
     unchanged(mailbox: { readonly name: string; readonly changeToken?: string | null }): MailboxCursor | null;
-    /** The base cursor of a mailbox of this name that recorded its UID set, whatever its token (for a mailbox this run cannot read). */
-    kept(name: string): MailboxCursor | null;
+    /**
+     * The base cursor of a mailbox this run does not read (cannot open, or left out by --mailbox), whatever
+     * its token: found as plan() finds it (by GUID where the mailbox's is known: a renamed mailbox keeps
+     * its cursor, a mailbox deleted and created again under its name has none), with its UID set recorded.
+     */
+    kept(mailbox: Pick<MailboxInfo, 'name' | 'guid'>): MailboxCursor | null;
     deleted(): MailboxCursor[];
   } {
     const cursors = this.hasCursorSource ? (userCursors(this.spec.base, user) ?? null) : null;
@@ -372,8 +376,8 @@ export class IncrementalPlanner {
         if (c !== null) matched.add(c);
         return c;
       },
-      kept(name) {
-        const c = cursors?.named(name) ?? null;
+      kept(mailbox) {
+        const c = cursors?.find(mailbox) ?? null;
         if (c === null || c.uidSet === null) return null;
         matched.add(c);
         return c;

@@ -377,6 +377,14 @@ function registerTests(): void {
       t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(m, date + 60, '<probeme@example.org>'))), { same: 0, altered: [] });
       t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(Buffer.from('Subject: nope\n\nx\n'), date, ''))), { same: 0, altered: [] });
       t.deepEqual(counts(await store.countExisting!('NoSuchBox', probeOf(m, date, ''))), { same: 0, altered: [] });
+      // Many messages of one size and date (an import that stamped one date): narrowed by Message-ID
+      // among them before bytes are compared; the answer is the same.
+      const twin = (i: number): Buffer => message(`twin-${i}`, `same size ${i}\n`);
+      const tx3 = await store.beginSave('INBOX');
+      for (let i = 0; i < 8; i++) await tx3.save({ flags: [], keywords: [], internalDate: date + 600, size: twin(i).length }, Readable.from([twin(i)]));
+      await tx3.commit();
+      t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(twin(5), date + 600, '<twin5@example.org>'))), { same: 1, altered: [] });
+      t.deepEqual(counts(await store.countExisting!('INBOX', probeOf(twin(5), date + 600, '<twin9@example.org>'))), { same: 0, altered: [] }, 'a Message-ID none of them has');
     } finally {
       await store.close();
     }

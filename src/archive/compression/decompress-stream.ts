@@ -36,6 +36,8 @@ interface FrameSeen {
   readonly decompressedSize: number;
   /** The frame's Content_Checksum (its last 4 bytes, if its header says it has one). */
   readonly checksum: number | undefined;
+  /** A skippable frame (no content; not in a seek table). */
+  readonly skippable: boolean;
 }
 
 class ZstdDecompressStream extends Transform {
@@ -109,8 +111,10 @@ class ZstdDecompressStream extends Transform {
 
   /** checkSeekTable: a frame ended at this.consumed, `lastOutput` bytes of its output not yet counted in this.produced. */
   private noteFrameEnd(lastOutput: number): void {
-    const hasChecksum = this.frameHead.length >= 5 && (this.frameHead[4]! & 0x04) !== 0 && this.frameHead.readUInt32LE(0) === 0xfd2fb528;
+    const magic = this.frameHead.length >= 4 ? this.frameHead.readUInt32LE(0) : 0;
+    const hasChecksum = this.frameHead.length >= 5 && (this.frameHead[4]! & 0x04) !== 0 && magic === 0xfd2fb528;
     this.frames.push({
+      skippable: (magic & 0xfffffff0) === 0x184d2a50,
       compressedSize: this.consumed - this.frameStart,
       decompressedSize: this.produced + lastOutput - this.frameProduced,
       checksum: hasChecksum && this.frameLast4.length === 4 ? this.frameLast4.readUInt32LE(0) : undefined,
@@ -136,7 +140,8 @@ class ZstdDecompressStream extends Transform {
     const entries = parseSeekTable(tail.subarray(tail.length - footer.tableFrameSize), footer);
     const last = this.frames[this.frames.length - 1];
     if (entries === null || last === undefined || last.compressedSize !== footer.tableFrameSize || last.decompressedSize !== 0) throw fail('the skippable frame at the end is not a whole seek table');
-    const data = this.frames.slice(0, -1);
+    // The seek table lists the zstd frames; skippable frames elsewhere in the stream are not in it.
+    const data = this.frames.slice(0, -1).filter((f) => !f.skippable);
     if (data.length !== entries.length) throw fail(`it lists ${entries.length} frames, the stream has ${data.length} before it`);
     for (let i = 0; i < data.length; i++) {
       const f = data[i]!;
@@ -144,7 +149,8 @@ class ZstdDecompressStream extends Transform {
       if (e.compressedSize !== f.compressedSize || e.decompressedSize !== f.decompressedSize) {
         throw fail(`frame ${i} is ${f.compressedSize} compressed bytes holding ${f.decompressedSize}; the table says ${e.compressedSize} holding ${e.decompressedSize}`);
       }
-      if (e.checksum !== undefined && e.checksum !== f.checksum) throw fail(`frame ${i}: the table's checksum ${e.checksum.toString(16)} is not the frame's ${f.checksum === undefined ? '(none)' : f.checksum.toString(16)}`);
+      // A frame without a content checksum cannot be compared with the table's (the seekable format allows it).
+      if (e.checksum !== undefined && f.checksum !== undefined && e.checksum !== f.checksum) throw fail(`frame ${i}: the table's checksum ${e.checksum.toString(16)} is not the frame's ${f.checksum.toString(16)}`);
     }
   }
 

@@ -30,10 +30,14 @@ import { hashServedForm, sameUpToBase64Encoding, toServedForm } from './served-f
 const ALTERED_COMPARE_BYTES = 64 * 1024 * 1024;
 
 /**
- * Mailboxes up to this many messages get a table of what was on the server (ExistingTable) for
- * countExisting; larger ones are searched per message, as before (about 60 bytes a message in memory).
+ * Mailboxes up to this many messages get a table of what is on the server (ExistingTable) for
+ * countExisting; larger ones are searched per message (a table takes about 170 bytes a message: 85 MB
+ * at this size). One table is kept at a time, the current mailbox's.
  */
 const EXISTING_TABLE_MAX_MESSAGES = 500_000;
+
+/** Candidates of one size above this many are narrowed by a SEARCH for the Message-ID among them. */
+const NARROW_CANDIDATES = 4;
 
 /** A message on the server as countExisting needs it. */
 interface ExistingMessage {
@@ -339,7 +343,7 @@ export class ImapStore implements MailStore {
     const table = await this.existingTable(mailboxName, path, info);
     const candidates: readonly ExistingMessage[] =
       table !== null
-        ? (table.bySize.get(want.servedSize) ?? []).filter((m) => !dated || m.internalDate === probe.internalDate)
+        ? await this.narrowByMessageId(path, c, (table.bySize.get(want.servedSize) ?? []).filter((m) => !dated || m.internalDate === probe.internalDate), probe.messageId)
         : await withMailbox(this.session, path, c, async () => {
             const day = 86_400_000;
             const query: Record<string, unknown> = probe.messageId
@@ -374,6 +378,19 @@ export class ImapStore implements MailStore {
   }
 
   /**
+   * Many candidates of one size (and date): an import that gave many messages one date, or dates the
+   * server does not keep. Each would be fetched whole to compare its bytes; a SEARCH for the
+   * Message-ID among just those UIDs (cheap: the server reads only their headers) leaves the ones
+   * worth fetching.
+   */
+  private async narrowByMessageId(path: string, c: { what: string; mailbox: string }, candidates: ExistingMessage[], messageId: string): Promise<ExistingMessage[]> {
+    if (candidates.length <= NARROW_CANDIDATES || messageId === '') return candidates;
+    const found = await withMailbox(this.session, path, c, () => this.session.client.search({ uid: candidates.map((m) => m.uid).join(','), header: { 'Message-ID': messageId } }, { uid: true }));
+    const keep = new Set(Array.isArray(found) ? found : []);
+    return candidates.filter((m) => keep.has(m.uid));
+  }
+
+  /**
    * countExisting's table of the mailbox, brought up to `info` (the mailbox's STATUS now): made on first
    * use and again after a UIDVALIDITY change, extended by the UIDs from its uidNext on when the
    * mailbox's UIDNEXT has grown. null for a mailbox too large to tabulate.
@@ -382,6 +399,8 @@ export class ImapStore implements MailStore {
     let table = this.existing.get(mailboxName);
     if (table !== undefined && table.uidValidity === info.uidValidity && table.uidNext >= info.uidNext) return table;
     if (table === undefined || table.uidValidity !== info.uidValidity) {
+      // Restore fills one mailbox at a time: the table of the one before is not asked again soon.
+      this.existing.clear();
       if (info.messageCount > EXISTING_TABLE_MAX_MESSAGES) return null;
       table = { uidValidity: info.uidValidity, uidNext: 1, bySize: new Map() };
       this.existing.set(mailboxName, table);

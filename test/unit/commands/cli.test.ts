@@ -50,6 +50,15 @@ test('an unknown mail_location scheme is a usage error naming it (exit 2)', asyn
   t.regex(r.stderr, /hint: supported: maildir/);
 });
 
+test('--mailbox with --since TIME (no cursors) is a usage error: the chain would read the other mailboxes as deleted', async (t) => {
+  const out = path.join(tmpdir(), `mv-never-${process.pid}.mvd`);
+  const r = await runCli(['backup', '--location', 'maildir:/nonexistent/%u/Maildir', '--user', 'alice', '--since', '24h', '--mailbox', 'INBOX', '-o', out]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /--mailbox cannot be used with --since 24h \(a time, no cursors\)/);
+  t.regex(r.stderr, /hint: give --since @STATE-FILE or @DUMP/);
+  t.false(existsSync(out));
+});
+
 test('a missing mail root is "not found" (exit 66) and leaves no dump file', async (t) => {
   const dir = await copyDemoStore(t);
   const out = path.join(dir, 'x.mvd');

@@ -321,3 +321,40 @@ test('an incremental with --mailbox carries the mailboxes it leaves out as its b
   await restoreChain(await readChainLinks([full.file, inc.file, inc2.file]), async (u) => new MemoryStore(u, target2), defaultRestoreOptions());
   t.deepEqual(await fingerprint(new MemoryStore('alice', target2)), await fingerprint(await openStore(root)));
 });
+
+// The base cursor of a mailbox left out by --mailbox is found by its GUID (review helper-38): a renamed
+// mailbox keeps its mail in the chain, one deleted and created again under its name does not get the
+// old one's mail back.
+test('--mailbox incremental: a mailbox left out that was renamed since the base keeps its mail in the chain', async (t) => {
+  const root = await tempDir(t, 'mv-unsel-ren-');
+  const dir = await tempDir(t, 'mv-unsel-ren-');
+  await populate(root);
+  await settle();
+  const full = await dump(root, dir, null, 'full.mvd');
+  await fs.rename(path.join(root, 'Maildir', '.Old'), path.join(root, 'Maildir', '.Renamed'));
+  const inc = await dump(root, dir, full.state, 'inc.mvd', undefined, 'alice', ['INBOX']);
+  t.deepEqual(inc.summary.changes.map((c) => `${c.mailbox}:${c.status}`), ['INBOX:unchanged', 'Renamed:unselected']);
+  t.deepEqual(inc.state.users['alice']!.map((c) => c.name).sort(), ['INBOX', 'Renamed']);
+  const target = createMemoryStoreData();
+  await restoreChain(await readChainLinks([full.file, inc.file]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
+  const fp = await fingerprint(new MemoryStore('alice', target));
+  t.is(fp.filter((l) => l.startsWith('Renamed ')).length, 4, 'Renamed: its record and its 3 messages');
+  t.is(fp.filter((l) => l.startsWith('Old ')).length, 0);
+});
+
+test('--mailbox incremental: a mailbox left out that was deleted and created again under its name does not get the old mail back', async (t) => {
+  const root = await tempDir(t, 'mv-unsel-new-');
+  const dir = await tempDir(t, 'mv-unsel-new-');
+  await populate(root);
+  await settle();
+  const full = await dump(root, dir, null, 'full.mvd');
+  await fs.rm(path.join(root, 'Maildir', '.Old'), { recursive: true });
+  const s = await openStore(root);
+  await s.createMailbox({ name: 'Old' });
+  await s.close();
+  const inc = await dump(root, dir, full.state, 'inc.mvd', undefined, 'alice', ['INBOX']);
+  t.deepEqual(inc.summary.changes.map((c) => `${c.mailbox}:${c.status}`), ['INBOX:unchanged', 'Old:deleted']);
+  const target = createMemoryStoreData();
+  await restoreChain(await readChainLinks([full.file, inc.file]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
+  t.is((await fingerprint(new MemoryStore('alice', target))).filter((l) => l.startsWith('Old ')).length, 0, 'the deleted mailbox is not restored (the new one, left out, is not in the chain yet)');
+});
