@@ -13,7 +13,7 @@ import { InputNotFoundError, UsageError } from '../core/errors.js';
 import { DEFAULT_DEDUP_MIN_SIZE } from '../operations/attachments.js';
 import { exitStatusHelp } from '../cli/help.js';
 import { IncrementalPlanner, resolveSince, type SinceSpec } from '../operations/incremental.js';
-import { CursorRecorder, readStateFile, writeStateFile, type CursorState } from '../operations/cursors.js';
+import { CursorRecorder, readStateFile, withUsersNotBackedUp, writeStateFile, type CursorState } from '../operations/cursors.js';
 
 export default class Backup extends MailvaultCommand {
   static override summary = 'Write users\' mail into a dump (to a file or stdout).';
@@ -128,7 +128,14 @@ ${exitStatusHelp()}`;
       );
       const trailer = await writer.finish();
       await out.commit();
-      if (recorder) await writeStateFile(flags['state-file']!, recorder.state());
+      if (recorder) {
+        // Users of the base this run did not back up keep their cursors: those it was to back up (their
+        // store could not be opened) and, when --user chose some, the others. A user absent from the
+        // whole list (--all-users, a users file) was deleted and is dropped.
+        const listed = new Set(resolved.users.map((u) => u.name));
+        const chosen = (flags.user ?? []).length > 0;
+        await writeStateFile(flags['state-file']!, withUsersNotBackedUp(recorder.state(), base, (u) => chosen || listed.has(u)));
+      }
       progress.done();
       result = { ...summary, runId: trailer.runId, output: flags.output ?? '-', compression: flags.compress };
       note(`backup: ${summary.users} users, ${summary.mailboxes} mailboxes, ${summary.messages} messages, ${formatBytes(summary.bytes)} in ${summary.seconds.toFixed(1)} s (${formatRate(summary.bytes, summary.seconds)})`);

@@ -291,6 +291,19 @@ export async function writeStateFile(file: string, state: CursorState): Promise<
   }
 }
 
+/**
+ * `state` plus the cursors of the users of `base` it has none for, where `keep(user)`: users a run
+ * did not back up (not selected, or their store could not be opened) keep, in a chain, the state of
+ * the last dump that has them (formats/dump-v1.md 5.10, rule 2), so their base cursors stay true and
+ * the next run does not carry them whole.
+ */
+export function withUsersNotBackedUp(state: CursorState, base: CursorState | null, keep: (user: string) => boolean): CursorState {
+  if (base === null) return state;
+  const users = { ...state.users };
+  for (const [user, cursors] of Object.entries(base.users)) if (!(user in users) && keep(user)) users[user] = cursors;
+  return { ...state, users };
+}
+
 /** Collects cursors while a backup runs (one per mailbox record written). */
 export class CursorRecorder {
   private readonly users: Record<string, MailboxCursor[]> = {};

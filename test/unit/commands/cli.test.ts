@@ -43,6 +43,22 @@ test('--compress zstd writes a dump stock zstd decompresses to a valid dump', as
   t.is((await runCli(['verify', `${file}.zst`])).code, 0);
 });
 
+test('--state-file of an incremental for some users (--user) keeps the cursors of the others, so the next run does not carry them whole', async (t) => {
+  const dir = await copyDemoStore(t);
+  const loc = `maildir:${dir}/mail/%u/Maildir`;
+  const state = path.join(dir, 'state.json');
+  const users = async (): Promise<string[]> => Object.keys((JSON.parse(await readFile(state, 'utf8')) as { users: Record<string, unknown> }).users).sort();
+  t.is((await runCli(['backup', '--location', loc, '--user', 'alice', '--user', 'bob', '--state-file', state, '-o', path.join(dir, 'full.mvd')])).code, 0);
+  t.deepEqual(await users(), ['alice', 'bob']);
+  const inc = await runCli(['backup', '--location', loc, '--user', 'alice', '--since', `@${state}`, '--state-file', state, '-o', path.join(dir, 'inc.mvd')]);
+  t.is(inc.code, 0, inc.stderr);
+  t.deepEqual(await users(), ['alice', 'bob'], "bob's cursors stay");
+  const next = await runCli(['backup', '--location', loc, '--user', 'alice', '--user', 'bob', '--since', `@${state}`, '--state-file', state, '-o', path.join(dir, 'inc2.mvd'), '--json']);
+  t.is(next.code, 0, next.stderr);
+  const changes = (JSON.parse(next.stdout.toString()) as { changes: { user: string; status: string }[] }).changes.filter((c) => c.user === 'bob');
+  t.true(changes.length > 0 && changes.every((c) => c.status !== 'new'), `bob is not carried whole: ${JSON.stringify(changes)}`);
+});
+
 test('an unknown mail_location scheme is a usage error naming it (exit 2)', async (t) => {
   const r = await runCli(['backup', '--location', 'mbox:~/mail:INBOX=/var/mail/%u', '--user', 'alice', '-o', '/tmp/never.mvd']);
   t.is(r.code, 2);
