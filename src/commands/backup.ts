@@ -75,6 +75,7 @@ ${exitStatusHelp()}`;
     let base: CursorState | null = null;
     if (flags.since !== undefined) {
       since = await resolveSince(flags.since);
+      if (since.caveat !== undefined) note(`warning: ${since.caveat}`);
       base = since.base ?? (flags['state-file'] !== undefined ? await readStateFile(flags['state-file']) : null);
       // Without cursors an incremental cannot say what the mailboxes it leaves out hold: a restore of
       // the chain would read them as deleted.

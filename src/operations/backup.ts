@@ -132,10 +132,24 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
       // driver's cheap one) is completed by the full listing.
       const unselected = planner !== null ? mailboxes.filter((m) => m.selectable && !wantMailbox(m.name)) : [];
       const guids = unselected.some((m) => m.guid === null) && source.listMailboxEntries !== undefined ? new Map((await source.listMailboxes()).map((m) => [m.name, m.guid])) : null;
+      // Two mailboxes with one GUID (a Maildir folder copied on disk keeps the original's uidlist GUID):
+      // one keeps it, the base's owner where it is still listed under its name, else the first in name
+      // order; the others go as mailboxes without a GUID (planned by name: to a chain, a mailbox of its
+      // own), so that neither takes the other's cursor and a restore of the chain does not read one as
+      // the other renamed and drop one (formats/dump-v1.md 5.10, rule 3).
+      const guidsUsed = new Set<string>();
+      const listedNames = new Set(mailboxes.map((m) => m.name));
+      const identity = (name: string, guid: string | null): string | null => {
+        if (guid === null) return null;
+        const owner = planner?.baseNameOf(guid) ?? null;
+        if (guidsUsed.has(guid) || (owner !== null && owner !== name && listedNames.has(owner))) return null;
+        guidsUsed.add(guid);
+        return guid;
+      };
       for (const mailbox of mailboxes) {
         checkAbort();
-        if (wantMailbox(mailbox.name)) await backupMailbox(source, user, mailbox, subscribed.has(mailbox.name), writer, options, summary, skip, checkAbort, scratch, planner);
-        else if (planner !== null) await keepUnselectedMailbox(user, { ...mailbox, guid: guids?.get(mailbox.name) ?? mailbox.guid }, subscribed.has(mailbox.name), writer, options, summary, planner);
+        if (wantMailbox(mailbox.name)) await backupMailbox(source, user, mailbox, subscribed.has(mailbox.name), writer, options, summary, skip, checkAbort, scratch, planner, identity);
+        else if (planner !== null) await keepUnselectedMailbox(user, { ...mailbox, guid: guids?.get(mailbox.name) ?? mailbox.guid }, subscribed.has(mailbox.name), writer, options, summary, planner, identity);
       }
       if (planner) {
         for (const gone of planner.deleted()) summary.changes.push({ user, mailbox: gone.name, status: 'deleted', renamedFrom: null, newMessages: 0, flagEntries: 0, expunged: null });
@@ -187,6 +201,7 @@ async function keepUnselectedMailbox(
   options: BackupOptions,
   summary: BackupSummary,
   planner: ReturnType<IncrementalPlanner['forUser']>,
+  identity: (name: string, guid: string | null) => string | null,
 ): Promise<void> {
   const record = mailboxRecordOf(user, mailbox, isSubscribed);
   if (!mailbox.selectable) {
@@ -194,7 +209,8 @@ async function keepUnselectedMailbox(
     summary.mailboxes++;
     return;
   }
-  const kept = planner.kept(mailbox);
+  // A copy's GUID (see backup): found by name.
+  const kept = planner.kept({ ...mailbox, guid: identity(mailbox.name, mailbox.guid) });
   if (kept !== null) await writeUnchangedMailbox(user, record, kept, writer, options, summary, 'unselected');
 }
 
@@ -210,6 +226,7 @@ async function backupMailbox(
   checkAbort: () => void,
   scratch: Buffer,
   planner: ReturnType<IncrementalPlanner['forUser']> | null = null,
+  identity: (name: string, guid: string | null) => string | null = (_name, guid) => guid,
 ): Promise<void> {
   const record = mailboxRecordOf(user, mailbox, isSubscribed);
   if (!mailbox.selectable) {
@@ -218,7 +235,8 @@ async function backupMailbox(
     return;
   }
   const base = planner?.unchanged(mailbox) ?? null;
-  if (base !== null) {
+  // (A cursor whose GUID another mailbox of this run has is not taken as is: the mailbox is read.)
+  if (base !== null && identity(mailbox.name, base.guid) === base.guid) {
     await writeUnchangedMailbox(user, record, base, writer, options, summary);
     return;
   }
@@ -232,7 +250,7 @@ async function backupMailbox(
     // no message, no flag table): without a record, a restore of the chain would read it as deleted and
     // drop its earlier mail. Its cursor stays the base's, so the next run carries what changed.
     // The mailbox's GUID where the listing gave one (a driver's cheap listing may not: then by name).
-    const kept = planner?.kept(mailbox) ?? null;
+    const kept = planner?.kept({ ...mailbox, guid: identity(mailbox.name, mailbox.guid) }) ?? null;
     if (kept !== null) await writeUnchangedMailbox(user, record, kept, writer, options, summary, 'kept');
     return;
   }
@@ -240,7 +258,9 @@ async function backupMailbox(
     // The reader's info is fresher than the listing (it synced the mailbox). A metadata pass (no bodies)
     // gives the UID set, and for incrementals the flag table; messages arriving after the reader was
     // opened (UID >= its UIDNEXT) are left for the next run.
-    const info = reader.info;
+    // A copy's GUID (two mailboxes, one GUID: see backup) is not this mailbox's.
+    const guid = identity(mailbox.name, reader.info.guid);
+    const info = guid === reader.info.guid ? reader.info : { ...reader.info, guid };
     if (planner) plan = planner.plan(info, source.capabilities.hasModseq);
     let scan = await scanMailbox(reader, plan, info.uidNext, options.recorder != null);
     if (scan.lacking.length > 0) {

@@ -184,6 +184,11 @@ export class UserCursors {
     return c !== undefined && c.changeToken === changeToken && c.uidSet !== null ? c : undefined;
   }
 
+  /** The base cursor with this GUID, if any. */
+  withGuid(guid: string): MailboxCursor | undefined {
+    return this.byGuid.get(guid);
+  }
+
   find(mailbox: Pick<MailboxInfo, 'name' | 'guid'>): MailboxCursor | undefined {
     if (mailbox.guid) {
       const hit = this.byGuid.get(mailbox.guid);

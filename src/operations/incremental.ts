@@ -34,6 +34,8 @@ export interface SinceSpec {
   readonly interpretation: string;
   /** Cursors of the base run, when the value named a dump or state file. */
   readonly base: CursorState | null;
+  /** What the user should know about this base (an incremental dump as base), for a warning. */
+  readonly caveat?: string;
 }
 
 const SPAN = /^(\d+)\s*(s|m|h|d|w)$/i;
@@ -55,9 +57,15 @@ export async function resolveSince(value: string, nowGiven?: DateTime): Promise<
   if (text.startsWith('@')) {
     const file = text.slice(1);
     if (file === '') throw new UsageError(`--since "${value}": @ must be followed by a file name`, { hint });
-    const base = await baseFromFile(file);
+    const { state: base, kind } = await baseOfFile(file);
     const since = Math.floor(Date.parse(base.created) / 1000);
-    return { since, sinceIso: isoSeconds(since), interpretation: `changes since run ${base.runId} (${file}, started ${base.created}); per-mailbox cursors decide, the time only where a mailbox has none`, base };
+    // An incremental dump does not say which messages its run skipped (exit 3): its cursors take them as
+    // held, and no later run would carry them (state-file.md, "Messages a run skipped").
+    const caveat =
+      kind === 'incremental'
+        ? `--since @${file} is an incremental dump: if that run skipped messages (exit status 3), its cursors take them as held and no later run carries them; give that run's --state-file instead`
+        : undefined;
+    return { since, sinceIso: isoSeconds(since), interpretation: `changes since run ${base.runId} (${file}, started ${base.created}); per-mailbox cursors decide, the time only where a mailbox has none`, base, ...(caveat !== undefined ? { caveat } : {}) };
   }
   // luxon is loaded only for a time value: @FILE (what scripts use run after run) does not pay for it
   // (measured on an unchanged 100k store: 0.41 -> 0.39 s, 5 MiB less peak RSS).
@@ -86,6 +94,11 @@ export async function resolveSince(value: string, nowGiven?: DateTime): Promise<
 
 /** Cursors of @FILE: a state file (JSON, first byte "{") or a dump. */
 export async function baseFromFile(file: string): Promise<CursorState> {
+  return (await baseOfFile(file)).state;
+}
+
+/** baseFromFile, and the kind of dump it was ("state" for a state file). */
+async function baseOfFile(file: string): Promise<{ state: CursorState; kind: string }> {
   let first: Buffer;
   try {
     const fh = await open(file, 'r');
@@ -102,12 +115,13 @@ export async function baseFromFile(file: string): Promise<CursorState> {
   if (first[0] === 0x7b /* { */) {
     const fh = await open(file, 'r');
     try {
-      return parseStateFile(await fh.readFile('utf8'), file);
+      return { state: parseStateFile(await fh.readFile('utf8'), file), kind: 'state' };
     } finally {
       await fh.close();
     }
   }
-  return (await cursorsFromDump(file)).state;
+  const d = await cursorsFromDump(file);
+  return { state: d.state, kind: d.kind };
 }
 
 /**
@@ -358,6 +372,8 @@ export class IncrementalPlanner {
      * its cursor, a mailbox deleted and created again under its name has none), with its UID set recorded.
      */
     kept(mailbox: Pick<MailboxInfo, 'name' | 'guid'>): MailboxCursor | null;
+    /** The name the base knew the mailbox with this GUID by, if it had one. */
+    baseNameOf(guid: string): string | null;
     deleted(): MailboxCursor[];
   } {
     const cursors = this.hasCursorSource ? (userCursors(this.spec.base, user) ?? null) : null;
@@ -382,6 +398,7 @@ export class IncrementalPlanner {
         matched.add(c);
         return c;
       },
+      baseNameOf: (guid) => cursors?.withGuid(guid)?.name ?? null,
       deleted: () => deletedSince(cursors, matched),
     };
   }

@@ -53,6 +53,10 @@ test('--state-file of an incremental for some users (--user) keeps the cursors o
   const inc = await runCli(['backup', '--location', loc, '--user', 'alice', '--since', `@${state}`, '--state-file', state, '-o', path.join(dir, 'inc.mvd')]);
   t.is(inc.code, 0, inc.stderr);
   t.deepEqual(await users(), ['alice', 'bob'], "bob's cursors stay");
+  // an incremental dump as base: a warning that it cannot tell which messages its run skipped
+  const fromDump = await runCli(['backup', '--location', loc, '--user', 'alice', '--since', `@${path.join(dir, 'inc.mvd')}`, '-o', path.join(dir, 'inc-from-dump.mvd')]);
+  t.is(fromDump.code, 0, fromDump.stderr);
+  t.regex(fromDump.stderr, /warning: --since @.*inc\.mvd is an incremental dump: if that run skipped messages .*give that run's --state-file instead/);
   const next = await runCli(['backup', '--location', loc, '--user', 'alice', '--user', 'bob', '--since', `@${state}`, '--state-file', state, '-o', path.join(dir, 'inc2.mvd'), '--json']);
   t.is(next.code, 0, next.stderr);
   const changes = (JSON.parse(next.stdout.toString()) as { changes: { user: string; status: string }[] }).changes.filter((c) => c.user === 'bob');

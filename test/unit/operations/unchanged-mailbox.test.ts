@@ -358,3 +358,59 @@ test('--mailbox incremental: a mailbox left out that was deleted and created aga
   await restoreChain(await readChainLinks([full.file, inc.file]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
   t.is((await fingerprint(new MemoryStore('alice', target))).filter((l) => l.startsWith('Old ')).length, 0, 'the deleted mailbox is not restored (the new one, left out, is not in the chain yet)');
 });
+
+// A Maildir folder copied on disk keeps the original's GUID (dovecot-uidlist header): two mailboxes,
+// one GUID. Found by an adversarial run (helper-39): the incremental took the copy for the original
+// renamed, and a restore of the chain dropped one of them with exit 0.
+test('two mailboxes with one GUID (a folder copied on disk): full and incrementals restore both, each with its own mail', async (t) => {
+  const root = await tempDir(t, 'mv-dupguid-');
+  const dir = await tempDir(t, 'mv-dupguid-');
+  await populate(root);
+  await settle();
+  const full = await dump(root, dir, null, 'full.mvd');
+  await fs.cp(path.join(root, 'Maildir', '.Old'), path.join(root, 'Maildir', '.Copy'), { recursive: true });
+  const add = async (box: string, n: number): Promise<void> => {
+    const s = await openStore(root);
+    const tx = await s.beginSave(box);
+    await tx.save({ flags: [], keywords: [], internalDate: 1_700_000_100 + n, size: body(n).length }, Readable.from([body(n)]));
+    await tx.commit();
+    await s.close();
+  };
+  await add('Copy', 10);
+  const inc1 = await dump(root, dir, full.state, 'inc1.mvd');
+  await add('Old', 11);
+  await add('Copy', 12);
+  const inc2 = await dump(root, dir, inc1.state, 'inc2.mvd');
+  t.deepEqual(inc2.summary.changes.filter((c) => c.status === 'deleted'), [], 'nothing reported deleted');
+  // The copy's records have no GUID (it is a mailbox of its own); its restored GUID is the target's.
+  const withoutCopyIdentity = (fp: string[]): string[] => fp.map((l) => (l.startsWith('Copy ') && / next=/.test(l) ? 'Copy (identity)' : l));
+  const want = withoutCopyIdentity(await fingerprint(await openStore(root)));
+  for (const [what, files] of [['full + inc1 + inc2', [full.file, inc1.file, inc2.file]]] as const) {
+    const target = createMemoryStoreData();
+    const summary = await restoreChain(await readChainLinks([...files]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
+    t.is(summary.missingCount, 0, `${what}: ${JSON.stringify(summary.missing)} changes inc1 ${JSON.stringify(inc1.summary.changes)} inc2 ${JSON.stringify(inc2.summary.changes)}`);
+    t.deepEqual(withoutCopyIdentity(await fingerprint(new MemoryStore('alice', target))), want, what);
+  }
+});
+
+test('two mailboxes with one GUID already in the full dump: the chain restores both, each with its own mail', async (t) => {
+  const root = await tempDir(t, 'mv-dupguid0-');
+  const dir = await tempDir(t, 'mv-dupguid0-');
+  await populate(root);
+  await fs.cp(path.join(root, 'Maildir', '.Old'), path.join(root, 'Maildir', '.Copy'), { recursive: true });
+  await settle();
+  const full = await dump(root, dir, null, 'full.mvd');
+  const s = await openStore(root);
+  for (const [box, n] of [['Old', 20], ['Copy', 21]] as const) {
+    const tx = await s.beginSave(box);
+    await tx.save({ flags: [], keywords: [], internalDate: 1_700_000_100 + n, size: body(n).length }, Readable.from([body(n)]));
+    await tx.commit();
+  }
+  await s.close();
+  const inc = await dump(root, dir, full.state, 'inc.mvd');
+  const withoutIdentities = (fp: string[]): string[] => fp.map((l) => (/^(Copy|Old) .* next=/.test(l) ? `${l.split(' ')[0]} (identity)` : l));
+  const target = createMemoryStoreData();
+  const summary = await restoreChain(await readChainLinks([full.file, inc.file]), async (u) => new MemoryStore(u, target), defaultRestoreOptions());
+  t.is(summary.missingCount, 0, JSON.stringify(summary.missing));
+  t.deepEqual(withoutIdentities(await fingerprint(new MemoryStore('alice', target))), withoutIdentities(await fingerprint(await openStore(root))));
+});
