@@ -148,7 +148,15 @@ export async function backup(users: readonly string[], openSource: SourceOpener,
       };
       for (const mailbox of mailboxes) {
         checkAbort();
-        if (wantMailbox(mailbox.name)) await backupMailbox(source, user, mailbox, subscribed.has(mailbox.name), writer, options, summary, skip, checkAbort, scratch, planner, identity);
+        const wanted = wantMailbox(mailbox.name);
+        if (!wanted && planner === null) continue;
+        if (!mailbox.selectable) {
+          // A \NoSelect level: its record only (also when --mailbox left it out of an incremental).
+          await writer.writeMailbox(mailboxRecordOf(user, mailbox, subscribed.has(mailbox.name)));
+          summary.mailboxes++;
+          continue;
+        }
+        if (wanted) await backupMailbox(source, user, mailbox, subscribed.has(mailbox.name), writer, options, summary, skip, checkAbort, scratch, planner, identity);
         else if (planner !== null) await keepUnselectedMailbox(user, { ...mailbox, guid: guids?.get(mailbox.name) ?? mailbox.guid }, subscribed.has(mailbox.name), writer, options, summary, planner, identity);
       }
       if (planner) {
@@ -191,7 +199,7 @@ function mailboxRecordOf(user: string, mailbox: MailboxInfo, isSubscribed: boole
  * An incremental with --mailbox: a mailbox left out of the selection that its base holds is carried as
  * the base has it (record from the base cursor, no message, no flag table), so that a restore of the
  * chain does not read it as deleted; its cursor stays the base's, so a later run carries what changed.
- * A \NoSelect level keeps its record. Mailboxes the base does not hold are left out, as in a full dump.
+ * Mailboxes the base does not hold are left out, as in a full dump.
  */
 async function keepUnselectedMailbox(
   user: string,
@@ -204,11 +212,6 @@ async function keepUnselectedMailbox(
   identity: (name: string, guid: string | null) => string | null,
 ): Promise<void> {
   const record = mailboxRecordOf(user, mailbox, isSubscribed);
-  if (!mailbox.selectable) {
-    await writer.writeMailbox(record);
-    summary.mailboxes++;
-    return;
-  }
   // A copy's GUID (see backup): found by name.
   const kept = planner.kept({ ...mailbox, guid: identity(mailbox.name, mailbox.guid) });
   if (kept !== null) await writeUnchangedMailbox(user, record, kept, writer, options, summary, 'unselected');
@@ -225,15 +228,10 @@ async function backupMailbox(
   skip: (item: { user: string; mailbox?: string; uid?: number }, e: unknown) => void,
   checkAbort: () => void,
   scratch: Buffer,
-  planner: ReturnType<IncrementalPlanner['forUser']> | null = null,
-  identity: (name: string, guid: string | null) => string | null = (_name, guid) => guid,
+  planner: ReturnType<IncrementalPlanner['forUser']> | null,
+  identity: (name: string, guid: string | null) => string | null,
 ): Promise<void> {
   const record = mailboxRecordOf(user, mailbox, isSubscribed);
-  if (!mailbox.selectable) {
-    await writer.writeMailbox(record);
-    summary.mailboxes++;
-    return;
-  }
   const base = planner?.unchanged(mailbox) ?? null;
   // (A cursor whose GUID another mailbox of this run has is not taken as is: the mailbox is read.)
   if (base !== null && identity(mailbox.name, base.guid) === base.guid) {

@@ -9,7 +9,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import binding from 'zstd-napi/binding.js';
 import { ArchiveCorruptError, ArchiveTruncatedError } from '../../core/errors.js';
-import { parseSeekTable, parseSeekTableFooter, SEEK_TABLE_FOOTER_SIZE } from './zstd-format.js';
+import { isSkippableMagic, parseSeekTable, parseSeekTableFooter, SEEK_TABLE_FOOTER_SIZE, ZSTD_FRAME_MAGIC } from './zstd-format.js';
 
 const OUT_SIZE = binding.dStreamOutSize();
 
@@ -112,9 +112,9 @@ class ZstdDecompressStream extends Transform {
   /** checkSeekTable: a frame ended at this.consumed, `lastOutput` bytes of its output not yet counted in this.produced. */
   private noteFrameEnd(lastOutput: number): void {
     const magic = this.frameHead.length >= 4 ? this.frameHead.readUInt32LE(0) : 0;
-    const hasChecksum = this.frameHead.length >= 5 && (this.frameHead[4]! & 0x04) !== 0 && magic === 0xfd2fb528;
+    const hasChecksum = this.frameHead.length >= 5 && (this.frameHead[4]! & 0x04) !== 0 && magic === ZSTD_FRAME_MAGIC;
     this.frames.push({
-      skippable: (magic & 0xfffffff0) === 0x184d2a50,
+      skippable: isSkippableMagic(magic),
       compressedSize: this.consumed - this.frameStart,
       decompressedSize: this.produced + lastOutput - this.frameProduced,
       checksum: hasChecksum && this.frameLast4.length === 4 ? this.frameLast4.readUInt32LE(0) : undefined,

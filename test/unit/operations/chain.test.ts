@@ -49,7 +49,7 @@ function counter(data: MemoryStoreData): { open: (u: string) => Promise<MessageS
   };
 }
 
-async function dump(dir: string, data: MemoryStoreData, base: CursorState | null, name: string, created: string): Promise<{ file: string; state: CursorState; opened: number; messages: number }> {
+async function dump(dir: string, data: MemoryStoreData, base: CursorState | null, name: string, created: string, users = ['alice'], open?: (u: string) => Promise<MessageSource>): Promise<{ file: string; state: CursorState; opened: number; messages: number }> {
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on('data', (c: Buffer) => chunks.push(c));
@@ -57,7 +57,7 @@ async function dump(dir: string, data: MemoryStoreData, base: CursorState | null
   const writer = await DumpWriter.create(out, { creator: 't', created, runId, kind: base ? 'incremental' : 'full', base: base ? { runId: base.runId, created: base.created } : null, source: { driver: 'memory', location: 'memory:', host: 't' }, options: {} });
   const recorder = new CursorRecorder(runId, created);
   const c = counter(data);
-  const summary = await backup(['alice'], c.open, writer, defaultBackupOptions({ recorder, ...(base ? { incremental: new IncrementalPlanner({ since: 0, sinceIso: '', interpretation: '', base }, true) } : {}) }));
+  const summary = await backup(users, open ?? c.open, writer, defaultBackupOptions({ recorder, ...(base ? { incremental: new IncrementalPlanner({ since: 0, sinceIso: '', interpretation: '', base }, true) } : {}) }));
   await writer.finish();
   const file = path.join(dir, name);
   await writeFile(file, Buffer.concat(chunks));
@@ -171,19 +171,7 @@ test('a gap, a wrong order or a chain not starting with a full dump is an error 
 test('a user of the full dump that no incremental holds (they were made for other users) is restored as the full dump has it', async (t) => {
   const dir = await tempDir(t, 'mv-chain-users-');
   const live: Record<string, MemoryStoreData> = { alice: await populate(), bob: await populate() };
-  const run = async (users: string[], base: CursorState | null, name: string, created: string): Promise<{ file: string; state: CursorState }> => {
-    const out = new PassThrough();
-    const chunks: Buffer[] = [];
-    out.on('data', (c: Buffer) => chunks.push(c));
-    const runId = randomUUID();
-    const writer = await DumpWriter.create(out, { creator: 't', created, runId, kind: base ? 'incremental' : 'full', base: base ? { runId: base.runId, created: base.created } : null, source: { driver: 'memory', location: 'memory:', host: 't' }, options: {} });
-    const recorder = new CursorRecorder(runId, created);
-    await backup(users, async (u) => new MemoryStore(u, live[u]!), writer, defaultBackupOptions({ recorder, ...(base ? { incremental: new IncrementalPlanner({ since: 0, sinceIso: '', interpretation: '', base }, true) } : {}) }));
-    await writer.finish();
-    const file = path.join(dir, name);
-    await writeFile(file, Buffer.concat(chunks));
-    return { file, state: recorder.state() };
-  };
+  const run = (users: string[], base: CursorState | null, name: string, created: string): ReturnType<typeof dump> => dump(dir, live['alice']!, base, name, created, users, async (u) => new MemoryStore(u, live[u]!));
   const full = await run(['alice', 'bob'], null, 'full.mvd', '2026-11-28T00:00:00Z');
   await addMessages(live['alice']!, 'INBOX', [21, 22]);
   const inc = await run(['alice'], full.state, 'inc.mvd', '2026-11-28T01:00:00Z');

@@ -47,6 +47,27 @@ async function populate(root: string): Promise<void> {
 /** Wait until every file-system time of the store is older than the settle time of change tokens. */
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, SETTLE_MS + 200));
 
+/** `s` as a MessageSource whose openMailbox is `openMailbox` (to count or fail opens). */
+function withOpenMailbox(s: MessageSource, openMailbox: MessageSource['openMailbox']): MessageSource {
+  return {
+    driverName: s.driverName,
+    capabilities: s.capabilities,
+    user: s.user,
+    listMailboxes: () => s.listMailboxes(),
+    ...(s.listMailboxEntries ? { listMailboxEntries: () => s.listMailboxEntries!() } : {}),
+    listSubscriptions: () => s.listSubscriptions(),
+    openMailbox,
+    close: () => s.close(),
+  };
+}
+
+/** Flag the first message of Old as Dovecot does (a rename in cur/). */
+async function flagFirstOfOld(root: string): Promise<void> {
+  const cur = path.join(root, 'Maildir', '.Old', 'cur');
+  const [first] = (await fs.readdir(cur)).sort();
+  await fs.rename(path.join(cur, first!), path.join(cur, first!.replace(/:2,([A-Z]*)$/, (_m, f: string) => `:2,${[...f, 'F'].sort().join('')}`)));
+}
+
 interface Dumped {
   file: string;
   state: CursorState;
@@ -65,19 +86,10 @@ async function dump(root: string, dir: string, base: CursorState | null, name: s
   const opened: string[] = [];
   const openSource = async (): Promise<MessageSource> => {
     const s = await open();
-    return {
-      driverName: s.driverName,
-      capabilities: s.capabilities,
-      user: s.user,
-      listMailboxes: () => s.listMailboxes(),
-      ...(s.listMailboxEntries ? { listMailboxEntries: () => s.listMailboxEntries!() } : {}),
-      listSubscriptions: () => s.listSubscriptions(),
-      openMailbox: (n) => {
-        opened.push(n);
-        return s.openMailbox(n);
-      },
-      close: () => s.close(),
-    };
+    return withOpenMailbox(s, (n) => {
+      opened.push(n);
+      return s.openMailbox(n);
+    });
   };
   const summary = await backup([user], openSource, writer, defaultBackupOptions({ recorder, mailboxes, ...(base ? { incremental: new IncrementalPlanner({ since: 0, sinceIso: '', interpretation: '', base }, true) } : {}) }));
   await writer.finish();
@@ -126,9 +138,7 @@ test('an unchanged Maildir mailbox is not opened by the incremental; the chain r
 
   // Flag a message of Old as Dovecot does (a rename in cur/), after a clock tick.
   await new Promise((r) => setTimeout(r, 25));
-  const cur = path.join(root, 'Maildir', '.Old', 'cur');
-  const [first] = (await fs.readdir(cur)).sort();
-  await fs.rename(path.join(cur, first!), path.join(cur, first!.replace(/:2,([A-Z]*)$/, (_m, f: string) => `:2,${[...f, 'F'].sort().join('')}`)));
+  await flagFirstOfOld(root);
   const inc = await dump(root, dir, same.state, 'inc.mvd');
   t.deepEqual(inc.opened, ['Old'], 'only the changed mailbox is read');
   t.deepEqual(inc.summary.changes.map((c) => `${c.mailbox}:${c.status}`), ['INBOX:unchanged', 'Old:changed']);
@@ -267,21 +277,10 @@ test('a mailbox an incremental cannot open is carried as its base has it (a rest
   await settle();
   const full = await dump(root, dir, null, 'full.mvd');
   // Old changes (a flag), and cannot be opened by the next run
-  const cur = path.join(root, 'Maildir', '.Old', 'cur');
-  const [first] = (await fs.readdir(cur)).sort();
-  await fs.rename(path.join(cur, first!), path.join(cur, first!.replace(/:2,([A-Z]*)$/, (_m, f: string) => `:2,${[...f, 'F'].sort().join('')}`)));
+  await flagFirstOfOld(root);
   const failingOld = async (): Promise<MessageSource> => {
     const s = await openStore(root);
-    return {
-      driverName: s.driverName,
-      capabilities: s.capabilities,
-      user: s.user,
-      listMailboxes: () => s.listMailboxes(),
-      ...(s.listMailboxEntries ? { listMailboxEntries: () => s.listMailboxEntries!() } : {}),
-      listSubscriptions: () => s.listSubscriptions(),
-      openMailbox: (n: string) => (n === 'Old' ? Promise.reject(new PermissionDeniedError('cannot open mailbox "Old" (test)')) : s.openMailbox(n)),
-      close: () => s.close(),
-    };
+    return withOpenMailbox(s, (n) => (n === 'Old' ? Promise.reject(new PermissionDeniedError('cannot open mailbox "Old" (test)')) : s.openMailbox(n)));
   };
   const inc = await dump(root, dir, full.state, 'inc.mvd', failingOld);
   t.deepEqual(inc.summary.changes.map((c) => `${c.mailbox}:${c.status}`), ['INBOX:unchanged', 'Old:kept']);
@@ -306,9 +305,7 @@ test('an incremental with --mailbox carries the mailboxes it leaves out as its b
   await populate(root);
   await settle();
   const full = await dump(root, dir, null, 'full.mvd');
-  const cur = path.join(root, 'Maildir', '.Old', 'cur');
-  const [first] = (await fs.readdir(cur)).sort();
-  await fs.rename(path.join(cur, first!), path.join(cur, first!.replace(/:2,([A-Z]*)$/, (_m, f: string) => `:2,${[...f, 'F'].sort().join('')}`)));
+  await flagFirstOfOld(root);
   const inc = await dump(root, dir, full.state, 'inc.mvd', undefined, 'alice', ['INBOX']);
   t.deepEqual(inc.summary.changes.map((c) => `${c.mailbox}:${c.status}`), ['INBOX:unchanged', 'Old:unselected'], 'Old is not reported as deleted');
   t.false(inc.opened.includes('Old'));
