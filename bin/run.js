@@ -31,6 +31,24 @@
 // GLIBC_TUNABLES arena setting of the user's wins. No gain measured for `backup`.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+
+// V8's optimizing compiler (TurboFan) runs on background threads, and in a run of a few seconds it
+// competes with the work for the cores: a 10k-message sdbox backup spent ~0.45 s of CPU on those
+// threads (per-thread /proc times; `--no-concurrent-recompilation` moved ~0.4 s onto the main thread),
+// mostly compiling the large async functions of the backup loop, some of them 3-4 times. A later
+// tier-up (interrupt budget 200000 instead of 67584) and less inlining (cumulative 300 instead of 920)
+// compile less, and sooner-hot small functions are still optimized. Measured with
+// `python3 bench/interleave.py 5-6` on the 10k bench stores (2 cores, 2026-12-06): Maildir backup
+// zstd 1.22 -> 1.12 s wall (CPU 1.97 -> 1.83 s), none 0.82 -> 0.77 s; sdbox+SIS zstd 1.48 -> 1.41 s
+// (CPU 2.39 -> 2.20 s), none CPU 1.53 -> 1.39 s; restore of 10k into Maildir CPU 2.43 -> 2.30 s, wall
+// unchanged; 100k Maildir backup 9.41 vs 9.36 s (no loss in long runs). Set here, before any of
+// mailvault is loaded, and for V8 11 (Node 20) only, where it was measured: V8 prints an error for a
+// flag it does not know, and the defaults differ in later versions. Worker threads share the flags.
+if (process.versions.v8.startsWith('11.')) {
+  setFlagsFromString('--interrupt-budget=200000');
+  setFlagsFromString('--max-inlined-bytecode-size-cumulative=300');
+}
 
 if (!existsSync(fileURLToPath(new URL('../build/cli/main.js', import.meta.url)))) {
   process.stderr.write('mailvault: not built yet: run "npm run build" (or "npm ci && npm run demo") in the project directory first\n');
