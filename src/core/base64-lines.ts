@@ -4,11 +4,13 @@
  * parts (archive/parts.ts, which rebuilds a message from its stub and blobs). Both must give the same
  * bytes as the message had, so there is one implementation.
  *
- * The encoding is done here, byte by byte into the output buffer with the line breaks in place, not by
- * Buffer#toString('base64'): that made a string per step (young-generation garbage), which was then
- * copied into bytes and copied again line by line. Measured (interleaved, this machine): 64 MiB in
- * 48 KiB chunks, 76-character lines, 750 against 630 MiB/s; a 10k sdbox backup 3.54 -> 3.38 s
- * (6 runs each), scavenges 522 -> 270.
+ * Line lengths that are a multiple of 4 (Dovecot's always are), spans of 768 bytes and more: Node's
+ * own encoder (SIMD in Node 20) writes the text into the output buffer in one piece and the lines are
+ * then moved apart in place (encodeNative), 2.3-2.5 GiB/s. Smaller spans and other line lengths are
+ * encoded here byte by byte into the output buffer with the line breaks in place (encodeGroups,
+ * encodeChars), 0.7-1.0 GiB/s. An earlier version took Buffer#toString('base64') and copied it line
+ * by line through a string per line, which was slower than the byte loop (630 against 750 MiB/s);
+ * copyWithin within the output buffer has no per-line garbage.
  */
 
 const ALPHABET = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 'latin1');
@@ -91,7 +93,12 @@ class LineEncoder {
   encode(input: Uint8Array, from: number, to: number): Buffer {
     const out = this.output(((to - from) / 3) * 4);
     const state = this.state;
-    const o = this.lineLength % 4 === 0 ? encodeGroups(input, from, to, out, this.lineLength, this.crlf, state) : encodeChars(input, from, to, out, this.lineLength, this.crlf, state);
+    const o =
+      this.lineLength % 4 !== 0
+        ? encodeChars(input, from, to, out, this.lineLength, this.crlf, state)
+        : to - from >= NATIVE_MIN_BYTES
+          ? encodeNative(input, from, to, out, this.lineLength, this.crlf, state)
+          : encodeGroups(input, from, to, out, this.lineLength, this.crlf, state);
     return out.subarray(0, o);
   }
 
@@ -120,6 +127,44 @@ class LineEncoder {
     if (this.reused === null || this.reused.length < length) this.reused = Buffer.allocUnsafeSlow(Math.max(length, this.reused === null ? 0 : this.reused.length * 2));
     return this.reused;
   }
+}
+
+/** Below this many input bytes, encodeGroups (no string, no call into Node's encoder). */
+const NATIVE_MIN_BYTES = 3 * 256;
+
+/**
+ * Line length a multiple of 4, larger spans: Node's own base64 encoder (SIMD, several GB/s) writes the
+ * text into `out` in one piece, then the lines are moved apart from the last one backwards (each line
+ * lands at or after where it was) and the line breaks written between them. Measured on 64 MiB,
+ * 76-character CRLF lines: 2.3-2.5 GiB/s against 0.7-1.0 GiB/s for encodeGroups. One string of up to
+ * 64 KiB per step is the garbage it makes.
+ */
+function encodeNative(input: Uint8Array, from: number, to: number, out: Buffer, L: number, crlf: boolean, state: Int32Array): number {
+  const bytes = input instanceof Buffer ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const text = bytes.toString('base64', from, to);
+  const n = out.write(text, 0, 'latin1');
+  const eol = crlf ? 2 : 1;
+  const column = state[0]!;
+  // The first `first` characters finish the current line; the rest go in lines of L, each after a break.
+  const first = Math.min(n, L - column);
+  const rest = n - first;
+  if (rest === 0) {
+    state[0] = column + n;
+    return n;
+  }
+  const lines = Math.ceil(rest / L);
+  for (let j = lines - 1; j >= 0; j--) {
+    const src = first + j * L;
+    const dst = first + j * (L + eol) + eol;
+    out.copyWithin(dst, src, Math.min(src + L, n));
+    if (crlf) {
+      out[dst - 2] = CR;
+      out[dst - 1] = LF;
+    } else out[dst - 1] = LF;
+  }
+  const last = rest - (lines - 1) * L;
+  state[0] = last;
+  return n + lines * eol;
 }
 
 /**
