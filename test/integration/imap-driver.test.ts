@@ -426,6 +426,33 @@ function registerTests(): void {
     }
   });
 
+  test('a MULTIAPPEND batch over quota stores nothing; its messages go again one by one, as many as fit, each once, then QuotaExceededError names how many stay', async (t) => {
+    const user = await freshUser();
+    const store = await asMaster(user.name);
+    const messages = Array.from({ length: 20 }, (_, i) => message(`fill-${i}`, `${'f'.repeat(76)}\n`.repeat(1300))); // ~100 KB each, 2 MB > 1 MB quota
+    let err: unknown;
+    try {
+      const tx = await store.beginSave('INBOX');
+      for (const [i, m] of messages.entries()) await tx.save({ flags: ['\\Seen'], keywords: ['Batch'], internalDate: 1_370_000_000 + i, size: m.length }, Readable.from([m]));
+      err = await t.throwsAsync(tx.commit());
+    } finally {
+      await store.close();
+    }
+    t.is((err as { code?: string }).code, 'QUOTA_EXCEEDED', String(err));
+    const c = await userClient(user);
+    try {
+      await c.mailboxOpen('INBOX', { readOnly: true });
+      const ids: string[] = [];
+      for await (const m of c.fetch('1:*', { envelope: true, internalDate: true })) ids.push(`${m.envelope?.messageId} ${(m.internalDate as Date).getTime() / 1000}`);
+      const kept = (err as { keptBeforeFailure?: number }).keptBeforeFailure;
+      t.true(ids.length > 0 && ids.length < 20, `${ids.length} stored`);
+      t.is(kept, ids.length, 'keptBeforeFailure is what the server holds');
+      t.deepEqual(ids, messages.slice(0, ids.length).map((_, i) => `<fill${i}@example.org> ${1_370_000_000 + i}`), 'the first ones, in order, each once');
+    } finally {
+      await c.logout();
+    }
+  });
+
   test('a wrong master password is an AuthenticationError naming user and master user', async (t) => {
     const user = await freshUser();
     const err = await t.throwsAsync(openImapStore({ url: url(), user: user.name, masterUser: MASTER, password: 'wrong', tls: false }), { instanceOf: AuthenticationError });

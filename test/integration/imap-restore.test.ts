@@ -185,6 +185,35 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
     t.deepEqual((await mailboxOf(dv, user.name, 'Restored')).map(identity), [identity(original)]);
   });
 
+  test.serial('a whole mailbox goes in MULTIAPPEND batches: every message once, in the original order, with its bytes, flags, keywords and INTERNALDATE; one over 1 MiB goes alone; a rerun adds nothing', async (t) => {
+    const source = await freshUser();
+    const client = await connectImap(dv, source);
+    const flagSets: string[][] = [[], ['\\Seen'], ['\\Seen', '\\Answered'], ['\\Flagged', '$Forwarded'], ['\\Draft', 'Work', 'NonJunk'], ['\\Deleted']];
+    for (let i = 0; i < 150; i++) {
+      // Sizes from a few hundred bytes to ~60 KB; dates out of order; message 70 over 1 MiB.
+      const filler = i === 70 ? `${'x'.repeat(1023)}\n`.repeat(1100) : randomBytes((i * 7919) % 45_000).toString('base64').replace(/.{76}/g, '$&\n');
+      const body = Buffer.concat([plain(i, 'batch'), Buffer.from(filler)]);
+      await appendMessage(client, 'INBOX', body, { flags: flagSets[i % flagSets.length]!, internalDate: new Date(Date.UTC(2020 + (i % 5), (i * 5) % 12, 1 + (i % 28), i % 24, (i * 13) % 60, (i * 29) % 60)) });
+    }
+    await client.logout();
+    const before = await mailboxOf(dv, source.name, 'INBOX');
+    t.is(before.length, 150);
+    const dump = await backupLocation(dv, source, 'batch.mvd');
+    const target = await freshUser();
+    const started = Date.now();
+    const r = await runCommand('restore', [dump, ...imapArgs(), '--user', source.name, '--to-user', target.name, '--json'], env());
+    t.is(r.code, 0, r.stderr);
+    t.log(`150 messages restored through IMAP in ${Date.now() - started} ms (whole command)`);
+    const after = await mailboxOf(dv, target.name, 'INBOX');
+    t.deepEqual(after.map(identity), before.map(identity), 'the same messages, in the same order (UIDs ascending as in the source)');
+    t.deepEqual(after.map((m) => m.size), before.map((m) => m.size));
+    const again = await runCommand('restore', [dump, ...imapArgs(), '--user', source.name, '--to-user', target.name, '--json'], env());
+    t.is(again.code, 0, again.stderr);
+    const second = JSON.parse(again.stdout) as { dumps: { messages: number; alreadyPresent: number }[] };
+    t.deepEqual([second.dumps[0]!.messages, second.dumps[0]!.alreadyPresent], [0, 150]);
+    t.is((await mailboxOf(dv, target.name, 'INBOX')).length, 150);
+  });
+
   test.serial('a subscription IMAP cannot hold (its mailbox is gone) is named in a warning, not dropped unsaid', async (t) => {
     const user = await freshUser();
     const client = await connectImap(dv, user);

@@ -7,10 +7,13 @@
  *   on disk: a rolled-back, failed or killed (SIGKILL) restore leaves no copy of anyone's mail in the
  *   temp directory;
  * - commit() APPENDs the spooled messages in save order with their flags, keywords and INTERNALDATE
- *   and takes each UID from the UIDPLUS APPENDUID answer. A failure in the middle of commit leaves the
- *   messages APPENDed before it; a rerun of the restore finds them with countExisting and skips them.
- * - imapflow's APPEND takes the message as one Buffer, so commit() holds one message (never more) in
- *   memory at a time.
+ *   and takes each UID from the UIDPLUS APPENDUID answer. Where the server has MULTIAPPEND (RFC 3502;
+ *   Dovecot has), up to 64 messages of up to 1 MiB each, 8 MiB in all, go in one command, which the
+ *   server saves as one transaction, all or none; a batch it refuses is sent again one message at a
+ *   time. A failure in the middle of commit leaves the messages APPENDed before it; a rerun of the
+ *   restore finds them with countExisting and skips them.
+ * - APPEND takes each message as one Buffer, so commit() holds one batch (at most 8 MiB) or one
+ *   larger message in memory at a time.
  * - NO [TRYCREATE] (mailbox deleted meanwhile): the mailbox is created and the APPEND retried once.
  * UIDs and GUIDs cannot be chosen: the server assigns them.
  */
@@ -21,7 +24,7 @@ import { fromSystemError, IntegrityError, isMailvaultError, UsageError } from '.
 import type { CommitResult, MailboxInfo, SaveBody, SaveMetadata, SavedMessage, SaveTransaction } from '../types.js';
 import type { ImapSession } from './connection.js';
 import { mapImapError } from './error-mapping.js';
-import { assertUsable } from './session-calls.js';
+import { assertUsable, wirePath } from './session-calls.js';
 
 interface Spooled {
   /** Where the body starts in the spool file. */
@@ -61,6 +64,42 @@ async function openAnonymousSpool(mailbox: string): Promise<FileHandle> {
   } finally {
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/**
+ * MULTIAPPEND batches: one command, and on the server one save transaction, for many messages. An
+ * APPEND of one message is a transaction of its own for Dovecot (uidlist lock, index and log update,
+ * fsync each time).
+ */
+const MULTIAPPEND_MESSAGES = 64;
+const MULTIAPPEND_BYTES = 8 * 1024 * 1024;
+const MULTIAPPEND_MESSAGE_BYTES = 1024 * 1024;
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** An INTERNALDATE (Unix seconds) as IMAP date-time, in UTC, as imapflow's append writes it. */
+export function imapDateTime(unixSeconds: number): string {
+  const d = new Date(unixSeconds * 1000);
+  const day = String(d.getUTCDate()).padStart(2, ' ');
+  const year = String(d.getUTCFullYear()).padStart(4, '0');
+  return `${day}-${MONTHS[d.getUTCMonth()]}-${year} ${d.toISOString().substring(11, 19)} +0000`;
+}
+
+/** The UIDs of an APPENDUID uid-set ("4", "4:7", "4,6:8"), in order; null if it is not one. */
+export function expandUidSet(text: string): number[] | null {
+  const uids: number[] = [];
+  for (const part of text.split(',')) {
+    const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(part);
+    if (m === null) return null;
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    // A range names a set (4:7 is 7:4); the server lists the messages' UIDs in ascending order.
+    const lo = Math.min(a, b);
+    const hi = Math.max(a, b);
+    if (lo < 1 || hi > 0xffffffff || hi - lo > 1_000_000) return null;
+    for (let u = lo; u <= hi; u++) uids.push(u);
+  }
+  return uids;
 }
 
 /** Dovecot's default mail_max_keyword_length (bytes). */
@@ -130,7 +169,21 @@ export class ImapSaveTransaction implements SaveTransaction {
     const why = new Set<string>();
     let uidValidity = this.mailbox.uidValidity;
     try {
-      for (const [i, s] of this.spooled.entries()) {
+      const multi = this.session.client.capabilities.has('MULTIAPPEND');
+      for (let i = 0; i < this.spooled.length; i++) {
+        const s = this.spooled[i]!;
+        // Several messages in one MULTIAPPEND where the server takes it; a batch it refuses is sent
+        // again one message at a time below (which handles TRYCREATE and refused keywords).
+        const batch = multi ? this.batchFrom(i) : 1;
+        if (batch > 1) {
+          const appended = await this.appendBatch(i, batch);
+          if (appended !== null) {
+            uids.push(...appended.uids);
+            if (appended.uidValidity !== undefined) uidValidity = Number(appended.uidValidity);
+            i += batch - 1;
+            continue;
+          }
+        }
         const what = `append message ${i + 1} of ${this.spooled.length} to`;
         assertUsable(this.session, { what, mailbox: this.mailbox.name });
         const bytes = await this.readSpooled(s);
@@ -148,6 +201,78 @@ export class ImapSaveTransaction implements SaveTransaction {
     }
     if (keywordsNotStored.length === 0) return { uids, uidValidity };
     return { uids, uidValidity, keywordsNotStored, keywordsNotStoredWhy: `${[...why].join('; ')}: the server cannot store these` };
+  }
+
+  /**
+   * How many messages from `start` go in one MULTIAPPEND: up to MULTIAPPEND_MESSAGES and
+   * MULTIAPPEND_BYTES, each at most MULTIAPPEND_MESSAGE_BYTES (a larger one goes alone), and none with
+   * a keyword over Dovecot's default length limit (the server would refuse the whole batch; such a
+   * message takes the one-message path, which retries without it).
+   */
+  private batchFrom(start: number): number {
+    let bytes = 0;
+    let n = 0;
+    for (let i = start; i < this.spooled.length && n < MULTIAPPEND_MESSAGES; i++) {
+      const { meta } = this.spooled[i]!;
+      if (meta.size > MULTIAPPEND_MESSAGE_BYTES || bytes + meta.size > MULTIAPPEND_BYTES) break;
+      if (meta.keywords.some((k) => Buffer.byteLength(k) > DOVECOT_MAX_KEYWORD_BYTES)) break;
+      // A date IMAP cannot write (a year outside 1000-9999): the one-message path, as before.
+      const year = new Date(meta.internalDate * 1000).getUTCFullYear();
+      if (!(year >= 1000 && year <= 9999)) break;
+      bytes += meta.size;
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * APPEND `count` spooled messages from `start` in one command (MULTIAPPEND, RFC 3502), in order.
+   * The server stores all of them or none. Returns their UIDs (UIDPLUS: APPENDUID with a UID set in
+   * message order; empty without it), or null when the server answered NO or BAD (nothing was stored:
+   * the caller sends them one by one). A lost connection or an answer that cannot be read throws, as a
+   * single APPEND does (a rerun finds what was stored).
+   */
+  private async appendBatch(start: number, count: number): Promise<{ uids: number[]; uidValidity?: bigint } | null> {
+    const what = `append messages ${start + 1}-${start + count} of ${this.spooled.length} to`;
+    assertUsable(this.session, { what, mailbox: this.mailbox.name });
+    const client = this.session.client as unknown as {
+      capabilities: Map<string, unknown>;
+      exec(command: string, attributes: unknown[]): Promise<{ response: { attributes?: { section?: { value?: unknown }[] }[] }; next(): void }>;
+    };
+    const binary = client.capabilities.has('BINARY');
+    // The path as imapflow's append sends it: INBOX in any case is INBOX; the namespace prefix is in it.
+    const target = this.serverPath.toUpperCase() === 'INBOX' ? 'INBOX' : this.serverPath;
+    const attributes: unknown[] = [{ type: 'ATOM', value: wirePath(this.session, target) }];
+    for (let i = start; i < start + count; i++) {
+      const { meta } = this.spooled[i]!;
+      const bytes = await this.readSpooled(this.spooled[i]!);
+      // System flags (SystemFlag: never \\Recent) and keywords, atoms all (imapKeyword, save()).
+      attributes.push([...meta.flags, ...meta.keywords].map((f) => ({ type: 'ATOM', value: f })));
+      attributes.push({ type: 'STRING', value: imapDateTime(meta.internalDate) });
+      // A message with NUL bytes goes as a literal8 where the server has BINARY (as imapflow's append).
+      attributes.push({ type: 'LITERAL', value: bytes, isLiteral8: binary && bytes.indexOf(0) >= 0 });
+    }
+    let response: Awaited<ReturnType<typeof client.exec>>;
+    try {
+      response = await client.exec('APPEND', attributes);
+    } catch (err) {
+      const status = String((err as { responseStatus?: string }).responseStatus ?? '').toUpperCase();
+      if ((status === 'NO' || status === 'BAD') && this.session.state.failure === undefined && this.session.client.usable) return null;
+      const mapped = mapImapError(this.session.state.failure ?? err, { ...this.session.errorContext, what, mailbox: this.mailbox.name });
+      if (start > 0) (mapped as { message: string }).message += `; ${start} message(s) of this transaction were appended before the failure and stay`;
+      Object.assign(mapped, { keptBeforeFailure: start });
+      throw mapped;
+    }
+    response.next();
+    const section = response.response.attributes?.[0]?.section;
+    const code = typeof section?.[0]?.value === 'string' ? section[0].value.toUpperCase() : '';
+    if (code !== 'APPENDUID') return { uids: [] };
+    const uidValidity = /^\d{1,10}$/.test(String(section?.[1]?.value ?? '')) ? BigInt(String(section![1]!.value)) : undefined;
+    const uids = expandUidSet(String(section?.[2]?.value ?? ''));
+    // A UID set that does not name one UID per message is not used (the UIDs are then unknown, as
+    // without UIDPLUS), rather than paired with the wrong messages.
+    if (uids === null || uids.length !== count) return { uids: [], ...(uidValidity !== undefined ? { uidValidity } : {}) };
+    return { uids, ...(uidValidity !== undefined ? { uidValidity } : {}) };
   }
 
   /**

@@ -13,7 +13,7 @@ import { parseImapUrl } from '../../../../src/storage/imap/connection.js';
 import { mapImapError } from '../../../../src/storage/imap/error-mapping.js';
 import { readPassword } from '../../../../src/storage/imap/index.js';
 import { restoreNuls } from '../../../../src/storage/imap/reader.js';
-import { imapKeyword } from '../../../../src/storage/imap/save.js';
+import { expandUidSet, imapDateTime, imapKeyword } from '../../../../src/storage/imap/save.js';
 import { tempDir } from '../../../helpers/temp.js';
 
 const atom = (value: string): ImapNode => ({ type: 'ATOM', value });
@@ -173,4 +173,18 @@ test('mapImapError: a login refused for now (NO [LIMIT]: too many sessions; UNAV
   t.true(mapImapError({ authenticationFailed: true, serverResponseCode: 'UNAVAILABLE' }, ctx) instanceof ServerUnavailableError);
   t.true(mapImapError({ authenticationFailed: true, responseText: 'Authentication failed.' }, ctx) instanceof AuthenticationError);
   t.true(mapImapError({ authenticationFailed: true, serverResponseCode: 'AUTHENTICATIONFAILED' }, ctx) instanceof AuthenticationError);
+});
+
+test('imapDateTime: RFC 3501 date-time in UTC, the day padded with a space (as imapflow writes it)', (t) => {
+  t.is(imapDateTime(Date.UTC(2024, 0, 1, 0, 0, 0) / 1000), ' 1-Jan-2024 00:00:00 +0000');
+  t.is(imapDateTime(Date.UTC(1999, 11, 31, 23, 59, 58) / 1000), '31-Dec-1999 23:59:58 +0000');
+  t.is(imapDateTime(-86400), '31-Dec-1969 00:00:00 +0000');
+});
+
+test('expandUidSet: an APPENDUID uid-set as UIDs in order; anything else is null', (t) => {
+  t.deepEqual(expandUidSet('7'), [7]);
+  t.deepEqual(expandUidSet('4:7'), [4, 5, 6, 7]);
+  t.deepEqual(expandUidSet('7:4'), [4, 5, 6, 7]);
+  t.deepEqual(expandUidSet('4,6:8,10'), [4, 6, 7, 8, 10]);
+  for (const bad of ['', '0', '1:0', '4:*', 'a', '1,,2', '1:2:3', '4294967296', '1:2000000', ' 1']) t.is(expandUidSet(bad), null, JSON.stringify(bad));
 });
