@@ -43,9 +43,9 @@ import { setFlagsFromString } from 'node:v8';
 // zstd 1.22 -> 1.12 s wall (CPU 1.97 -> 1.83 s), none 0.82 -> 0.77 s; sdbox+SIS zstd 1.48 -> 1.41 s
 // (CPU 2.39 -> 2.20 s), none CPU 1.53 -> 1.39 s; restore of 10k into Maildir CPU 2.43 -> 2.30 s, wall
 // unchanged; 100k Maildir backup 9.41 vs 9.36 s (no loss in long runs). Set here, before any of
-// mailvault is loaded, and for V8 11 (Node 20) only, where it was measured: V8 prints an error for a
+// mailvault is loaded, and for V8 11.3 (Node 20) only, where it was measured: V8 prints an error for a
 // flag it does not know, and the defaults differ in later versions. Worker threads share the flags.
-if (process.versions.v8.startsWith('11.')) {
+if (process.versions.v8.startsWith('11.3.')) {
   setFlagsFromString('--interrupt-budget=200000');
   setFlagsFromString('--max-inlined-bytecode-size-cumulative=300');
 }

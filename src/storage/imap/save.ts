@@ -10,7 +10,7 @@
  *   and takes each UID from the UIDPLUS APPENDUID answer. Where the server has MULTIAPPEND (RFC 3502;
  *   Dovecot has), up to 64 messages of up to 1 MiB each, 8 MiB in all, go in one command, which the
  *   server saves as one transaction, all or none; a batch it refuses is sent again one message at a
- *   time. A failure in the middle of commit leaves the messages APPENDed before it; a rerun of the
+ *   time (after a BAD, the rest of the transaction too). A failure in the middle of commit leaves the messages APPENDed before it; a rerun of the
  *   restore finds them with countExisting and skips them.
  * - APPEND takes each message as one Buffer, so commit() holds one batch (at most 8 MiB) or one
  *   larger message in memory at a time.
@@ -169,31 +169,43 @@ export class ImapSaveTransaction implements SaveTransaction {
     const why = new Set<string>();
     let uidValidity = this.mailbox.uidValidity;
     try {
-      const multi = this.session.client.capabilities.has('MULTIAPPEND');
+      let multi = this.session.client.capabilities.has('MULTIAPPEND');
+      /** Messages before this index go one by one: they were in a batch the server refused. */
+      let singleUntil = 0;
+      const DROPPED_WHY = 'IMAP keywords are ASCII atoms (no space, control character or any of ( ) { % * " \\ ]), and Dovecot refuses a new keyword with 8-bit characters';
       for (let i = 0; i < this.spooled.length; i++) {
         const s = this.spooled[i]!;
         // Several messages in one MULTIAPPEND where the server takes it; a batch it refuses is sent
         // again one message at a time below (which handles TRYCREATE and refused keywords).
-        const batch = multi ? this.batchFrom(i) : 1;
+        const batch = multi && i >= singleUntil ? this.batchFrom(i) : 1;
         if (batch > 1) {
           const appended = await this.appendBatch(i, batch);
-          if (appended !== null) {
+          if (appended.stored) {
             uids.push(...appended.uids);
             if (appended.uidValidity !== undefined) uidValidity = Number(appended.uidValidity);
+            for (let k = 0; k < batch; k++) {
+              const { dropped, meta } = this.spooled[i + k]!;
+              if (dropped.length === 0) continue;
+              keywordsNotStored.push({ index: i + k, uid: appended.uids[k] ?? meta.uid ?? 0, keywords: [...dropped] });
+              why.add(DROPPED_WHY);
+            }
             i += batch - 1;
             continue;
           }
+          singleUntil = i + batch;
+          // BAD: the server does not take the command as sent; no more batches in this transaction.
+          if (appended.bad) multi = false;
         }
         const what = `append message ${i + 1} of ${this.spooled.length} to`;
         assertUsable(this.session, { what, mailbox: this.mailbox.name });
-        const bytes = await this.readSpooled(s);
+        const bytes = await this.readSpooled(s, i);
         const result = await this.appendOnce(bytes, s.meta, what, i);
         if (result.uid) uids.push(result.uid);
         if (result.uidValidity) uidValidity = Number(result.uidValidity);
         const left = [...s.dropped, ...(result.refused ?? [])];
         // The server's UID (APPENDUID), else the UID the message had (0: none known).
         if (left.length > 0) keywordsNotStored.push({ index: i, uid: result.uid ?? s.meta.uid ?? 0, keywords: left });
-        if (s.dropped.length > 0) why.add('IMAP keywords are ASCII atoms (no space, control character or any of ( ) { % * " \\ ]), and Dovecot refuses a new keyword with 8-bit characters');
+        if (s.dropped.length > 0) why.add(DROPPED_WHY);
         if (result.refusal !== undefined) why.add(`the server refused an APPEND for its keywords (${result.refusal}; Dovecot limits a keyword to mail_max_keyword_length bytes, 50 by default), and stored the message without them`);
       }
     } finally {
@@ -228,11 +240,13 @@ export class ImapSaveTransaction implements SaveTransaction {
   /**
    * APPEND `count` spooled messages from `start` in one command (MULTIAPPEND, RFC 3502), in order.
    * The server stores all of them or none. Returns their UIDs (UIDPLUS: APPENDUID with a UID set in
-   * message order; empty without it), or null when the server answered NO or BAD (nothing was stored:
-   * the caller sends them one by one). A lost connection or an answer that cannot be read throws, as a
-   * single APPEND does (a rerun finds what was stored).
+   * message order; empty without it), or `stored: false` when the server answered NO or BAD (RFC 3502:
+   * nothing was stored; the caller sends them one by one). A lost connection or an answer that cannot
+   * be read throws, as a single APPEND does; the error counts only the messages before the batch as
+   * kept, although the server may have stored the batch before the connection went (as a single
+   * APPEND whose OK was lost): a rerun finds what was stored and adds nothing twice.
    */
-  private async appendBatch(start: number, count: number): Promise<{ uids: number[]; uidValidity?: bigint } | null> {
+  private async appendBatch(start: number, count: number): Promise<{ stored: true; uids: number[]; uidValidity?: bigint } | { stored: false; bad: boolean }> {
     const what = `append messages ${start + 1}-${start + count} of ${this.spooled.length} to`;
     assertUsable(this.session, { what, mailbox: this.mailbox.name });
     const client = this.session.client as unknown as {
@@ -245,7 +259,7 @@ export class ImapSaveTransaction implements SaveTransaction {
     const attributes: unknown[] = [{ type: 'ATOM', value: wirePath(this.session, target) }];
     for (let i = start; i < start + count; i++) {
       const { meta } = this.spooled[i]!;
-      const bytes = await this.readSpooled(this.spooled[i]!);
+      const bytes = await this.readSpooled(this.spooled[i]!, start);
       // System flags (SystemFlag: never \\Recent) and keywords, atoms all (imapKeyword, save()).
       attributes.push([...meta.flags, ...meta.keywords].map((f) => ({ type: 'ATOM', value: f })));
       attributes.push({ type: 'STRING', value: imapDateTime(meta.internalDate) });
@@ -257,7 +271,7 @@ export class ImapSaveTransaction implements SaveTransaction {
       response = await client.exec('APPEND', attributes);
     } catch (err) {
       const status = String((err as { responseStatus?: string }).responseStatus ?? '').toUpperCase();
-      if ((status === 'NO' || status === 'BAD') && this.session.state.failure === undefined && this.session.client.usable) return null;
+      if ((status === 'NO' || status === 'BAD') && this.session.state.failure === undefined && this.session.client.usable) return { stored: false, bad: status === 'BAD' };
       const mapped = mapImapError(this.session.state.failure ?? err, { ...this.session.errorContext, what, mailbox: this.mailbox.name });
       if (start > 0) (mapped as { message: string }).message += `; ${start} message(s) of this transaction were appended before the failure and stay`;
       Object.assign(mapped, { keptBeforeFailure: start });
@@ -266,13 +280,13 @@ export class ImapSaveTransaction implements SaveTransaction {
     response.next();
     const section = response.response.attributes?.[0]?.section;
     const code = typeof section?.[0]?.value === 'string' ? section[0].value.toUpperCase() : '';
-    if (code !== 'APPENDUID') return { uids: [] };
+    if (code !== 'APPENDUID') return { stored: true, uids: [] };
     const uidValidity = /^\d{1,10}$/.test(String(section?.[1]?.value ?? '')) ? BigInt(String(section![1]!.value)) : undefined;
     const uids = expandUidSet(String(section?.[2]?.value ?? ''));
     // A UID set that does not name one UID per message is not used (the UIDs are then unknown, as
     // without UIDPLUS), rather than paired with the wrong messages.
-    if (uids === null || uids.length !== count) return { uids: [], ...(uidValidity !== undefined ? { uidValidity } : {}) };
-    return { uids, ...(uidValidity !== undefined ? { uidValidity } : {}) };
+    if (uids === null || uids.length !== count) return { stored: true, uids: [], ...(uidValidity !== undefined ? { uidValidity } : {}) };
+    return { stored: true, uids, ...(uidValidity !== undefined ? { uidValidity } : {}) };
   }
 
   /**
@@ -318,7 +332,8 @@ export class ImapSaveTransaction implements SaveTransaction {
     await this.removeSpool();
   }
 
-  private async readSpooled(s: Spooled): Promise<Buffer> {
+  /** The spooled body of `s`; a failure to read it counts the first `kept` messages as appended (keptBeforeFailure). */
+  private async readSpooled(s: Spooled, kept: number): Promise<Buffer> {
     const spool = this.spool;
     if (spool === null) throw new UsageError('the IMAP save transaction has no spool file', { mailbox: this.mailbox.name });
     const bytes = Buffer.allocUnsafe(s.meta.size);
@@ -330,7 +345,7 @@ export class ImapSaveTransaction implements SaveTransaction {
         done += bytesRead;
       }
     } catch (err) {
-      throw fromSystemError(err, 'read a spooled message back', { path: os.tmpdir(), mailbox: this.mailbox.name });
+      throw Object.assign(fromSystemError(err, 'read a spooled message back', { path: os.tmpdir(), mailbox: this.mailbox.name }), { keptBeforeFailure: kept });
     }
     return bytes;
   }
