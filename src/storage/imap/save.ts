@@ -10,8 +10,8 @@
  *   and takes each UID from the UIDPLUS APPENDUID answer. Where the server has MULTIAPPEND (RFC 3502;
  *   Dovecot has), up to 64 messages of up to 1 MiB each, 8 MiB in all, go in one command, which the
  *   server saves as one transaction, all or none; a batch it refuses is sent again one message at a
- *   time (after a BAD, the rest of the transaction too). A failure in the middle of commit leaves the messages APPENDed before it; a rerun of the
- *   restore finds them with countExisting and skips them.
+ *   time (after a BAD, the rest of the transaction too). A failure in the middle of commit leaves the
+ *   messages APPENDed before it; a rerun of the restore finds them with countExisting and skips them.
  * - APPEND takes each message as one Buffer, so commit() holds one batch (at most 8 MiB) or one
  *   larger message in memory at a time.
  * - NO [TRYCREATE] (mailbox deleted meanwhile): the mailbox is created and the APPEND retried once.
@@ -260,7 +260,7 @@ export class ImapSaveTransaction implements SaveTransaction {
     for (let i = start; i < start + count; i++) {
       const { meta } = this.spooled[i]!;
       const bytes = await this.readSpooled(this.spooled[i]!, start);
-      // System flags (SystemFlag: never \\Recent) and keywords, atoms all (imapKeyword, save()).
+      // System flags (SystemFlag: never \Recent) and keywords, atoms all (imapKeyword, save()).
       attributes.push([...meta.flags, ...meta.keywords].map((f) => ({ type: 'ATOM', value: f })));
       attributes.push({ type: 'STRING', value: imapDateTime(meta.internalDate) });
       // A message with NUL bytes goes as a literal8 where the server has BINARY (as imapflow's append).
