@@ -187,9 +187,11 @@ function registerTests(): void {
     const big = Buffer.concat([generateMessage(31, 3).raw, Buffer.from(`${'x'.repeat(76)}\n`.repeat(20_000))]);
     for (let i = 0; i < 5; i++) await appendMessage(client, 'INBOX', i === 3 ? big : generateMessage(31, i).raw);
     const store = await openImapStore({ url: `imap://127.0.0.1:${dv.imapPort}`, user: user.name, masterUser: dv.masterUser, password: dv.masterPassword });
-    // The real server, the real expunge: only its moment is chosen, right before the body is fetched.
+    // The real server, the real expunge: only its moment is chosen, after the listing and before the
+    // first body is fetched (the reader fetches the small bodies after it in the same batch, so an
+    // expunge right before UID 2 is opened would come after its body was read: backed up, rightly).
     const source = beforeEachBody(store, async (uid) => {
-      if (uid === 2 || uid === 4) await expungeUids(client, 'INBOX', [uid]);
+      if (uid === 1) await expungeUids(client, 'INBOX', [2, 4]);
     });
     const out = new PassThrough();
     const chunks: Buffer[] = [];

@@ -300,6 +300,48 @@ function registerTests(): void {
     }
   });
 
+  test('bodies are fetched ahead in batches: every body as served, a large one in chunks, one expunged after listing reported, far fewer FETCH commands than messages', async (t) => {
+    const user = await freshUser();
+    const c = await userClient(user);
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 50; i++) {
+      const body = i === 20 ? `${'L'.repeat(99)}\n`.repeat(4000) : `message ${i}\n${'x'.repeat((i * 997) % 20000)}\n`; // #20: 400 KB, over one 256 KiB chunk
+      const m = message(`pre-${i}`, body);
+      sent.push(m);
+      await c.append('INBOX', m, [], new Date(1_600_000_000_000 + i * 1000));
+    }
+    const store = await openImapStore({ url: url(), user: user.name, password: user.password, tls: false });
+    // Count the FETCH commands of the store's own session (its client is internal to the driver).
+    const client = (store as unknown as { session: { client: ImapFlow } }).session.client;
+    let fetches = 0;
+    const { fetch, fetchOne } = client;
+    client.fetch = ((...a: Parameters<ImapFlow['fetch']>) => (fetches++, fetch.apply(client, a))) as ImapFlow['fetch'];
+    client.fetchOne = ((...a: Parameters<ImapFlow['fetchOne']>) => (fetches++, fetchOne.apply(client, a))) as ImapFlow['fetchOne'];
+    try {
+      const reader = await store.openMailbox('INBOX');
+      const listed = [];
+      for await (const m of reader.messages()) listed.push(m);
+      t.is(listed.length, 50);
+      // Another session expunges #40 after the listing and before it is read.
+      await c.mailboxOpen('INBOX');
+      await c.messageDelete(String(listed[40]!.uid), { uid: true });
+      fetches = 0;
+      for (const [i, m] of listed.entries()) {
+        if (i === 40) {
+          await t.throwsAsync(async () => readAll(await reader.openMessage(m)), { message: /expunged/ });
+          continue;
+        }
+        const got = await readAll(await reader.openMessage(m));
+        t.true(got.equals(Buffer.from(sent[i]!.toString('latin1').replace(/\n/g, '\r\n'), 'latin1')), `message ${i}`);
+        t.is(got.length, m.size);
+      }
+      t.true(fetches <= 10, `${fetches} FETCH commands for 50 messages`);
+    } finally {
+      await store.close();
+      await c.logout();
+    }
+  });
+
   test('writes through the master user: APPEND with flags, keywords and INTERNALDATE', async (t) => {
     const user = await freshUser();
     const store = await asMaster(user.name);
