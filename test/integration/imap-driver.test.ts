@@ -342,6 +342,36 @@ function registerTests(): void {
     }
   });
 
+  test('a reader that opens only some messages (every 40th) gets fewer bodies fetched ahead for nothing: the batch shrinks while its bodies go unused', async (t) => {
+    const user = await freshUser();
+    const c = await userClient(user);
+    for (let i = 0; i < 120; i++) await c.append('INBOX', message(`sparse-${i}`, `message ${i}\n`), [], new Date(1_600_000_000_000 + i * 1000));
+    await c.logout();
+    const store = await openImapStore({ url: url(), user: user.name, password: user.password, tls: false });
+    const client = (store as unknown as { session: { client: ImapFlow } }).session.client;
+    let bodies = 0;
+    const { fetch } = client;
+    client.fetch = async function* (...a: Parameters<ImapFlow['fetch']>) {
+      for await (const row of fetch.apply(client, a)) {
+        if (row.source) bodies++;
+        yield row;
+      }
+    } as ImapFlow['fetch'];
+    try {
+      const reader = await store.openMailbox('INBOX');
+      const listed = [];
+      for await (const m of reader.messages()) listed.push(m);
+      for (const i of [0, 40, 80]) {
+        const got = await readAll(await reader.openMessage(listed[i]!));
+        t.regex(got.toString(), new RegExp(`message ${i}\r\n$`));
+      }
+      // A full batch each time would be 3 x 32 bodies for 3 opened.
+      t.true(bodies <= 32 + 16 + 8, `${bodies} bodies fetched for 3 messages opened`);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('writes through the master user: APPEND with flags, keywords and INTERNALDATE', async (t) => {
     const user = await freshUser();
     const store = await asMaster(user.name);

@@ -194,6 +194,11 @@ export class ImapMailboxReader implements MailboxReader {
    * out when opened; replaced as a whole by the next prefetch, so it holds one batch at most.
    */
   private prefetched = new Map<number, Buffer>();
+  /**
+   * Messages the next prefetch asks for: halved when a batch is replaced with bodies in it never
+   * opened (a caller that skips messages, e.g. a time-based incremental), doubled back when all were.
+   */
+  private ahead = PREFETCH_MESSAGES;
 
   constructor(
     private readonly session: ImapSession,
@@ -245,7 +250,8 @@ export class ImapMailboxReader implements MailboxReader {
     const wanted = new Map<number, number>([[message.uid, message.size]]);
     let bytes = message.size;
     const at = this.page.findIndex((m) => m.uid === message.uid);
-    for (let i = at < 0 ? this.page.length : at + 1; i < this.page.length && wanted.size < PREFETCH_MESSAGES; i++) {
+    this.ahead = this.prefetched.size > 0 ? Math.max(1, this.ahead >> 1) : Math.min(PREFETCH_MESSAGES, this.ahead * 2);
+    for (let i = at < 0 ? this.page.length : at + 1; i < this.page.length && wanted.size < this.ahead; i++) {
       const m = this.page[i]!;
       if (m.size <= 0 || m.size >= CHUNK_SIZE) continue;
       if (bytes + m.size > PREFETCH_BYTES) break;
