@@ -424,7 +424,15 @@ try { await C.run(args, { root }); } catch (e) { if (e?.oclif?.exit === undefine
     while ((seen = await messageCount(client, 'Bulk')) < 60 && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
     run.child.kill('SIGKILL');
     await run.done;
-    const partial = await messageCount(client, 'Bulk');
+    // A MULTIAPPEND the killed client had sent in full is still saved by the server (Dovecot finishes
+    // a command it has read): wait until the count settles before taking it.
+    let partial = await messageCount(client, 'Bulk');
+    for (let stable = 0; stable < 5; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = await messageCount(client, 'Bulk');
+      stable = now === partial ? stable + 1 : 0;
+      partial = now;
+    }
     t.true(partial >= seen && partial < total, `killed halfway: ${partial} of ${total} restored`);
     // The APPEND spool has no name on disk: the killed run leaves no copy of the mail in the temp
     // directory. (A spool directory of another test exists only for an instant: look twice.)
