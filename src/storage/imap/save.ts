@@ -24,7 +24,7 @@ import { fromSystemError, IntegrityError, isMailvaultError, UsageError } from '.
 import type { CommitResult, MailboxInfo, SaveBody, SaveMetadata, SavedMessage, SaveTransaction } from '../types.js';
 import type { ImapSession } from './connection.js';
 import { mapImapError } from './error-mapping.js';
-import { assertUsable, wirePath } from './session-calls.js';
+import { assertUsable, rawCommand, wirePath, type TaggedAttributes } from './session-calls.js';
 
 interface Spooled {
   /** Where the body starts in the spool file. */
@@ -249,11 +249,7 @@ export class ImapSaveTransaction implements SaveTransaction {
   private async appendBatch(start: number, count: number): Promise<{ stored: true; uids: number[]; uidValidity?: bigint } | { stored: false; bad: boolean }> {
     const what = `append messages ${start + 1}-${start + count} of ${this.spooled.length} to`;
     assertUsable(this.session, { what, mailbox: this.mailbox.name });
-    const client = this.session.client as unknown as {
-      capabilities: Map<string, unknown>;
-      exec(command: string, attributes: unknown[]): Promise<{ response: { attributes?: { section?: { value?: unknown }[] }[] }; next(): void }>;
-    };
-    const binary = client.capabilities.has('BINARY');
+    const binary = this.session.client.capabilities.has('BINARY');
     // The path as imapflow's append sends it: INBOX in any case is INBOX; the namespace prefix is in it.
     const target = this.serverPath.toUpperCase() === 'INBOX' ? 'INBOX' : this.serverPath;
     const attributes: unknown[] = [{ type: 'ATOM', value: wirePath(this.session, target) }];
@@ -266,9 +262,9 @@ export class ImapSaveTransaction implements SaveTransaction {
       // A message with NUL bytes goes as a literal8 where the server has BINARY (as imapflow's append).
       attributes.push({ type: 'LITERAL', value: bytes, isLiteral8: binary && bytes.indexOf(0) >= 0 });
     }
-    let response: Awaited<ReturnType<typeof client.exec>>;
+    let answer: TaggedAttributes;
     try {
-      response = await client.exec('APPEND', attributes);
+      answer = await rawCommand(this.session, 'APPEND', attributes);
     } catch (err) {
       const status = String((err as { responseStatus?: string }).responseStatus ?? '').toUpperCase();
       if ((status === 'NO' || status === 'BAD') && this.session.state.failure === undefined && this.session.client.usable) return { stored: false, bad: status === 'BAD' };
@@ -277,8 +273,7 @@ export class ImapSaveTransaction implements SaveTransaction {
       Object.assign(mapped, { keptBeforeFailure: start });
       throw mapped;
     }
-    response.next();
-    const section = response.response.attributes?.[0]?.section;
+    const section = answer?.[0]?.section;
     const code = typeof section?.[0]?.value === 'string' ? section[0].value.toUpperCase() : '';
     if (code !== 'APPENDUID') return { stored: true, uids: [] };
     const uidValidity = /^\d{1,10}$/.test(String(section?.[1]?.value ?? '')) ? BigInt(String(section![1]!.value)) : undefined;

@@ -56,15 +56,26 @@ export function wirePath(session: ImapSession, path: string): string {
   return session.client.enabled.has('UTF8=ACCEPT') ? path : encodeMutf7(path);
 }
 
+/** The tagged answer to a raw command: its attributes (the response code's section among them). */
+export type TaggedAttributes = { section?: { value?: unknown }[] }[] | undefined;
+
 interface RawResponse {
+  response: { attributes?: TaggedAttributes };
   next(): void;
 }
 
-/** Sends `command` with `attributes` raw; untagged FETCH rows go to `onFetch`. Call inside withMailbox. */
-export async function rawCommand(session: ImapSession, command: string, attributes: unknown[], onFetch?: (items: Map<string, ImapNode>) => void): Promise<void> {
+/**
+ * Sends `command` with `attributes` raw through imapflow (which writes literals, LITERAL+ and literal8
+ * as its own commands do); untagged FETCH rows go to `onFetch`. Returns the tagged OK's attributes; a
+ * NO or BAD rejects with imapflow's error (responseStatus, serverResponseCode). Call inside withMailbox
+ * where the command needs a selected mailbox.
+ */
+export async function rawCommand(session: ImapSession, command: string, attributes: unknown[], onFetch?: (items: Map<string, ImapNode>) => void): Promise<TaggedAttributes> {
   const client = session.client as unknown as {
     exec(command: string, attributes: unknown[], options: { untagged?: Record<string, (u: { attributes: ImapNode[] }) => Promise<void>> }): Promise<RawResponse>;
   };
   const response = await client.exec(command, attributes, onFetch ? { untagged: { FETCH: async (u) => onFetch(fetchItems(u.attributes ?? [])) } } : {});
+  // imapflow holds its command queue until the response is released.
   response.next();
+  return response.response.attributes;
 }
