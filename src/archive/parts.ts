@@ -118,6 +118,12 @@ export type AssemblyPiece =
       readonly encoded?: { readonly bytes: Buffer; readonly contentSha256: string };
       /** Keep a copy of this piece's whole encoding in AssemblyResult.encoded. */
       readonly capture?: boolean;
+      /**
+       * Copy this piece's content (the bytes read, before encoding) into this buffer (`contentSize`
+       * bytes, not memory the content is read into) and hand it back in AssemblyResult.content, so that
+       * a writer can store the blob from the very bytes it hashed instead of reading it again.
+       */
+      readonly keepInto?: Buffer;
     };
 
 export interface AssemblyResult {
@@ -125,6 +131,8 @@ export interface AssemblyResult {
   readonly contentSha256: Map<number, string>;
   /** The whole encoding of each piece asked for with `capture`, by piece index. */
   readonly encoded: Map<number, Buffer>;
+  /** Each piece's `keepInto`, holding its whole content, by piece index. */
+  readonly content: Map<number, Buffer>;
 }
 
 /**
@@ -146,7 +154,7 @@ export function assembleParts(
   fail: (index: number, why: string) => Error,
   options: AssemblyOptions = {},
 ): { stream: AsyncGenerator<Buffer>; result: AssemblyResult } {
-  const result: AssemblyResult = { contentSha256: new Map(), encoded: new Map() };
+  const result: AssemblyResult = { contentSha256: new Map(), encoded: new Map(), content: new Map() };
   async function* generate(): AsyncGenerator<Buffer> {
     const stubIt = stub[Symbol.asyncIterator]();
     let held: Buffer = Buffer.alloc(0);
@@ -180,11 +188,13 @@ export function assembleParts(
         const hash = createHash('sha256');
         let contentBytes = 0;
         const captured: Buffer[] | null = piece.capture === true ? [] : null;
+        const kept = piece.keepInto !== undefined && piece.keepInto.length === piece.contentSize ? piece.keepInto : null;
         const source = await piece.open();
         const hashed = (async function* (): AsyncGenerator<Buffer> {
           for await (const raw of source) {
             const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array);
             hash.update(chunk);
+            if (kept !== null && contentBytes + chunk.length <= kept.length) chunk.copy(kept, contentBytes);
             contentBytes += chunk.length;
             yield chunk;
           }
@@ -204,6 +214,7 @@ export function assembleParts(
         if (piece.sha256 !== null && sha256 !== piece.sha256) throw fail(i, `the blob content hashes to ${sha256}, not ${piece.sha256}`);
         result.contentSha256.set(i, sha256);
         if (captured !== null) result.encoded.set(i, captured.length === 1 ? captured[0]! : Buffer.concat(captured));
+        if (kept !== null) result.content.set(i, kept); // contentBytes === contentSize: checked above
       }
       if (held.length > 0) throw fail(pieces.length - 1, 'the stub is longer than its inline parts');
       const r = await stubIt.next();
