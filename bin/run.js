@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; F=--max-semi-space-size=2; case "$1" in backup) GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432:glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export GLIBC_TUNABLES; F="--max-semi-space-size=4 --single-threaded-gc";; restore) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-64}"; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-1}"; export UV_THREADPOOL_SIZE MALLOC_ARENA_MAX;; esac; exec node $F "$0" "$@"
+':' //; F=--max-semi-space-size=2; case "$1" in backup) GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432:glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export GLIBC_TUNABLES; F="--max-semi-space-size=3 --single-threaded-gc";; restore) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-64}"; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-1}"; export UV_THREADPOOL_SIZE MALLOC_ARENA_MAX;; esac; exec node $F "$0" "$@"
 // mailvault command-line entry point. The commands are compiled and bundled into build/cli by
 // `npm run build` (scripts/bundle.js says why).
 //
@@ -10,14 +10,15 @@
 // backup 127-132 MiB instead of 153-160, CPU time within noise (CHANGELOG.md). `env -S` would do
 // the same in the "#!" line, but BusyBox's env lacks it.
 //
-// For `backup`, the young generation is 4 MiB instead and V8's garbage collector runs on the main
+// For `backup`, the young generation is 3 MiB instead and V8's garbage collector runs on the main
 // thread alone (--single-threaded-gc): a compressed backup keeps both cores of a 2-core machine busy
-// (the main thread and the zstd worker), so the helper threads of a parallel scavenge waited for a
-// core while the main thread waited for them. 100k-message sdbox store, zstd: 2,379 scavenges took
-// 975 ms (0.41 ms each) with 2 MiB, 722 ms for 1,177 with 4 MiB. Measured with 5 interleaved runs
-// each on the 10k bench stores (2 cores, 2026-12-06), zstd: sdbox 1.48 -> 1.30 s, mdbox 1.45 ->
-// 1.33 s, Maildir 1.27 -> 1.24 s; uncompressed within noise; 100k sdbox zstd 9.90 -> 9.32 s (2
-// runs); peak RSS up to +17 MiB (10k mdbox 143 -> 160 MiB; 100k at most 188 MiB).
+// (the main thread and the zstd worker), and its scavenges were slow (100k-message sdbox store, zstd:
+// 2,379 scavenges in 975 ms with 2 MiB, 1,177 in 722 ms with 4 MiB), the helper threads of a
+// parallel scavenge waiting for a core. Measured on 2 cores (2026-12-06), interleaved, zstd: 10k
+// sdbox 1.50 -> 1.35 s, mdbox 1.59 -> 1.38 s, Maildir 1.28 -> 1.34 s (4 runs each; with 4 MiB in
+// another series of 5: 1.48 -> 1.30, 1.45 -> 1.33, 1.27 -> 1.24); 100k sdbox 9.71 -> 9.10 s (3
+// runs); uncompressed within noise. Peak RSS of the 100k sdbox backup with zstd: 153-159 MiB with
+// 2 MiB, 170-180 with 3, 155-192 with 4 (3 runs each): 3 leaves room under the 200 MiB target.
 //
 // For `backup`, glibc's malloc also keeps what it frees (blocks up to 4 MiB from its heap, not mmap;
 // up to 32 MiB free kept instead of trimmed): a backup frees and allocates the same large buffers

@@ -415,7 +415,7 @@ test('--output naming a FIFO (or a device such as /dev/null) writes into it and 
   t.true((await stat(fifo2)).isFIFO());
 });
 
-test('run as a command, bin/run.js starts Node with a small young generation (backup: 4 MiB, single-threaded GC) and passes arguments verbatim', async (t) => {
+test('run as a command, bin/run.js starts Node with a small young generation (backup: 3 MiB, single-threaded GC) and passes arguments verbatim', async (t) => {
   const dir = await copyDemoStore(t);
   // Preloaded by the Node the launcher starts: reports that Node's own flags and GLIBC_TUNABLES on stderr.
   const probe = path.join(dir, 'probe.mjs');
@@ -434,8 +434,8 @@ test('run as a command, bin/run.js starts Node with a small young generation (ba
   t.is(b.code, 0, b.stderr);
   // The V8 tiering flags bin/run.js sets (Node 20) are ones V8 knows: it would print an error otherwise.
   t.notRegex(b.stderr, /unrecognized flag/);
-  // backup: a 4 MiB young generation and the garbage collector on the main thread alone (bin/run.js).
-  t.regex(b.stderr, /EXECARGV \["--max-semi-space-size=4","--single-threaded-gc"\]/);
+  // backup: a 3 MiB young generation and the garbage collector on the main thread alone (bin/run.js).
+  t.regex(b.stderr, /EXECARGV \["--max-semi-space-size=3","--single-threaded-gc"\]/);
   t.regex(b.stderr, /TUNABLES glibc\.malloc\.mmap_threshold=4194304:glibc\.malloc\.trim_threshold=33554432:glibc\.malloc\.hugetlb=1:glibc\.malloc\.arena_max=2\n/);
   // restore: 64 libuv threads for the fsyncs it keeps in flight, set before Node starts (libuv reads
   // the variable once, when Node's module loader first uses the pool); a value the user set wins.
