@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; F=--max-semi-space-size=2; case "$1" in backup) GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432:glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export GLIBC_TUNABLES; F="--max-semi-space-size=3 --single-threaded-gc";; restore) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-64}"; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-1}"; export UV_THREADPOOL_SIZE MALLOC_ARENA_MAX;; esac; exec node $F "$0" "$@"
+':' //; case "$1" in backup) GLIBC_TUNABLES="glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432:glibc.malloc.hugetlb=1${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"; export GLIBC_TUNABLES; exec node --max-semi-space-size=3 --single-threaded-gc "$0" "$@";; restore) UV_THREADPOOL_SIZE="${UV_THREADPOOL_SIZE:-64}"; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-1}"; export UV_THREADPOOL_SIZE MALLOC_ARENA_MAX;; esac; exec node --max-semi-space-size=2 "$0" "$@"
 // mailvault command-line entry point. The commands are compiled and bundled into build/cli by
 // `npm run build` (scripts/bundle.js says why).
 //

@@ -89,7 +89,10 @@ export type WriterPart =
        * message instead of opening it (only for the same contentSize).
        */
       readonly contentKey?: string;
-      /** Opens the content; called once to hash it and, if its blob is new, once more to write it. */
+      /**
+       * Opens the content; called once to hash it and, if its blob is new and was too large to keep
+       * (KEPT_CONTENT_BYTES), once more to write it.
+       */
       open(): Promise<Readable>;
       /**
        * Optional: the content read into `scratch` (each chunk a view of it, valid until the next is
@@ -628,7 +631,8 @@ export class DumpWriter {
       // Kept from its second message on: most attachments belong to one message only.
       const capture = key !== null && cached === undefined && this.encodedCache.seenBefore(key);
       // Read anyway (not from the cache): kept for the blob write if it turns out to be new to the dump.
-      const keepInto = cached === undefined && keptAt + p.contentSize <= keepNeed ? this.keptArena!.subarray(keptAt, (keptAt += p.contentSize)) : undefined;
+      // (An empty content needs no arena: the arena may not exist yet when nothing is kept.)
+      const keepInto = cached === undefined && p.contentSize > 0 && keptAt + p.contentSize <= keepNeed ? this.keptArena!.subarray(keptAt, (keptAt += p.contentSize)) : undefined;
       return {
         type: 'blob',
         size: p.size,

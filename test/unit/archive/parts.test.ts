@@ -375,3 +375,23 @@ test('writer: a new blob is written from the very bytes hashed (opened once, eve
   const m = entries.find((e) => e.type === 'message')!;
   t.true(bodies.get(m.id)!.equals(a.full));
 });
+
+test('writer: an empty attachment as the first message of a writer (nothing kept yet), alone or beside one over the kept budget, is written and reads back', async (t) => {
+  const empty = Buffer.alloc(0);
+  const big = bytesOf(8 * 1024 * 1024 + 1, 41);
+  for (const contents of [[empty], [big, empty]]) {
+    const out = collector();
+    const w = await DumpWriter.create(out.stream, HEADER, { parts: true });
+    await w.writeUser({ user: 'u', subscriptions: [] });
+    await w.writeMailbox(mailbox('u', 'INBOX', []).record);
+    const spec = contents.flatMap((content, i) => [{ inline: i === 0 ? 'Subject: e\n\n' : '\n--\n' }, { content, encoding: { type: 'raw' } as const }]);
+    const b = await buildMessage([...spec, { inline: '\n' }]);
+    const r = await w.writeMessageParts(message('u', 'INBOX', 1, b.full).input, b.parts, sha(b.full));
+    t.deepEqual(r.blobs, contents.map((c) => sha(c)));
+    t.is(r.blobsWritten, contents.length);
+    await w.finish();
+    const { entries, bodies } = await readAll(chunked(out.bytes(), 4096));
+    const m = entries.find((e) => e.type === 'message')!;
+    t.true(bodies.get(m.id)!.equals(b.full));
+  }
+});

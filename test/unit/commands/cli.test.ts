@@ -421,8 +421,7 @@ test('run as a command, bin/run.js starts Node with a small young generation (ba
   const probe = path.join(dir, 'probe.mjs');
   await writeFile(probe, "process.stderr.write(`EXECARGV ${JSON.stringify(process.execArgv)}\\nTUNABLES ${process.env.GLIBC_TUNABLES}\\nPOOL ${process.env.UV_THREADPOOL_SIZE}\\nARENAS ${process.env.MALLOC_ARENA_MAX}\\n`);\n");
   const odd = path.join(dir, `a dir with 'quotes' $HOME "and" spaces`);
-  // F: the launcher's own variable, set before use (a value in the environment does not leak into Node's flags).
-  const r = await runCli(['list', path.join(odd, 'x.mvd')], { env: { NODE_OPTIONS: `--import=${probe}`, GLIBC_TUNABLES: undefined, UV_THREADPOOL_SIZE: undefined, MALLOC_ARENA_MAX: undefined, F: '--stack-size=1' } });
+  const r = await runCli(['list', path.join(odd, 'x.mvd')], { env: { NODE_OPTIONS: `--import=${probe}`, GLIBC_TUNABLES: undefined, UV_THREADPOOL_SIZE: undefined, MALLOC_ARENA_MAX: undefined } });
   t.regex(r.stderr, /EXECARGV \["--max-semi-space-size=2"\]/);
   t.regex(r.stderr, /TUNABLES undefined/, 'malloc settings only for backup');
   t.regex(r.stderr, /ARENAS undefined/, 'one malloc arena only for restore');
